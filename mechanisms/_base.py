@@ -1,0 +1,300 @@
+"""The plug-in contract: mechanisms, populations, and the context they run in.
+
+Lifecycle of a mechanism in any driver (sandbox, live server, replay, conformance kit):
+
+1. The driver validates the scenario's config for it with ``cls.Config`` and builds
+   a :class:`Context` (SimPy environment, its own seeded RNG stream, the bus, its
+   recorder).
+2. ``Mechanism(config, ctx)``: set up state; no events, no processes yet.
+3. ``start()``: subscribe to events, start timed SimPy processes (deadlines, sunsets).
+4. ``handle(action)`` any number of times, always with ``action.time == env.now``,
+   in the driver's deterministic order. It returns an :class:`Outcome`; a rejected
+   action leaves the state exactly as it was.
+5. ``finish()`` once at the end of the run: record the final value of every
+   declared measure.
+
+A population has the same lifecycle without ``handle``: ``start()`` launches its
+participants (by default one SimPy process per participant arriving by the
+declared arrival process, each arrival calling :meth:`Population.act`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+
+from mechanisms._action import Action, CommonReason, Outcome
+from mechanisms._bus import Bus, Event
+from mechanisms._errors import ContractError
+from mechanisms._measures import Measure
+
+if TYPE_CHECKING:
+    import simpy
+
+__all__ = [
+    "Arrival",
+    "Context",
+    "Mechanism",
+    "NoConfig",
+    "Population",
+    "PopulationContext",
+    "Recorder",
+    "Submit",
+]
+
+
+class Recorder(Protocol):
+    """Where a mechanism or population records telemetry, in simulated time.
+
+    All methods are cheap (a dict update) and never touch SQL or Prometheus.
+    """
+
+    def count(self, name: str, n: float = 1) -> None:
+        """Add ``n`` to a counter (monotone)."""
+
+    def gauge(self, name: str, value: float) -> None:
+        """Set a gauge's current value; the series sampler snapshots it over time."""
+
+    def sample(self, name: str, value: float) -> None:
+        """Add one observation (a latency, a size) to a distribution summarised per run."""
+
+    def measure(self, name: str, value: float | None) -> None:
+        """Set the final value of a declared measure (``None``: undefined for this run)."""
+
+
+Submit = Callable[[Action], Outcome]
+
+
+class NoConfig(BaseModel):
+    """The config of a mechanism or population that takes none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Participant:
+    """What mechanisms and populations share: a name, a context, declared events and measures."""
+
+    name: ClassVar[str] = ""
+    measures: ClassVar[tuple[Measure, ...]] = ()
+    publishes: ClassVar[tuple[type[Event], ...]] = ()
+    subscribes: ClassVar[tuple[type[Event], ...]] = ()
+
+
+class Context:
+    """What a driver hands a mechanism: time, randomness, the bus, telemetry.
+
+    ``publish`` and ``subscribe`` check the owner's declarations, so the event
+    flow drawn from declarations cannot drift from what the code does.
+    """
+
+    __slots__ = ("_publishes", "_stream", "_subscribes", "bus", "env", "name", "recorder", "rng")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        env: simpy.Environment,
+        bus: Bus,
+        recorder: Recorder,
+        stream: Callable[[str], np.random.Generator],
+        publishes: tuple[type[Event], ...] = (),
+        subscribes: tuple[type[Event], ...] = (),
+    ) -> None:
+        self.name = name
+        self.env = env
+        self.bus = bus
+        self.recorder = recorder
+        self._stream = stream
+        self.rng = stream(name)
+        self._publishes = frozenset(publishes)
+        self._subscribes = subscribes
+
+    @property
+    def now(self) -> float:
+        """Current simulated time (seconds)."""
+        return float(self.env.now)
+
+    def stream(self, purpose: str) -> np.random.Generator:
+        """Another independent RNG stream named ``<name>/<purpose>`` (e.g. a sortition draw)."""
+        return self._stream(f"{self.name}/{purpose}")
+
+    def publish(self, event: Event) -> None:
+        """Publish an event of a type the owner declared in ``publishes``."""
+        if type(event) not in self._publishes:
+            raise ContractError(
+                f"{self.name} published {type(event).__name__} but does not declare it in publishes"
+            )
+        self.bus.publish(event)
+
+    def subscribe(self, event_type: type[Event], handler: Callable[[Any], None]) -> None:
+        """Subscribe to an event type the owner declared in ``subscribes``."""
+        if not any(issubclass(event_type, declared) for declared in self._subscribes):
+            raise ContractError(
+                f"{self.name} subscribed to {event_type.__name__} but does not declare it in subscribes"
+            )
+        self.bus.subscribe(event_type, handler, name=self.name)
+
+
+C = TypeVar("C", bound=BaseModel)
+
+
+class Mechanism(_Participant, ABC, Generic[C]):
+    """A deterministic state machine over time-stamped actions.
+
+    Subclasses set ``name`` and ``Config`` (a pydantic model, ``extra="forbid"``),
+    declare ``reasons`` (a StrEnum of their own rejection codes), ``measures``,
+    ``publishes`` and ``subscribes``, and implement :meth:`handle` and
+    :meth:`snapshot`. Register with ``@mechanisms.register``.
+    """
+
+    Config: ClassVar[type[BaseModel]] = NoConfig
+    reasons: ClassVar[type[StrEnum]] = CommonReason
+
+    def __init__(self, config: C, ctx: Context) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    @classmethod
+    def reason_codes(cls) -> frozenset[str]:
+        """The closed set of reason codes this mechanism may reject with."""
+        return frozenset(CommonReason) | frozenset(cls.reasons)
+
+    def start(self) -> None:
+        """Subscribe to events and start timed processes. Called once before any action."""
+
+    @abstractmethod
+    def handle(self, action: Action) -> Outcome:
+        """Apply ``action`` at ``env.now``; on rejection change nothing and give a reason code."""
+
+    def finish(self) -> None:
+        """Record the final value of every declared measure. Called once at the end of a run."""
+
+    @abstractmethod
+    def snapshot(self) -> Any:
+        """The state that decides future outcomes, as JSON-able data (equal states, equal snapshots).
+
+        Statistics kept only to compute measures (request counts, say) may be left out:
+        they may change on a rejected action; the snapshot may not. The live pilot
+        hashes it to prove a recovered state equals the state before a crash.
+        """
+
+
+class Arrival(BaseModel):
+    """How a population's participants arrive.
+
+    ``poisson``: each participant acts at the events of its own Poisson process of
+    ``rate`` per second; ``periodic``: every ``interval`` seconds, with a random
+    phase; ``none``: the population drives itself from ``start()`` (e.g. voters who
+    react to a ballot opening).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    process: Literal["poisson", "periodic", "none"] = "poisson"
+    rate: PositiveFloat | None = Field(default=None, description="arrivals per second per participant")
+    interval: PositiveFloat | None = Field(default=None, description="seconds between arrivals")
+    start: float = Field(default=0.0, ge=0, description="no arrivals before this sim time")
+
+
+class PopulationContext(Context):
+    """A :class:`Context` plus what participants need: their count, arrivals and a way to act."""
+
+    __slots__ = ("arrival", "count", "mechanism", "submit", "submit_to")
+
+    def __init__(
+        self,
+        *,
+        count: int,
+        arrival: Arrival,
+        mechanism: str,
+        submit_to: Callable[[str], Submit],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.count = count
+        self.arrival = arrival
+        self.mechanism = mechanism
+        self.submit_to = submit_to
+        self.submit: Submit = submit_to(mechanism) if mechanism else _no_target(self.name)
+
+    def actor(self, participant: int) -> str:
+        """The stable actor id of participant number ``participant`` (``<population>-<n>``)."""
+        return f"{self.name}-{participant}"
+
+
+def _no_target(population: str) -> Submit:
+    def submit(action: Action) -> Outcome:
+        raise ContractError(f"population {population!r} has no target mechanism to submit to")
+
+    return submit
+
+
+P = TypeVar("P", bound=BaseModel)
+
+_ARRIVAL_BATCH = 64  # exponential gaps drawn per numpy call: one call per 64 arrivals
+
+
+class Population(_Participant, ABC, Generic[P]):
+    """A model of participants: how many, how they arrive, what they do.
+
+    Subclasses set ``name`` and ``Params`` and implement :meth:`act` (called at each
+    arrival of participant ``i``), or override :meth:`start` for participants that
+    react to events instead of arriving on their own. Register with ``@register``.
+    """
+
+    Params: ClassVar[type[BaseModel]] = NoConfig
+
+    def __init__(self, params: P, ctx: PopulationContext) -> None:
+        self.params = params
+        self.ctx = ctx
+
+    def start(self) -> None:
+        """Start one arrival process per participant (unless the arrival process is ``none``)."""
+        arrival = self.ctx.arrival
+        if arrival.process == "none" or self.ctx.count == 0:
+            return
+        env = self.ctx.env
+        rng = self.ctx.stream("arrivals")
+        if arrival.process == "poisson":
+            if arrival.rate is None:
+                raise ContractError(f"population {self.ctx.name!r}: poisson arrivals need a rate")
+            for participant in range(self.ctx.count):
+                env.process(self._poisson(participant, 1.0 / arrival.rate, arrival.start, rng))
+        else:
+            if arrival.interval is None:
+                raise ContractError(f"population {self.ctx.name!r}: periodic arrivals need an interval")
+            phases = rng.uniform(0.0, arrival.interval, self.ctx.count)
+            for participant in range(self.ctx.count):
+                env.process(
+                    self._periodic(participant, arrival.interval, arrival.start + float(phases[participant]))
+                )
+
+    def _poisson(self, participant: int, mean_gap: float, start: float, rng: np.random.Generator) -> Any:
+        env = self.ctx.env
+        act = self.act
+        timeout = env.timeout
+        if start > 0:
+            yield timeout(start)
+        while True:
+            for gap in rng.exponential(mean_gap, _ARRIVAL_BATCH).tolist():
+                yield timeout(gap)
+                act(participant)
+
+    def _periodic(self, participant: int, interval: float, first: float) -> Any:
+        env = self.ctx.env
+        yield env.timeout(first)
+        while True:
+            self.act(participant)
+            yield env.timeout(interval)
+
+    def act(self, participant: int) -> None:
+        """Do whatever participant ``participant`` does when it arrives (usually ``ctx.submit``)."""
+        raise ContractError(f"population {self.name!r} has arrivals but does not implement act()")
+
+    def finish(self) -> None:
+        """Record the final value of every declared measure. Called once at the end of a run."""

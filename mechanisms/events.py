@@ -1,0 +1,144 @@
+"""The event vocabulary: every typed event the built-in mechanisms exchange, in one place.
+
+Wings never import each other; they agree on these types instead. A publisher
+declares the types it publishes (``Mechanism.publishes``) and a subscriber the
+types it listens to (``Mechanism.subscribes``), so the event flow between
+mechanisms can be drawn from the declarations alone (``flagship events``).
+Third-party mechanisms may define their own :class:`Event` subclasses in their
+own package the same way.
+
+Field conventions: ``time`` is simulated time in seconds; ``actor`` is a
+participant id (an agent's key thumbprint, a voter id); ``measure`` names what
+a regulator decided (``"halt_trading"``, ``"raise_gate_threshold"``,
+``"restrict_norm"``, ``"monitor"``, ``"no_action"``...); ``params`` carries
+JSON-able details.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mechanisms._action import EMPTY
+from mechanisms._bus import Event
+
+__all__ = [
+    "AgentAdmitted",
+    "AgentReinstated",
+    "AgentRevoked",
+    "AgentSuspended",
+    "DecisionLapsed",
+    "DecisionTaken",
+    "IncidentRaised",
+    "ShockFired",
+    "TradeExecuted",
+    "TradingHalted",
+    "TradingResumed",
+    "ViolationObserved",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShockFired(Event):
+    """A timed shock from the scenario (``[[shocks]]``): a liquidity shock, an AI incident..."""
+
+    kind: str
+    payload: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentRaised(Event):
+    """Something (a shock, a market's surveillance) reports an AI incident of a severity in [0, 1]."""
+
+    incident_id: str
+    kind: str
+    severity: float
+    details: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionTaken(Event):
+    """A regulator decided a measure; it binds until ``sunset`` (sim time) unless renewed."""
+
+    decision_id: str
+    measure: str
+    sunset: float | None
+    params: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionLapsed(Event):
+    """A decision reached its sunset (or was overturned) and no longer binds."""
+
+    decision_id: str
+    measure: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradingHalted(Event):
+    """A market stopped accepting new orders (cancels stay open)."""
+
+    market: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradingResumed(Event):
+    """A halted market accepts orders again."""
+
+    market: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradeExecuted(Event):
+    """One fill on a market's tape, for populations that track their own positions."""
+
+    market: str
+    maker: str
+    taker: str
+    price: int
+    qty: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ViolationObserved(Event):
+    """A mechanism saw a participant break a norm (spoofing, wash trading...)."""
+
+    actor: str
+    kind: str
+    severity: float
+    evidence: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentAdmitted(Event):
+    """A gate admitted an agent (possibly on probation until ``probation_until``)."""
+
+    actor: str
+    probation_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentSuspended(Event):
+    """A gate suspended an admitted agent until ``until`` (or a review)."""
+
+    actor: str
+    reason: str
+    until: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentReinstated(Event):
+    """A suspension ended or an appeal succeeded."""
+
+    actor: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRevoked(Event):
+    """A gate revoked an agent's admission."""
+
+    actor: str
+    reason: str

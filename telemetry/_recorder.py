@@ -1,0 +1,221 @@
+"""Recording telemetry in simulated time, cheaply.
+
+A run has one :class:`Telemetry`; each mechanism and population gets its own
+:class:`ScopeRecorder` (scoped by its name, so names never collide and no string
+is built per call). Recording is a dict update: nothing touches SQL or Prometheus
+while the simulation runs. A sampler process snapshots every counter and gauge
+each ``series_interval`` of sim time into series; at the end :meth:`Telemetry.collect`
+turns everything into plain rows for the store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mechanisms._errors import ContractError
+from mechanisms._measures import Measure
+
+if TYPE_CHECKING:
+    import simpy
+    from simpy.events import ProcessGenerator
+
+__all__ = [
+    "MeasureValue",
+    "NullRecorder",
+    "RunTelemetry",
+    "ScopeRecorder",
+    "SeriesPoint",
+    "Summary",
+    "Telemetry",
+]
+
+QUANTILES = (0.5, 0.9, 0.99)
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureValue:
+    """The final value of one declared measure in one run (``None``: undefined in this run)."""
+
+    scope: str
+    name: str
+    area: str
+    unit: str
+    higher_is_better: bool
+    value: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A per-run summary of one sampled distribution (latencies, sizes...)."""
+
+    scope: str
+    name: str
+    count: int
+    mean: float
+    min: float
+    p50: float
+    p90: float
+    p99: float
+    max: float
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """The value of a counter or gauge at a sampled sim time."""
+
+    scope: str
+    name: str
+    time: float
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunTelemetry:
+    """Everything one run recorded, as rows."""
+
+    measures: tuple[MeasureValue, ...]
+    summaries: tuple[Summary, ...]
+    series: tuple[SeriesPoint, ...]
+    counters: dict[str, float]
+
+    def measure_map(self) -> dict[str, float | None]:
+        """``scope.name -> value`` for every measure."""
+        return {f"{m.scope}.{m.name}": m.value for m in self.measures}
+
+
+class ScopeRecorder:
+    """The recorder of one mechanism or population (implements ``mechanisms.Recorder``)."""
+
+    __slots__ = ("counters", "gauges", "measures", "samples", "scope")
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        self.counters: dict[str, float] = {}
+        self.gauges: dict[str, float] = {}
+        self.samples: dict[str, list[float]] = {}
+        self.measures: dict[str, float | None] = {}
+
+    def count(self, name: str, n: float = 1) -> None:
+        counters = self.counters
+        counters[name] = counters.get(name, 0) + n
+
+    def gauge(self, name: str, value: float) -> None:
+        self.gauges[name] = value
+
+    def sample(self, name: str, value: float) -> None:
+        values = self.samples.get(name)
+        if values is None:
+            self.samples[name] = [value]
+        else:
+            values.append(value)
+
+    def measure(self, name: str, value: float | None) -> None:
+        self.measures[name] = value
+
+
+class NullRecorder(ScopeRecorder):
+    """Telemetry off: counters, gauges and samples are dropped; final measures are still kept."""
+
+    __slots__ = ()
+
+    def count(self, name: str, n: float = 1) -> None:
+        return
+
+    def gauge(self, name: str, value: float) -> None:
+        return
+
+    def sample(self, name: str, value: float) -> None:
+        return
+
+
+class Telemetry:
+    """All recorders of one run, the series sampler, and the final collection."""
+
+    def __init__(self, env: simpy.Environment | None = None, *, enabled: bool = True,
+                 series_interval: float | None = None) -> None:
+        self.env = env
+        self.enabled = enabled
+        self.series_interval = series_interval
+        self._recorders: dict[str, ScopeRecorder] = {}
+        self._series: list[SeriesPoint] = []
+        self._last_snapshot: float | None = None
+
+    def recorder(self, scope: str) -> ScopeRecorder:
+        """The recorder for ``scope`` (a mechanism or population name), created once."""
+        if scope in self._recorders:
+            raise ContractError(f"telemetry scope {scope!r} requested twice")
+        recorder = ScopeRecorder(scope) if self.enabled else NullRecorder(scope)
+        self._recorders[scope] = recorder
+        return recorder
+
+    def start(self) -> None:
+        """Start the series sampler (if enabled and an interval is set)."""
+        if self.enabled and self.series_interval and self.env is not None:
+            self.env.process(self._sample_forever(self.env, self.series_interval))
+
+    def _sample_forever(self, env: simpy.Environment, interval: float) -> ProcessGenerator:
+        while True:
+            self.snapshot(float(env.now))
+            yield env.timeout(interval)
+
+    def snapshot(self, time: float) -> None:
+        """Append the current value of every counter and gauge to the series (once per time)."""
+        if time == self._last_snapshot:
+            return
+        self._last_snapshot = time
+        append = self._series.append
+        for scope, recorder in self._recorders.items():
+            for name, value in recorder.counters.items():
+                append(SeriesPoint(scope, name, time, float(value)))
+            for name, value in recorder.gauges.items():
+                append(SeriesPoint(scope, name, time, float(value)))
+
+    def collect(self, declared: dict[str, tuple[Measure, ...]], *, final_time: float | None = None
+                ) -> RunTelemetry:
+        """Rows for the store; every declared measure must have been recorded, and only those."""
+        if final_time is not None and self.enabled and self.series_interval:
+            self.snapshot(final_time)
+        measures: list[MeasureValue] = []
+        for scope, declarations in declared.items():
+            recorder = self._recorders.get(scope)
+            recorded = recorder.measures if recorder else {}
+            names = {d.name for d in declarations}
+            undeclared = sorted(set(recorded) - names)
+            if undeclared:
+                raise ContractError(f"{scope} recorded undeclared measures: {', '.join(undeclared)}")
+            for d in declarations:
+                if d.name not in recorded:
+                    raise ContractError(f"{scope} did not record its declared measure {d.name!r}")
+                measures.append(MeasureValue(scope, d.name, d.area.value, d.unit, d.higher_is_better,
+                                             _finite_or_none(recorded[d.name])))
+        summaries = [
+            _summarise(scope, name, values)
+            for scope, recorder in self._recorders.items()
+            for name, values in sorted(recorder.samples.items())
+            if values
+        ]
+        counters = {
+            f"{scope}.{name}": float(value)
+            for scope, recorder in self._recorders.items()
+            for name, value in sorted(recorder.counters.items())
+        }
+        return RunTelemetry(tuple(measures), tuple(summaries), tuple(self._series), counters)
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _summarise(scope: str, name: str, values: Iterable[float]) -> Summary:
+    array = np.asarray(list(values), dtype=float)
+    p50, p90, p99 = (float(q) for q in np.quantile(array, QUANTILES))
+    return Summary(scope, name, int(array.size), float(array.mean()), float(array.min()),
+                   p50, p90, p99, float(array.max()))

@@ -1,0 +1,120 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+__all__ = [
+    "actions",
+    "measures",
+    "metadata",
+    "runs",
+    "series",
+    "summaries",
+    "sweeps",
+]
+
+# Named constraints so migrations can alter them on every backend (SQLite batch mode too).
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+sweeps = sa.Table(
+    "sweeps",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # "run" (flagship run) or "sweep"
+    sa.Column("scenario", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("spec", JSONType, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("sweep_id", sa.String(64), sa.ForeignKey("sweeps.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("cell", sa.String(200), nullable=False, server_default=""),
+    sa.Column("arm", sa.String(200), nullable=False, server_default=""),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("replication", sa.Integer, nullable=False),
+    sa.Column("scenario", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("manifest", JSONType, nullable=False),
+    sa.Column("wall_seconds", sa.Float, nullable=False),
+    sa.Column("sim_time", sa.Float, nullable=False),
+    sa.Column("n_actions", sa.BigInteger, nullable=False),
+    sa.Column("action_log_sha256", sa.String(64), nullable=True),
+    sa.Column("state_sha256", sa.String(64), nullable=True),
+    sa.Column("events", JSONType, nullable=False),
+    sa.Column("counters", JSONType, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("sweep_id", "cell", "arm", "seed", name="uq_runs_result_key"),
+)
+
+actions = sa.Table(
+    "actions",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.Column("mechanism", sa.String(100), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(100), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("accepted", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.String(100), nullable=True),
+    sa.Column("effects", sa.Text, nullable=False),
+)
+
+measures = sa.Table(
+    "measures",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("scope", sa.String(100), primary_key=True),
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("area", sa.String(16), nullable=False),
+    sa.Column("unit", sa.String(32), nullable=False),
+    sa.Column("higher_is_better", sa.Boolean, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+)
+
+summaries = sa.Table(
+    "summaries",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("scope", sa.String(100), primary_key=True),
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("mean", sa.Float, nullable=False),
+    sa.Column("min", sa.Float, nullable=False),
+    sa.Column("p50", sa.Float, nullable=False),
+    sa.Column("p90", sa.Float, nullable=False),
+    sa.Column("p99", sa.Float, nullable=False),
+    sa.Column("max", sa.Float, nullable=False),
+)
+
+series = sa.Table(
+    "series",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("scope", sa.String(100), primary_key=True),
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("time", sa.Float, primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+)

@@ -1,0 +1,331 @@
+"""The SQL store: runs, their action logs and their measures, in SQLite or PostgreSQL.
+
+Opening a store applies any pending Alembic migration (shipped in
+``telemetry/migrations``), under an advisory lock on PostgreSQL so concurrent
+openers do not race. Each run is written in one transaction. Action logs are
+bulk-loaded: through the driver's ``executemany`` on SQLite and through ``COPY``
+on PostgreSQL (psycopg 3), both far faster than row-by-row ORM inserts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from mechanisms._errors import InputError, Problem, RunNotFoundError, StoreError
+from telemetry._run import ActionRow, RunResult
+from telemetry._schema import actions, measures, runs, series, summaries, sweeps
+
+__all__ = ["DEFAULT_URL", "Store", "StoredRun"]
+
+DEFAULT_URL = "sqlite:///flagship.db"
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK = 0x466C6167  # "Flag": the advisory lock key serialising migrations
+_ACTION_COLUMNS = ("run_id", "seq", "time", "mechanism", "actor", "kind", "payload", "accepted",
+                   "reason", "effects")
+_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run as the store has it (without its action log, which is read separately)."""
+
+    id: str
+    sweep_id: str
+    cell: str
+    arm: str
+    seed: int
+    replication: int
+    scenario: str
+    status: str
+    error: str | None
+    manifest: dict[str, Any]
+    wall_seconds: float
+    sim_time: float
+    n_actions: int
+    action_log_sha256: str | None
+    state_sha256: str | None
+    events: dict[str, int]
+    counters: dict[str, float]
+    created_at: dt.datetime
+    measures: dict[str, float | None]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Store:
+    """A Flagship store at a SQLAlchemy URL (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.url = engine.url.render_as_string(hide_password=True)
+
+    @classmethod
+    def open(cls, url: str = DEFAULT_URL, *, durable: bool = False) -> Store:
+        """Connect and migrate to the newest schema.
+
+        ``durable`` makes SQLite fsync every commit (``synchronous=FULL``), which the
+        live pilot needs; batch runs use WAL with ``synchronous=NORMAL``, safe against
+        process crashes though not power loss.
+        """
+        try:
+            parsed = sa.make_url(url)
+        except ArgumentError:
+            raise InputError([Problem("db", f"expected a SQLAlchemy URL such as {DEFAULT_URL}, "
+                                            f"got {url!r}")]) from None
+        try:
+            engine = sa.create_engine(parsed)
+        except (NoSuchModuleError, ArgumentError, ImportError) as exc:
+            raise InputError([Problem("db", f"unsupported database URL {url!r}: {exc}")]) from None
+        if engine.dialect.name == "sqlite":
+            _configure_sqlite(engine, parsed.database, durable)
+        store = cls(engine)
+        store._migrate()
+        return store
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open store {self.url}: {_short(exc)}") from exc
+
+    def schema_version(self) -> str | None:
+        """The Alembic revision the database is at."""
+        with self.engine.connect() as conn:
+            row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+        return None if row is None else str(row[0])
+
+    # -- writing ------------------------------------------------------------------------
+
+    def create_sweep(self, kind: str, scenario: str, spec: dict[str, Any],
+                     sweep_id: str | None = None) -> str:
+        """Record a batch of runs (a ``flagship run`` or a sweep); returns its id."""
+        sweep_id = sweep_id or uuid.uuid4().hex
+        with self._begin() as conn:
+            exists = conn.execute(sa.select(sweeps.c.id).where(sweeps.c.id == sweep_id)).first()
+            if exists is None:
+                conn.execute(sweeps.insert().values(id=sweep_id, kind=kind, scenario=scenario,
+                                                    created_at=_now(), spec=spec))
+        return sweep_id
+
+    def save_run(self, result: RunResult, sweep_id: str | None = None) -> None:
+        """Write a run, its measures, summaries, series and action log in one transaction.
+
+        Idempotent by (sweep, cell, arm, seed): a completed run with that key is kept
+        and the new one dropped; a failed one is replaced.
+        """
+        sweep_id = sweep_id or result.sweep_id
+        if sweep_id is None:
+            sweep_id = self.create_sweep("run", result.scenario, {"scenario": result.manifest.get(
+                "scenario_file", "")})
+        key = (sweep_id, result.cell or "", result.arm or "", result.seed)
+        telemetry = result.telemetry
+        with self._begin() as conn:
+            existing = conn.execute(
+                sa.select(runs.c.id, runs.c.status).where(
+                    runs.c.sweep_id == key[0], runs.c.cell == key[1], runs.c.arm == key[2],
+                    runs.c.seed == key[3])
+            ).first()
+            if existing is not None:
+                if existing.status == "completed":
+                    return
+                conn.execute(runs.delete().where(runs.c.id == existing.id))
+                for table in (actions, measures, summaries, series):
+                    conn.execute(table.delete().where(table.c.run_id == existing.id))
+            conn.execute(runs.insert().values(
+                id=result.run_id, sweep_id=key[0], cell=key[1], arm=key[2], seed=result.seed,
+                replication=result.replication, scenario=result.scenario, status=result.status,
+                error=result.error, manifest=result.manifest, wall_seconds=result.wall_seconds,
+                sim_time=result.sim_time, n_actions=result.n_actions,
+                action_log_sha256=result.action_log_sha256, state_sha256=result.state_sha256,
+                events=result.events, counters=telemetry.counters if telemetry else {},
+                created_at=_now(),
+            ))
+            if telemetry is not None:
+                if telemetry.measures:
+                    conn.execute(measures.insert(), [
+                        {"run_id": result.run_id, "scope": m.scope, "name": m.name, "area": m.area,
+                         "unit": m.unit, "higher_is_better": m.higher_is_better, "value": m.value}
+                        for m in telemetry.measures])
+                if telemetry.summaries:
+                    conn.execute(summaries.insert(), [
+                        {"run_id": result.run_id, "scope": s.scope, "name": s.name,
+                         "count": s.count, "mean": s.mean, "min": s.min, "p50": s.p50,
+                         "p90": s.p90, "p99": s.p99, "max": s.max}
+                        for s in telemetry.summaries])
+                if telemetry.series:
+                    self._bulk(conn, "series", ("run_id", "scope", "name", "time", "value"),
+                               ((result.run_id, p.scope, p.name, p.time, p.value)
+                                for p in telemetry.series))
+            if result.actions:
+                self.write_actions(conn, result.run_id, result.actions)
+
+    def write_actions(self, conn: Connection, run_id: str, rows: Iterable[ActionRow]) -> None:
+        """Bulk-load an action log inside the caller's transaction."""
+        self._bulk(conn, "actions", _ACTION_COLUMNS, ((run_id, *row) for row in rows))
+
+    def _bulk(self, conn: Connection, table: str, columns: Sequence[str],
+              rows: Iterable[tuple[Any, ...]]) -> None:
+        dialect = conn.dialect.name
+        raw: Any = conn.connection.dbapi_connection  # the driver's own connection: COPY lives there
+        if raw is None:  # pragma: no cover - a live Connection always has one
+            raise StoreError("the database connection is closed")
+        if dialect == "postgresql" and conn.dialect.driver == "psycopg":
+            with raw.cursor() as cursor, cursor.copy(
+                f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        elif dialect == "sqlite":
+            placeholders = ", ".join("?" for _ in columns)
+            cursor = raw.cursor()
+            try:
+                cursor.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
+            finally:
+                cursor.close()
+        else:
+            target = sa.table(table, *(sa.column(c) for c in columns))
+            batch: list[dict[str, Any]] = []
+            for row in rows:
+                batch.append(dict(zip(columns, row, strict=True)))
+                if len(batch) >= _BATCH:
+                    conn.execute(target.insert(), batch)
+                    batch = []
+            if batch:
+                conn.execute(target.insert(), batch)
+
+    def _begin(self) -> Any:
+        return _Transaction(self.engine)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the one run whose id starts with ``prefix``."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(sa.select(runs.c.id).where(runs.c.id.startswith(prefix, autoescape=True))
+                               .limit(2)).scalars().all()
+        if len(ids) == 1:
+            return str(ids[0])
+        if not ids:
+            raise RunNotFoundError(prefix)
+        raise InputError([Problem("run", f"{prefix!r} matches several runs; give more characters")])
+
+    def run(self, run_id: str) -> StoredRun:
+        """The run with id (or unique id prefix) ``run_id``."""
+        full = self.resolve_run_id(run_id)
+        found = self.runs(ids=[full])
+        return found[0]
+
+    def runs(self, *, sweep_id: str | None = None, ids: Sequence[str] | None = None,
+             status: str | None = None) -> list[StoredRun]:
+        """Runs, oldest first, optionally of one sweep, with these ids, or with a status."""
+        query = sa.select(runs).order_by(runs.c.created_at, runs.c.arm, runs.c.replication)
+        if sweep_id is not None:
+            query = query.where(runs.c.sweep_id == sweep_id)
+        if ids is not None:
+            query = query.where(runs.c.id.in_(list(ids)))
+        if status is not None:
+            query = query.where(runs.c.status == status)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+            run_ids = [row["id"] for row in rows]
+            values: dict[str, dict[str, float | None]] = {run_id: {} for run_id in run_ids}
+            if run_ids:
+                for m in conn.execute(sa.select(measures).where(measures.c.run_id.in_(run_ids))
+                                      .order_by(measures.c.scope, measures.c.name)).mappings():
+                    values[m["run_id"]][f"{m['scope']}.{m['name']}"] = m["value"]
+        return [StoredRun(measures=values[row["id"]],
+                          **{k: v for k, v in row.items()}) for row in rows]
+
+    def measure_rows(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Every measure row (scope, name, area, unit, direction, value) of these runs."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(measures).where(measures.c.run_id.in_(list(run_ids)))
+                                .order_by(measures.c.scope, measures.c.name)).mappings().all()
+        return [dict(row) for row in rows]
+
+    def actions(self, run_id: str) -> Iterator[ActionRow]:
+        """A run's action log in order, as stored."""
+        query = (sa.select(*(actions.c[c] for c in _ACTION_COLUMNS[1:]))
+                 .where(actions.c.run_id == run_id).order_by(actions.c.seq))
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                seq, time, mechanism, actor, kind, payload, accepted, reason, effects = row
+                yield (seq, time, mechanism, actor, kind, payload, bool(accepted), reason, effects)
+
+    def sweep_ids(self) -> list[str]:
+        """Every sweep (and run batch) id, oldest first."""
+        with self.engine.connect() as conn:
+            return [str(v) for v in conn.execute(
+                sa.select(sweeps.c.id).order_by(sweeps.c.created_at)).scalars()]
+
+
+class _Transaction:
+    """``engine.begin()`` that turns database errors into :class:`StoreError`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._context = engine.begin()
+
+    def __enter__(self) -> Connection:
+        try:
+            return self._context.__enter__()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot reach the store: {_short(exc)}") from exc
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            self._context.__exit__(exc_type, exc, tb)
+        except SQLAlchemyError as error:
+            raise StoreError(f"store write failed: {_short(error)}") from error
+        if isinstance(exc, SQLAlchemyError):
+            raise StoreError(f"store write failed: {_short(exc)}") from exc
+
+
+def _short(exc: SQLAlchemyError) -> str:
+    original = exc.orig if isinstance(exc, DBAPIError) else None
+    return str(original or exc).strip().splitlines()[0]
+
+
+def _configure_sqlite(engine: Engine, database: str | None, durable: bool) -> None:
+    if database and database != ":memory:" and not database.startswith("file:"):
+        parent = Path(database).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise InputError([Problem("db", f"directory {str(parent)!r} does not exist")])
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()

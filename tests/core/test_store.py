@@ -1,0 +1,106 @@
+"""The SQL store on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from mechanisms import InputError, RunNotFoundError, StoreError
+from sandbox import load_scenario, run, run_batch
+from telemetry import RunResult, Store
+
+SHOP = """
+name = "shop"
+seed = 1
+duration = 100.0
+replications = 2
+[mechanisms.posted_price]
+stock = 100
+[populations.shoppers]
+model = "shoppers"
+count = 10
+arrival = { process = "poisson", rate = 0.5 }
+"""
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    path = tmp_path / "shop.toml"
+    path.write_text(SHOP)
+    return path
+
+
+def test_opening_migrates_to_head(store_url: str) -> None:
+    with Store.open(store_url) as store:
+        assert store.schema_version() == "0001"
+        tables = set(sa.inspect(store.engine).get_table_names())
+    assert {"sweeps", "runs", "actions", "measures", "summaries", "series"} <= tables
+    with Store.open(store_url) as again:  # idempotent
+        assert again.schema_version() == "0001"
+
+
+def test_run_round_trips_with_its_action_log(store_url: str, shop: Path) -> None:
+    result = run(shop, seed=4)
+    with Store.open(store_url) as store:
+        store.save_run(result)
+        stored = store.run(result.run_id[:10])
+        assert stored.id == result.run_id
+        assert stored.status == "completed"
+        assert stored.measures == result.measures()
+        assert stored.manifest == result.manifest
+        assert stored.n_actions == result.n_actions
+        assert list(store.actions(result.run_id)) == result.actions
+        assert stored.action_log_sha256 == result.action_log_sha256
+
+
+def test_results_are_idempotent_by_sweep_cell_arm_seed(store_url: str, shop: Path) -> None:
+    with Store.open(store_url) as store:
+        sweep = store.create_sweep("sweep", "shop", {})
+        first = run(shop, seed=4)
+        first.sweep_id = sweep
+        store.save_run(first)
+        duplicate = run(shop, seed=4)
+        duplicate.sweep_id = sweep
+        store.save_run(duplicate)  # same key, completed already: kept once
+        assert [r.id for r in store.runs(sweep_id=sweep)] == [first.run_id]
+
+
+def test_a_failed_result_is_replaced_by_a_completed_one(store_url: str, shop: Path) -> None:
+    with Store.open(store_url) as store:
+        sweep = store.create_sweep("sweep", "shop", {})
+        failed = RunResult(run_id="f" * 32, scenario="shop", arm=None, seed=4, replication=0,
+                           status="failed", manifest={}, error="Traceback ...", sweep_id=sweep)
+        store.save_run(failed)
+        good = run(shop, seed=4)
+        good.sweep_id = sweep
+        store.save_run(good)
+        runs = store.runs(sweep_id=sweep)
+        assert [(r.id, r.status) for r in runs] == [(good.run_id, "completed")]
+
+
+def test_batch_stores_every_replication(store_url: str, shop: Path) -> None:
+    with Store.open(store_url) as store:
+        batch = run_batch(load_scenario(shop), store=store, workers=1)
+        stored = store.runs(sweep_id=batch.sweep_id)
+        assert sorted(r.seed for r in stored) == [1, 2]
+        rows = store.measure_rows([r.id for r in stored])
+        assert {row["area"] for row in rows} == {"legitimacy", "ux", "robustness"}
+
+
+def test_unknown_run_and_ambiguous_prefix(store_url: str) -> None:
+    with Store.open(store_url) as store, pytest.raises(RunNotFoundError):
+        store.run("nope")
+
+
+def test_bad_urls_are_input_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="db: expected a SQLAlchemy URL"):
+        Store.open("not a url")
+    with pytest.raises(InputError, match="does not exist"):
+        Store.open(f"sqlite:///{tmp_path}/no/such/dir/x.db")
+
+
+def test_unreachable_server_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match="cannot open store"):
+        Store.open("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2")

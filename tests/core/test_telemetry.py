@@ -1,0 +1,73 @@
+"""The recorder: summaries, series, off switch, and measure bookkeeping."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import simpy
+
+from mechanisms import Area, ContractError, Measure
+from telemetry import Telemetry, mean_ci, t_critical
+
+DECLARED = {"m": (Measure("fill_ratio", Area.UX, "ratio", True, "filled / submitted"),)}
+
+
+def test_counters_gauges_samples_and_series() -> None:
+    env = simpy.Environment()
+    telemetry = Telemetry(env, series_interval=10.0)
+    rec = telemetry.recorder("m")
+    telemetry.start()
+
+    def work() -> simpy.events.ProcessGenerator:
+        for i in range(30):
+            rec.count("orders")
+            rec.gauge("depth", i)
+            rec.sample("latency_seconds", float(i))
+            yield env.timeout(1.0)
+
+    env.process(work())
+    env.run(until=30)
+    rec.measure("fill_ratio", 0.5)
+    result = telemetry.collect(DECLARED, final_time=30.0)
+    assert result.measure_map() == {"m.fill_ratio": 0.5}
+    (summary,) = result.summaries
+    assert (summary.count, summary.mean, summary.min, summary.max) == (30, 14.5, 0.0, 29.0)
+    assert summary.p50 == pytest.approx(14.5)
+    orders = [(p.time, p.value) for p in result.series if p.name == "orders"]
+    # the sampler started first, so at t=10 it runs before that instant's increment
+    assert orders == [(10.0, 10.0), (20.0, 20.0), (30.0, 30.0)]
+    assert result.counters == {"m.orders": 30.0}
+
+
+def test_off_drops_instruments_but_keeps_measures() -> None:
+    telemetry = Telemetry(None, enabled=False)
+    rec = telemetry.recorder("m")
+    rec.count("orders")
+    rec.sample("x", 1.0)
+    rec.measure("fill_ratio", math.nan)
+    result = telemetry.collect(DECLARED)
+    assert result.summaries == () and result.counters == {}
+    assert result.measure_map() == {"m.fill_ratio": None}  # NaN is stored as undefined
+
+
+def test_missing_and_undeclared_measures_fail_loudly() -> None:
+    telemetry = Telemetry(None)
+    telemetry.recorder("m")
+    with pytest.raises(ContractError, match="did not record its declared measure 'fill_ratio'"):
+        telemetry.collect(DECLARED)
+    other = Telemetry(None)
+    rec = other.recorder("m")
+    rec.measure("fill_ratio", 1.0)
+    rec.measure("extra", 1.0)
+    with pytest.raises(ContractError, match="undeclared measures: extra"):
+        other.collect(DECLARED)
+
+
+def test_mean_ci_matches_textbook_values() -> None:
+    est = mean_ci([1.0, 2.0, 3.0, 4.0, None])
+    assert est.n == 4 and est.mean == 2.5
+    half = 3.182 * math.sqrt((2.25 + 0.25 + 0.25 + 2.25) / 3 / 4)
+    assert est.low == pytest.approx(2.5 - half) and est.high == pytest.approx(2.5 + half)
+    assert math.isnan(mean_ci([1.0]).low) and mean_ci([]).n == 0
+    assert t_critical(1000) == 1.96 and 2.021 > t_critical(50) > 2.0
