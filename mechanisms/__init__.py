@@ -20,7 +20,7 @@ from mechanisms._base import (
     Submit,
 )
 from mechanisms._bus import Bus, Event, EventHandler
-from mechanisms._canonical import canonical_json, sha256_hex
+from mechanisms._canonical import canonical_bytes, canonical_json, sha256_hex
 from mechanisms._errors import (
     ConformanceError,
     ContractError,
@@ -77,6 +77,7 @@ __all__ = [
     "Streams",
     "Submit",
     "UnknownNameError",
+    "canonical_bytes",
     "canonical_json",
     "mechanism",
     "mechanisms",

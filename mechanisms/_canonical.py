@@ -1,15 +1,23 @@
-"""Canonical JSON: the one byte encoding used for logs, snapshots and hashes."""
+"""Canonical JSON: the one byte encoding used for logs, snapshots and hashes.
+
+Encoded with orjson (sorted keys, compact, UTF-8): about ten times faster than the
+standard library, which matters because every logged action is encoded once.
+Note orjson writes NaN and infinities as ``null``; mechanisms reject non-finite
+numbers in payloads before they are logged, and the HTTP boundary refuses them.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Mapping, Set
-from enum import Enum
 from typing import Any
 
-__all__ = ["canonical_json", "sha256_hex"]
+import orjson
+
+__all__ = ["canonical_bytes", "canonical_json", "sha256_hex"]
+
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def _default(value: Any) -> Any:
@@ -17,8 +25,8 @@ def _default(value: Any) -> Any:
         return dict(value)
     if isinstance(value, Set):
         return sorted(value)
-    if isinstance(value, Enum):
-        return value.value
+    if isinstance(value, tuple):
+        return list(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     item = getattr(value, "item", None)  # numpy scalars
@@ -30,16 +38,16 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
-_ENCODER = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
-)
+def canonical_bytes(value: Any) -> bytes:
+    """Sorted keys, no spaces, UTF-8: equal data gives equal bytes on every machine."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS)
 
 
 def canonical_json(value: Any) -> str:
-    """Sorted keys, no spaces, no NaN: equal data gives equal text on every machine."""
-    return _ENCODER.encode(value)
+    """:func:`canonical_bytes` as text."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS).decode("utf-8")
 
 
 def sha256_hex(value: Any) -> str:
     """SHA-256 of the canonical JSON of ``value``, in hex (a state or log fingerprint)."""
-    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_bytes(value)).hexdigest()

@@ -4,7 +4,7 @@ The sandbox knows no mechanism by name: it finds them in the registry
 (:mod:`mechanisms`), wires them in a :class:`Host` and runs them.
 """
 
-from sandbox._host import ActionLog, Host, LoggedAction, action_rows
+from sandbox._host import ActionLog, Host, LoggedAction, action_rows, log_digest
 from sandbox._runner import (
     Batch,
     RunJob,
@@ -48,6 +48,7 @@ __all__ = [
     "execute",
     "jobs_for",
     "load_scenario",
+    "log_digest",
     "parse_override",
     "resolve",
     "run",

@@ -13,6 +13,7 @@ order) -> ``schedule_shock`` -> ``start()`` -> ``env.run(until)`` or
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,7 @@ from mechanisms._measures import Measure
 from mechanisms.events import ShockFired
 from telemetry import ActionRow, RunTelemetry, Telemetry
 
-__all__ = ["ActionLog", "Host", "LoggedAction", "action_rows"]
+__all__ = ["ActionLog", "Host", "LoggedAction", "action_rows", "log_digest"]
 
 SCENARIO_SOURCE = "scenario"
 
@@ -83,21 +84,42 @@ class ActionLog:
         self.outcomes.append(outcome)
 
 
-def action_rows(log: Iterable[LoggedAction]) -> Iterator[ActionRow]:
+def action_rows(log: ActionLog) -> list[ActionRow]:
     """The log as storable rows in canonical JSON: the byte-identical form that determinism is about."""
-    for seq, entry in enumerate(log):
-        action, outcome = entry.action, entry.outcome
-        yield (
+    encode = canonical_json
+    empty = encode({})
+    rows: list[ActionRow] = []
+    append = rows.append
+    for seq, (mechanism, action, outcome) in enumerate(
+        zip(log.mechanisms, log.actions, log.outcomes, strict=True)
+    ):
+        payload, effects, reason = action.payload, outcome.effects, outcome.reason
+        append((
             seq,
             float(action.time),
-            entry.mechanism,
+            mechanism,
             action.actor,
             action.kind,
-            canonical_json(action.payload),
+            encode(payload) if payload else empty,
             outcome.accepted,
-            None if outcome.reason is None else str(outcome.reason),
-            canonical_json(outcome.effects),
-        )
+            None if reason is None else str(reason),
+            encode(effects) if effects else empty,
+        ))
+    return rows
+
+
+def log_digest(rows: Iterable[ActionRow]) -> str:
+    """SHA-256 over the rows, one line each: equal logs, equal digests.
+
+    Fields are joined with the ASCII unit separator; the JSON fields cannot contain
+    it unescaped, so the encoding is unambiguous for the logs Flagship writes.
+    """
+    digest = hashlib.sha256()
+    update = digest.update
+    for row in rows:
+        update("\x1f".join(map(str, row)).encode("utf-8"))
+        update(b"\n")
+    return digest.hexdigest()
 
 
 class Host:

@@ -11,7 +11,6 @@ so one bad replication never loses the others.
 from __future__ import annotations
 
 import gc
-import hashlib
 import multiprocessing
 import os
 import time
@@ -24,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mechanisms import canonical_json, sha256_hex
-from sandbox._host import Host, action_rows
+from mechanisms import sha256_hex
+from sandbox._host import Host, action_rows, log_digest
 from sandbox._manifest import environment
 from sandbox._scenario import ResolvedScenario, load_scenario, resolve
 from telemetry import ActionRow, RunResult, Store
@@ -88,12 +87,8 @@ def run(scenario: ResolvedScenario | str | Path, seed: int | None = None, *, rep
     rows: list[ActionRow] | None = None
     log_hash: str | None = None
     if host.log is not None:
-        rows = list(action_rows(host.log))
-        digest = hashlib.sha256()
-        for row in rows:
-            digest.update(canonical_json(row).encode("utf-8"))
-            digest.update(b"\n")
-        log_hash = digest.hexdigest()
+        rows = action_rows(host.log)
+        log_hash = log_digest(rows)
     return RunResult(
         run_id=run_id or uuid.uuid4().hex,
         scenario=resolved.scenario.name,
