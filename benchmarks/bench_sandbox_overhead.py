@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import bare_simpy, best_of, scenario  # noqa: E402
+from _common import bare_simpy, best_of, scenario
 
-from sandbox import resolve, run  # noqa: E402
+from sandbox import resolve, run
 
 
 def sandbox_rate(keep_actions: bool, telemetry: bool) -> float:

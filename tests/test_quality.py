@@ -53,7 +53,7 @@ def test_wings_never_import_each_other() -> None:
     for wing in wings:
         for path in (REPO / wing).rglob("*.py"):
             text = path.read_text()
-            for other in wings + ["sandbox"]:
+            for other in [*wings, "sandbox"]:
                 if other == wing:
                     continue
                 pattern = rf"^\s*(from|import)\s+{other}\b"
