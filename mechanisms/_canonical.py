@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Mapping, Set
 from typing import Any
 
@@ -38,14 +39,24 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
+_FALLBACK = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                             allow_nan=False, default=_default)
+
+
 def canonical_bytes(value: Any) -> bytes:
     """Sorted keys, no spaces, UTF-8: equal data gives equal bytes on every machine."""
-    return orjson.dumps(value, default=_default, option=_OPTIONS)
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        if "64-bit" not in str(exc):
+            raise TypeError(str(exc)) from exc
+        # orjson stops at 64-bit integers; the standard library writes any int the same way.
+        return _FALLBACK.encode(value).encode("utf-8")
 
 
 def canonical_json(value: Any) -> str:
     """:func:`canonical_bytes` as text."""
-    return orjson.dumps(value, default=_default, option=_OPTIONS).decode("utf-8")
+    return canonical_bytes(value).decode("utf-8")
 
 
 def sha256_hex(value: Any) -> str:
