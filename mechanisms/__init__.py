@@ -33,6 +33,14 @@ from mechanisms._errors import (
     StoreError,
     UnknownNameError,
 )
+from mechanisms._live import (
+    AUTHENTICATOR_GROUP,
+    Authenticator,
+    AuthError,
+    Gateway,
+    Principal,
+    RoutesFactory,
+)
 from mechanisms._measures import Area, Measure
 from mechanisms._random import Streams, seed_sequence
 from mechanisms._registry import (
@@ -47,12 +55,15 @@ from mechanisms._registry import (
 )
 
 __all__ = [
+    "AUTHENTICATOR_GROUP",
     "EMPTY",
     "MECHANISM_GROUP",
     "POPULATION_GROUP",
     "Action",
     "Area",
     "Arrival",
+    "AuthError",
+    "Authenticator",
     "Bus",
     "CommonReason",
     "ConformanceError",
@@ -61,6 +72,7 @@ __all__ = [
     "Event",
     "EventHandler",
     "FlagshipError",
+    "Gateway",
     "InputError",
     "Measure",
     "Mechanism",
@@ -68,8 +80,10 @@ __all__ = [
     "Outcome",
     "Population",
     "PopulationContext",
+    "Principal",
     "Problem",
     "Recorder",
+    "RoutesFactory",
     "RunFailedError",
     "RunNotFoundError",
     "ScenarioError",

@@ -36,6 +36,8 @@ from mechanisms._measures import Measure
 if TYPE_CHECKING:
     import simpy
 
+    from mechanisms._live import RoutesFactory
+
 __all__ = [
     "Arrival",
     "Context",
@@ -154,6 +156,8 @@ class Mechanism(_Participant, ABC, Generic[C]):
 
     Config: ClassVar[type[BaseModel]] = NoConfig
     reasons: ClassVar[type[StrEnum]] = CommonReason
+    http: ClassVar[RoutesFactory | None] = None
+    """Routes for the live pilot (see :mod:`mechanisms._live`); ``None``: not served over HTTP."""
 
     def __init__(self, config: C, ctx: Context) -> None:
         self.config = config

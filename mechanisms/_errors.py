@@ -6,6 +6,7 @@ Every error Flagship raises on purpose derives from :class:`FlagshipError`::
     ├── InputError              bad input from a person or a client: names the field
     │   ├── ScenarioError       a scenario file or override that does not validate
     │   └── UnknownNameError    a mechanism, population, run or rule that is not known
+    ├── AuthError               a live request's credentials were refused (mechanisms._live)
     ├── ContractError           a mechanism or population broke the plug-in contract
     │   └── ConformanceError    found by the conformance kit, with a witness
     ├── StoreError              the SQL store cannot be opened, migrated, read or written

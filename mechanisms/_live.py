@@ -1,0 +1,88 @@
+"""The live-pilot seam: how a wing exposes its mechanism over HTTP without knowing the server.
+
+The server (``sandbox``) owns the mechanisms on a single writer. A wing contributes
+routes by setting ``Mechanism.http`` to a :class:`RoutesFactory`: given the
+mechanism's name in the scenario and a :class:`Gateway`, it returns a FastAPI
+``APIRouter``. Route handlers never mutate mechanism state: they ``await
+gateway.submit(...)`` and get the :class:`~mechanisms.Outcome` once the action is
+applied and durably committed, or read state through ``gateway.mechanism(name)``.
+
+Authentication is plugged in the same way: a wing provides an
+:class:`Authenticator` (registered in the entry-point group
+``flagship.authenticators``); ``gateway.principal(request)`` asks the scenario's
+authenticators in order and returns who is calling, so a market route never
+imports the agents wing to know which agent signed a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mechanisms._action import Outcome
+from mechanisms._errors import FlagshipError
+
+if TYPE_CHECKING:
+    from mechanisms._base import Mechanism
+
+__all__ = ["AUTHENTICATOR_GROUP", "AuthError", "Authenticator", "Gateway", "Principal", "RoutesFactory"]
+
+AUTHENTICATOR_GROUP = "flagship.authenticators"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an actor id and how they proved it (``"web_bot_auth"``, ``"voter_token"``)."""
+
+    actor: str
+    scheme: str
+
+
+class AuthError(FlagshipError):
+    """A request's credentials were present but refused; ``reason`` is a code from a closed set."""
+
+    def __init__(self, reason: str, detail: str = "", *, status: int = 401) -> None:
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class Authenticator(Protocol):
+    """Turns a request into a :class:`Principal`, or ``None`` when its scheme is absent."""
+
+    scheme: str
+
+    async def authenticate(self, request: Any, body: bytes) -> Principal | None:
+        """Return the caller, ``None`` if this scheme's headers are absent, or raise AuthError."""
+        ...
+
+
+class Gateway(Protocol):
+    """What the live server offers a wing's routes."""
+
+    @property
+    def now(self) -> float:
+        """Current simulated time of the trial."""
+        ...
+
+    async def submit(self, mechanism: str, kind: str, payload: Mapping[str, Any], *,
+                     actor: str) -> Outcome:
+        """Hand an action to the single writer; returns its outcome once it is committed."""
+        ...
+
+    def mechanism(self, name: str) -> Mechanism[Any]:
+        """Read-only access to a mechanism's state (for GET routes; never mutate it)."""
+        ...
+
+    async def principal(self, request: Any) -> Principal:
+        """The authenticated caller; raises AuthError (401) when nobody could be authenticated."""
+        ...
+
+
+class RoutesFactory(Protocol):
+    """Builds a wing's FastAPI router for mechanism ``name`` in a live trial."""
+
+    def __call__(self, name: str, gateway: Gateway) -> Any:
+        ...
