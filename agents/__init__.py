@@ -8,8 +8,15 @@
 * Requests: RFC 9421 HTTP Message Signatures in the Web Bot Auth profile
   (:class:`WebBotAuth` for httpx clients, :class:`RequestVerifier` for servers).
 
+* The gate: the ``agent_gate`` mechanism (:class:`AgentGate`, policy :class:`GateConfig`)
+  admits agents by credentials and a normative exam (:mod:`agents._exam`), monitors
+  them through ``ViolationObserved`` events and hears appeals.
+* Simulated agent populations: ``honest_agents``, ``incompetent_agents``,
+  ``deceptive_agents``, ``sybil_agents``, ``forger_agents``, ``replayer_agents``.
+
 Verifiers never raise for bad input from the other side: they return a verified
 value or a rejection whose ``reason`` is a member of a closed StrEnum.
+Importing this package registers the gate and the populations.
 """
 
 from agents._credentials import (
@@ -20,7 +27,32 @@ from agents._credentials import (
     CredentialVerifier,
     Evaluator,
 )
+from agents._exam import SCENARIOS, ExamOption, ExamScenario, Question, choose_answers, draw_exam, grade
+from agents._gate import (
+    EXAM_SIGNATURE_DOMAIN,
+    AgentGate,
+    AgentStatus,
+    DecisionReason,
+    GateConfig,
+    GateReason,
+    exam_signing_input,
+    simulated_evaluator,
+    simulated_evaluator_identity,
+)
 from agents._identity import AgentIdentity, PublicIdentity, jwk_thumbprint, public_key_from_jwk
+from agents._populations import (
+    AgentParams,
+    DeceptiveAgents,
+    DeceptiveParams,
+    ForgerAgents,
+    ForgerParams,
+    HonestAgents,
+    IncompetentAgents,
+    ReplayerAgents,
+    ReplayerParams,
+    SybilAgents,
+    SybilParams,
+)
 from agents._signatures import (
     COVERED_COMPONENTS,
     WEB_BOT_AUTH_TAG,
@@ -36,21 +68,48 @@ from agents._signatures import (
 __all__ = [
     "COVERED_COMPONENTS",
     "CREDENTIAL_TYPE",
+    "EXAM_SIGNATURE_DOMAIN",
+    "SCENARIOS",
     "WEB_BOT_AUTH_TAG",
+    "AgentGate",
     "AgentIdentity",
     "AgentKeyResolver",
+    "AgentParams",
     "AgentRegistry",
+    "AgentStatus",
     "CompetenceCredential",
     "CredentialRejectReason",
     "CredentialRejected",
     "CredentialVerifier",
+    "DeceptiveAgents",
+    "DeceptiveParams",
+    "DecisionReason",
     "Evaluator",
+    "ExamOption",
+    "ExamScenario",
+    "ForgerAgents",
+    "ForgerParams",
+    "GateConfig",
+    "GateReason",
+    "HonestAgents",
+    "IncompetentAgents",
     "PublicIdentity",
+    "Question",
+    "ReplayerAgents",
+    "ReplayerParams",
     "RequestRejectReason",
     "RequestRejected",
     "RequestVerifier",
+    "SybilAgents",
+    "SybilParams",
     "VerifiedRequest",
     "WebBotAuth",
+    "choose_answers",
+    "draw_exam",
+    "exam_signing_input",
+    "grade",
     "jwk_thumbprint",
     "public_key_from_jwk",
+    "simulated_evaluator",
+    "simulated_evaluator_identity",
 ]
