@@ -35,6 +35,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+NO_ARM = "default"  # the arm name shown when a scenario declares no arms
+
 _err = Console(stderr=True)
 _out = Console()
 
@@ -185,7 +187,7 @@ def _aggregate(batch: Batch) -> dict[str, dict[str, Estimate]]:
     for result in batch.results:
         if not result.ok:
             continue
-        arm = by_arm.setdefault(result.arm or "-", {})
+        arm = by_arm.setdefault(result.arm or NO_ARM, {})
         for name, value in result.measures().items():
             arm.setdefault(name, []).append(value)
     return {arm: {name: mean_ci(values) for name, values in sorted(measures.items())}
@@ -275,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 
+
+from sandbox import _experiment_cli  # noqa: E402,F401  registers sweep/evaluate/report
+from sandbox import _live_cli  # noqa: E402,F401  registers serve/verify/replay/export-metrics
 
 if __name__ == "__main__":  # pragma: no cover
     main()
