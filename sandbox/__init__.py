@@ -4,6 +4,7 @@ The sandbox knows no mechanism by name: it finds them in the registry
 (:mod:`mechanisms`), wires them in a :class:`Host` and runs them.
 """
 
+from sandbox._executors import open_executor
 from sandbox._host import ActionLog, Host, LoggedAction, action_rows, log_digest
 from sandbox._runner import (
     Batch,
@@ -28,18 +29,23 @@ from sandbox._scenario import (
     parse_override,
     resolve,
 )
+from sandbox._sweep import Axis, Range, SweepPlan, SweepSpec, plan_sweep, run_sweep
 
 __all__ = [
     "ActionLog",
     "ArmSpec",
+    "Axis",
     "Batch",
     "Host",
     "LoggedAction",
     "PopulationSpec",
+    "Range",
     "ResolvedScenario",
     "RunJob",
     "Scenario",
     "ShockSpec",
+    "SweepPlan",
+    "SweepSpec",
     "TelemetrySpec",
     "action_rows",
     "apply_overrides",
@@ -49,9 +55,12 @@ __all__ = [
     "jobs_for",
     "load_scenario",
     "log_digest",
+    "open_executor",
     "parse_override",
+    "plan_sweep",
     "resolve",
     "run",
     "run_batch",
     "run_jobs",
+    "run_sweep",
 ]

@@ -255,23 +255,21 @@ class Host:
     def run_feed(self, feed: Iterable[tuple[str, Action]], until: float | None = None) -> list[Outcome]:
         """Submit each (mechanism, action) at its recorded time, in order; then run to ``until``.
 
-        Actions at equal times keep their feed order. This is how replay and the
-        conformance kit drive mechanisms: the same path as live participants.
+        Advance-then-submit, exactly as the live server does: before an action at
+        time ``t`` the environment runs every event scheduled before ``t``
+        (``env.run(until=t)``), then the action is handled at ``env.now == t``, before
+        any timer that falls due at ``t`` itself. Actions at equal times keep their
+        feed order. This is how replay and the conformance kit drive mechanisms: the
+        same path, in the same order, as live participants.
         """
         outcomes: list[Outcome] = []
         env = self.env
-
-        def driver() -> ProcessGenerator:
-            for mechanism, action in feed:
-                delay = action.time - float(env.now)
-                if delay < 0:
-                    raise ContractError(f"feed goes back in time: t={action.time} after {env.now}")
-                if delay > 0:
-                    yield env.timeout(delay)
-                outcomes.append(self.submit(mechanism, action))
-
-        done = env.process(driver())
-        env.run(until=done)
+        for mechanism, action in feed:
+            if action.time < float(env.now):
+                raise ContractError(f"feed goes back in time: t={action.time} after {env.now}")
+            if action.time > float(env.now):
+                env.run(until=action.time)
+            outcomes.append(self.submit(mechanism, action))
         if until is not None and until > float(env.now):
             env.run(until=until)
         return outcomes

@@ -111,6 +111,7 @@ class Scenario(_Strict):
     shocks: list[ShockSpec] = Field(default_factory=list)
     arms: dict[str, ArmSpec] = Field(default_factory=dict)
     telemetry: TelemetrySpec = Field(default_factory=TelemetrySpec)
+    live: dict[str, Any] = Field(default_factory=dict, description="options for `flagship serve`")
 
 
 @dataclass(frozen=True)

@@ -278,8 +278,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-from sandbox import _experiment_cli  # noqa: E402,F401  registers sweep/evaluate/report
-from sandbox import _live_cli  # noqa: E402,F401  registers serve/verify/replay/export-metrics
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
+# The command modules import `app` from here and add their commands to it.
+from sandbox import (  # noqa: E402
+    _experiment_cli,  # noqa: F401  sweep, evaluate, report
+    _live_cli,  # noqa: F401  serve, verify, replay, export-metrics
+)

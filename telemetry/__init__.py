@@ -11,7 +11,7 @@ from telemetry._recorder import (
 )
 from telemetry._run import ActionRow, RunResult
 from telemetry._stats import Estimate, mean_ci, t_critical
-from telemetry._store import DEFAULT_URL, Store, StoredRun
+from telemetry._store import DEFAULT_URL, Store, StoredRun, StoredSweep
 
 __all__ = [
     "DEFAULT_URL",
@@ -25,6 +25,7 @@ __all__ = [
     "SeriesPoint",
     "Store",
     "StoredRun",
+    "StoredSweep",
     "Summary",
     "Telemetry",
     "mean_ci",

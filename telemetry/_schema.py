@@ -13,6 +13,9 @@ __all__ = [
     "series",
     "summaries",
     "sweeps",
+    "trial_checkpoints",
+    "trial_log",
+    "trials",
 ]
 
 # Named constraints so migrations can alter them on every backend (SQLite batch mode too).
@@ -117,4 +120,56 @@ series = sa.Table(
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("time", sa.Float, primary_key=True),
     sa.Column("value", sa.Float, nullable=False),
+)
+
+# -- the live pilot's trial log (revision 0003) -----------------------------------------------
+
+trials = sa.Table(
+    "trials",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("scenario", JSONType, nullable=False),  # {"scenario": resolved data, "live": live spec}
+    sa.Column("scenario_sha256", sa.String(64), nullable=False),
+    sa.Column("epoch", sa.Float, nullable=False),  # wall-clock unix seconds of sim time 0
+    sa.Column("time_factor", sa.Float, nullable=False),  # sim seconds per wall second
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("public_key", sa.String(64), nullable=False),  # Ed25519 checkpoint key, raw hex
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+)
+
+trial_log = sa.Table(
+    "trial_log",
+    metadata,
+    sa.Column("trial_id", sa.String(64), sa.ForeignKey("trials.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.Column("mechanism", sa.String(100), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(100), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # canonical JSON
+    sa.Column("accepted", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.String(100), nullable=True),
+    sa.Column("effects", sa.Text, nullable=False),  # canonical JSON
+    sa.Column("origin", sa.String(8), nullable=False),  # "http" (a client) or "sim" (a population)
+    sa.Column("idempotency_key", sa.String(600), nullable=True),
+    sa.Column("request_hash", sa.String(64), nullable=True),
+    sa.Column("response", sa.Text, nullable=True),  # canonical JSON of the outcome the client got
+    sa.Column("clock", sa.Float, nullable=True),  # set on a commit's last entry: sim time it ran to
+    sa.Column("state_hash", sa.String(64), nullable=True),  # set with clock: state after the commit
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("trial_id", "idempotency_key", name="uq_trial_log_idempotency"),
+)
+
+trial_checkpoints = sa.Table(
+    "trial_checkpoints",
+    metadata,
+    sa.Column("trial_id", sa.String(64), sa.ForeignKey("trials.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("head_hash", sa.String(64), nullable=False),
+    sa.Column("time", sa.Float, nullable=False),  # wall-clock unix seconds
+    sa.Column("signature", sa.String(128), nullable=False),  # Ed25519, hex
 )

@@ -22,11 +22,11 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from mechanisms._errors import InputError, Problem, RunNotFoundError, StoreError
+from mechanisms._errors import InputError, Problem, RunNotFoundError, StoreError, UnknownNameError
 from telemetry._run import ActionRow, RunResult
 from telemetry._schema import actions, measures, runs, series, summaries, sweeps
 
-__all__ = ["DEFAULT_URL", "Store", "StoredRun"]
+__all__ = ["DEFAULT_URL", "Store", "StoredRun", "StoredSweep"]
 
 DEFAULT_URL = "sqlite:///flagship.db"
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -59,6 +59,17 @@ class StoredRun:
     counters: dict[str, float]
     created_at: dt.datetime
     measures: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class StoredSweep:
+    """A sweep (or ``flagship run`` batch) as recorded: its kind, scenario name and spec."""
+
+    id: str
+    kind: str
+    scenario: str
+    created_at: dt.datetime
+    spec: dict[str, Any]
 
 
 def _now() -> dt.datetime:
@@ -281,6 +292,59 @@ class Store:
             for row in conn.execute(query):
                 seq, time, mechanism, actor, kind, payload, accepted, reason, effects = row
                 yield (seq, time, mechanism, actor, kind, payload, bool(accepted), reason, effects)
+
+    def completed_keys(self, sweep_id: str) -> set[tuple[str, str, int]]:
+        """The (cell, arm, seed) keys of a sweep's completed runs: what a resumed sweep skips."""
+        query = sa.select(runs.c.cell, runs.c.arm, runs.c.seed).where(
+            runs.c.sweep_id == sweep_id, runs.c.status == "completed")
+        with self.engine.connect() as conn:
+            return {(str(cell), str(arm), int(seed)) for cell, arm, seed in conn.execute(query)}
+
+    def resolve_sweep_id(self, prefix: str) -> str:
+        """The full id of the one sweep whose id starts with ``prefix``."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(sa.select(sweeps.c.id).where(
+                sweeps.c.id.startswith(prefix, autoescape=True)).limit(2)).scalars().all()
+        if len(ids) == 1:
+            return str(ids[0])
+        if not ids:
+            raise UnknownNameError([Problem("sweep", f"no sweep with id {prefix!r} in the store")])
+        raise InputError([Problem("sweep", f"{prefix!r} matches several sweeps; give more characters")])
+
+    def sweep(self, sweep_id: str) -> StoredSweep:
+        """The sweep with id (or unique id prefix) ``sweep_id``."""
+        full = self.resolve_sweep_id(sweep_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(sweeps).where(sweeps.c.id == full)).mappings().one()
+        return StoredSweep(id=row["id"], kind=row["kind"], scenario=row["scenario"],
+                           created_at=row["created_at"], spec=dict(row["spec"] or {}))
+
+    def sweep_measures(self, sweep_id: str) -> list[dict[str, Any]]:
+        """Every measure of a sweep's completed runs, with the run's cell, arm and seed.
+
+        Keys: run_id, cell, arm, seed, replication, scope, name, area, unit,
+        higher_is_better, value; ordered by cell, arm, seed, scope, name.
+        """
+        query = (sa.select(runs.c.cell, runs.c.arm, runs.c.seed, runs.c.replication, measures)
+                 .join(runs, runs.c.id == measures.c.run_id)
+                 .where(runs.c.sweep_id == sweep_id, runs.c.status == "completed")
+                 .order_by(runs.c.cell, runs.c.arm, runs.c.seed, measures.c.scope, measures.c.name))
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def sweep_series(self, sweep_id: str) -> list[dict[str, Any]]:
+        """Every series point of a sweep's completed runs, with the run's cell, arm and seed.
+
+        Keys: run_id, cell, arm, seed, scope, name, time, value; ordered by scope, name,
+        arm, cell, seed, time.
+        """
+        query = (sa.select(runs.c.cell, runs.c.arm, runs.c.seed, series)
+                 .join(runs, runs.c.id == series.c.run_id)
+                 .where(runs.c.sweep_id == sweep_id, runs.c.status == "completed")
+                 .order_by(series.c.scope, series.c.name, runs.c.arm, runs.c.cell, runs.c.seed,
+                           series.c.time))
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
 
     def sweep_ids(self) -> list[str]:
         """Every sweep (and run batch) id, oldest first."""

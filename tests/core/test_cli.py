@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-FLAGSHIP = [sys.executable, "-m", "sandbox.cli"]
+FLAGSHIP = [sys.executable, "-m", "sandbox"]
 SHOP = """
 name = "shop"
 seed = 2

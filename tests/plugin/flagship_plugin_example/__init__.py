@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flagship_plugin_example.http import routes
 from mechanisms import (
     Action,
     Area,
@@ -44,6 +45,7 @@ class PostedPrice(Mechanism[ShopConfig]):
     name = "posted_price"
     Config = ShopConfig
     reasons = ShopReason
+    http = routes
     measures = (
         Measure("sell_through", Area.UX, "ratio", True, "units sold / units offered"),
         Measure("buyer_surplus_per_sale", Area.LEGITIMACY, "ticks", True,

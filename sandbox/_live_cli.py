@@ -1,0 +1,273 @@
+"""``flagship serve``, ``verify``, ``replay`` and ``export-metrics``: the live pilot's commands.
+
+Registered on the main Typer ``app`` of :mod:`sandbox.cli` when that module imports
+this one. Bad input exits 2 with one line per problem; a failed verification, a
+diverging replay or an unreachable store exits 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import ArgumentError
+
+from mechanisms import InputError, Problem, StoreError
+from sandbox._live import EngineOptions, run_server
+from sandbox._replay import ReplayReport, commits_from_entries, replay_scenario
+from sandbox._scenario import ResolvedScenario, apply_overrides, parse_override, resolve
+from sandbox.cli import app
+from telemetry import MeasureValue, SeriesPoint, Store
+from telemetry._prometheus import openmetrics_for_run
+from telemetry._trial_log import Trial, TrialLog
+
+__all__ = ["export_metrics", "replay", "serve", "verify"]
+
+_err = Console(stderr=True)
+_out = Console()
+
+DbArg = Annotated[str, typer.Argument(metavar="DB", help="store URL, or the path of a SQLite file")]
+TrialOpt = Annotated[str | None, typer.Option("--trial", help="trial id (or a unique prefix)")]
+
+
+def store_url(db: str, *, must_exist: bool = True) -> str:
+    """A SQLAlchemy URL from a URL or a SQLite file path (which must exist when reading)."""
+    if "://" in db:
+        try:
+            sa.make_url(db)
+        except ArgumentError:
+            raise InputError([Problem("db", f"expected a store URL or a SQLite file, got {db!r}")]) from None
+        return db
+    path = Path(db).expanduser()
+    if must_exist and not path.is_file():
+        raise InputError([Problem("db", f"no such file: {db}")])
+    return f"sqlite:///{path.resolve()}"
+
+
+@app.command()
+def serve(
+    scenario: Annotated[str, typer.Argument(help="scenario file (.toml or .json), with an optional \\[live] "
+                                                 "table")],
+    db: Annotated[str | None, typer.Option("--db", help="store URL (default: the scenario's store)")] = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on", min=0, max=65535)] = 8000,
+    time_factor: Annotated[float | None, typer.Option(
+        "--time-factor", help="sim seconds per wall second for a new trial (default: \\[live] "
+                              "time_factor, else 1)")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="override a scenario field: dotted.path=value")] = None,
+    shadow: Annotated[list[str] | None, typer.Option(
+        "--shadow", help="run a counterfactual copy with this override (path=value) on live traffic "
+                         "and export its measures with arm=\"shadow\"")] = None,
+    arm: Annotated[str | None, typer.Option(help="serve this arm of the scenario")] = None,
+    trial: TrialOpt = None,
+    new_trial: Annotated[bool, typer.Option(
+        "--new-trial", help="start a new trial even if one of this scenario is running")] = False,
+    key_dir: Annotated[Path | None, typer.Option(
+        "--key-dir", help="directory of the trials' private checkpoint keys (default: beside the "
+                          "SQLite file, else the working directory)")] = None,
+    tick: Annotated[float, typer.Option(help="wall seconds between clock advances", min=0.001)] = 0.05,
+    measures_interval: Annotated[float, typer.Option(
+        "--measures-interval", help="wall seconds between measure refreshes (0: off)", min=0.0)] = 10.0,
+    checkpoint_seconds: Annotated[float, typer.Option(
+        "--checkpoint-seconds", help="wall seconds between signed checkpoints", min=0.01)] = 10.0,
+    db_timeout: Annotated[float, typer.Option(
+        "--db-timeout", help="seconds a commit may wait for the database before answering 503",
+        min=0.01)] = 5.0,
+    access_log: Annotated[bool, typer.Option("--access-log", help="log every request")] = False,
+) -> None:
+    """Serve a live trial of a scenario over HTTP (resuming its trial after a restart)."""
+    run_server(scenario, db=db, host=host, port=port, time_factor=time_factor, overrides=set_ or [],
+               shadow=shadow or [], arm=arm, trial=trial, new_trial=new_trial, key_dir=key_dir,
+               options=EngineOptions(tick_seconds=tick, measures_seconds=measures_interval,
+                                     checkpoint_seconds=checkpoint_seconds, db_timeout=db_timeout),
+               access_log=access_log,
+               announce=lambda line: _err.print(line, highlight=False, markup=False, soft_wrap=True))
+
+
+@app.command()
+def verify(
+    db: DbArg,
+    trial: TrialOpt = None,
+    public_key: Annotated[str | None, typer.Option(
+        "--public-key", help="expected checkpoint public key (hex) instead of the stored one")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON")] = False,
+) -> None:
+    """Check trial logs' hash chains and signed checkpoints; name the first bad entry."""
+    with Store.open(store_url(db)) as store:
+        log = TrialLog(store)
+        ids = [log.trial(trial).id] if trial else [t.id for t in log.trials()]
+        results = [log.verify(trial_id, public_key=public_key) for trial_id in ids]
+    if as_json:
+        sys.stdout.write(json.dumps([r.__dict__ for r in results], indent=2) + "\n")
+    elif not results:
+        _out.print("no trials in this store", highlight=False)
+    for result in results:
+        if as_json:
+            break
+        if result.ok:
+            _out.print(f"trial {result.trial_id}: ok ({result.size} entries, {result.checkpoints} "
+                       f"signed checkpoints, head {result.head_hash[:16]})", highlight=False, soft_wrap=True)
+        else:
+            where = f"first bad entry: seq {result.first_bad}: " if result.first_bad is not None else ""
+            _out.print(f"trial {result.trial_id}: FAILED: {where}{result.problem}", highlight=False,
+                       markup=False, soft_wrap=True)
+    if any(not r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _trial_scenario(trial: Trial, overrides: Sequence[str]) -> ResolvedScenario:
+    data = trial.scenario["scenario"]
+    parsed = [parse_override(o) for o in overrides]
+    return resolve(apply_overrides(data, parsed), overrides=tuple(overrides))
+
+
+def _measure_rows(measures: Sequence[MeasureValue]) -> dict[str, MeasureValue]:
+    return {f"{m.scope}.{m.name}": m for m in measures}
+
+
+@app.command()
+def replay(
+    db: DbArg,
+    trial: Annotated[str, typer.Option("--trial", help="trial id (or a unique prefix)")],
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="counterfactual override: dotted.path=value")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Re-run a recorded trial's actions at their recorded times; with --set, the counterfactual.
+
+    Without overrides every recorded outcome and state hash must be reproduced
+    (divergences are listed, exit 1). With overrides the clients' actions are
+    replayed against the changed scenario and its measures shown beside the real ones.
+    """
+    with Store.open(store_url(db)) as store:
+        log = TrialLog(store)
+        recorded = log.trial(trial)
+        commits = commits_from_entries(log.entries(recorded.id))
+    real_scenario = _trial_scenario(recorded, [])
+    _, real, real_telemetry = replay_scenario(real_scenario, recorded.seed, commits, check=True, finish=True)
+    counter: ReplayReport | None = None
+    counter_measures: dict[str, MeasureValue] = {}
+    if set_:
+        _, counter, counter_telemetry = replay_scenario(_trial_scenario(recorded, set_), recorded.seed,
+                                                        commits, check=False, finish=True)
+        counter_measures = _measure_rows(counter_telemetry.measures if counter_telemetry else ())
+    real_measures = _measure_rows(real_telemetry.measures if real_telemetry else ())
+    if as_json:
+        sys.stdout.write(json.dumps({
+            "trial": recorded.id, "entries": real.entries, "external": real.external,
+            "exact": real.exact, "divergences": [str(d) for d in real.divergences],
+            "state_sha256": real.state_sha256, "clock": real.clock,
+            "measures": {k: m.value for k, m in real_measures.items()},
+            "counterfactual": None if counter is None else {
+                "overrides": list(set_ or []), "entries": counter.entries,
+                "state_sha256": counter.state_sha256,
+                "measures": {k: m.value for k, m in counter_measures.items()}},
+        }, indent=2) + "\n")
+    else:
+        verdict = "every outcome and state hash reproduced" if real.exact else \
+            f"DIVERGED ({len(real.divergences)} shown)"
+        _out.print(f"trial {recorded.id}: replayed {real.entries} entries ({real.external} from clients) "
+                   f"to sim time {real.clock:g}: {verdict}", highlight=False, markup=False, soft_wrap=True)
+        for divergence in real.divergences:
+            _out.print(f"  {divergence}", highlight=False, markup=False, soft_wrap=True)
+        table = Table(title="measures" + (f" (counterfactual: {', '.join(set_)})" if set_ else ""),
+                      title_justify="left")
+        for column in ("measure", "area", "real", *(("counterfactual", "delta") if set_ else ())):
+            table.add_column(column, justify="left" if column in ("measure", "area") else "right")
+        for name, m in sorted(real_measures.items()):
+            cells = [name, m.area, _fmt(m.value)]
+            if set_:
+                other = counter_measures.get(name)
+                value = other.value if other else None
+                delta = None if value is None or m.value is None else value - m.value
+                cells += [_fmt(value), _fmt(delta)]
+            table.add_row(*cells)
+        _out.print(table)
+    if not real.exact:
+        raise typer.Exit(1)
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.6g}"
+
+
+def _epoch(text: str | None, default: float) -> float:
+    if text is None:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError([Problem("--epoch", f"expected unix seconds or an ISO 8601 time, got {text!r}")]) \
+            from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+@app.command("export-metrics")
+def export_metrics(
+    db: DbArg,
+    run: Annotated[str | None, typer.Option("--run", help="run id (or a unique prefix)")] = None,
+    trial: TrialOpt = None,
+    epoch: Annotated[str | None, typer.Option(
+        "--epoch", help="wall time of sim time 0: unix seconds or ISO 8601 (default: a run's "
+                        "creation time minus its sim time; a trial's epoch)")] = None,
+) -> None:
+    """Write a run's (or a trial's) sim-time series and measures as OpenMetrics on stdout.
+
+    The file feeds ``promtool tsdb create-blocks-from openmetrics run.om DIR``.
+    """
+    if (run is None) == (trial is None):
+        raise InputError([Problem("--run", "give exactly one of --run or --trial")])
+    series: Sequence[SeriesPoint]
+    measures: Sequence[MeasureValue]
+    with Store.open(store_url(db)) as store:
+        if run is not None:
+            stored = store.run(run)
+            if stored.status != "completed":
+                raise InputError([Problem("--run", f"run {stored.id} did not complete ({stored.status})")])
+            series = _stored_series(store, stored.id)
+            measures = [MeasureValue(str(r["scope"]), str(r["name"]), str(r["area"]), str(r["unit"]),
+                                     bool(r["higher_is_better"]), r["value"])
+                        for r in store.measure_rows([stored.id])]
+            final = stored.sim_time
+            start = _epoch(epoch, stored.created_at.timestamp() - final)
+            arm = stored.arm
+        else:
+            log = TrialLog(store)
+            recorded = log.trial(trial or "")
+            commits = commits_from_entries(log.entries(recorded.id))
+            host, _, telemetry = replay_scenario(_trial_scenario(recorded, []), recorded.seed, commits,
+                                                 check=False, finish=True)
+            series = telemetry.series if telemetry else ()
+            measures = telemetry.measures if telemetry else ()
+            final = float(host.env.now)
+            start = _epoch(epoch, recorded.epoch)
+            arm = "live"
+    sys.stdout.write(openmetrics_for_run(series, measures, epoch=start, final_time=final, arm=arm))
+
+
+def _stored_series(store: Store, run_id: str) -> list[SeriesPoint]:
+    from telemetry._schema import series as series_table  # noqa: PLC0415
+
+    query = sa.select(series_table).where(series_table.c.run_id == run_id).order_by(
+        series_table.c.scope, series_table.c.name, series_table.c.time)
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"cannot read series of run {run_id}: {exc}") from exc
+    return [SeriesPoint(str(r["scope"]), str(r["name"]), float(r["time"]), float(r["value"])) for r in rows]

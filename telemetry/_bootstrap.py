@@ -1,0 +1,135 @@
+"""Seeded bootstrap intervals and threshold verdicts.
+
+An estimate across replications is the mean of the defined values, with a
+percentile bootstrap interval (default 2,000 resamples, 95%) drawn from a numpy
+stream named by the caller, so the same data and seed always give the same
+interval. Paired differences between arms are bootstrapped the same way over
+the per-(cell, seed) differences: common random numbers make them tight.
+
+A verdict compares the whole interval with a threshold: *pass* when it clears it,
+*fail* when it lies entirely on the wrong side, *inconclusive* otherwise. For an
+inconclusive verdict, the further replications that would likely decide it are
+estimated from the current interval: the half-width shrinks like 1/sqrt(n), so
+about ``ceil(n * (half_width / distance)**2) - n`` more make it narrower than the
+distance between the estimate and the threshold (none can be promised when the
+estimate sits on the threshold).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+import numpy as np
+
+from mechanisms._errors import InputError, Problem
+from mechanisms._random import seed_sequence
+
+__all__ = ["Interval", "Op", "Verdict", "bootstrap_mean", "further_replications", "judge"]
+
+Op = Literal[">=", "<=", ">", "<"]
+_CELLS_PER_CHUNK = 2_000_000  # resamples x n values drawn at once: bounds memory for large n
+
+
+class Verdict(StrEnum):
+    """The outcome of one criterion."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """An estimate (mean) with its bootstrap interval over ``n`` values; bounds NaN when n < 2."""
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {"estimate": _finite(self.estimate), "ci_low": _finite(self.low),
+                "ci_high": _finite(self.high), "n": self.n}
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def bootstrap_mean(values: Iterable[float | None], *, seed: int = 0, stream: str = "",
+                   resamples: int = 2000, confidence: float = 0.95) -> Interval:
+    """Mean of the defined values and its percentile bootstrap interval.
+
+    ``None`` and non-finite values are skipped. The resampling stream is
+    ``seed_sequence(seed, "bootstrap/" + stream)``: name it after what is estimated so
+    each estimate is reproducible on its own, whatever else is computed.
+    """
+    if resamples < 1:
+        raise InputError([Problem("resamples", f"expected a positive integer, got {resamples}")])
+    if not 0 < confidence < 1:
+        raise InputError([Problem("confidence", f"expected a number in (0, 1), got {confidence}")])
+    data = np.array([float(v) for v in values if v is not None and math.isfinite(float(v))])
+    n = int(data.size)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0)
+    estimate = float(data.mean())
+    if n == 1:
+        return Interval(estimate, math.nan, math.nan, 1)
+    rng = np.random.Generator(np.random.PCG64(seed_sequence(seed, "bootstrap/" + stream)))
+    means = np.empty(resamples)
+    rows = max(1, _CELLS_PER_CHUNK // n)
+    for start in range(0, resamples, rows):
+        stop = min(resamples, start + rows)
+        means[start:stop] = data[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = (float(q) for q in np.quantile(means, (tail, 1 - tail)))
+    # a mean of resampled values cannot leave [min, max]; clip away floating-point excursions
+    lowest, highest = float(data.min()), float(data.max())
+    return Interval(estimate, min(max(low, lowest), highest), min(max(high, lowest), highest), n)
+
+
+def judge(interval: Interval, op: Op, threshold: float) -> Verdict:
+    """Pass when the whole interval satisfies ``op threshold``; fail when none of it does.
+
+    With fewer than two values there is no interval and the verdict is inconclusive.
+    """
+    if interval.n < 2 or not (math.isfinite(interval.low) and math.isfinite(interval.high)):
+        return Verdict.INCONCLUSIVE
+    low, high = interval.low, interval.high
+    if op == ">=":
+        passed, failed = low >= threshold, high < threshold
+    elif op == ">":
+        passed, failed = low > threshold, high <= threshold
+    elif op == "<=":
+        passed, failed = high <= threshold, low > threshold
+    elif op == "<":
+        passed, failed = high < threshold, low >= threshold
+    else:
+        raise InputError([Problem("op", f"expected one of >=, <=, >, <, got {op!r}")])
+    if passed:
+        return Verdict.PASS
+    return Verdict.FAIL if failed else Verdict.INCONCLUSIVE
+
+
+def further_replications(interval: Interval, threshold: float, verdict: Verdict) -> int | None:
+    """Replications to add (per unit the interval was taken over) that would likely decide it.
+
+    0 for a decided verdict; ``None`` when no number can be promised (fewer than two
+    values, or the estimate exactly on the threshold).
+    """
+    if verdict is not Verdict.INCONCLUSIVE:
+        return 0
+    distance = abs(interval.estimate - threshold)
+    half = interval.half_width
+    if interval.n < 2 or not math.isfinite(half) or distance == 0 or not math.isfinite(distance):
+        return None
+    needed = math.ceil(interval.n * (half / distance) ** 2 - 1e-9)  # 40.000000001 means 40
+    return max(1, needed - interval.n)

@@ -1,0 +1,265 @@
+"""Prometheus: the live server's metrics, their exposition, and OpenMetrics export of stored runs.
+
+Conventions (https://prometheus.io/docs/practices/naming/): every name starts with
+``flagship_``; base units in the name (``_seconds``, ``_bytes``, ``_ratio``);
+counters end in ``_total``; latencies are histograms; labels are bounded sets only
+(route templates, mechanism and population names, outcomes, reason codes, arms) and
+never carry agent, order, request or run ids.
+
+``/metrics`` negotiates the format: OpenMetrics 1.0 when the scraper accepts
+``application/openmetrics-text`` (Prometheus does), else the text format 0.0.4.
+
+:func:`openmetrics_for_run` writes a stored run's sim-time series and final measures
+as an OpenMetrics file whose timestamps are ``epoch + sim time``, which ``promtool
+tsdb create-blocks-from openmetrics`` turns into TSDB blocks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import exposition as text_format
+from prometheus_client.openmetrics import exposition as openmetrics_format
+
+from mechanisms._measures import Area
+from telemetry._recorder import MeasureValue, SeriesPoint
+
+__all__ = [
+    "OPENMETRICS_CONTENT_TYPE",
+    "TEXT_CONTENT_TYPE",
+    "LiveMetrics",
+    "negotiate",
+    "openmetrics_for_run",
+    "sample_names",
+]
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_SIZE_BUCKETS = (64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0)
+_COUNT_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
+
+
+def measure_metric(area: str) -> str:
+    """The gauge holding the current value of measures of one area (``flagship_measure_ux``...)."""
+    return f"flagship_measure_{area}"
+
+
+class LiveMetrics:
+    """Every metric the live server exports, in a registry of its own (one per app)."""
+
+    def __init__(self) -> None:
+        registry = self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "flagship_http_requests", "HTTP requests answered, by route template, method and status code",
+            ["endpoint", "method", "code"], registry=registry)
+        self.http_duration = Histogram(
+            "flagship_http_request_duration_seconds", "Time from request start to response, by route",
+            ["endpoint", "method"], buckets=_LATENCY_BUCKETS, registry=registry)
+        self.http_request_size = Histogram(
+            "flagship_http_request_size_bytes", "Request body sizes, by route", ["endpoint"],
+            buckets=_SIZE_BUCKETS, registry=registry)
+        self.http_problems = Counter(
+            "flagship_http_problems", "problem+json responses sent by the server's own checks, by reason",
+            ["endpoint", "reason"], registry=registry)
+        self.idempotent_replays = Counter(
+            "flagship_idempotent_replays", "Retries answered from the stored outcome of their key",
+            ["endpoint"], registry=registry)
+        self.actions = Counter(
+            "flagship_actions", "Actions applied and committed, by mechanism, origin (http or sim), "
+            "outcome and reason code", ["mechanism", "origin", "outcome", "reason"], registry=registry)
+        self.ack_latency = Histogram(
+            "flagship_action_ack_seconds", "Time from handing an action to the engine to its committed "
+            "outcome", ["mechanism"], buckets=_LATENCY_BUCKETS, registry=registry)
+        self.queue_wait = Histogram(
+            "flagship_engine_queue_wait_seconds", "Time an action waited in the engine queue",
+            buckets=_LATENCY_BUCKETS, registry=registry)
+        self.commit_entries = Histogram(
+            "flagship_engine_commit_entries", "Log entries written per database transaction",
+            buckets=_COUNT_BUCKETS, registry=registry)
+        self.commit_duration = Histogram(
+            "flagship_store_commit_duration_seconds", "Time to write and commit one batch of the log",
+            buckets=_LATENCY_BUCKETS, registry=registry)
+        self.commit_failures = Counter(
+            "flagship_store_commit_failures", "Batches whose commit failed (answered 503, no effect)",
+            registry=registry)
+        self.queue_depth = Gauge(
+            "flagship_engine_queue_depth", "Actions waiting for the engine", registry=registry)
+        self.ready = Gauge(
+            "flagship_ready", "1 when the server takes actions (recovered, store reachable)",
+            registry=registry)
+        self.sim_time = Gauge(
+            "flagship_trial_sim_time_seconds", "Simulated time of the trial", registry=registry)
+        self.time_factor = Gauge(
+            "flagship_trial_time_factor_ratio", "Simulated seconds per wall-clock second",
+            registry=registry)
+        self.log_entries = Gauge(
+            "flagship_trial_log_entries", "Entries in the trial's durable log", registry=registry)
+        self.checkpoint_time = Gauge(
+            "flagship_trial_checkpoint_timestamp_seconds", "Wall-clock time of the last signed "
+            "checkpoint", registry=registry)
+        self.recovery_duration = Gauge(
+            "flagship_recovery_duration_seconds", "How long the last rebuild from the log took",
+            registry=registry)
+        self.measures_refresh = Gauge(
+            "flagship_measures_refresh_duration_seconds", "How long the last measure refresh took "
+            "(a replay of the log per arm)", registry=registry)
+        self.measures = {
+            area.value: Gauge(measure_metric(area.value),
+                              f"Current value of the declared {area.value} measures, by scope "
+                              f"(mechanism or population), measure and arm (live or shadow)",
+                              ["scope", "measure", "arm"], registry=registry)
+            for area in Area
+        }
+
+    # -- recording -------------------------------------------------------------------------
+
+    def observe_request(self, endpoint: str, method: str, status: int, seconds: float,
+                        size: int) -> None:
+        """Count one answered request and its latency and body size."""
+        self.http_requests.labels(endpoint, method, str(status)).inc()
+        self.http_duration.labels(endpoint, method).observe(seconds)
+        self.http_request_size.labels(endpoint).observe(size)
+
+    def problem(self, endpoint: str, reason: str) -> None:
+        """Count one problem response from the server's own checks."""
+        self.http_problems.labels(endpoint, reason).inc()
+
+    def idempotent_replay(self, endpoint: str) -> None:
+        """Count one retry answered from its key's stored outcome."""
+        self.idempotent_replays.labels(endpoint).inc()
+
+    def set_measures(self, arm: str, measures: Iterable[MeasureValue]) -> None:
+        """Publish the current measures of ``arm``; undefined ones (``None``) are removed."""
+        for m in measures:
+            gauge = self.measures.get(m.area)
+            if gauge is None:
+                continue
+            if m.value is None or not math.isfinite(m.value):
+                with contextlib.suppress(KeyError):  # never set: nothing to remove
+                    gauge.remove(m.scope, m.name, arm)
+            else:
+                gauge.labels(m.scope, m.name, arm).set(m.value)
+
+    def bind(self, *, sim_time: Callable[[], float], log_entries: Callable[[], float],
+             queue_depth: Callable[[], float], ready: Callable[[], float]) -> None:
+        """Read these gauges from the engine at scrape time."""
+        self.sim_time.set_function(sim_time)
+        self.log_entries.set_function(log_entries)
+        self.queue_depth.set_function(queue_depth)
+        self.ready.set_function(ready)
+
+    # -- exposition -------------------------------------------------------------------------
+
+    def render(self, accept: str | None) -> tuple[bytes, str]:
+        """The exposition in the format ``accept`` asks for, and its content type."""
+        if negotiate(accept) == "openmetrics":
+            body: bytes = openmetrics_format.generate_latest(self.registry)  # type: ignore[no-untyped-call]
+            return body, OPENMETRICS_CONTENT_TYPE
+        return text_format.generate_latest(self.registry), TEXT_CONTENT_TYPE
+
+
+def negotiate(accept: str | None) -> str:
+    """``"openmetrics"`` if the Accept header takes OpenMetrics with q > 0, else ``"text"``."""
+    for part in (accept or "").split(","):
+        fields = [f.strip() for f in part.split(";")]
+        if fields[0].lower() != "application/openmetrics-text":
+            continue
+        quality = 1.0
+        for parameter in fields[1:]:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            return "openmetrics"
+    return "text"
+
+
+def sample_names(registry: CollectorRegistry) -> set[str]:
+    """Every sample name the registry can expose (``_total``, ``_bucket``... included)."""
+    names: set[str] = set()
+    for family in registry.collect():
+        base = family.name
+        if family.type == "counter":
+            names.update({f"{base}_total", f"{base}_created"})
+        elif family.type == "histogram":
+            names.update({f"{base}_bucket", f"{base}_sum", f"{base}_count", f"{base}_created"})
+        elif family.type == "summary":
+            names.update({base, f"{base}_sum", f"{base}_count", f"{base}_created"})
+        else:
+            names.add(base)
+    return names
+
+
+# -- OpenMetrics export of a stored run -------------------------------------------------------
+
+_SERIES_METRIC = "flagship_run_series"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(pairs: Sequence[tuple[str, str]]) -> str:
+    return "{" + ",".join(f'{name}="{_escape(value)}"' for name, value in pairs) + "}"
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def _timestamp(value: float) -> str:
+    return f"{value:.3f}"  # millisecond resolution: what the TSDB stores
+
+
+_NAME_OK = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def openmetrics_for_run(series: Iterable[SeriesPoint], measures: Iterable[MeasureValue], *,
+                        epoch: float, final_time: float, arm: str = "") -> str:
+    """A run's series and final measures as OpenMetrics text, at ``epoch + sim time``.
+
+    Series points become ``flagship_run_series{scope, series, arm}`` gauges; final
+    measures become the same ``flagship_measure_<area>{scope, measure, arm}`` gauges
+    the live server exports (at the run's final time), so one dashboard reads both.
+    """
+    lines: list[str] = [
+        f"# HELP {_SERIES_METRIC} A counter or gauge recorded in simulated time by a mechanism "
+        "or population",
+        f"# TYPE {_SERIES_METRIC} gauge",
+    ]
+    grouped: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for point in series:
+        grouped.setdefault((point.scope, point.name), []).append((point.time, point.value))
+    for (scope, name), points in sorted(grouped.items()):
+        labels = _labels([("arm", arm), ("scope", scope), ("series", name)])
+        for time_, value in sorted(points):
+            lines.append(f"{_SERIES_METRIC}{labels} {_number(value)} {_timestamp(epoch + time_)}")
+    by_area: dict[str, list[MeasureValue]] = {}
+    for m in measures:
+        by_area.setdefault(m.area, []).append(m)
+    for area in sorted(by_area):
+        metric = measure_metric(area)
+        if not _NAME_OK.match(metric):
+            continue
+        lines.append(f"# HELP {metric} Final value of the declared {area} measures")
+        lines.append(f"# TYPE {metric} gauge")
+        for m in sorted(by_area[area], key=lambda v: (v.scope, v.name)):
+            if m.value is None or not math.isfinite(m.value):
+                continue
+            labels = _labels([("arm", arm), ("measure", m.name), ("scope", m.scope)])
+            lines.append(f"{metric}{labels} {_number(m.value)} {_timestamp(epoch + final_time)}")
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,61 @@
+"""Small scenarios for the experiment tests: the plug-in shop, short runs, two price arms."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FLAGSHIP = [sys.executable, "-m", "sandbox"]
+
+SHOP = """
+name = "shop"
+seed = 3
+duration = 50.0
+replications = 2
+[mechanisms.posted_price]
+stock = 40
+[populations.shoppers]
+model = "shoppers"
+count = 8
+arrival = { process = "poisson", rate = 0.3 }
+[arms.list]
+[arms.sale]
+set = { "mechanisms.posted_price.price" = 80 }
+"""
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    path = tmp_path / "shop.toml"
+    path.write_text(SHOP)
+    return path
+
+
+def flagship(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """The CLI as users run it, in a subprocess."""
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([*FLAGSHIP, *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="session")
+def stored_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """(store URL, sweep id): the shop over two crowd sizes, two arms, six seeds, in SQLite."""
+    from sandbox import load_scenario
+    from sandbox._executors import InlineExecutor
+    from sandbox._sweep import Axis, SweepSpec, plan_sweep, run_sweep
+    from telemetry import Store
+
+    root = tmp_path_factory.mktemp("sweep")
+    path = root / "shop.toml"
+    path.write_text(SHOP)
+    plan = plan_sweep(load_scenario(path), SweepSpec(grids=(Axis("populations.shoppers.count", (4, 12)),),
+                                                     replications=6))
+    url = f"sqlite:///{root / 'sweep.db'}"
+    with Store.open(url) as store:
+        run_sweep(plan, store, InlineExecutor(), window=1)
+    return url, plan.sweep_id

@@ -1,0 +1,254 @@
+"""Shared helpers of the live-pilot tests: scenario files, in-process and subprocess servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from sandbox._live import (
+    Engine,
+    EngineOptions,
+    LiveGateway,
+    create_app,
+    load_live_scenario,
+    open_trial,
+    shadow_scenario,
+)
+from telemetry import Store
+from telemetry._prometheus import LiveMetrics
+from telemetry._trial_log import TrialLog
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOKENS = {f"tok-{name}": name for name in ("alice", "bob", "carol", "dave")}
+
+
+def write_scenario(directory: Path, *, shoppers: int = 3, rate: float = 0.5, stock: int = 100_000,
+                   time_factor: float = 10.0, duration: float = 1e6, extra: str = "",
+                   limits: str = "") -> Path:
+    """A posted-price shop with simulated shoppers, served with bearer tokens."""
+    tokens = ", ".join(f'"{token}" = "{actor}"' for token, actor in TOKENS.items())
+    path = directory / "shop.toml"
+    path.write_text(f"""
+name = "shop_live"
+seed = 11
+duration = {duration}
+
+[mechanisms.posted_price]
+price = 100
+stock = {stock}
+
+[populations.shoppers]
+model = "shoppers"
+count = {shoppers}
+arrival = {{ process = "poisson", rate = {rate} }}
+{extra}
+[live]
+authenticators = ["bearer_token"]
+time_factor = {time_factor}
+
+[live.auth.bearer_token]
+tokens = {{ {tokens} }}
+{limits}
+""")
+    return path
+
+
+def auth(actor: str = "alice") -> dict[str, str]:
+    return {"Authorization": f"Bearer tok-{actor}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Live:
+    """An engine and its app, built in this process."""
+
+    engine: Engine
+    app: Any
+    store: Store
+
+
+def build_live(url: str, scenario: Path, key_dir: Path, *, options: EngineOptions | None = None,
+               shadow: Any = None, clock: Callable[[], float] = time.time, **open_kwargs: Any) -> Live:
+    live = load_live_scenario(scenario)
+    store = Store.open(url, durable=True)
+    log = TrialLog(store)
+    trial, key, _ = open_trial(log, live, key_dir=key_dir, clock=clock, **open_kwargs)
+    engine = Engine(live.resolved, trial, log, key,
+                    options=options or EngineOptions(measures_seconds=0, tick_seconds=0.02),
+                    metrics=LiveMetrics(), shadow=shadow, clock=clock)
+    return Live(engine, create_app(engine, spec=live.spec), store)
+
+
+class ThreadServer:
+    """A real uvicorn server on loopback, in a thread of this process."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                access_log=False, ws="none", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def serving(live: Live) -> Iterator[ThreadServer]:
+    try:
+        with ThreadServer(live.app) as server:
+            yield server
+    finally:
+        live.store.close()
+
+
+def flagship_command(*args: str) -> list[str]:
+    """``flagship ARGS`` run by this interpreter (the same venv and checkout)."""
+    return [sys.executable, "-c", "import sys; from sandbox.cli import main; main(sys.argv[1:])", *args]
+
+
+_LIGHT_SERVE = """
+import json, sys
+from sandbox._live import EngineOptions, run_server
+args = json.loads(sys.argv[1])
+options = EngineOptions(**args.pop("options"))
+run_server(args.pop("scenario"), options=options, **args)
+"""
+
+
+class ServerProcess:
+    """A live server as a subprocess on loopback (killable).
+
+    ``cli=True`` runs ``flagship serve``; otherwise the same ``run_server`` is called
+    without the CLI module, whose other commands' imports would slow every restart.
+    """
+
+    def __init__(self, scenario: Path, url: str, *, cwd: Path, cli: bool = False, tick: float = 0.02,
+                 checkpoint_seconds: float = 0.5, measures_seconds: float = 0.0) -> None:
+        self.port = free_port()
+        self.log_path = cwd / f"serve-{self.port}.log"
+        self._log = self.log_path.open("wb")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if cli:
+            command = flagship_command(
+                "serve", str(scenario), "--db", url, "--port", str(self.port), "--key-dir", str(cwd),
+                "--tick", str(tick), "--checkpoint-seconds", str(checkpoint_seconds),
+                "--measures-interval", str(measures_seconds))
+        else:
+            args = {"scenario": str(scenario), "db": url, "port": self.port, "key_dir": str(cwd),
+                    "options": {"tick_seconds": tick, "checkpoint_seconds": checkpoint_seconds,
+                                "measures_seconds": measures_seconds}}
+            command = [sys.executable, "-c", _LIGHT_SERVE, json.dumps(args)]
+        self.process = subprocess.Popen(command, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
+                                        env=env)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited ({self.process.returncode}): {self.output()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"the server did not become ready: {self.output()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, exactly like a crash."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+        if not self._log.closed:
+            self._log.close()
+
+    def stop(self) -> bool:
+        """SIGTERM: a graceful stop (drain, final checkpoint); True when it exited cleanly.
+
+        uvicorn re-raises the signal after its graceful shutdown, so a clean stop
+        ends by SIGTERM (-15) rather than with status 0.
+        """
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=60)
+        self._log.close()
+        return code in (0, -signal.SIGTERM)
+
+    def output(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+
+def drive_session(tmp_path: Path, *, shadow: list[str] | None = None, clients: int = 30) -> Live:
+    """A short live trial driven in-process: clients buy through the gateway while shoppers act."""
+    scenario = write_scenario(tmp_path, shoppers=4, rate=0.5, time_factor=50.0)
+    live = build_live(f"sqlite:///{tmp_path / 'live.db'}", scenario, tmp_path,
+                      options=EngineOptions(tick_seconds=0.01, measures_seconds=0))
+    if shadow:
+        live.engine.shadow = shadow_scenario(live.engine.trial, shadow)
+
+    async def drive() -> None:
+        await live.engine.start()
+        gateway = LiveGateway(live.engine)
+        try:
+            for i in range(clients):
+                await gateway.submit("posted_price", "buy", {"offer": 70 + 3 * i}, actor=f"client-{i % 3}")
+                await asyncio.sleep(0.01)
+        finally:
+            await live.engine.stop()
+
+    asyncio.run(drive())
+    return live
+
+
+def require_tool(name: str) -> str:
+    """The path of an external tool; missing fails under CI=true and skips locally."""
+    found = shutil.which(name)
+    if found is None:
+        message = f"{name} is not installed (Debian: apt-get install -y prometheus)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
