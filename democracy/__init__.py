@@ -1,1 +1,84 @@
-"""Placeholder until the wing lands."""
+"""Voting rules, tallying and axiom checks for Flagship's democracy mechanisms.
+
+Phase 1: the rules only.  The entry point::
+
+    from democracy import tally
+    result = tally("schulze", ballots, candidates, seed=0)
+    result.winners      # every co-winner, in candidates' order
+    result.winner       # after the recorded tie-break (result.tie_break)
+    result.explain()    # a plain-English paragraph
+    result.to_dict()    # JSON-able
+
+Ranked rules: ``plurality``, ``borda``, ``irv``, ``schulze``, ``ranked_pairs``,
+``copeland``, ``minimax``; ``approval`` reads approval ballots and
+``referendum`` yes/no ballots (see :func:`referendum`).  Rules are plain
+functions registered with :func:`voting_rule`; :func:`rules` lists them with the
+properties they claim, which :mod:`democracy.axioms` checks.
+"""
+
+from __future__ import annotations
+
+from ._ballots import YES_NO_CHOICES, BallotReason, BallotType, validate_ballot
+from ._details import (
+    Details,
+    IrvRound,
+    PairwiseDetails,
+    ReferendumDetails,
+    RoundsDetails,
+    ScoreDetails,
+)
+
+# The emergency procedure and its electorates (importing them registers them).
+from ._electorates import (
+    Citizens,
+    CitizensParams,
+    CoalitionParams,
+    StrategicCoalition,
+    SybilParams,
+    Sybils,
+)
+from ._procedure import EmergencyVote, EmergencyVoteConfig, VoteReason, decide
+from ._profiles import ApprovalProfile, RankedProfile, YesNoProfile
+from ._registry import Property, RuleInfo, RuleOutcome, get_rule, rules, voting_rule
+from ._result import RejectedBallot, TallyResult, TieBreak, TieBreakPolicy
+from ._sortition import stratified_draw
+from ._tally import referendum, tally
+
+__all__ = [
+    "YES_NO_CHOICES",
+    "ApprovalProfile",
+    "BallotReason",
+    "BallotType",
+    "Citizens",
+    "CitizensParams",
+    "CoalitionParams",
+    "Details",
+    "EmergencyVote",
+    "EmergencyVoteConfig",
+    "IrvRound",
+    "PairwiseDetails",
+    "Property",
+    "RankedProfile",
+    "ReferendumDetails",
+    "RejectedBallot",
+    "RoundsDetails",
+    "RuleInfo",
+    "RuleOutcome",
+    "ScoreDetails",
+    "StrategicCoalition",
+    "SybilParams",
+    "Sybils",
+    "TallyResult",
+    "TieBreak",
+    "TieBreakPolicy",
+    "VoteReason",
+    "YesNoProfile",
+    "decide",
+    "get_rule",
+    "referendum",
+    "rules",
+    "stratified_draw",
+    "tally",
+    "validate_ballot",
+    "voting_rule",
+]

@@ -12,6 +12,11 @@ participant id (an agent's key thumbprint, a voter id); ``measure`` names what
 a regulator decided (``"halt_trading"``, ``"raise_gate_threshold"``,
 ``"restrict_norm"``, ``"monitor"``, ``"no_action"``...); ``params`` carries
 JSON-able details.
+
+A vote's events, in order: ``VoteConvened`` (who is convened and the timetable;
+deliberation runs from the convening to ``ballot_opens``) -> ``BallotOpened`` ->
+``BallotClosed`` (the count) -> ``DecisionTaken`` when the vote decided a measure
+-> ``DecisionLapsed`` at its sunset unless renewed.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ __all__ = [
     "AgentReinstated",
     "AgentRevoked",
     "AgentSuspended",
+    "BallotClosed",
+    "BallotOpened",
     "DecisionLapsed",
     "DecisionTaken",
     "IncidentRaised",
@@ -36,6 +43,7 @@ __all__ = [
     "TradingHalted",
     "TradingResumed",
     "ViolationObserved",
+    "VoteConvened",
 ]
 
 
@@ -142,3 +150,67 @@ class AgentRevoked(Event):
 
     actor: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoteConvened(Event):
+    """A regulator convened a vote: who may vote, on what, by which rule, and when.
+
+    ``purpose`` is ``incident``, ``renewal`` or ``review``; ``members`` are the
+    actor ids convened (the panel drawn by sortition, or every registered voter
+    when ``mode`` is ``electorate``); ``draw_seed`` reproduces the panel draw
+    (``None`` for a whole-electorate vote); ``strata`` names the strata keys of
+    the draw. Deliberation runs from ``time`` to ``ballot_opens`` (no window when
+    they are equal); ballots are accepted in ``[ballot_opens, ballot_closes)``.
+    ``tie_break`` is the rule's tie-break policy (``random``: seeded by the
+    ``tally_seed`` published with the count). ``thresholds`` maps a measure to the
+    share of counted ballots that must rank it above ``status_quo`` for it to be
+    decided.
+    """
+
+    vote_id: str
+    purpose: str
+    incident_ids: tuple[str, ...]
+    severity: float
+    candidates: tuple[str, ...]
+    rule: str
+    tie_break: str
+    mode: str
+    members: tuple[str, ...]
+    strata: tuple[str, ...]
+    draw_seed: int | None
+    ballot_opens: float
+    ballot_closes: float
+    quorum: float
+    status_quo: str | None = None
+    thresholds: Mapping[str, float] = field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BallotOpened(Event):
+    """Convened members may cast their ranked ballot for ``vote_id`` until ``closes`` (exclusive)."""
+
+    vote_id: str
+    candidates: tuple[str, ...]
+    closes: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BallotClosed(Event):
+    """The count of ``vote_id``.
+
+    ``counted`` valid ballots of ``convened`` members; ``winner`` is the measure the
+    count decided (``None`` when the quorum was not met or nothing was counted);
+    ``record`` is the anonymous cast-vote record (every counted ranking, sorted, so
+    the cast order is not revealed) for audits and recounts; ``tally_seed`` is the
+    seed of the tally's recorded tie-break.
+    """
+
+    vote_id: str
+    convened: int
+    counted: int
+    quorum_met: bool
+    winner: str | None
+    tally_seed: int
+    record: tuple[tuple[str, ...], ...] = ()
+    details: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
