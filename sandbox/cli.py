@@ -38,7 +38,9 @@ app = typer.Typer(
 NO_ARM = "default"  # the arm name shown when a scenario declares no arms
 
 _err = Console(stderr=True)
-_out = Console()
+# Piped output (CI logs, files) gets a wide page instead of rich's 80-column default,
+# so measure tables with several arms are not folded into unreadable columns.
+_out = Console() if Console().is_terminal else Console(width=200)
 
 ScenarioArg = Annotated[str, typer.Argument(help="scenario file (.toml or .json)")]
 SetOpt = Annotated[list[str] | None, typer.Option(
