@@ -1,0 +1,640 @@
+"""Traders on a ``value_market``: zero-intelligence, market makers, value-motivated, noise, manipulators.
+
+Every population here acts on the market named as its scenario ``mechanism``; its participants
+are actors ``<population>-<n>``, and each draws from the population's own seeded streams. At
+start each population publishes one :class:`~markets._mechanism.TraderProfile` per participant
+(its group, whether it manipulates, induced values): simulation ground truth the market uses for
+its measures only. Participants learn their fills from the market's ``TradeExecuted`` events,
+like a trader's drop copy: a fill at a resting order's price is matched to the participant's own
+live order at that price (the book is uncrossed, so the price tells the side). They anchor
+prices on the middle of the touch the market reported with their population's last accepted
+order (``bid`` / ``ask`` effects), else the last trade price, else ``reference_price``, and send
+nothing while the market is halted.
+
+Every order carries the population's attestation params (``values``, ``externality``,
+``attestor``), so any model can play a value-aligned or a norm-breaching ("brown") trader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
+
+from mechanisms import Action, ContractError, Event, Outcome, Population, PopulationContext, register
+from mechanisms.events import ShockFired, TradeExecuted, TradingHalted, TradingResumed
+
+from ._mechanism import LIQUIDITY_SHOCK, TraderProfile
+
+__all__ = [
+    "ManipulatorParams",
+    "Manipulators",
+    "MarketMakerParams",
+    "MarketMakers",
+    "NoiseParams",
+    "NoiseTraders",
+    "TraderParams",
+    "ValueParams",
+    "ValueTraders",
+    "ZIParams",
+    "ZITraders",
+]
+
+
+class TraderParams(BaseModel):
+    """What every trader population takes: the price anchor and the attestation of its orders."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reference_price: PositiveInt = Field(
+        default=100, description="price (ticks) traders anchor on until the market shows a quote or a trade")
+    tick_size: PositiveInt = Field(
+        default=1, description="the market's tick size: prices are multiples of it")
+    values: list[str] = Field(
+        default_factory=list, description="value tags attached to every order (from the market's vocabulary)")
+    externality: NonNegativeFloat = Field(
+        default=0.0, description="externality (ticks per lot) every order attests")
+    attestor: str = Field(default="", max_length=64,
+                          description="third party attesting every order ('' = self-attested)")
+
+
+class _Live:
+    """One participant's live order, as the participant believes it."""
+
+    __slots__ = ("order_id", "price", "remaining", "side")
+
+    def __init__(self, order_id: int, side: str, price: int, remaining: int) -> None:
+        self.order_id = order_id
+        self.side = side
+        self.price = price
+        self.remaining = remaining
+
+
+class _Traders(Population[Any]):
+    """Shared machinery: actors, order ids, live orders and positions from fills, profiles."""
+
+    Params: ClassVar[type[BaseModel]] = TraderParams
+    publishes = (TraderProfile,)
+    subscribes: ClassVar[tuple[type[Event], ...]] = (TradeExecuted, TradingHalted, TradingResumed)
+    manipulator: ClassVar[bool] = False
+
+    def __init__(self, params: TraderParams, ctx: PopulationContext) -> None:
+        super().__init__(params, ctx)
+        count = ctx.count
+        self._actors = [ctx.actor(i) for i in range(count)]
+        self._index = {actor: i for i, actor in enumerate(self._actors)}
+        self._next = [0] * count
+        self._live: list[list[_Live]] = [[] for _ in range(count)]
+        self.position = [0] * count
+        self.last_price: int | None = None
+        self.bid: int | None = None  # the touch, as the market last told this population
+        self.ask: int | None = None
+        self.halted = False
+        self._taking: tuple[int, str] | None = None  # (participant, side) of the order being submitted
+        extra: dict[str, Any] = {}
+        if params.values:
+            extra["values"] = list(params.values)
+        if params.externality:
+            extra["externality"] = params.externality
+        if params.attestor:
+            extra["attestor"] = params.attestor
+        self._extra = extra
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if not self.ctx.mechanism:
+            raise ContractError(f"population {self.ctx.name!r} needs a market as its mechanism")
+        for event_type in self.subscribes:
+            self.ctx.subscribe(event_type, self._on_event)
+        for participant in range(self.ctx.count):
+            self.ctx.publish(self._profile(participant))
+        self._setup()
+        super().start()
+
+    def _setup(self) -> None:
+        """Anything to do at start before arrivals (subclasses)."""
+
+    def _profile(self, participant: int) -> TraderProfile:
+        return TraderProfile(time=self.ctx.now, source=self.ctx.name, market=self.ctx.mechanism,
+                             actor=self._actors[participant], group=self.ctx.name,
+                             manipulator=self.manipulator)
+
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, TradeExecuted):
+            if event.market == self.ctx.mechanism:
+                self._on_trade(event)
+        elif isinstance(event, TradingHalted | TradingResumed):
+            if event.market == self.ctx.mechanism and event.source == self.ctx.mechanism:
+                self.halted = isinstance(event, TradingHalted)
+        elif isinstance(event, ShockFired):
+            self._on_shock(event)
+
+    def act(self, participant: int) -> None:
+        """Traders see the market's halts: nobody sends orders into a halted market."""
+        if not self.halted:
+            self.step(participant)
+
+    def step(self, participant: int) -> None:
+        """What ``participant`` does at an arrival while the market trades (subclasses)."""
+        raise ContractError(f"population {self.name!r} does not implement step()")
+
+    def _on_shock(self, event: ShockFired) -> None:
+        """React to a scenario shock (subclasses that subscribe to ShockFired)."""
+
+    def _on_trade(self, event: TradeExecuted) -> None:
+        self.last_price = event.price
+        taker = self._index.get(event.taker)
+        if taker is not None and self._taking is not None and self._taking[0] == taker:
+            self._filled(taker, self._taking[1], event.price, event.qty, None)
+        maker = self._index.get(event.maker)
+        if maker is not None:
+            for live in self._live[maker]:
+                if live.price == event.price:
+                    live.remaining -= event.qty
+                    if live.remaining <= 0:
+                        self._live[maker].remove(live)
+                    self._filled(maker, live.side, event.price, event.qty, live)
+                    break
+
+    def _filled(self, participant: int, side: str, price: int, qty: int, live: _Live | None) -> None:
+        """A fill of one of ``participant``'s orders (``live`` None: as the taker)."""
+        self.position[participant] += qty if side == "buy" else -qty
+
+    # -- acting ---------------------------------------------------------------------------
+
+    def mid(self) -> float:
+        """The price the population anchors on: the middle of the touch the market last showed it,
+        else the last trade price, else the reference price."""
+        if self.bid is not None and self.ask is not None:
+            return (self.bid + self.ask) / 2
+        if self.last_price is not None:
+            return self.last_price
+        reference: int = self.params.reference_price
+        return reference
+
+    def tick(self, price: float) -> int:
+        """``price`` rounded to the tick, at least one tick."""
+        size: int = self.params.tick_size
+        return max(size, int(round(price / size) * size))
+
+    def limit(self, participant: int, side: str, price: int, qty: int, **extra: Any) -> tuple[_Live, Outcome]:
+        """Submit a limit order; remember it if it rests. Returns (its record, the outcome)."""
+        self._next[participant] += 1
+        order_id = self._next[participant]
+        payload: dict[str, Any] = {"order_id": order_id, "side": side, "price": price, "qty": qty,
+                                   **extra, **self._extra}
+        outcome = self._submit(participant, side, "limit", payload)
+        live = _Live(order_id, side, price, 0)
+        if outcome.accepted:
+            self._note_touch(outcome)
+            live.remaining = int(outcome.effects.get("resting", 0))
+            if live.remaining:
+                self._live[participant].append(live)
+        return live, outcome
+
+    def market_order(self, participant: int, side: str, qty: int) -> Outcome:
+        """Submit a market order."""
+        self._next[participant] += 1
+        payload: dict[str, Any] = {"order_id": self._next[participant], "side": side, "qty": qty,
+                                   **self._extra}
+        outcome = self._submit(participant, side, "market", payload)
+        if outcome.accepted:
+            self._note_touch(outcome)
+        return outcome
+
+    def _note_touch(self, outcome: Outcome) -> None:
+        effects = outcome.effects
+        self.bid = effects.get("bid")
+        self.ask = effects.get("ask")
+
+    def reprice(self, participant: int, live: _Live, price: int) -> Outcome:
+        """Move a live order to ``price`` (the engine's modify: back of the queue, may trade)."""
+        outcome = self._submit(participant, live.side, "modify", {"order_id": live.order_id, "price": price})
+        if outcome.accepted:
+            self._note_touch(outcome)
+            live.price = price
+            live.remaining = int(outcome.effects.get("resting", 0))
+            if not live.remaining and live in self._live[participant]:
+                self._live[participant].remove(live)
+        return outcome
+
+    def cancel(self, participant: int, live: _Live) -> None:
+        """Cancel a live order (nothing to do if it is no longer live)."""
+        if live not in self._live[participant]:
+            return
+        self._live[participant].remove(live)
+        self._submit(participant, live.side, "cancel", {"order_id": live.order_id})
+
+    def cancel_all(self, participant: int) -> None:
+        for live in list(self._live[participant]):
+            self.cancel(participant, live)
+
+    def live(self, participant: int) -> list[_Live]:
+        """``participant``'s live orders, oldest first."""
+        return self._live[participant]
+
+    def _submit(self, participant: int, side: str, kind: str, payload: dict[str, Any]) -> Outcome:
+        # The market publishes this order's fills before it returns: note whose they are.
+        self._taking = (participant, side)
+        try:
+            return self.ctx.submit(Action(self.ctx.now, self._actors[participant], kind, payload))
+        finally:
+            self._taking = None
+
+    def _later(self, delay: float, callback: Any, *args: Any) -> Generator[Any, Any, None]:
+        yield self.ctx.env.timeout(delay)
+        callback(*args)
+
+
+# -- zero-intelligence constrained traders ---------------------------------------------------
+
+
+class ZIParams(TraderParams):
+    """Gode and Sunder's (1993) zero-intelligence constrained (ZI-C) traders."""
+
+    buyers: int | None = Field(
+        default=None, ge=0,
+        description="participants 0..buyers-1 are buyers, the rest sellers (default: half)")
+    value_range: tuple[PositiveInt, PositiveInt] = Field(
+        default=(60, 160), description="buyers' private values lie in [lo, hi] (ticks)")
+    cost_range: tuple[PositiveInt, PositiveInt] = Field(
+        default=(40, 140), description="sellers' costs lie in [lo, hi] (ticks)")
+    schedule: Literal["fixed", "uniform"] = Field(
+        default="uniform", description="fixed: values and costs evenly spaced over the ranges, the same each "
+                                       "period; uniform: drawn afresh each period")
+    period: PositiveFloat = Field(
+        default=60.0, description="seconds of a trading period (units are refreshed)")
+    units: PositiveInt = Field(default=1, description="units each trader may trade per period, one at a time")
+    price_floor: PositiveInt = Field(default=1, description="lowest bid a buyer draws (ticks)")
+    price_ceiling: PositiveInt = Field(default=200, description="highest ask a seller draws (ticks)")
+
+    @model_validator(mode="after")
+    def _check(self) -> ZIParams:
+        for name in ("value_range", "cost_range"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name}: expected lo <= hi")
+        if not self.price_floor <= self.value_range[1] or not self.cost_range[0] <= self.price_ceiling:
+            raise ValueError("price_floor must not exceed the highest value, "
+                             "nor the lowest cost price_ceiling")
+        return self
+
+
+@register
+class ZITraders(_Traders):
+    """ZI-C traders: buyers with private values, sellers with costs; random prices within budget.
+
+    At each arrival a trader with a unit left this period shouts a one-lot limit order at a
+    price drawn uniformly from ``[price_floor, value]`` (buyer) or ``[cost, price_ceiling]``
+    (seller), never at a loss; a new shout replaces its previous one (a modify). Every
+    ``period`` seconds units are refreshed, unfilled orders are cancelled and (``uniform``) new
+    values and costs drawn; each period's values and costs are published as profiles, so the
+    market measures allocative efficiency against the competitive-equilibrium surplus.
+    """
+
+    name = "zi_traders"
+    Params = ZIParams
+
+    def __init__(self, params: ZIParams, ctx: PopulationContext) -> None:
+        super().__init__(params, ctx)
+        count = ctx.count
+        self._buyers = count // 2 if params.buyers is None else min(params.buyers, count)
+        self._amount = [0] * count  # value (buyers) or cost (sellers)
+        self._units = [0] * count
+        self._period = 0
+        self._values_rng = ctx.stream("values")
+
+    def is_buyer(self, participant: int) -> bool:
+        return participant < self._buyers
+
+    def _setup(self) -> None:
+        self._new_period()
+        self.ctx.env.process(self._periods())
+
+    def _periods(self) -> Generator[Any, Any, None]:
+        while True:
+            yield self.ctx.env.timeout(self.params.period)
+            self._period += 1
+            self._new_period()
+
+    def _draw(self, low: int, high: int) -> int:
+        size = self.params.tick_size
+        return int(self._values_rng.integers(-(-low // size), high // size + 1) * size)
+
+    def _new_period(self) -> None:
+        params: ZIParams = self.params
+        buyers = self._buyers
+        sellers = self.ctx.count - buyers
+        for participant in range(self.ctx.count):
+            self.cancel_all(participant)  # last period's unit is gone
+            buyer = participant < buyers
+            low, high = params.value_range if buyer else params.cost_range
+            if params.schedule == "fixed":
+                rank, n = (participant, buyers) if buyer else (participant - buyers, sellers)
+                step = (high - low) / (n - 1) if n > 1 else 0.0
+                amount = self.tick(high - rank * step if buyer else low + rank * step)
+            else:
+                amount = self._draw(low, high)
+            self._amount[participant] = amount
+            self._units[participant] = params.units
+            self.ctx.publish(TraderProfile(
+                time=self.ctx.now, source=self.ctx.name, market=self.ctx.mechanism,
+                actor=self._actors[participant], group=self.ctx.name,
+                value=amount if buyer else None, cost=None if buyer else amount,
+                units=params.units, period=self._period))
+
+    def step(self, participant: int) -> None:
+        if self._units[participant] <= 0:
+            return
+        params: ZIParams = self.params
+        amount = self._amount[participant]
+        size = params.tick_size
+        if self.is_buyer(participant):
+            side = "buy"
+            low, high = min(params.price_floor, amount), amount
+        else:
+            side = "sell"
+            low, high = amount, max(params.price_ceiling, amount)
+        # On-tick prices within [low, high]: never a bid above value nor an ask below cost.
+        price = int(self.ctx.rng.integers(-(-low // size), high // size + 1)) * size
+        live = self.live(participant)
+        if live:
+            self.reprice(participant, live[0], price)
+        else:
+            self.limit(participant, side, price, 1)
+
+    def _filled(self, participant: int, side: str, price: int, qty: int, live: _Live | None) -> None:
+        super()._filled(participant, side, price, qty, live)
+        self._units[participant] -= qty
+
+
+# -- market makers ---------------------------------------------------------------------------
+
+
+class MarketMakerParams(TraderParams):
+    """Market makers quoting both sides around a fair value."""
+
+    half_spread: PositiveInt = Field(default=2, description="ticks from the fair value to each quote")
+    reference_weight: float = Field(
+        default=0.2, ge=0, le=1,
+        description="weight of reference_price in the fair value (the rest: the last trade price)")
+    qty: PositiveInt = Field(default=5, description="lots quoted on each side")
+    inventory_skew: NonNegativeFloat = Field(
+        default=0.1, description="ticks both quotes shift against each lot of inventory")
+    withdraw_seconds: PositiveFloat = Field(
+        default=60.0, description="seconds a maker stays out after a liquidity shock (payload 'duration')")
+    withdraw_fraction: float = Field(
+        default=1.0, ge=0, le=1,
+        description="share of makers withdrawing on a liquidity shock "
+                    "(payload 'fraction' or 'depth_fraction')")
+    post_only: bool = Field(default=False, description="quote post-only (never take liquidity)")
+
+
+@register
+class MarketMakers(_Traders):
+    """Quote a bid and an ask around a fair value, skewed against inventory.
+
+    The fair value leans on the last trade price and, by ``reference_weight``, on the
+    population's ``reference_price`` (what the makers believe the asset is worth), so a run of
+    odd trades does not drag the quotes away for good. At each arrival a maker re-centres its
+    quotes (``half_spread`` ticks either side of the fair value, shifted by ``inventory_skew``
+    per lot held): a live quote is repriced, a filled one replaced. On a ``liquidity_shock`` a
+    share of the makers cancel their quotes and stay out for a while (drawn from the
+    population's ``shock`` stream).
+    """
+
+    name = "market_makers"
+    Params = MarketMakerParams
+    subscribes = (TradeExecuted, TradingHalted, TradingResumed, ShockFired)
+
+    def __init__(self, params: MarketMakerParams, ctx: PopulationContext) -> None:
+        super().__init__(params, ctx)
+        self._out_until = [0.0] * ctx.count
+        self._shock_rng = ctx.stream("shock")
+
+    def step(self, participant: int) -> None:
+        if self.ctx.now < self._out_until[participant]:
+            return
+        params: MarketMakerParams = self.params
+        size = params.tick_size
+        fair = params.reference_weight * params.reference_price + (1 - params.reference_weight) * self.mid()
+        centre = fair - self.position[participant] * params.inventory_skew * size
+        bid = self.tick(centre - params.half_spread * size)
+        ask = max(bid + size, self.tick(centre + params.half_spread * size))
+        extra = {"post_only": True} if params.post_only else {}
+        quotes = {live.side: live for live in self.live(participant)}
+        old_ask = quotes.get("sell")
+        # Move the side that retreats first, so a quote never meets the maker's own other quote.
+        sides = (("sell", ask), ("buy", bid)) if old_ask is not None and old_ask.price < ask else \
+            (("buy", bid), ("sell", ask))
+        for side, price in sides:
+            quote = quotes.get(side)
+            if quote is None or quote not in self.live(participant):
+                self.limit(participant, side, price, params.qty, **extra)
+            elif quote.price != price:
+                self.reprice(participant, quote, price)
+
+    def _on_shock(self, event: ShockFired) -> None:
+        if event.kind != LIQUIDITY_SHOCK:
+            return
+        params: MarketMakerParams = self.params
+        payload = event.payload
+        duration = payload.get("duration", params.withdraw_seconds)
+        fraction = payload.get("fraction", payload.get("depth_fraction", params.withdraw_fraction))
+        for name, value in (("duration", duration), ("fraction", fraction)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ContractError(f"liquidity_shock payload {name}: expected a number >= 0, got {value!r}")
+        draws = self._shock_rng.random(self.ctx.count)
+        for participant in range(self.ctx.count):
+            if draws[participant] < fraction:
+                self.cancel_all(participant)
+                self._out_until[participant] = self.ctx.now + float(duration)
+
+
+# -- value-motivated traders -----------------------------------------------------------------
+
+
+class ValueParams(TraderParams):
+    """Traders who attach value tags and pay a premium for trading on their values."""
+
+    values: list[str] = Field(default_factory=lambda: ["low_carbon"],
+                              description="value tags attached to every order")
+    premium: NonNegativeFloat = Field(
+        default=3.0,
+        description="ticks beyond the mid a trader will pay (buy) or concede (sell) for alignment")
+    width: PositiveInt = Field(default=5, description="ticks behind the mid a trader may also quote")
+    qty: PositiveInt = Field(default=1, description="lots per order")
+    side: Literal["both", "buy", "sell"] = Field(
+        default="both", description="buyers, sellers, or both (even participants buy, odd ones sell)")
+
+
+@register
+class ValueTraders(_Traders):
+    """Value-motivated traders: every order carries their tags; they pay up to ``premium`` for it.
+
+    Kept simple on purpose: a buyer bids uniformly in ``[mid - width, mid + premium]`` and a
+    seller asks in ``[mid - premium, mid + width]``, one order at a time (a new one reprices the
+    last). The premium is what they pay to trade on their values; whether their counterparties
+    are aligned is up to the market's policy (``value_priority`` puts their resting orders first
+    at a price, ``screen`` keeps breaching counterparties out). With prohibited tags and an
+    externality in their params the same model plays norm-breaching traders (premium 0).
+    """
+
+    name = "value_traders"
+    Params = ValueParams
+
+    def step(self, participant: int) -> None:
+        params: ValueParams = self.params
+        side = ("buy" if participant % 2 == 0 else "sell") if params.side == "both" else params.side
+        size = params.tick_size
+        mid = self.mid()
+        premium = params.premium * size
+        if side == "buy":
+            price = self.tick(self.ctx.rng.uniform(mid - params.width * size, mid + premium))
+        else:
+            price = self.tick(self.ctx.rng.uniform(mid - premium, mid + params.width * size))
+        live = self.live(participant)
+        if live:
+            if live[0].price != price:
+                self.reprice(participant, live[0], price)
+        else:
+            self.limit(participant, side, price, params.qty)
+
+
+# -- noise traders ---------------------------------------------------------------------------
+
+
+class NoiseParams(TraderParams):
+    """Uninformed traders: random market orders and random limit orders near the mid."""
+
+    market_probability: float = Field(
+        default=0.3, ge=0, le=1, description="chance an order is a market order")
+    max_qty: PositiveInt = Field(default=3, description="lots per order are uniform in 1..max_qty")
+    width: PositiveInt = Field(
+        default=5, description="limit orders rest up to this many ticks behind the mid")
+    max_open: PositiveInt = Field(
+        default=2, description="limit orders kept live; the oldest is cancelled beyond")
+
+
+@register
+class NoiseTraders(_Traders):
+    """Buy or sell at random: a market order, or a limit order 0..``width`` ticks behind the mid."""
+
+    name = "noise_traders"
+    Params = NoiseParams
+
+    def step(self, participant: int) -> None:
+        params: NoiseParams = self.params
+        rng = self.ctx.rng
+        side = "buy" if rng.random() < 0.5 else "sell"
+        qty = int(rng.integers(1, params.max_qty + 1))
+        if rng.random() < params.market_probability:
+            self.market_order(participant, side, qty)
+            return
+        distance = int(rng.integers(0, params.width + 1)) * params.tick_size
+        mid = self.mid()
+        self.limit(participant, side, self.tick(mid - distance if side == "buy" else mid + distance), qty)
+        live = self.live(participant)
+        if len(live) > params.max_open:
+            self.cancel(participant, live[0])
+
+
+# -- manipulators ----------------------------------------------------------------------------
+
+
+class ManipulatorParams(TraderParams):
+    """Colluding accounts (the population's participants) that spoof and wash-trade."""
+
+    spoof_probability: float = Field(default=0.4, ge=0, le=1, description="chance an arrival spoofs")
+    wash_probability: float = Field(
+        default=0.4, ge=0, le=1, description="chance an arrival wash-trades with a colluding account")
+    spoof_qty: PositiveInt = Field(default=50, description="lots of a spoofing order")
+    spoof_offset: PositiveInt = Field(default=8, description="ticks from the mid a spoofing order rests")
+    spoof_cancel_after: PositiveFloat = Field(default=1.0, description="seconds before a spoof is cancelled")
+    wash_qty: PositiveInt = Field(default=5, description="lots of a wash trade")
+    wash_push: int = Field(default=0, description="ticks above the mid of the spread wash trades print at")
+
+    @model_validator(mode="after")
+    def _check(self) -> ManipulatorParams:
+        if self.spoof_probability + self.wash_probability > 1:
+            raise ValueError("spoof_probability + wash_probability must not exceed 1")
+        return self
+
+
+@register
+class Manipulators(_Traders):
+    """Spoofing and wash trading between colluding accounts; otherwise unwinding inventory.
+
+    At each arrival an account either spoofs (a ``spoof_qty`` order ``spoof_offset`` ticks
+    behind the mid on a random side, cancelled ``spoof_cancel_after`` seconds later), or
+    wash-trades with the next account (one posts a sell inside the spread the accounts last saw,
+    at its middle plus ``wash_push`` ticks, the other takes it with an immediate-or-cancel buy;
+    the direction alternates, so the pair's net transfer stays near zero; with no room inside
+    the spread it does nothing), or sends a market order against its inventory.
+    Profiles mark every account a manipulator (ground truth for the market's measures only).
+    """
+
+    name = "manipulators"
+    Params = ManipulatorParams
+    manipulator = True
+
+    def __init__(self, params: ManipulatorParams, ctx: PopulationContext) -> None:
+        super().__init__(params, ctx)
+        self._washes = [0] * ctx.count
+        self.spoofs = 0
+        self.washes = 0
+
+    def step(self, participant: int) -> None:
+        params: ManipulatorParams = self.params
+        draw = self.ctx.rng.random()
+        if draw < params.spoof_probability:
+            self._spoof(participant)
+        elif draw < params.spoof_probability + params.wash_probability and self.ctx.count > 1 \
+                and self._wash(participant):
+            return
+        elif self.position[participant]:
+            held = self.position[participant]
+            self.market_order(participant, "sell" if held > 0 else "buy", min(abs(held), params.wash_qty))
+
+    def _spoof(self, participant: int) -> None:
+        params: ManipulatorParams = self.params
+        side = "buy" if self.ctx.rng.random() < 0.5 else "sell"
+        offset = params.spoof_offset * params.tick_size
+        mid = self.mid()
+        price = self.tick(mid - offset if side == "buy" else mid + offset)
+        live, outcome = self.limit(participant, side, price, params.spoof_qty)
+        if outcome.accepted and live.remaining:
+            self.spoofs += 1
+            self.ctx.env.process(self._later(params.spoof_cancel_after, self.cancel, participant, live))
+
+    def _wash(self, participant: int) -> bool:
+        """Print a prearranged trade with the next account, inside the spread; False if there is
+        no room inside the spread the accounts last saw."""
+        params: ManipulatorParams = self.params
+        size = params.tick_size
+        if self.bid is None or self.ask is None or self.ask - self.bid < 2 * size:
+            return False
+        partner = (participant + 1) % self.ctx.count
+        self._washes[participant] += 1
+        seller, buyer = (participant, partner) if self._washes[participant] % 2 else (partner, participant)
+        inside = (self.bid + self.ask) // 2 // size * size
+        price = min(self.ask - size, max(self.bid + size, inside + params.wash_push * size))
+        live, outcome = self.limit(seller, "sell", price, params.wash_qty)
+        if not outcome.accepted:
+            return True
+        self.washes += 1
+        if live.remaining:
+            self.limit(buyer, "buy", price, live.remaining, tif="IOC")
+            self.cancel(seller, live)
+        return True
+
