@@ -14,7 +14,7 @@ order) -> ``schedule_shock`` -> ``start()`` -> ``env.run(until)`` or
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,7 @@ from mechanisms import (
     PopulationContext,
     Streams,
     Submit,
+    canonical_bytes,
     canonical_json,
 )
 from mechanisms._measures import Measure
@@ -108,18 +109,9 @@ def action_rows(log: ActionLog) -> list[ActionRow]:
     return rows
 
 
-def log_digest(rows: Iterable[ActionRow]) -> str:
-    """SHA-256 over the rows, one line each: equal logs, equal digests.
-
-    Fields are joined with the ASCII unit separator; the JSON fields cannot contain
-    it unescaped, so the encoding is unambiguous for the logs Flagship writes.
-    """
-    digest = hashlib.sha256()
-    update = digest.update
-    for row in rows:
-        update("\x1f".join(map(str, row)).encode("utf-8"))
-        update(b"\n")
-    return digest.hexdigest()
+def log_digest(rows: Sequence[ActionRow]) -> str:
+    """SHA-256 of the rows' canonical JSON (one array): equal logs, equal digests."""
+    return hashlib.sha256(canonical_bytes(rows)).hexdigest()
 
 
 class Host:
