@@ -71,6 +71,9 @@ def report(label: str, url: str, rows: list) -> None:  # type: ignore[type-arg]
         print(f"{label}: Store.write_actions {fast:,.0f} rows/s; "
               f"SQLAlchemy Core executemany {plain:,.0f} rows/s")
         with store.engine.begin() as conn:  # leave the database as we found it
+            bench_runs = sa.select(runs.c.id).join(sweeps, runs.c.sweep_id == sweeps.c.id).where(
+                sweeps.c.scenario == "bench")
+            conn.execute(actions.delete().where(actions.c.run_id.in_(bench_runs)))
             conn.execute(sweeps.delete().where(sweeps.c.scenario == "bench"))
 
 

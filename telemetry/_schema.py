@@ -66,11 +66,12 @@ runs = sa.Table(
     sa.UniqueConstraint("sweep_id", "cell", "arm", "seed", name="uq_runs_result_key"),
 )
 
+# actions and series are bulk-loaded: no foreign key (a per-row trigger on PostgreSQL);
+# the store writes and deletes them together with their run (migration 0004).
 actions = sa.Table(
     "actions",
     metadata,
-    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"),
-              primary_key=True),
+    sa.Column("run_id", sa.String(64), primary_key=True),
     sa.Column("seq", sa.Integer, primary_key=True),
     sa.Column("time", sa.Float, nullable=False),
     sa.Column("mechanism", sa.String(100), nullable=False),
@@ -114,8 +115,7 @@ summaries = sa.Table(
 series = sa.Table(
     "series",
     metadata,
-    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"),
-              primary_key=True),
+    sa.Column("run_id", sa.String(64), primary_key=True),
     sa.Column("scope", sa.String(100), primary_key=True),
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("time", sa.Float, primary_key=True),

@@ -34,6 +34,10 @@ _MIGRATION_LOCK = 0x466C6167  # "Flag": the advisory lock key serialising migrat
 _ACTION_COLUMNS = ("run_id", "seq", "time", "mechanism", "actor", "kind", "payload", "accepted",
                    "reason", "effects")
 _BATCH = 10_000
+_COPY_TYPES = {
+    "actions": ["text", "int4", "float8", "text", "text", "text", "text", "bool", "text", "text"],
+    "series": ["text", "text", "text", "float8", "float8"],
+}
 
 
 @dataclass(frozen=True)
@@ -210,9 +214,14 @@ class Store:
         if raw is None:  # pragma: no cover - a live Connection always has one
             raise StoreError("the database connection is closed")
         if dialect == "postgresql" and conn.dialect.driver == "psycopg":
+            types = _COPY_TYPES.get(table)
+            # Binary COPY with declared types skips per-value type dispatch: ~2x text COPY.
+            fmt = " (FORMAT BINARY)" if types else ""
             with raw.cursor() as cursor, cursor.copy(
-                f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+                f"COPY {table} ({', '.join(columns)}) FROM STDIN{fmt}"
             ) as copy:
+                if types:
+                    copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
         elif dialect == "sqlite":
