@@ -1,4 +1,4 @@
-"""Markets: a pure-Python continuous limit order book (phase 1: the matching engine).
+"""Markets: a pure-Python limit order book and the value-aligned market built on it.
 
 >>> from markets import OrderBook
 >>> book = OrderBook()
@@ -10,9 +10,25 @@
 (None, 101)
 
 See :class:`OrderBook` for the matching rules and :class:`BookReason` for every rejection.
+The sandbox mechanism is :class:`ValueMarket` (``value_market``) with its norm policies
+(:class:`Policy`) and trader populations; importing this package registers them.
 """
 
 from ._book import OrderBook
+from ._mechanism import MarketConfig, MarketReason, ValueMarket
+from ._populations import (
+    ManipulatorParams,
+    Manipulators,
+    MarketMakerParams,
+    MarketMakers,
+    NoiseParams,
+    NoiseTraders,
+    TraderParams,
+    ValueParams,
+    ValueTraders,
+    ZIParams,
+    ZITraders,
+)
 from ._reasons import BookReason, OrderRejected
 from ._records import (
     MAX_PRICE,
@@ -25,18 +41,39 @@ from ._records import (
     STPMode,
     TimeInForce,
 )
+from ._surveillance import SurveillanceConfig
+from ._values import Attestation, NormBook, Policy, Redistribution
 
 __all__ = [
     "MAX_PRICE",
+    "Attestation",
     "BookReason",
     "Depth",
     "Fill",
+    "ManipulatorParams",
+    "Manipulators",
+    "MarketConfig",
+    "MarketMakerParams",
+    "MarketMakers",
+    "MarketReason",
+    "NoiseParams",
+    "NoiseTraders",
+    "NormBook",
     "OrderBook",
     "OrderId",
     "OrderRejected",
     "OrderView",
+    "Policy",
+    "Redistribution",
     "STPMode",
     "SelfTradeEvent",
     "Side",
+    "SurveillanceConfig",
     "TimeInForce",
+    "TraderParams",
+    "ValueMarket",
+    "ValueParams",
+    "ValueTraders",
+    "ZIParams",
+    "ZITraders",
 ]

@@ -35,7 +35,6 @@ import operator
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from itertools import pairwise
 from typing import Any, Literal
@@ -65,6 +64,7 @@ from mechanisms.events import (
     IncidentRaised,
     ShockFired,
     TradeExecuted,
+    TraderProfile,
     TradingHalted,
     TradingResumed,
     ViolationObserved,
@@ -156,29 +156,6 @@ class MarketReason(StrEnum):
 
 
 _FROM_BOOK: dict[BookReason, MarketReason] = {reason: MarketReason[reason.name] for reason in BookReason}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TraderProfile(Event):
-    """SIMULATION GROUND TRUTH about one trader, published by a population for the market's measures.
-
-    The market never uses a profile to decide an outcome: profiles only say which group an
-    account belongs to (for the Gini of gains), whether it is a manipulator (for manipulators'
-    profit and honest participants' rejection rate), and its induced private value (a buyer's
-    ``value`` or a seller's ``cost`` per unit, for ``units`` units in trading ``period``) for
-    allocative efficiency. A population publishes one per trader at start and again whenever an
-    induced value changes (a new trading period). In a live pilot nobody publishes them and the
-    measures that need them are undefined.
-    """
-
-    market: str
-    actor: str
-    group: str
-    manipulator: bool = False
-    value: int | None = None
-    cost: int | None = None
-    units: int = 0
-    period: int = 0
 
 
 class MarketConfig(BaseModel):

@@ -2,7 +2,7 @@
 
 Every population here acts on the market named as its scenario ``mechanism``; its participants
 are actors ``<population>-<n>``, and each draws from the population's own seeded streams. At
-start each population publishes one :class:`~markets._mechanism.TraderProfile` per participant
+start each population publishes one :class:`~mechanisms.events.TraderProfile` per participant
 (its group, whether it manipulates, induced values): simulation ground truth the market uses for
 its measures only. Participants learn their fills from the market's ``TradeExecuted`` events,
 like a trader's drop copy: a fill at a resting order's price is matched to the participant's own
@@ -31,9 +31,9 @@ from pydantic import (
 )
 
 from mechanisms import Action, ContractError, Event, Outcome, Population, PopulationContext, register
-from mechanisms.events import ShockFired, TradeExecuted, TradingHalted, TradingResumed
+from mechanisms.events import ShockFired, TradeExecuted, TraderProfile, TradingHalted, TradingResumed
 
-from ._mechanism import LIQUIDITY_SHOCK, TraderProfile
+from ._mechanism import LIQUIDITY_SHOCK
 
 __all__ = [
     "ManipulatorParams",

@@ -40,6 +40,7 @@ __all__ = [
     "IncidentRaised",
     "ShockFired",
     "TradeExecuted",
+    "TraderProfile",
     "TradingHalted",
     "TradingResumed",
     "ViolationObserved",
@@ -214,3 +215,26 @@ class BallotClosed(Event):
     tally_seed: int
     record: tuple[tuple[str, ...], ...] = ()
     details: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TraderProfile(Event):
+    """SIMULATION GROUND TRUTH about one trader, published by a population for the market's measures.
+
+    The market never uses a profile to decide an outcome: profiles only say which group an
+    account belongs to (for the Gini of gains), whether it is a manipulator (for manipulators'
+    profit and honest participants' rejection rate), and its induced private value (a buyer's
+    ``value`` or a seller's ``cost`` per unit, for ``units`` units in trading ``period``) for
+    allocative efficiency. A population publishes one per trader at start and again whenever an
+    induced value changes (a new trading period). In a live pilot nobody publishes them and the
+    measures that need them are undefined.
+    """
+
+    market: str
+    actor: str
+    group: str
+    manipulator: bool = False
+    value: int | None = None
+    cost: int | None = None
+    units: int = 0
+    period: int = 0

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from markets._mechanism import MarketConfig, MarketReason, TraderProfile, ValueMarket
+from markets._mechanism import MarketConfig, MarketReason, ValueMarket
 from markets._reasons import BookReason
 from mechanisms import Action, CommonReason, ContractError, Event, Outcome, canonical_json, mechanism
 from mechanisms.events import (
@@ -23,6 +23,7 @@ from mechanisms.events import (
     IncidentRaised,
     ShockFired,
     TradeExecuted,
+    TraderProfile,
     TradingHalted,
     TradingResumed,
     ViolationObserved,
