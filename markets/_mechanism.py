@@ -71,6 +71,7 @@ from mechanisms.events import (
 )
 
 from ._book import OrderBook
+from ._http import routes
 from ._reasons import BookReason, OrderRejected
 from ._records import Fill, STPMode
 from ._surveillance import Finding, Surveillance, SurveillanceConfig
@@ -323,6 +324,7 @@ class ValueMarket(Mechanism[MarketConfig]):
 
     name = "value_market"
     Config = MarketConfig
+    http = routes
     reasons = MarketReason
     publishes = (TradeExecuted, TradingHalted, TradingResumed, ViolationObserved, IncidentRaised)
     subscribes = (TradingHalted, TradingResumed, DecisionTaken, DecisionLapsed, ShockFired,

@@ -1,0 +1,195 @@
+"""The value market's live routes, at ASGI level against a real engine and trial log (SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.live._support import TOKENS, Live, auth, build_live
+
+_KEYS = itertools.count()
+
+
+def _scenario(directory: Path, market: str = "") -> Path:
+    tokens = ", ".join(f'"{token}" = "{actor}"' for token, actor in TOKENS.items())
+    path = directory / "market.toml"
+    path.write_text(f"""
+name = "market_live"
+seed = 5
+duration = 1e6
+
+[mechanisms.value_market]
+policies = ["screen"]
+prohibited = ["deforestation"]
+{market}
+
+[live]
+authenticators = ["bearer_token"]
+time_factor = 10.0
+
+[live.auth.bearer_token]
+tokens = {{ {tokens} }}
+""")
+    return path
+
+
+def run(tmp_path: Path, body: Callable[[httpx.AsyncClient, Live], Awaitable[None]], market: str = "") -> None:
+    live = build_live(f"sqlite:///{tmp_path / 'live.db'}", _scenario(tmp_path, market), tmp_path)
+
+    async def main() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(live.app.router.lifespan_context(live.app))
+            transport = httpx.ASGITransport(app=live.app)
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://live.test"))
+            await body(client, live)
+
+    try:
+        asyncio.run(main())
+    finally:
+        live.store.close()
+
+
+def order(client: httpx.AsyncClient, actor: str, **fields: Any) -> Awaitable[httpx.Response]:
+    headers = {**auth(actor), "Idempotency-Key": f"key-{next(_KEYS)}"}
+    return client.post("/v1/market/orders", json=fields, headers=headers)
+
+
+def problem(response: httpx.Response, status: int, reason: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["reason"] == reason, body
+    return body
+
+
+async def book(client: httpx.AsyncClient, levels: int = 10) -> dict[str, Any]:
+    response = await client.get(f"/v1/market/book?levels={levels}", headers=auth("carol"))
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_place_and_cancel_round_trip_and_ids_are_per_participant(tmp_path: Path) -> None:
+    async def body(client: httpx.AsyncClient, _: Live) -> None:
+        placed = await order(client, "alice", order_id="a-1", side="buy", type="limit", price=100, qty=5)
+        assert placed.status_code == 201, placed.text
+        assert placed.json() == {"order_id": "a-1", "side": "buy", "type": "limit", "fills": [],
+                                 "filled": 0, "resting": 5, "bid": 100, "ask": None, "fee": None}
+        assert (await book(client))["bids"] == [{"price": 100, "qty": 5, "orders": 1}]
+        # Bob uses the same id for his own order: no clash, ids are scoped per participant.
+        bobs = await order(client, "bob", order_id="a-1", side="buy", type="limit", price=99, qty=1)
+        assert bobs.status_code == 201, bobs.text
+        problem(await order(client, "alice", order_id="a-1", side="buy", type="limit", price=98, qty=1),
+                409, "DUPLICATE_ID")
+
+        # Carol cannot cancel Alice's order (her "a-1" names nothing): 404, the order stays.
+        problem(await client.delete("/v1/market/orders/a-1", headers=auth("carol")), 404, "UNKNOWN_ORDER")
+        assert (await book(client))["bids"][0] == {"price": 100, "qty": 5, "orders": 1}
+
+        cancelled = await client.delete("/v1/market/orders/a-1", headers=auth("alice"))
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json() == {"order_id": "a-1", "cancelled": 5}
+        assert (await book(client))["bids"] == [{"price": 99, "qty": 1, "orders": 1}]  # Bob's remains
+        problem(await client.delete("/v1/market/orders/a-1", headers=auth("alice")), 404, "UNKNOWN_ORDER")
+        problem(await client.delete("/v1/market/orders/a-1"), 401, "UNAUTHENTICATED")
+
+    run(tmp_path, body)
+
+
+def test_orders_trade_and_the_book_and_tape_show_public_fields_only(tmp_path: Path) -> None:
+    async def body(client: httpx.AsyncClient, _: Live) -> None:
+        for i, price in enumerate((101, 102, 103)):
+            made = await order(client, "alice", order_id=f"s{i}", side="sell", type="limit", price=price,
+                               qty=2)
+            assert made.status_code == 201, made.text
+        bid = await order(client, "bob", order_id="b0", side="buy", type="limit", price=95, qty=4)
+        assert bid.status_code == 201, bid.text
+        depth = await book(client, levels=2)
+        assert depth["asks"] == [{"price": 101, "qty": 2, "orders": 1}, {"price": 102, "qty": 2, "orders": 1}]
+        assert depth["bids"] == [{"price": 95, "qty": 4, "orders": 1}]
+        assert depth["halted"] is False and isinstance(depth["time"], float)
+
+        taken = await order(client, "carol", order_id="c0", side="buy", type="market", qty=3)
+        assert taken.status_code == 201, taken.text
+        assert taken.json() == {"order_id": "c0", "side": "buy", "type": "market",
+                                "fills": [{"price": 101, "qty": 2}, {"price": 102, "qty": 1}],
+                                "filled": 3, "resting": 0, "bid": 95, "ask": 102, "fee": None}
+        crossing = await order(client, "dave", order_id="d0", side="sell", type="limit", price=90, qty=1,
+                               tif="IOC", values=["low_carbon"], externality=0.5)
+        assert crossing.status_code == 201, crossing.text
+        assert crossing.json()["fills"] == [{"price": 95, "qty": 1}]
+
+        tape = await client.get("/v1/market/trades", headers=auth("dave"))
+        assert tape.status_code == 200, tape.text
+        assert tape.json() == {"trades": [{"seq": 1, "price": 101, "qty": 2},
+                                          {"seq": 2, "price": 102, "qty": 1},
+                                          {"seq": 3, "price": 95, "qty": 1}]}
+        recent = (await client.get("/v1/market/trades?limit=1")).json()
+        assert recent == {"trades": [{"seq": 3, "price": 95, "qty": 1}]}
+        assert "alice" not in tape.text and "carol" not in taken.text  # no counterparties, no owners
+
+    run(tmp_path, body)
+
+
+def test_bad_bodies_are_422_naming_the_field_and_rejections_carry_the_reason(tmp_path: Path) -> None:
+    async def body(client: httpx.AsyncClient, _: Live) -> None:
+        def paths(problem_body: dict[str, Any]) -> set[str]:
+            return {error["path"] for error in problem_body["errors"]}
+
+        bad = problem(await order(client, "alice", order_id="x", side="up", type="limit", price=1.5, qty=0,
+                                  colour="red"), 422, "INVALID_REQUEST")
+        assert paths(bad) == {"body.side", "body.price", "body.qty", "body.colour"}
+        assert paths(problem(await order(client, "alice", order_id="x", side="buy", type="limit", qty=1),
+                             422, "INVALID_REQUEST")) == {"body.price"}
+        market_extras = await order(client, "alice", order_id="x", side="buy", type="market", qty=1,
+                                    price=5, tif="GTC")
+        assert paths(problem(market_extras, 422, "INVALID_REQUEST")) == {"body.price", "body.tif"}
+        assert paths(problem(await order(client, "alice", order_id="has space", side="buy", type="market",
+                                         qty="1", externality=-1), 422, "INVALID_REQUEST")) == {
+            "body.order_id", "body.qty", "body.externality"}
+        no_id = await order(client, "alice", side="buy", type="market", qty=1)
+        assert paths(problem(no_id, 422, "INVALID_REQUEST")) == {"body.order_id"}
+        problem(await client.get("/v1/market/book?levels=0"), 422, "INVALID_REQUEST")
+        problem(await client.get("/v1/market/trades?limit=x"), 422, "INVALID_REQUEST")
+
+        # Well-formed, but the market refuses: its reason code, 409 (or 422 when malformed for it).
+        problem(await order(client, "alice", order_id="n", side="buy", type="limit", price=10, qty=1,
+                            values=["deforestation"]), 409, "NORM_PROHIBITED")
+        problem(await order(client, "alice", order_id="n", side="buy", type="limit", price=10, qty=1,
+                            values=["no_such_tag"]), 422, "UNKNOWN_VALUE_TAG")
+        await order(client, "bob", order_id="ask", side="sell", type="limit", price=20, qty=1)
+        problem(await order(client, "alice", order_id="p", side="buy", type="limit", price=20, qty=1,
+                            post_only=True), 409, "POST_ONLY_WOULD_CROSS")
+        assert (await book(client))["bids"] == []  # nothing rejected reached the book
+
+    run(tmp_path, body)
+
+
+def test_openapi_documents_the_market_routes(tmp_path: Path) -> None:
+    async def body(client: httpx.AsyncClient, _: Live) -> None:
+        spec = (await client.get("/openapi.json")).json()
+        paths = spec["paths"]
+        assert set(paths["/v1/market/orders"]) == {"post"}
+        assert set(paths["/v1/market/orders/{order_id}"]) == {"delete"}
+        assert "201" in paths["/v1/market/orders"]["post"]["responses"]
+        assert "404" in paths["/v1/market/orders/{order_id}"]["delete"]["responses"]
+        assert {"get"} == set(paths["/v1/market/book"]) == set(paths["/v1/market/trades"])
+        assert {"OrderRequest", "OrderPlaced", "BookView", "Trades"} <= set(spec["components"]["schemas"])
+
+    run(tmp_path, body)
+
+
+def test_agents_only_market_refuses_unadmitted_participants_with_403(tmp_path: Path) -> None:
+    async def body(client: httpx.AsyncClient, _: Live) -> None:
+        refused = await order(client, "alice", order_id="a", side="buy", type="limit", price=10, qty=1)
+        problem(refused, 403, "NOT_ADMITTED")
+        assert (await book(client))["bids"] == []
+
+    run(tmp_path, body, market='admission = "agents_only"')
