@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-FLAGSHIP = [sys.executable, "-m", "sandbox"]
+from tests._cli import flagship
+
 SHOP = """
 name = "shop"
 seed = 2
@@ -26,12 +24,6 @@ arrival = { process = "poisson", rate = 0.3 }
 [arms.sale]
 set = { "mechanisms.posted_price.price" = 80 }
 """
-
-
-def flagship(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([*FLAGSHIP, *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=120, check=False)
 
 
 @pytest.fixture

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-FLAGSHIP = [sys.executable, "-m", "sandbox"]
 
 SHOP = """
 name = "shop"
@@ -33,13 +28,6 @@ def shop(tmp_path: Path) -> Path:
     path = tmp_path / "shop.toml"
     path.write_text(SHOP)
     return path
-
-
-def flagship(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """The CLI as users run it, in a subprocess."""
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([*FLAGSHIP, *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="session")

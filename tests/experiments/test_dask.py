@@ -16,7 +16,7 @@ from sandbox import load_scenario
 from sandbox._executors import DaskExecutor, open_executor
 from sandbox._sweep import Axis, SweepSpec, plan_sweep, run_sweep
 from telemetry import RunResult, Store
-from tests.experiments.conftest import flagship
+from tests._cli import flagship
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from sandbox import load_scenario
 from sandbox._sweep import Axis, SweepSpec, plan_sweep, run_sweep
 from telemetry import RunResult, Store
 from telemetry._sweep_metrics import SweepMetrics, measure_buckets
-from tests.experiments.conftest import FLAGSHIP
+from tests._cli import FLAGSHIP
 
 FAULTY_SHOP = """
 name = "faulty_shop"

@@ -16,7 +16,7 @@ from sandbox.cli import main
 from telemetry import Store
 from telemetry._report import write_report
 from telemetry._scorecard import parse_criteria
-from tests.experiments.conftest import flagship
+from tests._cli import flagship
 from tests.experiments.test_scorecard import FAILING
 
 CRITERIA = parse_criteria({

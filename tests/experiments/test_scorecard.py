@@ -15,7 +15,7 @@ from mechanisms import InputError
 from telemetry import Store, StoredSweep
 from telemetry._bootstrap import Interval, Verdict, bootstrap_mean, further_replications, judge
 from telemetry._scorecard import MeasureInfo, SweepData, evaluate, load_criteria, parse_criteria
-from tests.experiments.conftest import flagship
+from tests._cli import flagship
 
 finite = st.floats(-1e6, 1e6, allow_nan=False)
 

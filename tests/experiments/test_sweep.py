@@ -13,7 +13,7 @@ from sandbox import default_executor, load_scenario
 from sandbox._sweep import Axis, SweepSpec, pending_jobs, plan_sweep, run_sweep, stream_results
 from sandbox.cli import main
 from telemetry import Store
-from tests.experiments.conftest import flagship
+from tests._cli import flagship
 
 FAULTY = """
 name = "faulty"
