@@ -17,7 +17,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +31,16 @@ from telemetry import ActionRow, RunResult, Store
 
 __all__ = [
     "Batch",
-    "RunJob", "build_host", "default_executor", "execute", "jobs_for", "run",
+    "RunJob",
+    "build_host",
+    "default_executor",
+    "execute",
+    "failed_result",
+    "jobs_for",
+    "run",
     "run_batch",
     "run_jobs",
+    "stream_results",
 ]
 
 
@@ -160,6 +167,18 @@ def jobs_for(resolved: ResolvedScenario, *, seed: int | None = None,
     return jobs
 
 
+def failed_result(job: RunJob, *, wall_seconds: float = 0.0) -> RunResult:
+    """A failed result for ``job`` carrying the traceback being handled (or the executor's loss)."""
+    return RunResult(
+        run_id=job.run_id, scenario=str(job.data.get("name", "")), arm=job.arm, seed=job.seed,
+        replication=job.replication, status="failed",
+        manifest={"scenario": job.data, "seed": job.seed, "arm": job.arm,
+                  "scenario_file": job.source, "scenario_sha256": job.source_sha256,
+                  "overrides": list(job.overrides), **environment()},
+        wall_seconds=wall_seconds, error=traceback.format_exc(), sweep_id=job.sweep_id, cell=job.cell,
+    )
+
+
 def execute(job: RunJob) -> RunResult:
     """Run one job; never raises: a failure becomes a failed result carrying the traceback."""
     started = time.perf_counter()
@@ -168,15 +187,7 @@ def execute(job: RunJob) -> RunResult:
                            overrides=job.overrides, arm=job.arm)
         result = run(resolved, job.seed, replication=job.replication, run_id=job.run_id)
     except Exception:
-        return RunResult(
-            run_id=job.run_id, scenario=str(job.data.get("name", "")), arm=job.arm, seed=job.seed,
-            replication=job.replication, status="failed",
-            manifest={"scenario": job.data, "seed": job.seed, "arm": job.arm,
-                      "scenario_file": job.source, "scenario_sha256": job.source_sha256,
-                      "overrides": list(job.overrides), **environment()},
-            wall_seconds=time.perf_counter() - started, error=traceback.format_exc(),
-            sweep_id=job.sweep_id, cell=job.cell,
-        )
+        return failed_result(job, wall_seconds=time.perf_counter() - started)
     result.sweep_id = job.sweep_id
     result.cell = job.cell
     return result
@@ -201,12 +212,46 @@ def run_jobs(jobs: Iterable[RunJob], executor: Executor | None = None, *,
     owned = executor is None
     pool = executor if executor is not None else default_executor(len(job_list), workers)
     try:
-        futures: list[Future[RunResult]] = [pool.submit(execute, job) for job in job_list]
-        for future in as_completed(futures):
-            yield future.result()
+        yield from stream_results(job_list, pool)
     finally:
         if owned:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def stream_results(jobs: Iterable[RunJob], executor: Executor, *, window: int = 256
+                   ) -> Iterator[RunResult]:
+    """Run jobs on ``executor``, yielding each result once as it completes.
+
+    At most ``window`` jobs are in flight, and each future is dropped once its result
+    is handed over, so a sweep of any size holds only a window of results in memory.
+    A job the executor loses (a broken pool, a worker that keeps dying) comes back as
+    a failed result, like a job that raised.
+    """
+    pending: dict[Future[RunResult], RunJob] = {}
+    source = iter(jobs)
+
+    def fill() -> None:
+        while len(pending) < window:
+            job = next(source, None)
+            if job is None:
+                return
+            pending[executor.submit(execute, job)] = job
+
+    fill()
+    try:
+        while pending:
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                job = pending.pop(future)
+                try:
+                    result = future.result()
+                except Exception:
+                    result = failed_result(job)
+                yield result
+            fill()
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 @dataclass

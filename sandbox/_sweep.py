@@ -19,17 +19,15 @@ import hashlib
 import itertools
 import math
 import tomllib
-import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 from mechanisms import InputError, Problem, ScenarioError, canonical_json, seed_sequence
-from sandbox._manifest import environment
-from sandbox._runner import RunJob, execute, jobs_for
+from sandbox._runner import RunJob, jobs_for, stream_results
 from sandbox._scenario import ResolvedScenario, apply_overrides, parse_override, resolve
 from telemetry import RunResult, Store
 
@@ -436,54 +434,6 @@ def plan_sweep(base: ResolvedScenario, spec: SweepSpec) -> SweepPlan:
 
 
 # -- running ------------------------------------------------------------------------------
-
-
-def _failed(job: RunJob) -> RunResult:
-    """A failed result for a job the executor itself lost (a broken pool, a killed worker)."""
-    return RunResult(
-        run_id=job.run_id, scenario=str(job.data.get("name", "")), arm=job.arm, seed=job.seed,
-        replication=job.replication, status="failed",
-        manifest={"scenario": job.data, "seed": job.seed, "arm": job.arm, "scenario_file": job.source,
-                  "scenario_sha256": job.source_sha256, "overrides": list(job.overrides),
-                  **environment()},
-        error=traceback.format_exc(), sweep_id=job.sweep_id, cell=job.cell,
-    )
-
-
-def stream_results(jobs: Iterable[RunJob], executor: Executor, *, window: int = 256
-                   ) -> Iterator[RunResult]:
-    """Run jobs on ``executor``, yielding each result once as it completes.
-
-    At most ``window`` jobs are in flight, and each future is dropped once its result
-    is handed over, so a sweep of any size holds only a window of results in memory.
-    A job the executor loses (a broken pool, a worker that keeps dying) comes back as
-    a failed result, like a job that raised.
-    """
-    pending: dict[Future[RunResult], RunJob] = {}
-    source = iter(jobs)
-
-    def fill() -> None:
-        while len(pending) < window:
-            job = next(source, None)
-            if job is None:
-                return
-            pending[executor.submit(execute, job)] = job
-
-    fill()
-    try:
-        while pending:
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for future in done:
-                job = pending.pop(future)
-                try:
-                    result = future.result()
-                except Exception:
-                    result = _failed(job)
-                yield result
-            fill()
-    finally:
-        for future in pending:
-            future.cancel()
 
 
 @dataclass
