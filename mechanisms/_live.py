@@ -80,6 +80,15 @@ class Gateway(Protocol):
         """The authenticated caller; raises AuthError (401) when nobody could be authenticated."""
         ...
 
+    def secret(self, purpose: str) -> bytes:
+        """32 secret bytes for ``purpose``, stable for the trial's life (across restarts).
+
+        Derived from the trial's private key and never stored: a wing that issues
+        credentials (voter tokens, say) derives them from it, so a retried request
+        gets the same credential and the database holds only its hash.
+        """
+        ...
+
 
 class RoutesFactory(Protocol):
     """Builds a wing's FastAPI router for mechanism ``name`` in a live trial."""

@@ -856,6 +856,12 @@ class LiveGateway:
         """Read-only access to a live mechanism (fetch it per request; never mutate it)."""
         return self.engine.mechanism(name)
 
+    def secret(self, purpose: str) -> bytes:
+        """32 bytes for ``purpose`` derived from the trial's checkpoint key (see Gateway.secret)."""
+        if not isinstance(purpose, str) or not purpose:
+            raise InputError([Problem("purpose", "expected a non-empty string")])
+        return self.engine.key.derive(purpose)
+
     async def principal(self, request: Any) -> Principal:
         """The authenticated caller, or :class:`AuthError` (401) when nobody could be authenticated."""
         scope = request.scope

@@ -123,7 +123,8 @@ def further_replications(interval: Interval, threshold: float, verdict: Verdict)
     """Replications to add (per unit the interval was taken over) that would likely decide it.
 
     0 for a decided verdict; ``None`` when no number can be promised (fewer than two
-    values, or the estimate exactly on the threshold).
+    values, the estimate exactly on the threshold, or a distance so small against the
+    interval's width that the count would overflow).
     """
     if verdict is not Verdict.INCONCLUSIVE:
         return 0
@@ -131,5 +132,9 @@ def further_replications(interval: Interval, threshold: float, verdict: Verdict)
     half = interval.half_width
     if interval.n < 2 or not math.isfinite(half) or distance == 0 or not math.isfinite(distance):
         return None
-    needed = math.ceil(interval.n * (half / distance) ** 2 - 1e-9)  # 40.000000001 means 40
+    # Past ~1e300 the square overflows: no number of replications worth promising.
+    ratio = half / distance
+    if not ratio < 1e150:
+        return None
+    needed = math.ceil(interval.n * ratio**2 - 1e-9)  # 40.000000001 means 40
     return max(1, needed - interval.n)

@@ -30,8 +30,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -203,6 +204,13 @@ class CheckpointKey:
             handle.write(pem)
             handle.flush()
             os.fsync(handle.fileno())
+
+    def derive(self, purpose: str) -> bytes:
+        """32 bytes derived (HKDF-SHA256) from the private key for ``purpose``; never stored."""
+        raw = self._key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                      serialization.NoEncryption())
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=b"flagship-trial-secret:" + purpose.encode()).derive(raw)
 
     @property
     def public_hex(self) -> str:

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mechanisms import InputError
@@ -71,6 +71,8 @@ def test_data_wholly_on_one_side_decides_the_verdict(values: list[float], thresh
 
 @settings(max_examples=60)
 @given(finite, st.floats(0, 1e3), finite, st.sampled_from([">=", "<=", ">", "<"]))
+@example(0.0, 1.0, 2.9071138136198097e-271, ">=")  # the square of half/distance overflowed
+@example(0.0, 1.0, 5e-324, "<")
 def test_verdicts_agree_with_the_whole_interval(center: float, half: float, threshold: float,
                                                 op: str) -> None:
     interval = Interval(center, center - half, center + half, 10)
