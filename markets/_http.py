@@ -7,6 +7,13 @@ Routes (fixed paths under ``/v1/market``; see ``docs/live.md`` for auth, idempot
 * ``DELETE /v1/market/orders/{order_id}``: cancel one of *your own* live orders; 200 with the
   lots taken off, 404 ``UNKNOWN_ORDER`` otherwise. Order ids are scoped per participant, so
   another participant's id names nothing (and the 404 says nothing about it).
+* ``PATCH /v1/market/orders/{order_id}`` (``Idempotency-Key`` required): modify one of your live
+  orders (``qty``: the new resting lots; ``price``: a new limit). Lowering the quantity keeps
+  the order's place in the queue; anything else sends it to the back, and a new price that
+  crosses trades first. 200 with what happened, as for a new order.
+* ``GET /v1/market/orders``: your live orders, oldest first (lots resting and filled).
+* ``GET /v1/market/fills?limit=N``: your last N fills, oldest first, each with your order id
+  and whether you were the maker.
 * ``GET /v1/market/book?levels=N``: level-2 depth, best price first.
 * ``GET /v1/market/trades?limit=N``: the last N trades, oldest first; public fields only
   (``seq``, ``price``, ``qty``), never who traded.
@@ -24,7 +31,7 @@ FastAPI is imported inside the factory, so the market imports where it is not in
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from mechanisms import Gateway, Outcome, RoutesFactory
 
@@ -33,8 +40,8 @@ from ._values import MAX_TAGS, MAX_TEXT
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-__all__ = ["BookLevel", "BookView", "Cancelled", "FillView", "OrderPlaced", "OrderRequest", "Trade",
-           "Trades", "routes"]
+__all__ = ["BookLevel", "BookView", "Cancelled", "FillView", "LiveOrder", "LiveOrders", "ModifyRequest",
+           "OrderModified", "OrderPlaced", "OrderRequest", "OwnFill", "OwnFills", "Trade", "Trades", "routes"]
 
 _MAX_INT = 2**63 - 1
 ORDER_ID_PATTERN = r"^[A-Za-z0-9._~-]{1,64}$"
@@ -91,6 +98,21 @@ class OrderRequest(BaseModel):
         return self.model_dump(exclude={"type"}, exclude_none=True)
 
 
+class ModifyRequest(BaseModel):
+    """A new resting quantity, a new limit price, or both (at least one)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    qty: int | None = Field(default=None, ge=1, le=_MAX_INT, description="new lots resting")
+    price: int | None = Field(default=None, ge=1, le=_MAX_INT, description="new limit price, ticks")
+
+    @model_validator(mode="after")
+    def _something(self) -> "ModifyRequest":
+        if self.qty is None and self.price is None:
+            raise ValueError("give qty, price or both")
+        return self
+
+
 class FillView(BaseModel):
     price: int = Field(description="ticks (the resting order's price)")
     qty: int = Field(description="lots")
@@ -106,6 +128,42 @@ class OrderPlaced(BaseModel):
     bid: int | None = Field(description="best bid afterwards (None: empty side)")
     ask: int | None = Field(description="best ask afterwards (None: empty side)")
     fee: int | None = Field(default=None, description="externality fee paid, ticks (under externality_fee)")
+
+
+class OrderModified(BaseModel):
+    order_id: str
+    fills: list[FillView] = Field(description="what traded because of the change, in order")
+    filled: int = Field(description="lots traded because of the change")
+    resting: int = Field(description="lots left on the book (0: the order traded out)")
+    bid: int | None = Field(description="best bid afterwards (None: empty side)")
+    ask: int | None = Field(description="best ask afterwards (None: empty side)")
+    fee: int | None = Field(default=None, description="externality fee paid, ticks (under externality_fee)")
+
+
+class LiveOrder(BaseModel):
+    order_id: str
+    side: str
+    price: int = Field(description="limit price, ticks")
+    resting: int = Field(description="lots on the book")
+    filled: int = Field(description="lots traded so far")
+    placed: float = Field(description="sim time the order was accepted")
+
+
+class LiveOrders(BaseModel):
+    orders: list[LiveOrder] = Field(description="your live orders, oldest first")
+
+
+class OwnFill(BaseModel):
+    seq: int = Field(description="the trade's place on the tape (as in /v1/market/trades)")
+    order_id: str = Field(description="your order that traded")
+    side: Literal["buy", "sell"] = Field(description="your side")
+    price: int
+    qty: int
+    maker: bool = Field(description="true when your order was resting")
+
+
+class OwnFills(BaseModel):
+    fills: list[OwnFill] = Field(description="your most recent fills, oldest first")
 
 
 class Cancelled(BaseModel):
@@ -143,13 +201,18 @@ def rejection(outcome: Outcome) -> tuple[int, dict[str, str]]:
     return status, {"reason": reason, "detail": outcome.detail}
 
 
-def placed(body: OrderRequest, effects: Mapping[str, Any]) -> OrderPlaced:
-    """The response to an accepted order, from its outcome's effects (counterparties left out)."""
+def _trade_fields(effects: Mapping[str, Any]) -> dict[str, Any]:
+    """What an accepted order or modify did, from its outcome's effects (counterparties left out)."""
     fills = [FillView(price=int(fill["price"]), qty=int(fill["qty"])) for fill in effects.get("fills", ())]
     fee = effects.get("fee")
-    return OrderPlaced(order_id=body.order_id, side=body.side, type=body.type, fills=fills,
-                       filled=sum(fill.qty for fill in fills), resting=int(effects.get("resting", 0)),
-                       bid=effects.get("bid"), ask=effects.get("ask"), fee=None if fee is None else int(fee))
+    return {"fills": fills, "filled": sum(fill.qty for fill in fills),
+            "resting": int(effects.get("resting", 0)), "bid": effects.get("bid"),
+            "ask": effects.get("ask"), "fee": None if fee is None else int(fee)}
+
+
+def placed(body: OrderRequest, effects: Mapping[str, Any]) -> OrderPlaced:
+    """The response to an accepted order."""
+    return OrderPlaced(order_id=body.order_id, side=body.side, type=body.type, **_trade_fields(effects))
 
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -189,6 +252,39 @@ def _routes(name: str, gateway: Gateway) -> "APIRouter":
         """Allowed while trading is halted. Only your own orders: ids are per participant."""
         outcome = await act(request, "cancel", {"order_id": order_id})
         return Cancelled(order_id=order_id, cancelled=int(outcome.effects.get("cancelled", 0)))
+
+    @router.patch("/orders/{order_id}", response_model=OrderModified, summary="Modify one of your orders",
+                  responses={k: v for k, v in _PROBLEMS.items()})
+    async def modify(body: ModifyRequest, request: Request,
+                     order_id: Annotated[str, Path(pattern=ORDER_ID_PATTERN)]) -> OrderModified:
+        """Lowering the quantity keeps the order's place in the queue; raising it or changing
+        the price sends it to the back, and a price that crosses trades first."""
+        payload = body.model_dump(exclude_none=True)
+        outcome = await act(request, "modify", {"order_id": order_id, **payload})
+        return OrderModified(order_id=order_id, **_trade_fields(outcome.effects))
+
+    @router.get("/orders", response_model=LiveOrders, summary="Your live orders")
+    async def own_orders(request: Request) -> LiveOrders:
+        principal = await gateway.principal(request)
+        market: Any = gateway.mechanism(name)
+        return LiveOrders(orders=[
+            LiveOrder(order_id=str(client_id), side=view.side, price=view.price, resting=view.qty,
+                      filled=filled, placed=placed_at)
+            for client_id, view, filled, placed_at in market.orders_of(principal.actor)])
+
+    @router.get("/fills", response_model=OwnFills, summary="Your recent fills")
+    async def own_fills(request: Request,
+                        limit: Annotated[int, Query(ge=1, le=1000, description="at most this many")] = 50,
+                        ) -> OwnFills:
+        principal = await gateway.principal(request)
+        market: Any = gateway.mechanism(name)
+        fills = []
+        for fill, client_id, as_maker in market.fills_of(principal.actor, limit):
+            taker_side = fill.taker_side
+            side = taker_side if not as_maker else ("sell" if taker_side == "buy" else "buy")
+            fills.append(OwnFill(seq=fill.seq, order_id=str(client_id), side=side, price=fill.price,
+                                 qty=fill.qty, maker=as_maker))
+        return OwnFills(fills=fills)
 
     @router.get("/book", response_model=BookView, summary="Level-2 depth")
     async def book(levels: Annotated[int, Query(ge=1, le=100, description="price levels per side")] = 10,

@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Generator, Mapping
 from enum import StrEnum
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
@@ -73,7 +73,7 @@ from mechanisms.events import (
 from ._book import OrderBook
 from ._http import routes
 from ._reasons import BookReason, OrderRejected
-from ._records import Fill, STPMode
+from ._records import Fill, OrderView, STPMode
 from ._surveillance import Finding, Surveillance, SurveillanceConfig
 from ._values import (
     DEFAULT_ALIGNED,
@@ -388,6 +388,7 @@ class ValueMarket(Mechanism[MarketConfig]):
         self._orders: dict[int, _Order] = {}  # market-assigned id -> record of a resting order
         self._ids: dict[tuple[str, ClientId], int] = {}  # (actor, client id) -> market id (derived)
         self._next_id = 1
+        self._client_of: list[ClientId] = [""]  # market id -> the participant's id (derived; index 0 unused)
         self._norms = NormBook(config.aligned, config.prohibited)
         self._holds: dict[str, str] = {}  # why trading is halted: hold key -> reason
         self._admitted: set[str] = set()
@@ -550,6 +551,36 @@ class ValueMarket(Mechanism[MarketConfig]):
         """The norms prohibited now (declared plus binding regulator restrictions)."""
         return self._norms.prohibited
 
+    def orders_of(self, actor: str) -> list[tuple[ClientId, OrderView, int, float]]:
+        """``actor``'s live orders, oldest first: (their id, the book's view, lots filled, time placed)."""
+        book = self._book
+        live = []
+        for oid, order in self._orders.items():
+            if order.actor == actor:
+                view = book.order(oid)
+                if view is not None:
+                    live.append((order.client_id, view, order.filled, order.placed))
+        return live
+
+    def fills_of(self, actor: str, limit: int) -> list[tuple[Fill, ClientId, bool]]:
+        """``actor``'s most recent ``limit`` fills, oldest first: (fill, their order id, as maker?).
+
+        Scans the tape from its end, so a participant with recent fills is answered fast.
+        """
+        found: list[tuple[Fill, ClientId, bool]] = []
+        client_of = self._client_of
+        tape = self._book.tape
+        for index in range(len(tape) - 1, -1, -1):
+            if len(found) >= limit:
+                break
+            fill = tape[index]
+            if fill.maker_owner == actor:
+                found.append((fill, client_of[cast(int, fill.maker_id)], True))
+            if fill.taker_owner == actor and len(found) < limit:  # a self-trade shows both sides
+                found.append((fill, client_of[cast(int, fill.taker_id)], False))
+        found.reverse()
+        return found
+
     def accounts(self) -> dict[str, dict[str, int]]:
         """Per account: ``cash`` (ticks, fees and payouts included), ``position`` (lots),
         ``fees_paid`` and ``rebates`` (ticks)."""
@@ -681,6 +712,7 @@ class ValueMarket(Mechanism[MarketConfig]):
             return self._reject(_FROM_BOOK[exc.reason], exc.detail)
         # Accepted: from here on the state changes.
         self._next_id = oid + 1
+        self._client_of.append(client_id)
         now = action.time
         fee = fee_per_lot(att, self.config.fee_rate) if self._fees else 0
         self._ordered += qty

@@ -12,7 +12,7 @@ Everything here is mechanism-agnostic; wings' routes get it for free:
   well-formed request (503 with ``Retry-After``), besides bugs (500).
 * **Limits** (:class:`LiveMiddleware`): body size (413), strict JSON (no NaN; 400) of
   bounded depth (400), per-identity token-bucket rate limits (429 + ``Retry-After``).
-* **Idempotency**: every POST to a route carries ``Idempotency-Key``. The first request
+* **Idempotency**: every POST or PATCH to a route carries ``Idempotency-Key``. The first request
   with a key runs; a retry with the same key and body gets the stored outcome (the
   route runs again but ``gateway.submit`` returns the committed outcome instead of
   acting twice, marked ``Idempotent-Replayed: true``); the same key with another body
@@ -359,6 +359,10 @@ _IDEMPOTENCY: contextvars.ContextVar[IdempotencyContext | None] = contextvars.Co
     "flagship_idempotency", default=None)
 
 
+#: Methods whose effect must happen once: they carry an ``Idempotency-Key``.
+KEYED_METHODS = frozenset({"POST", "PATCH"})
+
+
 def current_idempotency() -> IdempotencyContext | None:
     """The idempotency context of the request this task is handling, if any."""
     return _IDEMPOTENCY.get()
@@ -549,7 +553,7 @@ class LiveMiddleware:
                 return len(body)
 
         app_receive = _replaying(body, receive)
-        if scope["method"] != "POST" or not matched:
+        if scope["method"] not in KEYED_METHODS or not matched:
             if matched and endpoint not in EXEMPT_ENDPOINTS and self.context.settled is not None:
                 await self.context.settled()  # read committed state only
             await self.app(scope, app_receive, send)
@@ -560,11 +564,11 @@ class LiveMiddleware:
             reason = "IDEMPOTENCY_KEY_REQUIRED" if "idempotency-key" not in headers else \
                 "IDEMPOTENCY_KEY_INVALID"
             await self._problem(scope, receive, send, 400, reason,
-                                "every POST needs an Idempotency-Key header: 1 to 255 visible "
+                                "every POST and PATCH needs an Idempotency-Key header: 1 to 255 visible "
                                 "ASCII characters, unique per intended action", endpoint)
             return len(body)
-        digest = request_hash("POST", scope["path"], scope.get("query_string", b"").decode("latin-1"),
-                              body, parsed, is_json)
+        query = scope.get("query_string", b"").decode("latin-1")
+        digest = request_hash(scope["method"], scope["path"], query, body, parsed, is_json)
         context = IdempotencyContext(identity, key, digest, {})
         base = context.base_key
         if base in self.context.in_flight:
@@ -638,7 +642,7 @@ def install_openapi(app: FastAPI, *, security_schemes: Callable[[], Mapping[str,
                                         "content": problem_content}
                 responses["default"] = {"description": "A problem (RFC 9457)",
                                         "content": problem_content}
-                if method == "post":
+                if method.upper() in KEYED_METHODS:
                     params = operation.setdefault("parameters", [])
                     params.append({
                         "name": "Idempotency-Key", "in": "header", "required": True,

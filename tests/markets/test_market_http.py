@@ -176,8 +176,10 @@ def test_openapi_documents_the_market_routes(tmp_path: Path) -> None:
     async def body(client: httpx.AsyncClient, _: Live) -> None:
         spec = (await client.get("/openapi.json")).json()
         paths = spec["paths"]
-        assert set(paths["/v1/market/orders"]) == {"post"}
-        assert set(paths["/v1/market/orders/{order_id}"]) == {"delete"}
+        assert set(paths["/v1/market/orders"]) == {"post", "get"}
+        assert set(paths["/v1/market/orders/{order_id}"]) == {"delete", "patch"}
+        patch_params = {p["name"] for p in paths["/v1/market/orders/{order_id}"]["patch"]["parameters"]}
+        assert "Idempotency-Key" in patch_params
         assert "201" in paths["/v1/market/orders"]["post"]["responses"]
         assert "404" in paths["/v1/market/orders/{order_id}"]["delete"]["responses"]
         assert {"get"} == set(paths["/v1/market/book"]) == set(paths["/v1/market/trades"])
@@ -193,3 +195,84 @@ def test_agents_only_market_refuses_unadmitted_participants_with_403(tmp_path: P
         assert (await book(client))["bids"] == []
 
     run(tmp_path, body, market='admission = "agents_only"')
+
+
+def modify(client: httpx.AsyncClient, actor: str, order_id: str, key: str | None = None,
+           **fields: Any) -> Awaitable[httpx.Response]:
+    headers = {**auth(actor), "Idempotency-Key": key or f"key-{next(_KEYS)}"}
+    return client.patch(f"/v1/market/orders/{order_id}", json=fields, headers=headers)
+
+
+def test_modify_keeps_or_loses_priority_and_a_crossing_price_trades(tmp_path: Path) -> None:
+    async def body(client: httpx.AsyncClient, _: Live) -> None:
+        for actor, oid in (("alice", "a"), ("bob", "b")):
+            placed = await order(client, actor, order_id=oid, side="sell", type="limit", price=105, qty=4)
+            assert placed.status_code == 201, placed.text
+        # Quantity down keeps Alice first in the queue: a buyer of 2 lots trades with her.
+        down = await modify(client, "alice", "a", qty=2)
+        assert down.status_code == 200, down.text
+        assert down.json() == {"order_id": "a", "fills": [], "filled": 0, "resting": 2, "bid": None,
+                               "ask": 105, "fee": None}
+        await order(client, "carol", order_id="c1", side="buy", type="market", qty=1)
+        assert [(o["order_id"], o["resting"], o["filled"]) for o in
+                (await client.get("/v1/market/orders", headers=auth("alice"))).json()["orders"]] == [("a", 1, 1)]
+        # Quantity up loses priority: Bob is now first.
+        assert (await modify(client, "alice", "a", qty=3)).status_code == 200
+        await order(client, "carol", order_id="c2", side="buy", type="market", qty=1)
+        bob_orders = (await client.get("/v1/market/orders", headers=auth("bob"))).json()["orders"]
+        assert [(o["order_id"], o["resting"], o["filled"]) for o in bob_orders] == [("b", 3, 1)]
+        # A price that crosses the bid trades at the resting order's price.
+        await order(client, "dave", order_id="d", side="buy", type="limit", price=100, qty=2)
+        crossed = await modify(client, "alice", "a", price=100)
+        assert crossed.status_code == 200, crossed.text
+        assert crossed.json()["fills"] == [{"price": 100, "qty": 2}]
+        assert crossed.json()["resting"] == 1
+
+    run(tmp_path, body)
+
+
+def test_participants_see_only_their_own_orders_and_fills_and_cannot_touch_others(tmp_path: Path) -> None:
+    async def body(client: httpx.AsyncClient, _: Live) -> None:
+        assert (await order(client, "alice", order_id="a", side="sell", type="limit", price=50, qty=3)
+                ).status_code == 201
+        assert (await order(client, "bob", order_id="b", side="buy", type="limit", price=50, qty=2)
+                ).status_code == 201
+        # Bob cannot modify or cancel Alice's order: under his identity the id names nothing.
+        problem(await modify(client, "bob", "a", qty=1), 404, "UNKNOWN_ORDER")
+        problem(await client.delete("/v1/market/orders/a", headers=auth("bob")), 404, "UNKNOWN_ORDER")
+        alice = (await client.get("/v1/market/orders", headers=auth("alice"))).json()["orders"]
+        assert [(o["order_id"], o["side"], o["price"], o["resting"], o["filled"]) for o in alice] == [
+            ("a", "sell", 50, 1, 2)]
+        assert (await client.get("/v1/market/orders", headers=auth("bob"))).json() == {"orders": []}
+        assert (await client.get("/v1/market/orders", headers=auth("carol"))).json() == {"orders": []}
+        alice_fills = (await client.get("/v1/market/fills", headers=auth("alice"))).json()["fills"]
+        bob_fills = (await client.get("/v1/market/fills", headers=auth("bob"))).json()["fills"]
+        assert alice_fills == [{"seq": 1, "order_id": "a", "side": "sell", "price": 50, "qty": 2, "maker": True}]
+        assert bob_fills == [{"seq": 1, "order_id": "b", "side": "buy", "price": 50, "qty": 2, "maker": False}]
+        assert (await client.get("/v1/market/fills", headers=auth("carol"))).json() == {"fills": []}
+        # Reading your own orders needs credentials.
+        problem(await client.get("/v1/market/orders"), 401, "UNAUTHENTICATED")
+
+    run(tmp_path, body)
+
+
+def test_modify_is_idempotent_and_validated(tmp_path: Path) -> None:
+    async def body(client: httpx.AsyncClient, live: Live) -> None:
+        assert (await order(client, "alice", order_id="a", side="buy", type="limit", price=40, qty=5)
+                ).status_code == 201
+        first = await modify(client, "alice", "a", key="m-1", qty=9)
+        again = await modify(client, "alice", "a", key="m-1", qty=9)
+        assert first.status_code == again.status_code == 200
+        assert again.headers.get("idempotent-replayed") == "true"
+        assert first.json() == again.json()
+        problem(await modify(client, "alice", "a", key="m-1", qty=8), 422, "IDEMPOTENCY_KEY_REUSED")
+        assert (await book(client))["bids"] == [{"price": 40, "qty": 9, "orders": 1}]
+        no_key = await client.patch("/v1/market/orders/a", json={"qty": 2}, headers=auth("alice"))
+        problem(no_key, 400, "IDEMPOTENCY_KEY_REQUIRED")
+        empty = await modify(client, "alice", "a")
+        assert empty.status_code == 422 and "qty, price or both" in empty.text
+        for bad in ({"qty": 0}, {"qty": 1.5}, {"price": "7"}, {"qty": 2, "side": "sell"}):
+            assert (await modify(client, "alice", "a", **bad)).status_code == 422, bad
+        assert (await book(client))["bids"] == [{"price": 40, "qty": 9, "orders": 1}]
+
+    run(tmp_path, body)
