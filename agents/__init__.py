@@ -6,11 +6,12 @@
 * Competence credentials: an evaluator's EdDSA-signed JWT saying "agent K scored
   S on battery B, valid until T" (:class:`Evaluator`, :class:`CredentialVerifier`).
 * Requests: RFC 9421 HTTP Message Signatures in the Web Bot Auth profile
-  (:class:`WebBotAuth` for httpx clients, :class:`RequestVerifier` for servers).
+  (:class:`WebBotAuth` for httpx clients, :class:`RequestVerifier` for servers, and
+  :class:`WebBotAuthenticator`, the live server's ``web_bot_auth`` authenticator).
 
 * The gate: the ``agent_gate`` mechanism (:class:`AgentGate`, policy :class:`GateConfig`)
   admits agents by credentials and a normative exam (:mod:`agents._exam`), monitors
-  them through ``ViolationObserved`` events and hears appeals.
+  them through ``ViolationObserved`` events and hears appeals; live, at ``/v1/gate``.
 * Simulated agent populations: ``honest_agents``, ``incompetent_agents``,
   ``deceptive_agents``, ``sybil_agents``, ``forger_agents``, ``replayer_agents``.
 
@@ -40,6 +41,7 @@ from agents._gate import (
     simulated_evaluator_identity,
 )
 from agents._identity import AgentIdentity, PublicIdentity, jwk_thumbprint, public_key_from_jwk
+from agents._live_auth import WebBotAuthenticator
 from agents._populations import (
     AgentParams,
     DeceptiveAgents,
@@ -104,6 +106,7 @@ __all__ = [
     "SybilParams",
     "VerifiedRequest",
     "WebBotAuth",
+    "WebBotAuthenticator",
     "choose_answers",
     "draw_exam",
     "exam_signing_input",

@@ -45,6 +45,7 @@ from agents._credentials import (
     Evaluator,
 )
 from agents._exam import SCENARIOS, Question, draw_exam, grade
+from agents._http import routes
 from agents._identity import AgentIdentity, PublicIdentity, b64url_decode, b64url_encode
 from mechanisms import (
     Action,
@@ -367,11 +368,15 @@ class _Agent:
     admitted_until: float | None = None
     strikes: list[_Strike] = field(default_factory=list)
     sanction: _Sanction | None = None
+    # Why it is admitted (EXAM_PASSED, RECERTIFIED, SUSPENSION_ENDED, APPEAL_UPHELD): the other
+    # statuses have one reason each, or their sanction's, but an admission has several origins.
+    admitted_reason: DecisionReason | None = None
 
     def to_json(self) -> dict[str, Any]:
         sanction = self.sanction
         return {
             "jwk_x": self.jwk_x, "status": str(self.status), "applications": list(self.applications),
+            "admitted_reason": None if self.admitted_reason is None else str(self.admitted_reason),
             "exam": None if self.exam is None else self.exam.to_json(),
             "admitted_at": self.admitted_at, "probation_until": self.probation_until,
             "admitted_until": self.admitted_until,
@@ -414,10 +419,14 @@ class AgentGate(Mechanism[GateConfig]):
       ``decision`` (``admitted``/``refused``), ``reasons``, ``exam_score``, ``exam_threshold``.
     * ``appeal``: ``{}``; accepted effects: ``sanction_id``, ``review_at``.
     * ``recertify``: ``{"credentials": [<JWT>, ...]}``; accepted effects: ``admitted_until``.
+
+    In a live trial the same actions are served at ``/v1/gate`` (:mod:`agents._http`), and
+    :meth:`standing` and :meth:`public_identity` answer the routes and the authenticator.
     """
 
     name = "agent_gate"
     Config = GateConfig
+    http = routes
     reasons = GateReason
     publishes = (AgentAdmitted, AgentSuspended, AgentReinstated, AgentRevoked)
     subscribes = (ViolationObserved, DecisionTaken, DecisionLapsed)
@@ -519,6 +528,64 @@ class AgentGate(Mechanism[GateConfig]):
         agent = self._agents.get(actor)
         return None if agent is None else agent.status
 
+    def public_identity(self, actor: str) -> PublicIdentity | None:
+        """The key of ``actor`` if an application of it was accepted (None otherwise).
+
+        The live authenticator resolves signatures' key ids with it: once the gate
+        holds an agent's key, the agent signs requests without sending its JWK again.
+        """
+        agent = self._agents.get(actor)
+        if agent is None:
+            return None
+        key = self._keys.get(actor)
+        if key is None:  # rebuilt from the state, never from a payload
+            key = self._keys[actor] = PublicIdentity.from_jwk(
+                {"kty": "OKP", "crv": "Ed25519", "x": agent.jwk_x})
+        return key
+
+    def standing(self, actor: str) -> dict[str, Any] | None:
+        """Where ``actor`` stands, as JSON for the agent itself (None: never past a rejected apply).
+
+        ``reasons`` explain the status with codes from :class:`DecisionReason`: a sanction's
+        own reason (and ``APPEAL_DENIED`` once its appeal failed), else the last decision
+        that put the agent where it is. The open exam is shown again (questions and
+        challenge) so an agent that lost the application's response can still answer.
+        """
+        agent = self._agents.get(actor)
+        if agent is None:
+            return None
+        now = self.ctx.now
+        status = agent.status
+        sanction = agent.sanction
+        reasons: list[str]
+        if sanction is not None and status in _SANCTIONED:
+            reasons = [str(sanction.reason)]
+            if sanction.appeal_outcome == "denied":
+                reasons.append(str(DecisionReason.APPEAL_DENIED))
+        elif status is AgentStatus.ADMITTED:
+            reasons = [str(agent.admitted_reason or DecisionReason.EXAM_PASSED)]
+        else:
+            reasons = [str(_STATUS_REASON[status])]
+        exam = agent.exam if status is AgentStatus.EXAMINING else None
+        return {
+            "status": str(status),
+            "reasons": reasons,
+            "on_probation": status is AgentStatus.ADMITTED and agent.probation_until is not None
+            and now < agent.probation_until,
+            "admitted_at": agent.admitted_at,
+            "probation_until": agent.probation_until,
+            "admitted_until": agent.admitted_until,
+            "strikes": len(agent.strikes),
+            "exam": None if exam is None else {
+                "exam_id": exam.exam_id, "challenge": exam.challenge, "answer_by": exam.deadline,
+                "questions": [q.to_dict() for q in exam.questions]},
+            "sanction": None if sanction is None or status not in _SANCTIONED else {
+                "sanction_id": sanction.sanction_id, "kind": sanction.kind, "reason": str(sanction.reason),
+                "at": sanction.at, "until": sanction.until,
+                "appeal": "none" if sanction.appealed_at is None else sanction.appeal_outcome or "pending",
+                "appeal_by": sanction.at + self.config.appeal_window},
+        }
+
     def exam_threshold(self) -> float:
         """The exam threshold in force: the declared one plus every binding regulator raise."""
         raise_by = sum(exam for exam, _ in self._in_force.values())
@@ -615,6 +682,7 @@ class AgentGate(Mechanism[GateConfig]):
             return Outcome.accept({"decision": "refused", "reasons": [str(DecisionReason.EXAM_FAILED)],
                                    "exam_score": score, "exam_threshold": threshold})
         agent.status = AgentStatus.ADMITTED
+        agent.admitted_reason = DecisionReason.EXAM_PASSED
         agent.admitted_at = now
         agent.probation_until = now + self.config.probation
         agent.admitted_until = now + self.config.recertify_interval
@@ -660,6 +728,8 @@ class AgentGate(Mechanism[GateConfig]):
         if isinstance(checked, tuple):
             return Outcome.reject(checked[0], checked[1])
         agent.admitted_until = now + self.config.recertify_interval
+        if agent.status is AgentStatus.ADMITTED:
+            agent.admitted_reason = DecisionReason.RECERTIFIED
         self._schedule_lapse(action.actor, agent.admitted_until)
         self._decided("recertified", (DecisionReason.RECERTIFIED,))
         return Outcome.accept({"decision": "recertified", "reasons": [str(DecisionReason.RECERTIFIED)],
@@ -702,11 +772,8 @@ class AgentGate(Mechanism[GateConfig]):
             return False
         if len(raw) != _SIGNATURE_BYTES:
             return False
-        key = self._keys.get(actor)
-        if key is None:  # rebuilt from the state (after a restore), never from the payload
-            key = self._keys[actor] = PublicIdentity.from_jwk(
-                {"kty": "OKP", "crv": "Ed25519", "x": self._agents[actor].jwk_x})
-        return key.verify(raw, message)
+        key = self.public_identity(actor)
+        return key is not None and key.verify(raw, message)
 
     # -- monitoring -----------------------------------------------------------------------
 
@@ -805,6 +872,7 @@ class AgentGate(Mechanism[GateConfig]):
     def _reinstate(self, actor: str, agent: _Agent, reason: DecisionReason) -> None:
         now = self.ctx.now
         agent.status = AgentStatus.ADMITTED
+        agent.admitted_reason = reason
         agent.sanction = None
         if agent.admitted_until is None or agent.admitted_until <= now:
             # Its admission ran out while sanctioned, when it could not recertify: a new period.
@@ -878,6 +946,16 @@ _STATUS_BLOCKS_APPLY: Mapping[AgentStatus, GateReason] = {
     AgentStatus.REVOKED: GateReason.REVOKED,
 }
 _SANCTIONED = (AgentStatus.SUSPENDED, AgentStatus.REVOKED)
+# The reason each status has by itself (see AgentGate.standing): the only one for examining,
+# refused and lapsed agents; a fallback for the others, whose reasons are recorded.
+_STATUS_REASON: Mapping[AgentStatus, DecisionReason] = {
+    AgentStatus.EXAMINING: DecisionReason.CREDENTIALS_ACCEPTED,
+    AgentStatus.REFUSED: DecisionReason.EXAM_FAILED,
+    AgentStatus.LAPSED: DecisionReason.ADMISSION_LAPSED,
+    AgentStatus.ADMITTED: DecisionReason.EXAM_PASSED,
+    AgentStatus.SUSPENDED: DecisionReason.STRIKES_SUSPENSION,
+    AgentStatus.REVOKED: DecisionReason.STRIKES_REVOCATION,
+}
 
 
 def _tokens(value: object) -> list[str] | None:

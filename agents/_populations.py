@@ -14,6 +14,13 @@ Lifecycle of one simulated agent (one participant of a population):
 * Status changes come back through the outcomes of its own actions and through
   the gate's bus events (AgentAdmitted / AgentSuspended / AgentReinstated /
   AgentRevoked), filtered to the gate it applies to.
+* **Ungated**: when the population's mechanism *is* its market (a scenario, or an
+  arm, without a gate), there is nothing to pass: every agent trades from its
+  first arrival and is never sanctioned. The gate measures are then undefined.
+
+With a market, the population publishes one ``TraderProfile`` per agent at start
+(its group is the population's name; defectors are profiled as manipulators):
+simulation ground truth the market uses for its measures only.
 
 Ground truth stays here: each population reports how the gate treated its own
 agents (false admission of adversaries, false rejection of honest agents), so the
@@ -47,7 +54,7 @@ from mechanisms import (
     canonical_bytes,
     register,
 )
-from mechanisms.events import AgentAdmitted, AgentReinstated, AgentRevoked, AgentSuspended
+from mechanisms.events import AgentAdmitted, AgentReinstated, AgentRevoked, AgentSuspended, TraderProfile
 
 __all__ = [
     "AgentParams",
@@ -128,6 +135,9 @@ class DefectorParams(AgentParams):
     spoof_qty: int = Field(default=50, gt=0, description="lots of a spoofing order")
     spoof_offset: int = Field(default=10, gt=0, description="ticks a spoofing order sits from the price")
     spoof_cancel_after: PositiveFloat = Field(default=1.0, description="seconds before a spoof is cancelled")
+    spoof_from: NonNegativeFloat = Field(
+        default=0.0, description="sim time from which the agents spoof (before it they trade genuinely): "
+                                 "a coordinated attack once past probation")
 
 
 class DeceptiveParams(DefectorParams):
@@ -220,8 +230,11 @@ class _AgentPopulation(Population[AgentParams]):
     """Shared machinery; subclasses choose the latent type, the credentials and the market conduct."""
 
     Params = AgentParams
+    publishes = (TraderProfile,)
     subscribes = (AgentAdmitted, AgentSuspended, AgentReinstated, AgentRevoked)
     measures: ClassVar[tuple[Measure, ...]] = (_false_admission(),)
+    manipulates: ClassVar[bool] = False
+    """Ground truth for the market's measures: whether these agents manipulate the market."""
 
     def __init__(self, params: AgentParams, ctx: PopulationContext) -> None:
         super().__init__(params, ctx)
@@ -236,13 +249,23 @@ class _AgentPopulation(Population[AgentParams]):
 
     def start(self) -> None:
         if not self.ctx.mechanism:
-            raise ContractError(f"population {self.ctx.name!r} needs the agent gate as its mechanism")
+            raise ContractError(f"population {self.ctx.name!r} needs the agent gate (or, ungated, its "
+                                f"market) as its mechanism")
         self._agents = self._make_agents(self.ctx.stream("identities"), self.ctx.stream("latent"))
         self._by_actor = {agent.actor: agent for agent in self._agents}
-        for event_type in self.subscribes:
-            self.ctx.subscribe(event_type, self._on_status)
-        if self.params.market:
-            self._trader = _Trader(self.ctx, self.params, self.ctx.submit_to(self.params.market))
+        market = self.params.market
+        if market and market == self.ctx.mechanism:  # ungated: no gate to pass, nobody to sanction
+            for agent in self._agents:
+                agent.status = _ADMITTED
+        else:
+            for event_type in self.subscribes:
+                self.ctx.subscribe(event_type, self._on_status)
+        if market:
+            self._trader = _Trader(self.ctx, self.params, self.ctx.submit_to(market))
+            for agent in self._agents:
+                self.ctx.publish(TraderProfile(time=self.ctx.now, source=self.ctx.name, market=market,
+                                               actor=agent.actor, group=self.ctx.name,
+                                               manipulator=self.manipulates))
         super().start()
 
     def act(self, participant: int) -> None:
@@ -441,8 +464,9 @@ class IncompetentAgents(_AgentPopulation):
 
 
 class _Defectors(_AgentPopulation):
-    """Agents that spoof on the market once admitted."""
+    """Agents that spoof on the market once admitted (from ``spoof_from`` on)."""
 
+    manipulates = True
     measures: ClassVar[tuple[Measure, ...]] = (
         _false_admission(),
         Measure("spoof_orders_accepted", Area.ROBUSTNESS, "count", False,
@@ -454,7 +478,8 @@ class _Defectors(_AgentPopulation):
 
     def _market_step(self, agent: _Agent, trader: _Trader) -> None:
         params = self.params
-        spoof = isinstance(params, DefectorParams) and self._policy.random() < params.spoof_probability
+        spoof = isinstance(params, DefectorParams) and self.ctx.now >= params.spoof_from \
+            and self._policy.random() < params.spoof_probability
         if spoof:
             trader.spoof(agent)
         else:

@@ -43,6 +43,7 @@ from ._registry import Property, RuleInfo, RuleOutcome, get_rule, rules, voting_
 from ._result import RejectedBallot, TallyResult, TieBreak, TieBreakPolicy
 from ._sortition import stratified_draw
 from ._tally import referendum, tally
+from ._tokens import VoterTokens
 
 __all__ = [
     "YES_NO_CHOICES",
@@ -72,6 +73,7 @@ __all__ = [
     "TieBreak",
     "TieBreakPolicy",
     "VoteReason",
+    "VoterTokens",
     "YesNoProfile",
     "decide",
     "get_rule",

@@ -44,15 +44,20 @@ Lifecycle of one vote (all times are sim seconds; ``D`` = ``deliberation_seconds
    their decision is no longer in force by then.
 
 Membership: voters ``register`` once with a per-person identity key (``person``)
-and their strata. A second registration of a person under another actor id (a
-sybil) is rejected with ``DUPLICATE_IDENTITY`` (``dedupe_identities = false`` turns
-the check off, only to measure the threat); ballots from such actors are rejected
-as ``NOT_REGISTERED`` and counted in ``sybil_ballots_blocked``.
+and their strata, optionally binding a credential by its SHA-256 (``token_sha256``:
+live pilots authenticate human voters by per-voter tokens, see
+:mod:`democracy._tokens`; only the hash is ever stored). A second registration of a
+person under another actor id (a sybil) is rejected with ``DUPLICATE_IDENTITY``
+(``dedupe_identities = false`` turns the check off, only to measure the threat);
+ballots from such actors are rejected as ``NOT_REGISTERED`` and counted in
+``sybil_ballots_blocked``.
 
 Action kinds (payloads are plain dicts, checked by hand; no pydantic per action):
 
-* ``register``: ``{"person": str, "strata": {key: value for every key in strata}}``;
-  effects ``{"registered": <electorate size>}``.
+* ``register``: ``{"person": str, "strata": {key: value for every key in strata}}``, and
+  optionally ``"token_sha256"`` (64 lowercase hex digits, bound to no other voter);
+  effects ``{"registered": <electorate size>, "voter": <the actor id>}`` (the voter id is in
+  the effects so that a caller replaying a stored outcome learns whom it registered).
 * ``ballot``: ``{"vote_id": str, "ranking": [candidate, ...]}`` (most preferred first,
   may be truncated; checked with :func:`democracy.validate_ballot`); effects
   ``{"vote_id", "cast"}``.
@@ -60,11 +65,17 @@ Action kinds (payloads are plain dicts, checked by hand; no pydantic per action)
   "review_requested"}``.
 
 A rejected action changes nothing but statistics kept for measures.
+
+Read-only queries for the live routes (:mod:`democracy._http`): :meth:`EmergencyVote.votes`,
+:meth:`~EmergencyVote.vote`, :meth:`~EmergencyVote.participation`,
+:meth:`~EmergencyVote.voter_of_token`... They never return a voter's ranking: the open
+vote keeps who cast what only to refuse second ballots, and drops it at the count.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -75,6 +86,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, model_validator
 
 from democracy._ballots import BallotReason, BallotType, validate_ballot
+from democracy._http import routes
 from democracy._registry import rules
 from democracy._result import TallyResult
 from democracy._sortition import stratified_draw, total_variation
@@ -114,6 +126,7 @@ DEFAULT_CANDIDATES = ("pause_deployment", "restrict", "monitor", "no_action")
 _MAX_TEXT = 256
 _SEED_BOUND = 2**31  # seeds fit every integer column and JSON reader
 PROCEDURE_KEY = "procedure"  # the key of DecisionTaken.params holding the vote's metadata
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class VoteReason(StrEnum):
@@ -437,6 +450,7 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
     name = "emergency_vote"
     Config = EmergencyVoteConfig
     reasons = VoteReason
+    http = routes
     publishes = (VoteConvened, BallotOpened, BallotClosed, DecisionTaken, DecisionLapsed)
     subscribes = (IncidentRaised, ShockFired)
     measures = (
@@ -519,6 +533,7 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
         # -- state (in the snapshot) --
         self._voters: dict[str, _Voter] = {}  # actor -> voter, in registration order
         self._persons: dict[str, str] = {}  # person -> first actor registered for it
+        self._tokens: dict[str, str] = {}  # credential SHA-256 -> the voter it authenticates
         self._open: _Vote | None = None
         self._closed: dict[str, dict[str, Any]] = {}  # vote id -> its summary
         self._in_force: _Decision | None = None
@@ -541,6 +556,8 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
         self._top_shares: list[float] = []
         self._delays: list[float] = []
         self._burden = 0.0
+        # -- derived from the state, for readers (a replay rebuilds it; not in the snapshot) --
+        self._explanations: dict[str, str] = {}  # vote id -> the tally's plain-English account
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -584,6 +601,7 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
     def snapshot(self) -> dict[str, Any]:
         return {
             "voters": {actor: [v.person, list(v.cell)] for actor, v in self._voters.items()},
+            "tokens": dict(self._tokens),
             "open": None if self._open is None else self._open.to_json(),
             "closed": self._closed,
             "in_force": None if self._in_force is None else self._in_force.to_json(),
@@ -609,6 +627,77 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
         """Registered actor ids, in registration order."""
         return list(self._voters)
 
+    def quorum_needed(self, convened: int) -> int:
+        """Counted ballots that meet the quorum of a vote with ``convened`` members (at least one)."""
+        return max(1, math.ceil(self.config.quorum * convened - 1e-9))
+
+    def voter_of_token(self, token_sha256: str) -> str | None:
+        """The registered voter a credential authenticates, looked up by the credential's SHA-256."""
+        return self._tokens.get(token_sha256)
+
+    def strata_of(self, actor: str) -> dict[str, str] | None:
+        """A registered voter's strata (``None`` if not registered); the live routes show it to them only."""
+        voter = self._voters.get(actor)
+        return None if voter is None else dict(zip(self.config.strata, voter.cell, strict=True))
+
+    def votes(self) -> list[dict[str, Any]]:
+        """Every vote convened so far, oldest first, each as :meth:`vote` describes it."""
+        found = [self._public(vote_id, record) for vote_id, record in self._closed.items()]
+        if self._open is not None:
+            found.append(self._public_open(self._open))
+        return found
+
+    def vote(self, vote_id: str) -> dict[str, Any] | None:
+        """The public record of a vote, ``None`` if no vote has this id.
+
+        Keys: ``vote_id, purpose, target, incident_ids, severity, convened_at, opens, closes,
+        draw_seed, convened`` (members, a count), ``ballots`` (cast so far, or counted) and
+        ``counted`` (bool); once counted also ``tally_seed, quorum_needed, quorum_met, winner,
+        struck, tally`` (:meth:`TallyResult.to_dict`, or ``None``), ``explanation`` (the
+        tally's account, or ``None``) and ``decision`` (``decision_id, measure, taken_at,
+        sunset, fallback``, or ``None``). Never who was convened or who cast what: a voter's
+        own part is :meth:`participation`.
+        """
+        if self._open is not None and self._open.vote_id == vote_id:
+            return self._public_open(self._open)
+        record = self._closed.get(vote_id)
+        return None if record is None else self._public(vote_id, record)
+
+    def participation(self, actor: str) -> list[dict[str, Any]]:
+        """For every vote, oldest first: ``{"vote_id", "convened", "cast"}`` for ``actor`` (never how)."""
+        found = [{"vote_id": vote_id, "convened": actor in record["members"],
+                  "cast": actor in record["voted"]} for vote_id, record in self._closed.items()]
+        vote = self._open
+        if vote is not None:
+            found.append({"vote_id": vote.vote_id, "convened": actor in vote.member_set,
+                          "cast": actor in vote.ballots})
+        return found
+
+    def decision_in_force(self) -> dict[str, Any] | None:
+        """The decision in force: ``decision_id, measure, taken_at, sunset, vote_id, signatures``
+        (how many signed an appeal, not who) and ``review_requested``; ``None`` if none binds."""
+        d = self._in_force
+        if d is None:
+            return None
+        return {"decision_id": d.decision_id, "measure": d.measure, "taken_at": d.taken_at,
+                "sunset": d.sunset, "vote_id": d.vote_id, "signatures": len(d.signatures),
+                "review_requested": d.review_requested}
+
+    def _public(self, vote_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        hidden = ("members", "voted", "counted")
+        return {"vote_id": vote_id, **{k: v for k, v in record.items() if k not in hidden},
+                "convened": len(record["members"]), "ballots": record["counted"], "counted": True,
+                "quorum_needed": self.quorum_needed(len(record["members"])),
+                "explanation": self._explanations.get(vote_id)}
+
+    @staticmethod
+    def _public_open(vote: _Vote) -> dict[str, Any]:
+        return {"vote_id": vote.vote_id, "purpose": vote.purpose, "target": vote.target,
+                "incident_ids": [i for i, _ in vote.incidents], "severity": vote.severity,
+                "convened_at": vote.convened_at, "opens": vote.opens, "closes": vote.closes,
+                "draw_seed": vote.draw_seed, "convened": len(vote.members),
+                "ballots": len(vote.ballots), "counted": False}
+
     # -- actions --------------------------------------------------------------------------
 
     def _register(self, action: Action) -> Outcome:
@@ -625,9 +714,17 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
         cell = tuple(strata[key] for key in self.config.strata)
         if not all(_text(value) is not None for value in cell):
             return Outcome.reject(CommonReason.INVALID_PAYLOAD, "strata: values must be non-empty strings")
+        token = payload.get("token_sha256")
+        if token is not None and not (isinstance(token, str) and _SHA256_HEX.fullmatch(token)):
+            return Outcome.reject(CommonReason.INVALID_PAYLOAD,
+                                  "token_sha256: expected 64 lowercase hex digits")
         actor = action.actor
         if actor in self._voters:
             return Outcome.reject(VoteReason.ALREADY_REGISTERED)
+        if token is not None and token in self._tokens:
+            # One credential, one voter: otherwise a token would name two people.
+            return Outcome.reject(CommonReason.INVALID_PAYLOAD,
+                                  "token_sha256: this credential is bound to another voter")
         first = self._persons.get(person)
         if first is not None and self.config.dedupe_identities:
             self._flagged.add(actor)
@@ -635,7 +732,9 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
             return Outcome.reject(VoteReason.DUPLICATE_IDENTITY, "this person is registered already")
         self._voters[actor] = _Voter(person, cell)
         self._persons.setdefault(person, actor)
-        return Outcome.accept({"registered": len(self._voters)})
+        if token is not None:
+            self._tokens[token] = actor
+        return Outcome.accept({"registered": len(self._voters), "voter": actor})
 
     def _ballot(self, action: Action) -> Outcome:
         payload = action.payload
@@ -832,7 +931,7 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
         now = self.ctx.now
         rankings = list(vote.ballots.values())
         convened, counted = len(vote.members), len(rankings)
-        quorum_met = counted > 0 and counted >= math.ceil(config.quorum * convened - 1e-9)
+        quorum_met = counted > 0 and counted >= self.quorum_needed(convened)
         decision = None
         if quorum_met:
             decision = decide(
@@ -856,15 +955,30 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
             "tally": None if decision is None or decision.result is None else decision.result.to_dict(),
         }
         self._open = None
-        # The draw stays on record after the count: who was convened, and the seed that drew them.
+        # The draw stays on record after the count: who was convened, and the seed that drew them;
+        # who took part (sorted, never with a ranking) and the aggregate tally that explains it.
+        result = None if decision is None else decision.result
         self._closed[vote.vote_id] = {
             "purpose": vote.purpose,
+            "target": vote.target,
+            "incident_ids": [i for i, _ in vote.incidents],
+            "severity": vote.severity,
+            "convened_at": vote.convened_at,
+            "opens": vote.opens,
+            "closes": vote.closes,
             "members": list(vote.members),
             "draw_seed": vote.draw_seed,
+            "tally_seed": vote.tally_seed,
             "counted": counted,
+            "voted": sorted(vote.ballots),
             "quorum_met": quorum_met,
             "winner": winner,
+            "struck": [] if decision is None else list(decision.struck),
+            "tally": None if result is None else result.to_dict(),
+            "decision": None,
         }
+        if result is not None:
+            self._explanations[vote.vote_id] = result.explain()
         self.ctx.publish(
             BallotClosed(
                 time=now,
@@ -883,7 +997,14 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
         if measure is None and config.fallback_measure is not None:
             measure, fallback = config.fallback_measure, True
         if measure is not None:
-            self._take(vote, measure, fallback=fallback)
+            taken = self._take(vote, measure, fallback=fallback)
+            self._closed[vote.vote_id]["decision"] = {
+                "decision_id": taken.decision_id,
+                "measure": taken.measure,
+                "taken_at": taken.taken_at,
+                "sunset": taken.sunset,
+                "fallback": fallback,
+            }
         else:
             self.ctx.recorder.count("votes_undecided")
         self._next_in_queue()
@@ -899,7 +1020,7 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
         self._margins.append(min(rivals) / len(rankings))
         self._top_shares.append(sum(1 for r in rankings if r[0] == measure) / len(rankings))
 
-    def _take(self, vote: _Vote, measure: str, *, fallback: bool) -> None:
+    def _take(self, vote: _Vote, measure: str, *, fallback: bool) -> _Decision:
         config = self.config
         now = self.ctx.now
         old = self._in_force
@@ -951,6 +1072,7 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
         if config.review_after_seconds is not None and vote.purpose == "incident":
             # Only decisions on incidents: reviewing reviews and renewals would never end.
             env.process(self._at(now + config.review_after_seconds, self._request, "review", decision_id))
+        return new
 
     def _lapse(self, decision: _Decision) -> None:
         self.ctx.publish(

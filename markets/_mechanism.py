@@ -353,9 +353,14 @@ class ValueMarket(Mechanism[MarketConfig]):
                 "time-weighted mean of best ask - best bid, in ticks, while both sides are quoted"),
         Measure("honest_rejection_rate", Area.UX, "ratio", False,
                 "rejected / all actions of participants not profiled as manipulators"),
+        Measure("halted_share", Area.UX, "ratio", False,
+                "share of the run's time during which trading was halted (regulator decision, halt "
+                "event or shock, circuit breaker)"),
         Measure("manipulator_profit", Area.ROBUSTNESS, "ticks", False,
                 "profit of profiled manipulators' accounts: cash net of fees plus position marked at "
                 "the last trade price"),
+        Measure("manipulator_volume_share", Area.ROBUSTNESS, "ratio", False,
+                "traded lots with a profiled manipulator on either side / traded lots"),
         Measure("price_volatility", Area.ROBUSTNESS, "ratio", False,
                 "standard deviation of log returns of the last trade price sampled every "
                 "volatility_interval seconds"),
@@ -427,6 +432,9 @@ class ValueMarket(Mechanism[MarketConfig]):
         self._prices: list[int] = []
         self._shocks: list[tuple[float, int]] = []  # (time, trades before it)
         self._halts = 0
+        self._halted_since: float | None = None
+        self._halted_seconds = 0.0
+        self._manipulator_lots = 0
         self._violations = 0
         self._fees_total = 0
         self._paid_total = 0
@@ -509,6 +517,10 @@ class ValueMarket(Mechanism[MarketConfig]):
         record("shock_drawdown", drawdown)
         record("shock_recovery_seconds", recovery)
         record("halts", float(self._halts))
+        halted = self._halted_seconds + (now - self._halted_since if self._halted_since is not None else 0.0)
+        record("halted_share", halted / now if now > 0 else None)
+        record("manipulator_volume_share",
+               self._manipulator_lots / traded if traded and self._manipulators else None)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -834,6 +846,7 @@ class ValueMarket(Mechanism[MarketConfig]):
         fees = self._fees
         induced = self._induced
         surveillance = self._surveillance if self._spoof_qty is not None else None
+        manipulators = self._manipulators
         taker_aligned, taker_breach = (classify(taker_att) if taker_att is not NO_ATTESTATION
                                        else (False, None))
         effects: list[dict[str, Any]] = []
@@ -870,6 +883,8 @@ class ValueMarket(Mechanism[MarketConfig]):
             self._aligned_sides += qty * (maker_aligned + taker_aligned)
             if maker_breach is not None or taker_breach is not None:
                 self._leakage += qty
+            if manipulators and (maker in manipulators or taker in manipulators):
+                self._manipulator_lots += qty
             if fees:
                 paid += self._charge(maker, taker, order.fee * qty, taker_fee * qty, qty,
                                      maker_aligned, taker_aligned)
@@ -967,6 +982,7 @@ class ValueMarket(Mechanism[MarketConfig]):
             self._mark_spread(self.ctx.now)
             self._book.halt()
             self._halts += 1
+            self._halted_since = self.ctx.now
             self._pending.append(TradingHalted(time=self.ctx.now, source=self.ctx.name,
                                                market=self.ctx.name, reason=reason))
         self._holds[key] = reason
@@ -976,6 +992,9 @@ class ValueMarket(Mechanism[MarketConfig]):
         if self._holds.pop(key, None) is None or self._holds:
             return
         self._book.resume()
+        if self._halted_since is not None:
+            self._halted_seconds += self.ctx.now - self._halted_since
+            self._halted_since = None
         self.ctx.recorder.gauge("halted", 0.0)
         self._pending.append(TradingResumed(time=self.ctx.now, source=self.ctx.name, market=self.ctx.name))
 

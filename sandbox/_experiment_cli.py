@@ -47,7 +47,7 @@ from telemetry._bootstrap import Interval, Verdict
 from telemetry._scorecard import Evaluation, SweepData, cell_label, evaluate, load_criteria
 from telemetry._sweep_metrics import SweepMetrics
 
-__all__ = ["evaluate_command", "register", "report_command", "store_url", "sweep_command"]
+__all__ = ["evaluate_command", "print_evaluation", "register", "report_command", "store_url", "sweep_command"]
 
 DbArg = Annotated[str, typer.Argument(metavar="DB", help="store URL (sqlite:///… or postgresql+psycopg://…) "
                                                          "or the path of a SQLite file")]
@@ -250,7 +250,7 @@ def evaluate_command(
     if as_json:
         sys.stdout.write(json.dumps(evaluation.to_dict(), indent=2) + "\n")
     else:
-        _print_evaluation(evaluation)
+        print_evaluation(evaluation)
     if evaluation.verdict is not Verdict.PASS:
         raise typer.Exit(1)
 
@@ -266,10 +266,14 @@ def _ci(interval: Interval) -> str:
 _STYLE = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.INCONCLUSIVE: "yellow"}
 
 
-def _print_evaluation(evaluation: Evaluation) -> None:
+def print_evaluation(evaluation: Evaluation, *, measures: bool = True) -> None:
+    """Print the scorecard (criteria, verdicts, intervals) and, with ``measures``, every measure per arm
+    with its paired differences from the first arm."""
     data = evaluation.data
     conf = f"{evaluation.confidence:.0%}"
-    _out.print(f"{evaluation.title}: sweep {data.sweep.id} ({data.sweep.scenario}), {len(data.cells)} cells, "
+    batch = "batch" if data.sweep.kind == "run" else "sweep"  # `flagship run` stores its runs as a batch
+    cells = f"{len(data.cells)} cell{'' if len(data.cells) == 1 else 's'}"
+    _out.print(f"{evaluation.title}: {batch} {data.sweep.id} ({data.sweep.scenario}), {cells}, "
                f"arms {', '.join(a or '-' for a in data.arms)}, {data.replications} replications; "
                f"{conf} bootstrap intervals ({evaluation.resamples} resamples, seed {evaluation.seed})",
                highlight=False, markup=False)
@@ -289,6 +293,21 @@ def _print_evaluation(evaluation: Evaluation) -> None:
                       escape(where),
                       f"[{_STYLE[result.verdict]}]{result.verdict.value}[/]", more)
     _out.print(table)
+    if measures:
+        _print_measures(evaluation)
+    verdict = evaluation.verdict
+    counts = evaluation.counts
+    if verdict is not None:
+        _out.print(f"[{_STYLE[verdict]}]{verdict.value.upper()}[/]: {counts['pass']} pass, {counts['fail']} "
+                   f"fail, {counts['inconclusive']} inconclusive of {len(evaluation.criteria)} criteria. "
+                   "'More replications' estimates, from the current interval, how many further seeds per "
+                   "cell would shrink its half-width below the distance to the threshold.",
+                   highlight=False)
+
+
+def _print_measures(evaluation: Evaluation) -> None:
+    data = evaluation.data
+    conf = f"{evaluation.confidence:.0%}"
     measures = Table(title=f"measures (mean [{conf} CI] over all cells; differences paired by cell and seed)",
                      title_justify="left")
     measures.add_column("measure", no_wrap=True)
@@ -303,14 +322,6 @@ def _print_evaluation(evaluation: Evaluation) -> None:
         row += [_ci(evaluation.differences[key][f"{arm} - {control}"]) for arm in data.arms[1:]]
         measures.add_row(*row)
     _out.print(measures)
-    verdict = evaluation.verdict
-    counts = evaluation.counts
-    if verdict is not None:
-        _out.print(f"[{_STYLE[verdict]}]{verdict.value.upper()}[/]: {counts['pass']} pass, {counts['fail']} "
-                   f"fail, {counts['inconclusive']} inconclusive of {len(evaluation.criteria)} criteria. "
-                   "'More replications' estimates, from the current interval, how many further seeds per "
-                   "cell would shrink its half-width below the distance to the threshold.",
-                   highlight=False)
 
 
 # -- report -------------------------------------------------------------------------------

@@ -357,7 +357,7 @@ class Engine:
         self._history: list[Commit] = []
         self._size = 0
         self._head = trial.genesis_hash()
-        self._state_hash = ""
+        self._state_hash: str | None = ""  # None: not computed since the last commit
         self._index: dict[str, IdempotencyRecord] = {}
         self._queue: asyncio.Queue[Any] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -394,7 +394,14 @@ class Engine:
 
     @property
     def state_hash(self) -> str:
-        """SHA-256 of every mechanism's snapshot after the last commit."""
+        """SHA-256 of every mechanism's snapshot after the last commit.
+
+        Computed on first read after a commit (a snapshot costs O(state), so commits carry
+        it only with a checkpoint); read it when :meth:`settled`, or it may include a
+        batch that is applied but not yet committed.
+        """
+        if self._state_hash is None:
+            self._state_hash = "" if self.host is None else sha256_hex(self.host.state())
         return self._state_hash
 
     def sim_time(self) -> float:
@@ -666,9 +673,13 @@ class Engine:
             # Replaying the history plus what applied cleanly drops the failed action's half-effects.
             host = self._rebuild(Commit(now, recorded, None))
         if recorded:
-            state_hash = sha256_hex(host.state())
+            # A snapshot costs O(state), so only commits that carry a checkpoint carry one:
+            # recovery and replay check the state at each of them.
+            due = self._checkpoint_due(self._size + len(recorded))
+            state_hash = sha256_hex(host.state()) if due else None
             entries = self._entries(recorded, ours, now, state_hash)
-            checkpoint = self._checkpoint_due(self._size + len(entries), entries[-1].hash)
+            checkpoint = self.key.sign(self.trial.id, self._size + len(entries), entries[-1].hash,
+                                       self.clock()) if due else None
             commit_started = time.perf_counter()
             try:
                 # In a thread, so the loop goes on reading requests meanwhile: they form the next
@@ -699,7 +710,7 @@ class Engine:
             await self._apply_and_commit(remaining, target)
 
     def _entries(self, recorded: Sequence[Recorded], ours: Mapping[int, _Pending], now: float,
-                 state_hash: str) -> list[LogEntry]:
+                 state_hash: str | None) -> list[LogEntry]:
         entries: list[LogEntry] = []
         prev = self._head
         last = len(recorded) - 1
@@ -723,7 +734,7 @@ class Engine:
         return entries
 
     def _committed(self, entries: Sequence[LogEntry], recorded: tuple[Recorded, ...],
-                   ours: Mapping[int, _Pending], now: float, state_hash: str,
+                   ours: Mapping[int, _Pending], now: float, state_hash: str | None,
                    checkpoint: Checkpoint | None) -> None:
         self._size += len(entries)
         self._head = entries[-1].hash
@@ -759,14 +770,11 @@ class Engine:
             self._rebuild()  # memory must equal the durable log again
         self._fail(items, error)
 
-    def _checkpoint_due(self, size: int, head: str) -> Checkpoint | None:
+    def _checkpoint_due(self, size: int) -> bool:
+        """Whether the commit that brings the log to ``size`` entries carries a checkpoint."""
         grown = size - self._last_checkpoint_size
-        if grown <= 0:
-            return None
-        if grown >= self.options.checkpoint_every or \
-                self.clock() - self._last_checkpoint_time >= self.options.checkpoint_seconds:
-            return self.key.sign(self.trial.id, size, head, self.clock())
-        return None
+        return grown > 0 and (grown >= self.options.checkpoint_every or
+                              self.clock() - self._last_checkpoint_time >= self.options.checkpoint_seconds)
 
     def _sign(self) -> Checkpoint:
         return self.key.sign(self.trial.id, self._size, self._head, self.clock())
@@ -1012,6 +1020,7 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
     @app.get("/v1/trial", response_model=TrialInfo, tags=["trial"])
     async def trial() -> TrialInfo:
         """The trial: id, clock, durable log size and head, state hash after the last commit."""
+        await engine.settled()
         return TrialInfo(
             trial_id=engine.trial.id, scenario=engine.resolved.scenario.name,
             status="finished" if engine.sim_time() >= engine.duration else engine.trial.status,

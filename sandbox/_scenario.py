@@ -50,6 +50,7 @@ __all__ = [
     "apply_overrides",
     "load_scenario",
     "parse_override",
+    "remove_paths",
     "resolve",
 ]
 
@@ -90,10 +91,17 @@ class TelemetrySpec(_Strict):
 
 
 class ArmSpec(_Strict):
-    """``[arms.<name>]``: a variant of the scenario, run on the same seeds as the other arms."""
+    """``[arms.<name>]``: a variant of the scenario, run on the same seeds as the other arms.
+
+    ``unset`` removes fields or whole tables first (a mechanism, a population: an arm
+    *without* that layer), then ``set`` overrides by dotted path.
+    """
 
     description: str = ""
     set: dict[str, Any] = Field(default_factory=dict, description="dotted path -> value overrides")
+    unset: list[str] = Field(
+        default_factory=list,
+        description="dotted paths removed before `set` applies (e.g. mechanisms.<name>, populations.<name>)")
 
 
 class Scenario(_Strict):
@@ -150,8 +158,9 @@ class ResolvedScenario:
             raise UnknownNameError([Problem("arm", f"unknown arm {arm!r}; known: "
                                             f"{', '.join(self.scenario.arms) or 'none'}")],
                                    source=self.source)
-        raw = apply_overrides(self.raw, self.scenario.arms[arm].set.items(), source=self.source,
-                              prefix=f"arms.{arm}.set")
+        spec = self.scenario.arms[arm]
+        raw = remove_paths(self.raw, spec.unset, source=self.source, prefix=f"arms.{arm}.unset")
+        raw = apply_overrides(raw, spec.set.items(), source=self.source, prefix=f"arms.{arm}.set")
         raw.pop("arms", None)  # an arm is a plain scenario: its siblings do not apply inside it
         return resolve(raw, source=self.source, source_sha256=self.source_sha256,
                        overrides=self.overrides, arm=arm)
@@ -225,6 +234,31 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Iterable[tuple[str, Any]]
             else:
                 problems.append(Problem(f"{prefix} {path}", f"{where}: is not a table"))
                 break
+    if problems:
+        raise ScenarioError(problems, source=source)
+    return result
+
+
+def remove_paths(raw: Mapping[str, Any], paths: Iterable[str], *, source: str = "",
+                 prefix: str = "unset") -> dict[str, Any]:
+    """A deep copy of ``raw`` without each dotted ``path`` (a field or a whole table).
+
+    A path that names nothing is a problem (a typo must not silently keep a layer in).
+    """
+    result: dict[str, Any] = copy.deepcopy(dict(raw))
+    problems: list[Problem] = []
+    for path in paths:
+        parts = path.split(".")
+        node: Any = result
+        for depth, part in enumerate(parts):
+            where = ".".join(parts[: depth + 1])
+            if not isinstance(node, dict) or part not in node:
+                problems.append(Problem(f"{prefix} {path}", f"{where}: no such field to remove"))
+                break
+            if depth == len(parts) - 1:
+                del node[part]
+            else:
+                node = node[part]
     if problems:
         raise ScenarioError(problems, source=source)
     return result

@@ -3,7 +3,8 @@
 Bad input (a scenario that does not validate, an unknown option, a bad ``--set``)
 prints one line per problem on stderr and exits with code 2, without a
 traceback; a failure while running (a failed replication, an unreachable store)
-exits with code 1.
+exits with code 1. ``run --criteria`` prints the scorecard of the runs it just made but
+its exit code does not depend on the verdict: ``flagship evaluate`` is the gate for CI.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mechanisms import FlagshipError, InputError, mechanisms, populations
+from sandbox._diagram import event_flow, render_mermaid
 from sandbox._runner import Batch, run_batch
 from sandbox._scenario import load_scenario
 from telemetry import DEFAULT_URL, Estimate, RunResult, Store, mean_ci
+from telemetry._scorecard import Evaluation, SweepData, evaluate, load_criteria
 
 __all__ = ["app", "main"]
 
@@ -59,9 +62,15 @@ def run(
     workers: Annotated[int | None, typer.Option(help="worker processes (default: all cores)",
                                                 min=1)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print measures as JSON on stdout")] = False,
+    criteria: Annotated[str | None, typer.Option(
+        "--criteria", help="criteria file (TOML): also print the scorecard of this batch (as `flagship "
+                           "evaluate` does; the exit code stays 0 when the runs completed)")] = None,
 ) -> None:
-    """Run a scenario's arms x replications, store them, and show the measures."""
+    """Run a scenario's arms x replications, store them, and show the measures (and a scorecard)."""
     resolved = load_scenario(scenario, set_ or [])
+    spec = load_criteria(criteria) if criteria is not None else None  # bad criteria: exit 2 before running
+    evaluation: Evaluation | None = None
+    misfit: InputError | None = None  # raised once the measures are shown: the runs are stored anyway
     total = len(resolved.arm_names()) * (replications or resolved.scenario.replications)
     with Store.open(db or resolved.scenario.store) as store, _progress(as_json) as progress:
         task = progress.add_task(resolved.scenario.name, total=total)
@@ -76,12 +85,27 @@ def run(
 
         batch = run_batch(resolved, seed=seed, replications=replications, store=store,
                           workers=workers, on_result=advance)
+        if spec is not None and batch.sweep_id is not None and len(batch.failed) < len(batch.results):
+            try:
+                evaluation = evaluate(SweepData.load(store, batch.sweep_id), spec, source=criteria or "")
+            except InputError as exc:  # criteria naming measures or arms this scenario lacks
+                misfit = exc
     if as_json:
-        sys.stdout.write(json.dumps(_batch_json(batch), indent=2, sort_keys=False) + "\n")
+        output = _batch_json(batch)
+        if evaluation is not None:
+            output["scorecard"] = evaluation.to_dict()
+        sys.stdout.write(json.dumps(output, indent=2, sort_keys=False) + "\n")
     else:
         _print_measures(batch)
+        if evaluation is not None:
+            # the command module registers on this app, so it is imported by now (no cycle at load)
+            from sandbox._experiment_cli import print_evaluation  # noqa: PLC0415
+
+            print_evaluation(evaluation, measures=False)
         _err.print(f"stored {len(batch.results)} runs as batch {batch.sweep_id} in "
                    f"{store.url}", highlight=False)
+    if misfit is not None:
+        raise misfit
     for result in batch.failed:
         last = (result.error or "").strip().splitlines()[-1:] or ["unknown error"]
         _err.print(f"run {result.run_id[:12]} (arm {result.arm or '-'}, seed {result.seed}) "
@@ -97,6 +121,15 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     arms = ", ".join(a for a in resolved.arm_names() if a) or "none"
     _out.print(f"{scenario}: ok ({len(resolved.mechanism_configs)} mechanisms, "
                f"{len(resolved.population_params)} populations, arms: {arms})", highlight=False)
+
+
+@app.command()
+def events(
+    with_populations: Annotated[bool, typer.Option(
+        "--populations", help="also draw the population models (dotted arrows)")] = False,
+) -> None:
+    """Print the event flow between mechanisms as a Mermaid flowchart, from their declarations."""
+    sys.stdout.write(render_mermaid(event_flow(mechanisms(), populations() if with_populations else None)))
 
 
 @app.command("list")

@@ -86,9 +86,10 @@ class LogEntry:
     """One entry of a trial log (a row of ``trial_log``); JSON fields hold canonical JSON text.
 
     ``origin`` is ``"http"`` for a client's action and ``"sim"`` for a simulated
-    participant's. ``clock`` and ``state_hash`` are set on the last entry of each
-    commit: the sim time the writer had run to and the SHA-256 of every mechanism's
-    snapshot after the commit, which is what recovery and replay check against.
+    participant's. ``clock`` is set on the last entry of each commit: the sim time the
+    writer had run to. ``state_hash``, the SHA-256 of every mechanism's snapshot after
+    the commit, is set there too on commits that carry a checkpoint (a snapshot costs
+    O(state), too much for every commit); recovery and replay check against each one.
     """
 
     seq: int

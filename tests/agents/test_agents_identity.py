@@ -208,6 +208,7 @@ def test_public_surface_is_pinned() -> None:
             "RequestVerifier",
             "VerifiedRequest",
             "WebBotAuth",
+            "WebBotAuthenticator",
             "jwk_thumbprint",
             "public_key_from_jwk",
             "AgentGate",

@@ -148,3 +148,33 @@ def test_integer_fields_inside_tables_are_described_as_integers(tmp_path: Path) 
         f"{path}: populations.shoppers.count: expected a non-negative integer, got -2"]
     assert problems(path, ["shocks=[{at = -1.0, kind = 'x'}]"]) == [
         f"{path}: shocks.0.at: expected a non-negative number, got -1.0"]
+
+
+def test_an_arm_can_unset_a_mechanism_and_its_populations(tmp_path: Path) -> None:
+    text = (BASE.replace('count = 5', 'count = 5\nmechanism = "posted_price"')
+            + "\n[mechanisms.faulty]\nfailure_probability = 0.0\n"
+            + '\n[arms.both]\n[arms.alone]\nunset = ["mechanisms.faulty"]\n'
+            + '[arms.bare]\nunset = ["mechanisms.faulty", "populations.shoppers",\n'
+            + '         "mechanisms.posted_price.stock"]\n'
+            + 'set = { "mechanisms.posted_price.price" = 90 }\n')
+    resolved = load_scenario(write(tmp_path, text))
+    assert set(resolved.with_arm("both").mechanism_configs) == {"posted_price", "faulty"}
+    alone = resolved.with_arm("alone")
+    assert set(alone.mechanism_configs) == {"posted_price"} and "faulty" not in alone.data["mechanisms"]
+    bare = resolved.with_arm("bare")
+    assert bare.data["populations"] == {}
+    assert bare.data["mechanisms"]["posted_price"] == {"price": 90, "stock": 1_000}  # unset: the default
+    assert set(resolved.mechanism_configs) == {"posted_price", "faulty"}  # the base scenario is untouched
+
+
+def test_unset_problems_are_reported_before_anything_runs(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + '\n[arms.typo]\nunset = ["mechanisms.posted_prize"]\n')
+    assert problems(path) == [f"{path}: arms.typo: arms.typo.unset mechanisms.posted_prize: "
+                              "mechanisms.posted_prize: no such field to remove"]
+    # removing a mechanism a population still acts on is an error of the arm, not a silent drop
+    text = (BASE + "\n[mechanisms.faulty]\nfailure_probability = 0.0\n"
+            + '\n[arms.orphan]\nunset = ["mechanisms.posted_price"]\n').replace(
+        "count = 5", 'count = 5\nmechanism = "posted_price"')
+    lines = problems(write(tmp_path, text, "o.toml"))
+    assert len(lines) == 1 and "arms.orphan: populations.shoppers.mechanism: expected one of the " \
+                               "scenario's mechanisms (faulty), got 'posted_price'" in lines[0]

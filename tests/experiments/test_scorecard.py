@@ -139,8 +139,9 @@ def test_criteria_file_must_be_toml(tmp_path: Path) -> None:
         load_criteria(tmp_path / "missing.toml")
 
 
-def test_the_example_criteria_file_is_valid() -> None:
-    criteria = load_criteria(Path(__file__).resolve().parents[2] / "examples" / "criteria.toml")
+@pytest.mark.parametrize("name", ["criteria.toml", "posted_price_criteria.toml"])
+def test_the_example_criteria_files_are_valid(name: str) -> None:
+    criteria = load_criteria(Path(__file__).resolve().parents[2] / "examples" / name)
     assert criteria.criteria and all("." in c.measure for c in criteria.criteria)
 
 

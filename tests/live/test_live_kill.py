@@ -1,13 +1,16 @@
-"""Crash recovery for real: SIGKILL ``flagship serve`` at random moments under load, restart, check.
+"""Crash recovery for real: SIGKILL ``flagship serve`` at random moments under signed load, restart.
 
-For each backend the server runs as a subprocess on loopback with simulated shoppers
-acting on their own while clients buy concurrently; it is killed (SIGKILL: no
-shutdown code runs) at seeded random moments, at least ten times, and restarted.
-After each restart: the trial resumes, its state rebuilt from the log equals the
-state hash the killed server committed last. Every request whose fate was unknown
-at the kill is retried with its key and body. At the end: every acknowledged
-action is in the log exactly once with the outcome the client got, no key is
-applied twice, the chain verifies, and a replay reproduces every entry.
+For each backend the server runs as a subprocess on loopback: an agents-only value market
+behind the agent gate, with agents that signed their way in (RFC 9421 Web Bot Auth, real
+Ed25519 keys) placing and cancelling orders concurrently. It is killed (SIGKILL: no
+shutdown code runs) at seeded random moments, at least ten times, and restarted. After
+each restart: the trial resumes, the log it recovered is the durable log, and the state
+it rebuilt is what an independent replay of that log gives. Every request whose fate was
+unknown at the kill is retried with its key and body (signed afresh). At the end: every
+acknowledged action is in the log exactly once with the outcome the client got, no key is
+applied twice, the chain verifies, every state hash the server reported before a kill is
+the state of its log at that size, and the book equals a plain :class:`markets.OrderBook`
+fed the accepted orders and cancels: nothing unacknowledged is half-applied.
 """
 
 from __future__ import annotations
@@ -19,63 +22,94 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
+from agents import AgentIdentity, WebBotAuth
+from markets import OrderBook
+from mechanisms import sha256_hex
 from sandbox._live import load_live_scenario
-from sandbox._replay import commits_from_entries, replay_scenario
+from sandbox._replay import commits_from_entries, replay, replay_scenario
+from sandbox._runner import build_host
 from telemetry import Store
-from telemetry._trial_log import TrialLog
-from tests.live._support import TOKENS, ServerProcess, write_scenario
+from telemetry._trial_log import LogEntry, TrialLog
+from tests.live._gate_support import agent, answer_body, application_body, write_gate_scenario
+from tests.live._support import ServerProcess
 
 KILLS = 10
-WORKERS = 6
-ACTORS = sorted(TOKENS.values())
+AGENTS = [agent(f"kill-{i}") for i in range(4)]
+SIGNERS = {who.agent_id: WebBotAuth(who) for who in AGENTS}
+
+Request = tuple[str, str, str, dict[str, Any] | None]  # actor, method, path, body
 
 
 class Ledger:
-    """What the clients sent and what they were told."""
+    """What the agents sent and what they were told."""
 
     def __init__(self) -> None:
-        self.sent: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.sent: dict[str, Request] = {}
         self.acked: dict[str, tuple[int, dict[str, Any]]] = {}
         self.unknown: set[str] = set()
         self.samples: list[tuple[int, str]] = []
+        self.resting: dict[str, list[str]] = {who.agent_id: [] for who in AGENTS}
         self.count = 0
 
-    def new_request(self, rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+    def new_request(self, rng: random.Random, who: AgentIdentity) -> str:
         self.count += 1
         key = f"k{self.count}"
-        actor = rng.choice(ACTORS)
-        body = {"offer": rng.randint(60, 160)}
-        self.sent[key] = (actor, body)
-        return key, actor, body
+        mine = self.resting[who.agent_id]
+        if mine and rng.random() < 0.25:
+            order_id = mine.pop(rng.randrange(len(mine)))
+            self.sent[key] = (who.agent_id, "DELETE", f"/v1/market/orders/{order_id}", None)
+        else:
+            side = rng.choice(["buy", "sell"])
+            price = 100 + (-1 if side == "buy" else 1) * rng.randint(-3, 10)  # some cross
+            order_id = f"o{self.count}"
+            self.sent[key] = (who.agent_id, "POST", "/v1/market/orders",
+                              {"order_id": order_id, "side": side, "type": "limit", "price": price,
+                               "qty": rng.randint(1, 5)})
+            mine.append(order_id)
+        return key
 
     def answer(self, key: str, response: httpx.Response) -> None:
-        assert response.status_code in (201, 409), response.text  # never a 5xx while the store is up
+        # never a 5xx while the store is up; a cancel may find its order already traded (404)
+        assert response.status_code in (200, 201, 404, 409), response.text
         self.acked[key] = (response.status_code, response.json())
         self.unknown.discard(key)
 
 
-async def _buy(client: httpx.AsyncClient, ledger: Ledger, key: str) -> None:
-    actor, body = ledger.sent[key]
+async def _send(client: httpx.AsyncClient, ledger: Ledger, key: str) -> None:
+    actor, method, path, body = ledger.sent[key]
+    headers = {"Idempotency-Key": key} if method == "POST" else {}
     try:
-        response = await client.post("/v1/shop/purchases", json=body,
-                                     headers={"Authorization": f"Bearer tok-{actor}", "Idempotency-Key": key})
+        response = await client.request(method, path, json=body, headers=headers, auth=SIGNERS[actor])
     except httpx.HTTPError:
         ledger.unknown.add(key)  # sent, but no answer: it may or may not have been committed
         return
     ledger.answer(key, response)
 
 
+async def _admit(url: str) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        for who in AGENTS:
+            signer = SIGNERS[who.agent_id]
+            applied = await client.post("/v1/gate/applications", json=application_body(who),
+                                        headers={"Idempotency-Key": f"apply-{who.agent_id}"}, auth=signer)
+            assert applied.status_code == 201, applied.text
+            exam = applied.json()
+            decided = await client.post(f"/v1/gate/applications/{exam['exam_id']}/answers",
+                                        json=answer_body(who, exam),
+                                        headers={"Idempotency-Key": f"answer-{who.agent_id}"}, auth=signer)
+            assert decided.status_code == 200 and decided.json()["decision"] == "admitted", decided.text
+
+
 async def _traffic(server: ServerProcess, ledger: Ledger, rng: random.Random, kill_after: float) -> None:
     killed = asyncio.Event()
-    limits = httpx.Limits(max_connections=WORKERS + 2)
-    async with httpx.AsyncClient(base_url=server.url, timeout=10, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
 
-        async def worker(seed: int) -> None:
+        async def trader(who: AgentIdentity, seed: int) -> None:
             local = random.Random(seed)
             while not killed.is_set():
-                key, _, _ = ledger.new_request(local)
-                await _buy(client, ledger, key)
+                await _send(client, ledger, ledger.new_request(local, who))
 
         async def sampler() -> None:
             while not killed.is_set():
@@ -91,23 +125,24 @@ async def _traffic(server: ServerProcess, ledger: Ledger, rng: random.Random, ki
             await asyncio.to_thread(server.kill)
             killed.set()
 
-        await asyncio.gather(killer(), sampler(), *(worker(rng.randrange(1 << 30)) for _ in range(WORKERS)))
+        await asyncio.gather(killer(), sampler(), *(trader(who, rng.randrange(1 << 30)) for who in AGENTS))
 
 
-def _durable(store_url: str, trial_id: str) -> tuple[int, str]:
+def _durable(scenario: Path, store_url: str, trial_id: str) -> tuple[int, str]:
+    """The durable log's size and the state an independent replay of it rebuilds."""
     with Store.open(store_url) as store:
         log = TrialLog(store)
-        size, _ = log.head(trial_id)
-        if size == 0:
-            return 0, ""
-        last = next(iter(log.entries(trial_id, start=size - 1)))
-    assert last.state_hash is not None  # a commit's last entry always carries the state hash
-    return size, last.state_hash
+        entries = list(log.entries(trial_id))
+        seed = log.trial(trial_id).seed
+    _, report, _ = replay_scenario(load_live_scenario(scenario).resolved, seed,
+                                   commits_from_entries(entries), check=True)
+    assert report.exact, report.divergences
+    return len(entries), report.state_sha256
 
 
 def _rounds(scenario: Path, store_url: str, tmp_path: Path, ledger: Ledger, rng: random.Random
-            ) -> tuple[str, int]:
-    """Serve, load, SIGKILL, restart... KILLS times; returns (trial id, kills)."""
+            ) -> tuple[str, int, dict[str, Any]]:
+    """Serve, load, SIGKILL, restart... KILLS times; returns (trial id, kills, the final book)."""
     trial_id = ""
     durable: tuple[int, str] = (0, "")
     kills = 0
@@ -118,34 +153,56 @@ def _rounds(scenario: Path, store_url: str, tmp_path: Path, ledger: Ledger, rng:
             info = httpx.get(f"{server.url}/v1/trial").json()
             if trial_id:
                 assert info["trial_id"] == trial_id  # the same trial resumed
-                # the state rebuilt from the log is the state the killed server last committed
+                # the state rebuilt from the log is the state of the log the killed server left
                 assert (info["recovered_entries"], info["recovered_state_sha256"]) == durable
+            else:
+                asyncio.run(_admit(server.url))
             trial_id = info["trial_id"]
 
             async def retry_unknown(url: str) -> None:
                 async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-                    for key in sorted(ledger.unknown):
-                        await _buy(client, ledger, key)
+                    for key in sorted(ledger.unknown, key=lambda k: int(k[1:])):
+                        await _send(client, ledger, key)
 
             asyncio.run(retry_unknown(server.url))
             assert not ledger.unknown, f"retries went unanswered: {server.output()}"
             if kills == KILLS:
                 info = httpx.get(f"{server.url}/v1/trial").json()
                 ledger.samples.append((info["log_size"], info["state_sha256"]))
+                book = httpx.get(f"{server.url}/v1/market/book?levels=100").json()
                 assert server.stop(), server.output()
-                return trial_id, kills
-            asyncio.run(_traffic(server, ledger, rng, kill_after=rng.uniform(0.1, 0.6)))
+                return trial_id, kills, book
+            asyncio.run(_traffic(server, ledger, rng, kill_after=rng.uniform(0.2, 0.8)))
         finally:
             server.kill()  # a no-op when it has already stopped
         kills += 1
-        durable = _durable(store_url, trial_id)
+        durable = _durable(scenario, store_url, trial_id)
+
+
+def _plain_book(entries: list[LogEntry]) -> OrderBook:
+    """The accepted orders and cancels of the log fed to a plain order book (no market, no gate)."""
+    book = OrderBook()
+    ids: dict[tuple[str, str], int] = {}
+    for entry in entries:
+        if entry.mechanism != "value_market" or not entry.accepted:
+            continue
+        payload = orjson.loads(entry.payload)
+        if entry.kind == "limit":
+            ids[(entry.actor, payload["order_id"])] = len(ids) + 1
+            book.limit(len(ids), payload["side"], payload["price"], payload["qty"], owner=entry.actor)
+        elif entry.kind == "cancel":
+            assert book.cancel(ids[(entry.actor, payload["order_id"])])
+    return book
 
 
 def test_sigkill_loses_nothing_acknowledged_and_applies_nothing_twice(store_url: str, tmp_path: Path) -> None:
     rng = random.Random(20261127)
-    scenario = write_scenario(tmp_path, shoppers=3, rate=0.5, time_factor=20.0)
+    # Four agents trading with each other look like wash traders: surveillance is another test's.
+    scenario = write_gate_scenario(tmp_path, time_factor=20.0,
+                                   market="[mechanisms.value_market.surveillance]\nenabled = false",
+                                   limits="[live.limits]\nrate_per_second = 1e6\nburst = 1000000\n")
     ledger = Ledger()
-    trial_id, kills = _rounds(scenario, store_url, tmp_path, ledger, rng)
+    trial_id, kills, final_book = _rounds(scenario, store_url, tmp_path, ledger, rng)
 
     with Store.open(store_url) as store:
         log = TrialLog(store)
@@ -153,38 +210,55 @@ def test_sigkill_loses_nothing_acknowledged_and_applies_nothing_twice(store_url:
         entries = list(log.entries(trial_id))
         trial = log.trial(trial_id)
     assert verification.ok, verification
-    assert kills >= 10 and len(ledger.acked) >= 50, (kills, len(ledger.acked))
+    assert kills >= KILLS and len(ledger.acked) >= 50, (kills, len(ledger.acked))
 
-    by_key = {}
+    by_key: dict[str, LogEntry] = {}
     counts: Counter[str] = Counter()
     for entry in entries:
-        if entry.origin == "http":
+        if entry.origin == "http" and entry.mechanism == "value_market" and entry.kind == "limit":
             assert entry.idempotency_key is not None
-            key = entry.idempotency_key.split('"')[3]
+            key = orjson.loads(entry.idempotency_key)[1]
             counts[key] += 1
             by_key[key] = entry
-    assert max(counts.values()) == 1  # no action applied twice
+    assert max(counts.values()) == 1  # no order applied twice
     assert set(by_key) <= set(ledger.sent)
     for key, (status, body) in ledger.acked.items():
-        entry = by_key.get(key)
-        assert entry is not None, f"acknowledged {key} is not in the log"
-        actor, sent = ledger.sent[key]
-        assert entry.actor == actor and entry.payload == f'{{"offer":{sent["offer"]}}}'
-        assert entry.accepted == (status == 201)
-        if status == 409:
-            assert entry.reason == body["reason"]
-    # every state the server reported was the state its log says it committed
-    state_at = {entry.seq + 1: entry.state_hash for entry in entries if entry.state_hash is not None}
-    for size, state in ledger.samples:
-        if size:
-            assert state_at[size] == state
-    # a replay reproduces every entry and every commit's state hash...
+        actor, method, _, sent = ledger.sent[key]
+        if method != "POST":
+            continue
+        logged = by_key.get(key)
+        assert logged is not None, f"acknowledged {key} is not in the log"
+        assert sent is not None and logged.actor == actor and orjson.loads(logged.payload) == {
+            k: v for k, v in sent.items() if k != "type"}
+        assert logged.accepted == (status == 201)
+        if status != 201:
+            assert logged.reason == body["reason"]
+
     resolved = load_live_scenario(scenario).resolved
-    host, report, _ = replay_scenario(resolved, trial.seed, commits_from_entries(entries), check=True)
-    assert report.exact, report.divergences
-    assert report.entries == len(entries)
-    # ...and nothing is half-applied: the state is exactly what the accepted entries add up to
-    accepted = [e for e in entries if e.accepted]
-    surplus = sum(int(e.payload.split(":")[1].rstrip("}")) - 100 for e in accepted)
-    assert host.mechanisms["posted_price"].snapshot() == {
-        "stock": 100_000 - len(accepted), "sold": len(accepted), "surplus": surplus}
+    commits = commits_from_entries(entries)
+    # every state the server reported (before each kill, and at the end) was its log's state then
+    reported: dict[int, set[str]] = {}
+    for size, state in ledger.samples:
+        reported.setdefault(size, set()).add(state)
+    host = build_host(resolved, trial.seed)
+    host.start()
+    size = 0
+    checked = 0
+    for commit in commits:
+        report = replay(host, [commit], check=True)
+        assert report.exact, report.divergences
+        size += len(commit.entries)
+        if size in reported:
+            assert reported.pop(size) == {sha256_hex(host.state())}, f"state at log size {size}"
+            checked += 1
+    assert not {s for s in reported if s}, f"reported sizes that are no commit boundary: {reported}"
+    assert checked >= KILLS
+
+    # nothing half-applied: the book is exactly what the accepted orders and cancels add up to
+    plain = _plain_book(entries)
+    depth = plain.depth(100)
+    assert depth.bids and depth.asks and len(plain.tape) > 10  # the comparison below has teeth
+    assert final_book["bids"] == [{"price": p, "qty": q, "orders": n} for p, q, n in depth.bids]
+    assert final_book["asks"] == [{"price": p, "qty": q, "orders": n} for p, q, n in depth.asks]
+    market: Any = host.mechanisms["value_market"]
+    assert market.book.depth(100) == depth

@@ -214,8 +214,8 @@ def test_modify_keeps_or_loses_priority_and_a_crossing_price_trades(tmp_path: Pa
         assert down.json() == {"order_id": "a", "fills": [], "filled": 0, "resting": 2, "bid": None,
                                "ask": 105, "fee": None}
         await order(client, "carol", order_id="c1", side="buy", type="market", qty=1)
-        assert [(o["order_id"], o["resting"], o["filled"]) for o in
-                (await client.get("/v1/market/orders", headers=auth("alice"))).json()["orders"]] == [("a", 1, 1)]
+        alice_orders = (await client.get("/v1/market/orders", headers=auth("alice"))).json()["orders"]
+        assert [(o["order_id"], o["resting"], o["filled"]) for o in alice_orders] == [("a", 1, 1)]
         # Quantity up loses priority: Bob is now first.
         assert (await modify(client, "alice", "a", qty=3)).status_code == 200
         await order(client, "carol", order_id="c2", side="buy", type="market", qty=1)
@@ -247,8 +247,9 @@ def test_participants_see_only_their_own_orders_and_fills_and_cannot_touch_other
         assert (await client.get("/v1/market/orders", headers=auth("carol"))).json() == {"orders": []}
         alice_fills = (await client.get("/v1/market/fills", headers=auth("alice"))).json()["fills"]
         bob_fills = (await client.get("/v1/market/fills", headers=auth("bob"))).json()["fills"]
-        assert alice_fills == [{"seq": 1, "order_id": "a", "side": "sell", "price": 50, "qty": 2, "maker": True}]
-        assert bob_fills == [{"seq": 1, "order_id": "b", "side": "buy", "price": 50, "qty": 2, "maker": False}]
+        trade = {"seq": 1, "price": 50, "qty": 2}
+        assert alice_fills == [{**trade, "order_id": "a", "side": "sell", "maker": True}]
+        assert bob_fills == [{**trade, "order_id": "b", "side": "buy", "maker": False}]
         assert (await client.get("/v1/market/fills", headers=auth("carol"))).json() == {"fills": []}
         # Reading your own orders needs credentials.
         problem(await client.get("/v1/market/orders"), 401, "UNAUTHENTICATED")

@@ -1,0 +1,79 @@
+"""The full-stack pilot (examples/full_stack_pilot.toml): what one replication of each arm costs.
+
+Prints, per arm (full_stack, gate_only, regulator_only, neither), over a few seeds run one
+after another in this process:
+
+- actions per replication (gate applications and answers, orders, cancels, ballots...);
+- the simulation phase (``env.run``: arrivals, mechanisms, bus events, telemetry), in
+  simulated actions per second;
+- wall time per replication end to end (``sandbox.run``: build, simulate, finish,
+  serialise and hash the action log), mean and range;
+
+then the whole default batch as ``flagship run`` runs it (every arm x the scenario's
+replications on a process pool of all cores, each run stored in a fresh SQLite file),
+in seconds.
+
+    python benchmarks/bench_full_stack.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sandbox import build_host, load_scenario, run
+from sandbox._runner import _quiet_gc, run_batch
+from sandbox._scenario import ResolvedScenario
+from telemetry import Store
+
+PILOT = Path(__file__).resolve().parent.parent / "examples" / "full_stack_pilot.toml"
+SEEDS = 3
+
+
+def simulate(armed: ResolvedScenario, seed: int) -> tuple[int, float]:
+    """(actions, seconds) of the simulation phase alone."""
+    host = build_host(armed, seed)
+    host.start()
+    with _quiet_gc():
+        started = time.perf_counter()
+        host.env.run(until=armed.scenario.duration)
+        elapsed = time.perf_counter() - started
+    host.finish()
+    return host.n_actions, elapsed
+
+
+def main() -> None:
+    pilot = load_scenario(PILOT)
+    base = pilot.scenario.seed
+    print(f"{PILOT.name}: {pilot.scenario.duration:.0f} sim seconds per replication, "
+          f"{SEEDS} seeds per arm in this process")
+    print(f"{'arm':<16}{'actions/rep':>12}{'sim actions/s':>15}{'wall s/rep':>12}{'range':>16}")
+    for arm in pilot.arm_names():
+        armed = pilot.with_arm(arm)
+        phases = [simulate(armed, base + i) for i in range(SEEDS)]
+        walls = [run(armed, base + i).wall_seconds for i in range(SEEDS)]
+        actions = statistics.mean(n for n, _ in phases)
+        rate = sum(n for n, _ in phases) / sum(t for _, t in phases)
+        print(f"{arm or '-':<16}{actions:>12,.0f}{rate:>15,.0f}{statistics.mean(walls):>12.2f}"
+              f"{f'{min(walls):.2f}-{max(walls):.2f}':>16}")
+    workers = os.cpu_count() or 1
+    total = len(pilot.arm_names()) * pilot.scenario.replications
+    with tempfile.TemporaryDirectory() as tmp, Store.open(f"sqlite:///{tmp}/bench.db") as store:
+        started = time.perf_counter()
+        batch = run_batch(pilot, store=store)
+        elapsed = time.perf_counter() - started
+    failed = len(batch.failed)
+    note = f", {failed} FAILED" if failed else ""
+    print(f"default batch as `flagship run` runs it: {total} runs ({len(pilot.arm_names())} arms x "
+          f"{pilot.scenario.replications} replications) on {workers} workers, stored in SQLite: "
+          f"{elapsed:.1f} s ({elapsed / total:.2f} s per replication{note})")
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
