@@ -135,6 +135,9 @@ class Host:
         self.populations: dict[str, Population[Any]] = {}
         self.log: ActionLog | None = ActionLog() if keep_actions else None
         self.n_actions = 0
+        # Log entries already part of a commit of a live trial (or of a replayed one): what a
+        # population submits from start() belongs to the first commit, not to no commit.
+        self.committed = 0
         self._submitters: dict[str, Submit] = {}
         self._started = False
 

@@ -636,7 +636,7 @@ class Engine:
         if host is None or host.log is None:  # pragma: no cover - recover() runs before start()
             raise ContractError("the engine has no host")
         log = host.log
-        start = len(log)
+        start = host.committed
         advance(host, target)
         now = float(host.env.now)
         ended = now >= self.duration
@@ -691,6 +691,7 @@ class Engine:
                 self._commit_failed([item for item, _ in results] + remaining, exc, rebuild=True)
                 return
             self.metrics.commit_duration.observe(time.perf_counter() - commit_started)
+            host.committed = len(host.log) if host.log is not None else 0  # (host may be rebuilt)
             self._committed(entries, recorded, ours, now, state_hash, checkpoint)
         for item, result in results:
             if item.future.done():

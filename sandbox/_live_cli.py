@@ -32,7 +32,7 @@ from telemetry._trial_log import Trial, TrialLog
 __all__ = ["export_metrics", "replay", "serve", "verify"]
 
 _err = Console(stderr=True)
-_out = Console()
+_out = Console() if Console().is_terminal else Console(width=200)  # as cli.py: wide when piped
 
 DbArg = Annotated[str, typer.Argument(metavar="DB", help="store URL, or the path of a SQLite file")]
 TrialOpt = Annotated[str | None, typer.Option("--trial", help="trial id (or a unique prefix)")]

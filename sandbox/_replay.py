@@ -142,7 +142,7 @@ def replay(host: Host, commits: Iterable[Commit], *, check: bool = True,
         raise ContractError("replay needs a host that keeps its action log")
     report = ReplayReport()
     for commit in commits:
-        start = len(log)
+        start = host.committed
         advance(host, commit.clock)
         for recorded in commit.entries:
             if recorded.external:
@@ -150,6 +150,7 @@ def replay(host: Host, commits: Iterable[Commit], *, check: bool = True,
                 report.external += 1
         report.commits += 1
         report.entries += len(log) - start
+        host.committed = len(log)
         report.clock = float(host.env.now)
         if not check or len(report.divergences) >= max_divergences:
             continue

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -150,7 +151,8 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")]
             fields = entry["fields"] or [{"name": "-", "type": "", "default": "", "description": ""}]
             for index, f in enumerate(fields):
                 table.add_row(name if index == 0 else "", entry["module"] if index == 0 else "",
-                              f["name"], f["type"], json.dumps(f["default"]), f["description"])
+                              escape(f["name"]), escape(f["type"]), escape(json.dumps(f["default"])),
+                              escape(f["description"]))  # "[lo, hi]" is text, not Rich markup
         _out.print(table)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -9,11 +10,14 @@ from typing import Any
 
 import pytest
 
-from mechanisms import Action, CommonReason, ContractError, Mechanism, NoConfig, Outcome, register
+from mechanisms import Action, CommonReason, ContractError, Mechanism, NoConfig, Outcome, Population, register
 from sandbox import Host
+from sandbox._live import LiveGateway, load_live_scenario
+from sandbox._replay import commits_from_entries, replay_scenario
 from sandbox.cli import main
 from telemetry import Store
 from telemetry._schema import trial_log
+from telemetry._trial_log import TrialLog
 from tests.live._support import build_live, drive_session
 
 
@@ -123,3 +127,46 @@ def test_a_restarted_engine_resumes_the_clock_mapping(tmp_path: Path) -> None:
         assert again.engine.sim_time() >= (time.time() - epoch) * 50.0 - 1.0
     finally:
         again.store.close()
+
+
+@register
+class EarlyBirds(Population[NoConfig]):
+    """Acts from start(), before any process runs: those actions are part of the trial too."""
+
+    name = "live_test_early_birds"
+
+    def start(self) -> None:
+        for participant in range(self.ctx.count):
+            self.ctx.submit(Action(self.ctx.now, self.ctx.actor(participant), "take"))
+
+
+def test_actions_submitted_at_start_are_in_the_trial_log_and_replay_exactly(tmp_path: Path) -> None:
+    scenario = tmp_path / "early.toml"
+    scenario.write_text("""
+name = "early"
+seed = 1
+duration = 100.0
+[mechanisms.live_test_deadline]
+[populations.birds]
+model = "live_test_early_birds"
+count = 3
+arrival = { process = "none" }
+""")
+    live = build_live(f"sqlite:///{tmp_path / 'live.db'}", scenario, tmp_path)
+
+    async def drive() -> None:
+        await live.engine.start()
+        await LiveGateway(live.engine).submit("live_test_deadline", "take", {}, actor="client")
+        await live.engine.stop()
+
+    try:
+        asyncio.run(drive())
+        entries = list(TrialLog(live.store).entries(live.engine.trial.id))
+    finally:
+        live.store.close()
+    assert [(e.actor, e.origin, e.time) for e in entries[:3]] == [
+        ("birds-0", "sim", 0.0), ("birds-1", "sim", 0.0), ("birds-2", "sim", 0.0)]
+    assert [(e.actor, e.origin) for e in entries[3:]] == [("client", "http")]
+    resolved = load_live_scenario(scenario).resolved
+    _, report, _ = replay_scenario(resolved, live.engine.trial.seed, commits_from_entries(entries))
+    assert report.exact and report.entries == 4, report.divergences
