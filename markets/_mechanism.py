@@ -299,6 +299,25 @@ def _gini(values: list[float]) -> float | None:
     return weighted / (n * total)
 
 
+def _clearing_price(values: list[int], costs: list[int]) -> float | None:
+    """A competitive-equilibrium price of these unit values and costs (the middle of the range).
+
+    At it no buyer values a unit less than she pays and no seller sells below cost, so
+    units valued at it add no surplus; ``None`` only for an empty schedule.
+    """
+    demand, supply = sorted(values, reverse=True), sorted(costs)
+    traded = 0
+    while traded < min(len(demand), len(supply)) and demand[traded] > supply[traded]:
+        traded += 1
+    if traded == 0:  # no efficient trade: any price between the sides, or the one side's best
+        if not demand or not supply:
+            return float(demand[0]) if demand else float(supply[0]) if supply else None
+        return (demand[0] + supply[0]) / 2
+    low = max([supply[traded - 1], *demand[traded:traded + 1]])
+    high = min([demand[traded - 1], *supply[traded:traded + 1]])
+    return (low + high) / 2
+
+
 def _competitive_surplus(values: list[int], costs: list[int]) -> int:
     """Maximum total surplus of a market with these unit values and costs (supply meets demand)."""
     surplus = 0
@@ -336,9 +355,9 @@ class ValueMarket(Mechanism[MarketConfig]):
         Measure("norm_leakage", Area.LEGITIMACY, "lots", False,
                 "traded lots where either side's order breached a norm prohibited at the time of the trade"),
         Measure("allocative_efficiency", Area.LEGITIMACY, "ratio", True,
-                "realized total surplus (induced values of units bought minus costs of units sold, "
-                "other inventory at the last trade price) / competitive-equilibrium surplus of the "
-                "induced values and costs, summed over periods"),
+                "realized surplus (induced values of units consumed minus costs of units sold, "
+                "units from or to participants without induced values at the equilibrium price) / "
+                "competitive-equilibrium surplus of the induced values and costs"),
         Measure("gains_gini", Area.LEGITIMACY, "ratio", False,
                 "Gini coefficient across participant groups of the mean gain per participant "
                 "(surplus or marked-to-market profit net of fees; losses count as zero)"),
@@ -442,7 +461,9 @@ class ValueMarket(Mechanism[MarketConfig]):
         # ground truth from TraderProfile events
         self._groups: dict[str, str] = {}
         self._manipulators: set[str] = set()
-        self._induced: dict[str, list[Any]] = {}  # actor -> [is_buyer, value or cost, units left]
+        self._induced: dict[str, list[Any]] = {}  # actor -> [is_buyer, value or cost, units left, period]
+        # per period: [induced worth consumed, net units consumed] (an allotment is per period)
+        self._period_surplus: dict[int, list[int]] = {}
         self._schedule: dict[int, tuple[list[int], list[int]]] = {}  # period -> (values, costs)
         self._induced_worth: dict[str, int] = {}  # value of units consumed - cost of units produced
         self._consumed: dict[str, int] = {}  # units bought (+) / sold (-) against induced values
@@ -497,8 +518,7 @@ class ValueMarket(Mechanism[MarketConfig]):
         record("norm_leakage", float(self._leakage))
         gains = self._gains()
         maximum = sum(_competitive_surplus(v, c) for v, c in self._schedule.values())
-        # Realized surplus: everyone's gains plus the fees still in the pool (transfers cancel out).
-        record("allocative_efficiency", (sum(gains.values()) + self._pool) / maximum if maximum > 0 else None)
+        record("allocative_efficiency", self._realized_surplus() / maximum if maximum > 0 else None)
         by_group: dict[str, list[float]] = {}
         for actor, gain in gains.items():
             by_group.setdefault(self._groups.get(actor, "other"), []).append(gain)
@@ -936,12 +956,18 @@ class ValueMarket(Mechanism[MarketConfig]):
             unit[2] -= used
             self._induced_worth[buyer] = self._induced_worth.get(buyer, 0) + unit[1] * used
             self._consumed[buyer] = self._consumed.get(buyer, 0) + used
+            period = self._period_surplus.setdefault(unit[3], [0, 0])
+            period[0] += unit[1] * used
+            period[1] += used
         unit = self._induced.get(seller)
         if unit is not None and not unit[0] and unit[2] > 0:
             used = min(qty, unit[2])
             unit[2] -= used
             self._induced_worth[seller] = self._induced_worth.get(seller, 0) - unit[1] * used
             self._consumed[seller] = self._consumed.get(seller, 0) - used
+            period = self._period_surplus.setdefault(unit[3], [0, 0])
+            period[0] -= unit[1] * used
+            period[1] -= used
 
     def _forget(self, oid: int, order: _Order) -> None:
         del self._orders[oid]
@@ -1127,7 +1153,7 @@ class ValueMarket(Mechanism[MarketConfig]):
         amount = event.value if event.value is not None else event.cost
         if amount is None:  # pragma: no cover - excluded above
             return
-        self._induced[actor] = [is_buyer, amount, event.units]
+        self._induced[actor] = [is_buyer, amount, event.units, event.period]
         values, costs = self._schedule.setdefault(event.period, ([], []))
         (values if is_buyer else costs).extend([amount] * event.units)
 
@@ -1167,6 +1193,21 @@ class ValueMarket(Mechanism[MarketConfig]):
         bid, ask = book.best_bid(), book.best_ask()
         self._spread_now = ask - bid if bid is not None and ask is not None else None
         return bid, ask
+
+    def _realized_surplus(self) -> float:
+        """Induced worth of the units consumed, net of what they cost at the competitive price.
+
+        Cash and fees are transfers and cancel out. Units that participants without induced
+        values (makers, noise traders) put in or took out of the induced economy are valued
+        at the competitive-equilibrium price, as if traded with an outside market there; at
+        the last trade price instead, outside liquidity would create surplus from nothing and
+        the ratio to the equilibrium surplus could pass 1.
+        """
+        realized = 0.0
+        for period, (worth, consumed) in self._period_surplus.items():
+            values, costs = self._schedule.get(period, ([], []))
+            realized += worth - (_clearing_price(values, costs) or 0.0) * consumed
+        return realized
 
     def _gains(self) -> dict[str, float]:
         """Each account's gain: cash (fees and payouts included) + induced worth of consumed units

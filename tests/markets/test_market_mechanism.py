@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from markets._mechanism import MarketConfig, MarketReason, ValueMarket
@@ -532,8 +534,10 @@ def test_profiles_define_efficiency_gains_and_manipulator_profit() -> None:
     world.limit("m", 1, "sell", 95, 1)
     world.limit("b2", 1, "buy", 95, 1)  # b2 gains 90 - 95 = -5, m sells short at 95
     measures = world.measures()
-    # Total surplus: 40 (b1, s1) - 5 (b2) + 95 (m's cash) - 95 (m's short marked at the last price).
-    assert measures["allocative_efficiency"] == pytest.approx(35 / 40)
+    # The equilibrium price is 100 (any of [90, 110] clears; the middle is taken). b1 and s1
+    # trade the one efficient unit (40); b2 consumes a unit worth 90 that m brought in from
+    # outside the induced economy, valued at the equilibrium price: 90 - 100 = -10.
+    assert measures["allocative_efficiency"] == pytest.approx(30 / 40)
     assert measures["manipulator_profit"] == 0.0
     # Mean gain per participant: zi (20 + 20 - 5 + 0) / 4 = 8.75, bad 0: Gini of [8.75, 0] is 0.5.
     assert measures["gains_gini"] == pytest.approx(0.5)
@@ -562,3 +566,40 @@ def test_runs_are_deterministic_and_snapshots_canonical() -> None:
     assert run(5) == run(5)
     assert run(5) != run(6)
 
+
+
+def test_outside_liquidity_cannot_push_efficiency_past_one() -> None:
+    """A maker selling cheap to an induced buyer moves surplus around; it does not create it."""
+    world = World()
+    world.publish(TraderProfile(time=0.0, source="zi", market=MARKET, actor="b", group="zi", value=120,
+                                units=2))
+    world.publish(TraderProfile(time=0.0, source="zi", market=MARKET, actor="s", group="zi", cost=80,
+                                units=1))
+    world.limit("s", 1, "sell", 100, 1)
+    world.limit("b", 1, "buy", 100, 1)  # the one efficient unit: 120 - 80
+    world.limit("maker", 1, "sell", 50, 1)
+    world.limit("b", 2, "buy", 50, 1)  # b's second unit comes from the maker, far below any cost
+    # Marked at the last trade price (50) the maker's short would leave 160 - 50 = 110 of
+    # "surplus" for an economy whose maximum is 40; at the equilibrium price (120) it is 40.
+    assert world.measures()["allocative_efficiency"] == pytest.approx(1.0)
+
+
+_PROFILE = st.tuples(st.booleans(), st.integers(50, 150), st.integers(1, 3), st.integers(0, 1))
+_ORDER = st.tuples(st.integers(0, 7), st.sampled_from(["buy", "sell"]), st.integers(40, 160), st.integers(1, 3))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_PROFILE, min_size=2, max_size=6), st.lists(_ORDER, max_size=40))
+def test_efficiency_never_passes_one_whoever_trades(profiles: list[tuple[bool, int, int, int]],
+                                                    orders: list[tuple[int, str, int, int]]) -> None:
+    """Realized surplus is bounded by the equilibrium surplus, with outsiders (makers) trading too."""
+    world = World()
+    for index, (buyer, amount, units, period) in enumerate(profiles):
+        world.publish(TraderProfile(time=0.0, source="zi", market=MARKET, actor=f"t{index}", group="zi",
+                                    value=amount if buyer else None, cost=None if buyer else amount,
+                                    units=units, period=period))
+    for n, (who, side, price, qty) in enumerate(orders):
+        actor = f"t{who}" if who < len(profiles) else f"maker{who}"  # the rest are outsiders
+        world.limit(actor, n, side, price, qty)
+    efficiency = world.measures()["allocative_efficiency"]
+    assert efficiency is None or efficiency <= 1.0 + 1e-9
