@@ -73,11 +73,17 @@ async def trade(url: str, agents: list[int], seconds: float, seed: int) -> tuple
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     deadline = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=len(agents), max_keepalive_connections=len(agents))
 
-    async def run(client: httpx.AsyncClient, index: int) -> None:
+    async def run(index: int) -> None:
         rng = np.random.default_rng([seed, index])
         signer = WebBotAuth(agent_key(index))
+        # One client (one connection) per agent, as separate agents have: a pool shared by all
+        # would cost O(connections) per request in httpcore.
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            await _orders(client, signer, rng, index)
+
+    async def _orders(client: httpx.AsyncClient, signer: WebBotAuth, rng: np.random.Generator,
+                      index: int) -> None:
         count = 0
         while time.monotonic() < deadline:
             count += 1
@@ -92,8 +98,7 @@ async def trade(url: str, agents: list[int], seconds: float, seed: int) -> tuple
             latencies.append(time.perf_counter() - started)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-        await asyncio.gather(*(run(client, index) for index in agents))
+    await asyncio.gather(*(run(index) for index in agents))
     return latencies, statuses
 
 
