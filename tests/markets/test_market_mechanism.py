@@ -585,7 +585,8 @@ def test_outside_liquidity_cannot_push_efficiency_past_one() -> None:
 
 
 _PROFILE = st.tuples(st.booleans(), st.integers(50, 150), st.integers(1, 3), st.integers(0, 1))
-_ORDER = st.tuples(st.integers(0, 7), st.sampled_from(["buy", "sell"]), st.integers(40, 160), st.integers(1, 3))
+_ORDER = st.tuples(st.integers(0, 7), st.sampled_from(["buy", "sell"]), st.integers(40, 160),
+                   st.integers(1, 3))
 
 
 @settings(max_examples=150, deadline=None)
