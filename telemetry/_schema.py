@@ -81,6 +81,7 @@ actions = sa.Table(
     sa.Column("accepted", sa.Boolean, nullable=False),
     sa.Column("reason", sa.String(100), nullable=True),
     sa.Column("effects", sa.Text, nullable=False),
+    sqlite_with_rowid=False,  # clustered on (run_id, seq): one b-tree per row, not two (0005)
 )
 
 measures = sa.Table(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 
@@ -116,3 +117,38 @@ def test_bad_urls_are_input_errors(tmp_path: Path) -> None:
 def test_unreachable_server_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="cannot open store"):
         Store.open("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2")
+
+
+def _migrate_to(url: str, revision: str, *, down: bool = False) -> None:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(Path(telemetry.__file__).parent / "migrations"))
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            (command.downgrade if down else command.upgrade)(config, revision)
+    finally:
+        engine.dispose()
+
+
+def test_action_logs_survive_the_move_to_a_clustered_table_and_back(tmp_path: Path, shop: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    result = run(load_scenario(shop), seed=3)
+    with Store.open(url) as store:
+        store.save_run(result)
+
+    def actions_table() -> tuple[str, int]:
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            ddl = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'actions'").scalar()
+            count = conn.exec_driver_sql("SELECT count(*) FROM actions").scalar()
+        engine.dispose()
+        return str(ddl), int(count or 0)
+
+    ddl, count = actions_table()
+    assert count == len(result.actions) > 0 and "WITHOUT ROWID" in ddl
+    _migrate_to(url, "0004", down=True)  # back to a rowid table: every row kept
+    assert "WITHOUT ROWID" not in actions_table()[0] and actions_table()[1] == len(result.actions)
+    with Store.open(url) as store:  # opening migrates to head again: clustered, every row kept
+        assert list(store.actions(result.run_id)) == list(result.actions)
+    assert "WITHOUT ROWID" in actions_table()[0]
