@@ -57,6 +57,7 @@ from mechanisms import (
     Measure,
     Mechanism,
     Outcome,
+    Problem,
     canonical_bytes,
     register,
 )
@@ -445,6 +446,16 @@ class AgentGate(Mechanism[GateConfig]):
         Measure("violations_before_revocation", Area.ROBUSTNESS, "count", False,
                 "mean violations observed while admitted (trading, not yet sanctioned) per agent with any"),
     )
+
+    @classmethod
+    def live_problems(cls, config: BaseModel) -> list[Problem]:
+        """A live gate must not trust simulated evaluators: their private keys derive from their names."""
+        if isinstance(config, GateConfig) and config.trusted_evaluators:
+            return [Problem("trusted_evaluators",
+                            f"trusts simulated evaluators {config.trusted_evaluators}, whose signing keys "
+                            "anyone can derive from their names; a live gate lists its evaluators' "
+                            "public keys in trusted_evaluator_jwks and sets trusted_evaluators = []")]
+        return []
 
     def __init__(self, config: GateConfig, ctx: Context) -> None:
         super().__init__(config, ctx)

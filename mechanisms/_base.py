@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 from mechanisms._action import Action, CommonReason, Outcome
 from mechanisms._bus import Bus, Event
-from mechanisms._errors import ContractError
+from mechanisms._errors import ContractError, Problem
 from mechanisms._measures import Measure
 
 if TYPE_CHECKING:
@@ -162,6 +162,16 @@ class Mechanism(_Participant, ABC, Generic[C]):
     def __init__(self, config: C, ctx: Context) -> None:
         self.config = config
         self.ctx = ctx
+
+    @classmethod
+    def live_problems(cls, config: BaseModel) -> list[Problem]:
+        """What makes ``config`` unsafe to serve to real participants (paths relative to it).
+
+        A configuration can be right for a simulation and wrong for a live pilot (trusting
+        simulated credential issuers whose keys anyone can derive, say). ``flagship serve``
+        refuses to start while any mechanism reports a problem. Default: none.
+        """
+        return []
 
     @classmethod
     def reason_codes(cls) -> frozenset[str]:

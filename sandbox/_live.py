@@ -191,6 +191,11 @@ def load_live_scenario(path: str | Path, overrides: Sequence[str] = (), *,
                        overrides=tuple(overrides))
     if arm is not None:
         resolved = resolved.with_arm(arm)
+    unsafe = [Problem(f"mechanisms.{name}.{problem.path}".rstrip("."), problem.message)
+              for name, config in resolved.mechanism_configs.items()
+              for problem in resolved.mechanism_class(name).live_problems(config)]
+    if unsafe:
+        raise ScenarioError(unsafe, source=source)
     return LiveScenario(resolved, spec)
 
 

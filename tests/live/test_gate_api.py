@@ -414,3 +414,17 @@ def test_fuzzing_the_gate_routes_finds_no_server_error_and_no_schema_violation(t
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert "Test cases:" in output and " passed" in output
+
+
+def test_a_gate_trusting_simulated_evaluators_is_refused_before_serving(tmp_path: Path) -> None:
+    from mechanisms import ScenarioError
+    from sandbox._live import load_live_scenario
+
+    path = tmp_path / "unsafe.toml"
+    path.write_text(write_gate_scenario(tmp_path).read_text().replace(
+        "trusted_evaluators = []", 'trusted_evaluators = ["eval-a"]'))
+    with pytest.raises(ScenarioError) as refused:
+        load_live_scenario(path)
+    assert [p.path for p in refused.value.problems] == ["mechanisms.agent_gate.trusted_evaluators"]
+    assert "trusted_evaluator_jwks" in refused.value.problems[0].message
+    load_live_scenario(write_gate_scenario(tmp_path))  # the live tests' gate trusts a JWK only: served
