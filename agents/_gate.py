@@ -464,7 +464,8 @@ class AgentGate(Mechanism[GateConfig]):
         self._exam_rng = ctx.stream("exam")
         # -- state (in the snapshot) --
         self._agents: dict[str, _Agent] = {}
-        self._in_force: dict[str, tuple[float, float]] = {}  # decision id -> (exam, credential) delta
+        # decision id -> (exam delta, credential delta, every admitted agent back on probation?)
+        self._in_force: dict[str, tuple[float, float, bool]] = {}
         self._exam_seq = 0
         self._sanction_seq = 0
         # -- derived from the state (each key from its agent's jwk_x), a cache --
@@ -599,12 +600,12 @@ class AgentGate(Mechanism[GateConfig]):
 
     def exam_threshold(self) -> float:
         """The exam threshold in force: the declared one plus every binding regulator raise."""
-        raise_by = sum(exam for exam, _ in self._in_force.values())
+        raise_by = sum(exam for exam, _, _ in self._in_force.values())
         return min(1.0, max(0.0, self.config.exam_threshold + raise_by))
 
     def credential_threshold(self) -> float:
         """The credential threshold in force (declared plus binding regulator raises)."""
-        raise_by = sum(credential for _, credential in self._in_force.values())
+        raise_by = sum(credential for _, credential, _ in self._in_force.values())
         return min(1.0, max(0.0, self.config.credential_threshold + raise_by))
 
     # -- actions --------------------------------------------------------------------------
@@ -806,7 +807,9 @@ class AgentGate(Mechanism[GateConfig]):
         config = self.config
         admitted_at = agent.admitted_at if agent.admitted_at is not None else now
         since_admission = sum(1 for s in agent.strikes if s.time >= admitted_at)
-        on_probation = agent.probation_until is not None and now < agent.probation_until
+        # A binding decision may put every admitted agent back on probation while it is in force.
+        on_probation = (agent.probation_until is not None and now < agent.probation_until) or any(
+            probation for _, _, probation in self._in_force.values())
         if on_probation and since_admission >= config.probation_revoke_strikes:
             self._revoke(actor, agent, DecisionReason.PROBATION_VIOLATION, config.probation_revoke_strikes)
         elif len(agent.strikes) >= config.revoke_strikes:
@@ -924,7 +927,11 @@ class AgentGate(Mechanism[GateConfig]):
         if exam_delta is None or credential_delta is None:
             raise ContractError(f"{event.source}: {event.measure} params: threshold deltas must be "
                                 f"finite numbers, got {dict(params)!r}")
-        self._in_force[event.decision_id] = (exam_delta, credential_delta)
+        probation = params.get("probation", False)
+        if not isinstance(probation, bool):
+            raise ContractError(f"{event.source}: {event.measure} params: probation must be true or "
+                                f"false, got {probation!r}")
+        self._in_force[event.decision_id] = (exam_delta, credential_delta, probation)
         self.ctx.recorder.gauge("exam_threshold", self.exam_threshold())
 
     def _on_lapsed(self, event: DecisionLapsed) -> None:

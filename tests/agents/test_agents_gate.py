@@ -32,7 +32,7 @@ from agents import (
     simulated_evaluator,
 )
 from agents._identity import b64url_decode, b64url_encode
-from mechanisms import Action, CommonReason, Event, Outcome, canonical_bytes, canonical_json
+from mechanisms import Action, CommonReason, ContractError, Event, Outcome, canonical_bytes, canonical_json
 from mechanisms.events import (
     AgentAdmitted,
     AgentReinstated,
@@ -452,6 +452,23 @@ def test_a_regulator_decision_raises_the_thresholds_until_it_lapses() -> None:
     opened = world.apply(ALICE, [credential(ALICE, 0.7)], t=5.0).effects
     admitted = world.answer(ALICE, opened, one_acceptable(opened["questions"]), t=6.0)
     assert (admitted.effects["decision"], admitted.effects["exam_score"]) == ("admitted", 0.875)
+
+
+def test_a_probation_decision_revokes_admitted_agents_at_their_first_strike_while_it_binds() -> None:
+    world = World(probation=0.0, suspend_strikes=2, revoke_strikes=3)
+    for agent in (ALICE, BOB, CAROL):
+        world.admit(agent, t=1.0)
+    world.violate(ALICE, t=10.0)
+    assert world.gate.status(ALICE.agent_id) is AgentStatus.ADMITTED  # past probation: a strike is noted
+    world.publish(_decision(20.0, {"probation": True}))
+    world.violate(BOB, t=30.0)
+    assert world.events(BOB)[-1] == ("AgentRevoked", "PROBATION_VIOLATION")  # back on probation
+    world.publish(DecisionLapsed(time=40.0, source="regulator", decision_id="d1",
+                                 measure="raise_gate_threshold"))
+    world.violate(CAROL, t=50.0)
+    assert world.gate.status(CAROL.agent_id) is AgentStatus.ADMITTED  # lapsed: one strike is noted again
+    with pytest.raises(ContractError, match="probation must be true or false"):
+        world.publish(_decision(60.0, {"probation": "yes"}, decision_id="d2"))
 
 
 def test_admission_lapses_unless_recertified() -> None:
