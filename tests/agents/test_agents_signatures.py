@@ -642,3 +642,21 @@ def test_redirect_hops_followed_by_httpx_carry_the_old_signature_and_are_refused
     first, hop = server.results
     assert isinstance(first, VerifiedRequest)
     assert reason(hop) is R.BAD_SIGNATURE
+
+
+@pytest.mark.parametrize("body", [b"", b'{"order_id":"a","qty":3}'])
+def test_the_signer_writes_exactly_what_the_librarys_own_sign_writes(
+        body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """WebBotAuth signs from the library's prepare(); Ed25519 is deterministic, so with the same
+    nonce and time its fields must equal those of the library's complete sign()."""
+    monkeypatch.setattr(_signatures.secrets, "token_urlsafe", lambda _: "fixed-nonce")
+    ours = httpx.Request("POST", URL, content=body)
+    WebBotAuth(AGENT, clock=lambda: T0 + 0.7).sign(ours)
+    theirs = httpx.Request("POST", URL, content=body)
+    HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=MappingKeyResolver(
+        public_keys={}, private_keys={AGENT.agent_id: AGENT.private_key})).sign(
+        theirs, key_id=AGENT.agent_id, created=datetime.datetime.fromtimestamp(T0, datetime.UTC),
+        expires=datetime.datetime.fromtimestamp(T0 + 60, datetime.UTC), nonce="fixed-nonce",
+        label="sig1", tag=WEB_BOT_AUTH_TAG, covered_component_ids=COVERED_COMPONENTS, body=body)
+    for field in ("signature-input", "signature", "content-digest"):
+        assert ours.headers[field] == theirs.headers[field], field
