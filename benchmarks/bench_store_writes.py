@@ -10,6 +10,7 @@ SQLite, COPY on PostgreSQL) and, for comparison, through plain SQLAlchemy Core
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 import uuid
@@ -43,15 +44,16 @@ def new_run(store: Store) -> str:
     return run_id
 
 
-def bulk(store: Store, rows: list, repeats: int = 3) -> float:  # type: ignore[type-arg]
-    best = 0.0
+def bulk(store: Store, rows: list, repeats: int = 5) -> tuple[float, float]:  # type: ignore[type-arg]
+    """Best and median rows/s over ``repeats`` loads of the whole log, each in one transaction."""
+    rates = []
     for _ in range(repeats):
         run_id = new_run(store)
         started = time.perf_counter()
         with store.engine.begin() as conn:
             store.write_actions(conn, run_id, rows)
-        best = max(best, len(rows) / (time.perf_counter() - started))
-    return best
+        rates.append(len(rows) / (time.perf_counter() - started))
+    return max(rates), statistics.median(rates)
 
 
 def core(store: Store, rows: list) -> float:  # type: ignore[type-arg]
@@ -66,9 +68,9 @@ def core(store: Store, rows: list) -> float:  # type: ignore[type-arg]
 
 def report(label: str, url: str, rows: list) -> None:  # type: ignore[type-arg]
     with Store.open(url) as store:
-        fast = bulk(store, rows)
+        fast, typical = bulk(store, rows)
         plain = core(store, rows[: ROWS // 4])
-        print(f"{label}: Store.write_actions {fast:,.0f} rows/s; "
+        print(f"{label}: Store.write_actions {fast:,.0f} rows/s (median of 5: {typical:,.0f}); "
               f"SQLAlchemy Core executemany {plain:,.0f} rows/s")
         with store.engine.begin() as conn:  # leave the database as we found it
             bench_runs = sa.select(runs.c.id).join(sweeps, runs.c.sweep_id == sweeps.c.id).where(

@@ -397,6 +397,10 @@ def _configure_sqlite(engine: Engine, database: str | None, durable: bool) -> No
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
+        # Large pages for a new file (no effect on an existing one): an action log is appended
+        # in key order, and 64 KiB pages write it with a quarter of the b-tree work of 4 KiB
+        # (raw sqlite3, 200k action rows: 167k -> 228k rows/s). Must precede the switch to WAL.
+        cursor.execute("PRAGMA page_size=65536")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         cursor.execute("PRAGMA foreign_keys=ON")

@@ -152,3 +152,15 @@ def test_action_logs_survive_the_move_to_a_clustered_table_and_back(tmp_path: Pa
     with Store.open(url) as store:  # opening migrates to head again: clustered, every row kept
         assert list(store.actions(result.run_id)) == list(result.actions)
     assert "WITHOUT ROWID" in actions_table()[0]
+
+
+def test_a_new_sqlite_store_uses_large_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    engine = sa.create_engine(f"sqlite:///{old}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")  # written with the default 4 KiB pages
+    engine.dispose()
+    for path, expected in ((tmp_path / "new.db", 65536), (old, 4096)):
+        with Store.open(f"sqlite:///{path}") as store, store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == expected
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
