@@ -362,7 +362,7 @@ class Engine:
         self._history: list[Commit] = []
         self._size = 0
         self._head = trial.genesis_hash()
-        self._state_hash: str | None = ""  # None: not computed since the last commit
+        self._state_hash: tuple[float, str] | None = None  # (sim time, hash) of the last one computed
         self._index: dict[str, IdempotencyRecord] = {}
         self._queue: asyncio.Queue[Any] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -399,15 +399,19 @@ class Engine:
 
     @property
     def state_hash(self) -> str:
-        """SHA-256 of every mechanism's snapshot after the last commit.
+        """SHA-256 of every mechanism's snapshot now: the committed actions, at the trial's clock.
 
-        Computed on first read after a commit (a snapshot costs O(state), so commits carry
-        it only with a checkpoint); read it when :meth:`settled`, or it may include a
-        batch that is applied but not yet committed.
+        It equals the state after the last commit unless a timer (a deadline, a sunset) has
+        changed a mechanism since. Computed on read and kept until the next commit or clock
+        step (a snapshot costs O(state), so commits carry it only with a checkpoint); read it
+        when :meth:`settled`, or it may include a batch applied but not yet committed.
         """
-        if self._state_hash is None:
-            self._state_hash = "" if self.host is None else sha256_hex(self.host.state())
-        return self._state_hash
+        if self.host is None:
+            return ""
+        now = float(self.host.env.now)
+        if self._state_hash is None or self._state_hash[0] != now:
+            self._state_hash = (now, sha256_hex(self.host.state()))
+        return self._state_hash[1]
 
     def sim_time(self) -> float:
         """The trial's simulated time now: the wall clock mapped, never behind the host, capped."""
@@ -465,7 +469,7 @@ class Engine:
         self._history = commits
         self._size = len(entries)
         self._head = entries[-1].hash if entries else self.trial.genesis_hash()
-        self._state_hash = report.state_sha256
+        self._state_hash = (float(host.env.now), report.state_sha256)
         self._index = index
         self._last_checkpoint_size = checkpoints[-1].size if checkpoints else 0
         self._ended = float(host.env.now) >= self.duration
@@ -744,7 +748,7 @@ class Engine:
                    checkpoint: Checkpoint | None) -> None:
         self._size += len(entries)
         self._head = entries[-1].hash
-        self._state_hash = state_hash
+        self._state_hash = None if state_hash is None else (now, state_hash)
         self._history.append(Commit(now, recorded, state_hash))
         self._backoff = self.options.retry_backoff
         for rec in recorded:
@@ -950,7 +954,8 @@ class TrialInfo(BaseModel):
     duration: float
     log_size: int = Field(description="entries in the durable log")
     head_hash: str = Field(description="hash of the last durable entry")
-    state_sha256: str = Field(description="SHA-256 of every mechanism's snapshot after the last commit")
+    state_sha256: str = Field(description="SHA-256 of every mechanism's snapshot now (the committed "
+                                          "actions at sim_time; timers may have acted since the last commit)")
     recovered_entries: int = Field(description="entries replayed when this process started")
     recovered_state_sha256: str = Field(description="state hash the replay at start reached (it equals "
                                                     "the one the log recorded, or the server would not run)")
@@ -1025,7 +1030,7 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
 
     @app.get("/v1/trial", response_model=TrialInfo, tags=["trial"])
     async def trial() -> TrialInfo:
-        """The trial: id, clock, durable log size and head, state hash after the last commit."""
+        """The trial: id, clock, durable log size and head, the state's hash now."""
         await engine.settled()
         return TrialInfo(
             trial_id=engine.trial.id, scenario=engine.resolved.scenario.name,
