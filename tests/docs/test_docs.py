@@ -44,6 +44,12 @@ PROMISES: dict[str, list[str]] = {
         r"every outcome and state hash reproduced",
         r"counterfactual: mechanisms\.quadratic_vote\.credits=64",
     ],
+    "README.md": [
+        r"measure\s+┃ unit\s+┃ better\s+┃\s+baseline ┃\s+screen ┃\s+value_priority ┃",  # 3 arms
+        r"┃\s+deliberation ┃\s+no_deliberation ┃\s+whole_electorate ┃",
+        r"deceptive\.false_admission_rate", r"honest\.false_rejection_rate",
+        r"value_market\.allocative_efficiency",
+    ],
     "docs/live.md": [
         r"trial [0-9a-f]{32}: ok \(\d+ entries, \d+ signed checkpoints",
         r"every outcome and state hash reproduced",
