@@ -128,12 +128,6 @@ async def order(client: httpx.AsyncClient, who: AgentIdentity, **fields: Any) ->
     return await client.post("/v1/market/orders", json=fields, headers=key(), auth=WebBotAuth(who))
 
 
-def problem(response: httpx.Response, status: int, reason: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["reason"] == reason, body
-    return body
 
 
 @contextlib.asynccontextmanager

@@ -277,3 +277,13 @@ def fuzz_api(url: str, token: str, report_dir: Path, *, paths: str | None = None
     assert result.returncode == 0, output[-6000:]
     assert "Test cases:" in output and " passed" in output
     return output
+
+
+def problem(response: httpx.Response, status: int, reason: str) -> dict[str, Any]:
+    """Assert ``response`` is the server's problem+json with this status and reason; its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["reason"] == reason, body
+    assert set(body) == {"type", "title", "status", "detail", "reason", "errors"}
+    return body

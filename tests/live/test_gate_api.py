@@ -30,12 +30,11 @@ from tests.live._gate_support import (
     credential,
     key,
     order,
-    problem,
     run_gate,
     standing,
     write_gate_scenario,
 )
-from tests.live._support import Live, build_live, fuzz_api, serving
+from tests.live._support import Live, build_live, fuzz_api, problem, serving
 
 ALICE, BOB, CAROL, DAVE = (agent(name) for name in ("alice", "bob", "carol", "dave"))
 

@@ -30,7 +30,7 @@ from sandbox._live import LiveGateway, LiveSpec, create_app, load_authenticators
 from sandbox._live_http import json_depth
 from telemetry import Store
 from telemetry._trial_log import TrialLog
-from tests.live._support import Live, auth, build_live, write_scenario
+from tests.live._support import Live, auth, build_live, problem, write_scenario
 
 GATES: dict[str, asyncio.Event] = {}
 
@@ -126,13 +126,6 @@ def run(tmp_path: Path, body: Callable[[httpx.AsyncClient, Live], Awaitable[None
     return live
 
 
-def problem(response: httpx.Response, status: int, reason: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["reason"] == reason, body
-    assert set(body) == {"type", "title", "status", "detail", "reason", "errors"}
-    return body
 
 
 def post(client: httpx.AsyncClient, path: str, json: Any, key: str | None, actor: str = "alice",

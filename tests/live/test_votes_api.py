@@ -30,7 +30,7 @@ from sandbox._host import Host
 from sandbox._live import EngineOptions, LiveGateway, LiveSpec, load_authenticators
 from telemetry import Store
 from telemetry._trial_log import TrialLog
-from tests.live._support import Live, ThreadServer, build_live, fuzz_api
+from tests.live._support import Live, ThreadServer, build_live, fuzz_api, problem
 
 VOTE = "emergency_vote-vote-1"
 REGISTRAR = "clerk-of-the-polity-0123456789"
@@ -97,12 +97,6 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def problem(response: httpx.Response, status: int, reason: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["reason"] == reason, body
-    return body
 
 
 @dataclass

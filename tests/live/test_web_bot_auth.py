@@ -25,12 +25,11 @@ from tests.live._gate_support import (
     asgi_client,
     credential,
     key,
-    problem,
     run_gate,
     standing,
     write_gate_scenario,
 )
-from tests.live._support import Live, build_live
+from tests.live._support import Live, build_live, problem
 
 ALICE, BOB, MALLORY = (agent(name) for name in ("alice", "bob", "mallory"))
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.live._support import TOKENS, Live, auth, build_live
+from tests.live._support import TOKENS, Live, auth, build_live, problem
 
 _KEYS = itertools.count()
 
@@ -61,12 +61,6 @@ def order(client: httpx.AsyncClient, actor: str, **fields: Any) -> Awaitable[htt
     return client.post("/v1/market/orders", json=fields, headers=headers)
 
 
-def problem(response: httpx.Response, status: int, reason: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["reason"] == reason, body
-    return body
 
 
 async def book(client: httpx.AsyncClient, levels: int = 10) -> dict[str, Any]:
