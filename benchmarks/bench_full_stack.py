@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 from sandbox import build_host, load_scenario, run
-from sandbox._runner import _quiet_gc, run_batch
+from sandbox._gc import quiet_gc
+from sandbox._runner import run_batch
 from sandbox._scenario import ResolvedScenario
 from telemetry import Store
 
@@ -38,7 +39,7 @@ def simulate(armed: ResolvedScenario, seed: int) -> tuple[int, float]:
     """(actions, seconds) of the simulation phase alone."""
     host = build_host(armed, seed)
     host.start()
-    with _quiet_gc():
+    with quiet_gc():
         started = time.perf_counter()
         host.env.run(until=armed.scenario.duration)
         elapsed = time.perf_counter() - started

@@ -1,33 +1,44 @@
-"""Signed agents on a live market: sustained accepted orders per second and ack latency.
+"""Signed agents on a live market: accepted orders per second and ack latency, at a set rate and flat out.
 
 The pilot the issue describes: an agents-only value market behind the agent gate, served by
-the live server as a subprocess on loopback (SQLite by default, ``--db`` for PostgreSQL).
-Each agent is a real Ed25519 identity with a credential from the evaluator the scenario
-trusts; before the clock starts every agent applies, answers its exam and is admitted, all
-over signed HTTP. Then the agents, concurrently (one asyncio task each, ``--processes``
-client processes), place limit orders around a drifting mid for ``--seconds``, every request
-signed per RFC 9421 Web Bot Auth by :class:`agents.WebBotAuth` and verified by the server.
-Client and server share this machine's cores, so the figures are a floor for a server with
-its own machine.
+the live server as a subprocess on loopback (SQLite by default, ``--db`` for PostgreSQL) with
+``flagship serve``'s default settings (measures refreshed every 10 s, checkpoints every 10 s
+or 1,000 entries). Each agent is a real Ed25519 identity with a credential from the
+evaluator the scenario trusts; before the clock starts every agent applies, answers its exam
+and is admitted, all over signed HTTP. Every order is signed per RFC 9421 Web Bot Auth by
+:class:`agents.WebBotAuth` and verified by the server. Two phases, on the same server:
 
-    python benchmarks/bench_live_signed.py [--agents 32] [--seconds 15] [--processes 1] [--db URL]
+1. **at a rate** (open loop): orders arrive as a seeded Poisson stream at ``--rate`` per
+   second, each from the next agent in turn, whether or not earlier ones were answered.
+   Latency runs from an order's scheduled arrival to its response, so a client or server
+   that falls behind shows in it (no coordinated omission).
+2. **flat out** (closed loop): ``--agents`` agents each place their next order as soon as
+   the last is answered: the most the server sustains. Latency there is agents / rate by
+   Little's law, not a service figure.
 
-Prints accepted orders per second, client-side ack latency p50/p90/p99 (request sent to
-response received), and the server's own action-to-ack mean from its /metrics.
+The first ``--warmup`` seconds of each phase are not counted. Client and server share this
+machine's cores (the client costs about as much CPU per order as the server), so the
+figures are a floor for a server with its own machine.
+
+    python benchmarks/bench_live_signed.py [--rate 500] [--agents 32] [--seconds 15] [--db URL]
+
+Prints, per phase, accepted orders per second and ack latency p50/p90/p99/max, and the
+server's own action-to-ack mean from its /metrics.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
-import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +50,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from agents import AgentIdentity, WebBotAuth  # noqa: E402
+from sandbox._live import EngineOptions  # noqa: E402
 from tests.live._gate_support import answer_body, application_body, write_gate_scenario  # noqa: E402
 from tests.live._support import ServerProcess  # noqa: E402
 
@@ -68,50 +80,86 @@ async def admit_all(url: str, agents: list[AgentIdentity]) -> None:
         await asyncio.gather(*(admit(agent) for agent in agents))
 
 
-async def trade(url: str, agents: list[int], seconds: float, seed: int) -> tuple[list[float], dict[int, int]]:
-    """Closed loop: each agent places its next order as soon as the last one is answered."""
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    deadline = time.monotonic() + seconds
+@dataclass
+class Agent:
+    """One admitted agent: its signer, its own connection pool, its order stream."""
 
-    async def run(index: int) -> None:
-        rng = np.random.default_rng([seed, index])
-        signer = WebBotAuth(agent_key(index))
-        # One client (one connection) per agent, as separate agents have: a pool shared by all
-        # would cost O(connections) per request in httpcore.
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            await _orders(client, signer, rng, index)
+    index: int
+    signer: WebBotAuth
+    client: httpx.AsyncClient
+    rng: np.random.Generator
+    count: int = 0
 
-    async def _orders(client: httpx.AsyncClient, signer: WebBotAuth, rng: np.random.Generator,
-                      index: int) -> None:
-        count = 0
-        while time.monotonic() < deadline:
-            count += 1
-            side = "buy" if rng.random() < 0.5 else "sell"
-            mid = MID + int(50 * np.sin(time.monotonic() / 5))
-            price = int(mid + (-1 if side == "buy" else 1) * rng.integers(0, SPREAD) + rng.integers(-5, 6))
-            body = {"order_id": f"o{count}", "side": side, "type": "limit", "price": price,
-                    "qty": int(rng.integers(1, 10))}
-            started = time.perf_counter()
-            response = await client.post("/v1/market/orders", json=body, auth=signer,
-                                         headers={"Idempotency-Key": f"{index}-{count}"})
-            latencies.append(time.perf_counter() - started)
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-
-    await asyncio.gather(*(run(index) for index in agents))
-    return latencies, statuses
+    def next_order(self) -> tuple[dict[str, Any], str]:
+        self.count += 1
+        side = "buy" if self.rng.random() < 0.5 else "sell"
+        mid = MID + int(50 * np.sin(time.monotonic() / 5))
+        price = int(mid + (-1 if side == "buy" else 1) * self.rng.integers(0, SPREAD)
+                    + self.rng.integers(-5, 6))
+        body = {"order_id": f"{self.index}-{self.count}", "side": side, "type": "limit", "price": price,
+                "qty": int(self.rng.integers(1, 10))}
+        return body, f"{self.index}-{self.count}"
 
 
-def _client_process(url: str, agents: list[int], seconds: float, seed: int,
-                    out: Any) -> None:
-    latencies, statuses = asyncio.run(trade(url, agents, seconds, seed))
-    out.put((latencies, statuses))
+@dataclass
+class Tally:
+    """Latencies and statuses of the counted orders of one phase."""
+
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def add(self, response: httpx.Response, latency: float) -> None:
+        self.latencies.append(latency)
+        self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
+        if response.status_code != 201:
+            reason = str(response.json().get("reason", "?"))
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
 
-def scenario(directory: Path) -> Path:
-    """The gate + agents-only market of the live tests, with limits off (this measures capacity)."""
-    return write_gate_scenario(directory, time_factor=1.0,
-                               limits="[live.limits]\nrate_per_second = 1e9\nburst = 1000000000\n")
+async def place(agent: Agent, started: float, tally: Tally | None) -> None:
+    body, key = agent.next_order()
+    response = await agent.client.post("/v1/market/orders", json=body, auth=agent.signer,
+                                       headers={"Idempotency-Key": key})
+    if tally is not None:
+        tally.add(response, time.perf_counter() - started)
+
+
+async def at_rate(agents: list[Agent], rate: float, seconds: float, warmup: float,
+                  rng: np.random.Generator) -> Tally:
+    """Open loop: a Poisson stream of orders at ``rate``, round robin over the agents."""
+    tally = Tally()
+    tasks: set[asyncio.Task[None]] = set()
+    begin = time.perf_counter()
+    scheduled = begin
+    n = 0
+    while scheduled - begin < warmup + seconds:
+        scheduled += float(rng.exponential(1.0 / rate))
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        counted = scheduled - begin >= warmup
+        task = asyncio.create_task(place(agents[n % len(agents)], scheduled, tally if counted else None))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        n += 1
+    await asyncio.gather(*tasks)
+    return tally
+
+
+async def flat_out(agents: list[Agent], seconds: float, warmup: float) -> tuple[Tally, float]:
+    """Closed loop: every agent places its next order as soon as the last one is answered."""
+    tally = Tally()
+    begin = time.perf_counter()
+    counting_from = begin + warmup
+    deadline = counting_from + seconds
+
+    async def run(agent: Agent) -> None:
+        while (now := time.perf_counter()) < deadline:
+            await place(agent, now, tally if now >= counting_from else None)
+
+    await asyncio.gather(*(run(agent) for agent in agents))
+    return tally, time.perf_counter() - counting_from
 
 
 def metric(text: str, name: str) -> float | None:
@@ -121,66 +169,74 @@ def metric(text: str, name: str) -> float | None:
     return None
 
 
+def summary(tally: Tally, wall: float) -> dict[str, Any]:
+    quantiles = statistics.quantiles(tally.latencies, n=100)
+    return {
+        "seconds": round(wall, 1), "orders": len(tally.latencies), "statuses": tally.statuses,
+        "refusals": tally.reasons,
+        "accepted_orders_per_second": round(tally.statuses.get(201, 0) / wall, 1),
+        "ack_latency_ms": {"p50": round(quantiles[49] * 1e3, 1), "p90": round(quantiles[89] * 1e3, 1),
+                           "p99": round(quantiles[98] * 1e3, 1),
+                           "max": round(max(tally.latencies) * 1e3, 1)},
+    }
+
+
+async def bench(url: str, args: argparse.Namespace, server: psutil.Process) -> dict[str, Any]:
+    identities = [agent_key(i) for i in range(args.agents)]
+    await admit_all(url, identities)
+    # The client keeps nothing per order, so its collector need not rescan what setup left.
+    gc.collect()
+    gc.freeze()
+    seeds = np.random.SeedSequence(args.seed).spawn(args.agents + 1)
+    agents = [Agent(i, WebBotAuth(identity), httpx.AsyncClient(base_url=url, timeout=30),
+                    np.random.default_rng(seeds[i])) for i, identity in enumerate(identities)]
+    results: dict[str, Any] = {}
+    try:
+        cpu = sum(server.cpu_times()[:2]), time.process_time()
+        tally = await at_rate(agents, args.rate, args.seconds, args.warmup,
+                              np.random.default_rng(seeds[-1]))
+        results["at_rate"] = {"offered_orders_per_second": args.rate, **summary(tally, args.seconds)}
+        tally, wall = await flat_out(agents, args.seconds, args.warmup)
+        results["flat_out"] = {"agents": args.agents, **summary(tally, wall)}
+        orders = sum(results[phase]["orders"] for phase in ("at_rate", "flat_out"))
+        results["cpu_ms_per_order"] = {
+            "server": round((sum(server.cpu_times()[:2]) - cpu[0]) / orders * 1e3, 2),
+            "client": round((time.process_time() - cpu[1]) / orders * 1e3, 2)}
+    finally:
+        for agent in agents:
+            await agent.client.aclose()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=500.0, help="orders per second offered in phase 1")
     parser.add_argument("--agents", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--processes", type=int, default=1, help="client processes (agents split)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="counted seconds per phase")
+    parser.add_argument("--warmup", type=float, default=1.0, help="uncounted seconds per phase")
     parser.add_argument("--db", help="store URL (default: a temporary SQLite file)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    agents = [agent_key(i) for i in range(args.agents)]
+    defaults = EngineOptions()
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        server = ServerProcess(scenario(directory), args.db or f"sqlite:///{directory / 'bench.db'}",
-                               cwd=directory)
+        # The gate + agents-only market of the live tests, with rate limits off (this measures capacity).
+        scenario = write_gate_scenario(directory, time_factor=1.0,
+                                       limits="[live.limits]\nrate_per_second = 1e9\nburst = 1000000000\n")
+        server = ServerProcess(scenario, args.db or f"sqlite:///{directory / 'bench.db'}", cwd=directory,
+                               tick=defaults.tick_seconds, checkpoint_seconds=defaults.checkpoint_seconds,
+                               measures_seconds=defaults.measures_seconds)
         try:
             server.wait_ready()
-            asyncio.run(admit_all(server.url, agents))
-            server_process = psutil.Process(server.process.pid)
-            server_cpu = sum(server_process.cpu_times()[:2])
-            client_cpu = time.process_time()
-            started = time.perf_counter()
-            if args.processes == 1:
-                latencies, statuses = asyncio.run(trade(server.url, list(range(args.agents)), args.seconds,
-                                                        args.seed))
-            else:
-                context = multiprocessing.get_context("spawn")
-                queue = context.Queue()
-                shares = [list(range(args.agents))[p::args.processes] for p in range(args.processes)]
-                procs = [context.Process(target=_client_process,
-                                         args=(server.url, share, args.seconds, args.seed, queue))
-                         for share in shares]
-                for proc in procs:
-                    proc.start()
-                latencies, statuses = [], {}
-                for _ in procs:
-                    part, codes = queue.get()
-                    latencies.extend(part)
-                    for code, n in codes.items():
-                        statuses[code] = statuses.get(code, 0) + n
-                for proc in procs:
-                    proc.join()
-            wall = time.perf_counter() - started
-            server_cpu = sum(server_process.cpu_times()[:2]) - server_cpu
-            client_cpu = time.process_time() - client_cpu
+            results = asyncio.run(bench(server.url, args, psutil.Process(server.process.pid)))
             metrics = httpx.get(f"{server.url}/metrics").text
         finally:
             server.stop()
-    quantiles = statistics.quantiles(latencies, n=100)
     ack_sum = metric(metrics, 'flagship_action_ack_seconds_sum{mechanism="value_market"}')
     ack_n = metric(metrics, 'flagship_action_ack_seconds_count{mechanism="value_market"}')
-    accepted = statuses.get(201, 0)
     print(json.dumps({
         "store": "postgresql" if args.db and args.db.startswith("postgresql") else "sqlite",
-        "agents": args.agents, "client_processes": args.processes, "seconds": round(wall, 1),
-        "requests": len(latencies), "statuses": statuses,
-        "accepted_orders_per_second": round(accepted / wall, 1),
-        "ack_latency_ms": {"p50": round(quantiles[49] * 1e3, 1), "p90": round(quantiles[89] * 1e3, 1),
-                           "p99": round(quantiles[98] * 1e3, 1)},
-        "cpu_ms_per_request": {"server": round(server_cpu / len(latencies) * 1e3, 2),
-                               "client": round(client_cpu / len(latencies) * 1e3, 2)
-                               if args.processes == 1 else None},
+        **results,
         "load_average": round(os.getloadavg()[0], 1),
         "server_action_to_ack_ms_mean": round(ack_sum / ack_n * 1e3, 2) if ack_sum and ack_n else None,
     }, indent=2))

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import bare_simpy, best_of, scenario
 
 from sandbox import action_rows, build_host, log_digest, resolve, run
-from sandbox._runner import _quiet_gc
+from sandbox._gc import quiet_gc
 
 DURATION = 300.0
 
@@ -32,7 +32,7 @@ def phases() -> tuple[float, float]:
     """(simulation actions/s, serialisation rows/s) with the log kept and telemetry on."""
     host = build_host(resolve(scenario("bench_noop")), seed=1)
     host.start()
-    with _quiet_gc():
+    with quiet_gc():
         started = time.perf_counter()
         host.env.run(until=DURATION)
         simulated = time.perf_counter()

@@ -70,6 +70,7 @@ from mechanisms import (
     sha256_hex,
 )
 from mechanisms._action import EMPTY
+from sandbox._gc import FrozenHeap
 from sandbox._host import Host
 from sandbox._live_http import (
     PRINCIPAL_SCOPE_KEY,
@@ -88,7 +89,8 @@ from sandbox._live_http import (
     parse_stored_key,
     problem_response,
 )
-from sandbox._replay import Commit, Recorded, advance, commits_from_entries, replay, replay_scenario
+from sandbox._measure_worker import ArmMeasures, MeasureWorker, measure_arms
+from sandbox._replay import Commit, Recorded, advance, commits_from_entries, replay
 from sandbox._runner import build_host
 from sandbox._scenario import (
     ResolvedScenario,
@@ -97,7 +99,6 @@ from sandbox._scenario import (
     pydantic_problems,
     resolve,
 )
-from telemetry import MeasureValue
 from telemetry._prometheus import LiveMetrics
 from telemetry._trial_log import (
     Checkpoint,
@@ -281,7 +282,11 @@ class EngineOptions:
     """First pause after a failed commit; doubles per failure up to ``max_backoff``."""
     max_backoff: float = 5.0
     measures_seconds: float = 10.0
-    """Wall seconds between measure refreshes (a replay of the log per arm); 0 disables."""
+    """Wall seconds between measure refreshes (a replay of the log per arm, in a worker
+    process; a refresh that took longer than this delays the next by its own duration); 0 disables."""
+    freeze_seconds: float = 1.0
+    """Wall seconds between collect-and-freeze passes of the cyclic collector (see
+    :mod:`sandbox._gc`); 0 leaves the collector alone."""
 
 
 @dataclass(slots=True)
@@ -375,6 +380,7 @@ class Engine:
         self._last_checkpoint_size = 0
         self._last_checkpoint_time = clock()
         self._ended = False
+        self._heap = FrozenHeap(self.options.freeze_seconds)
         self.metrics.time_factor.set(trial.time_factor)
         self.metrics.bind(sim_time=self.sim_time, log_entries=lambda: float(self._size),
                           queue_depth=lambda: float(self._queue.qsize() if self._queue else 0),
@@ -450,6 +456,7 @@ class Engine:
             raise StoreError(f"trial {trial_id}: the log fails verification{where}: "
                              f"{verification.problem}")
         commits = commits_from_entries(entries)
+        self._heap.thaw()  # the state replaced here may be frozen: let the collector reclaim it
         host = self._new_host()
         report = replay(host, commits, check=True, max_divergences=1)
         if not report.exact:
@@ -482,6 +489,7 @@ class Engine:
     def _rebuild(self, extra: Commit | None = None) -> Host:
         """A fresh host replayed from the in-memory durable history (plus ``extra``)."""
         started = time.perf_counter()
+        self._heap.thaw()  # the host replaced here is frozen: let the collector reclaim it
         host = self._new_host()
         commits = self._history if extra is None else [*self._history, extra]
         report = replay(host, commits, check=True, max_divergences=1)
@@ -498,13 +506,20 @@ class Engine:
         """Recover if needed, then start the writer task (and the measure refresher)."""
         if self.host is None:
             await asyncio.to_thread(self.recover)
+        worker = None
+        if self.options.measures_seconds > 0:
+            worker = MeasureWorker(self.log.store.engine.url.render_as_string(hide_password=False),
+                                   self.trial.id)
+            await worker.start()
         self._queue = asyncio.Queue(maxsize=self.options.max_queue + 1)
         self._settled = asyncio.Event()
         self._settled.set()
         self.status = "ready"
+        if self.options.freeze_seconds > 0:
+            self._heap.freeze()
         self._task = asyncio.create_task(self._run(), name="flagship-engine")
-        if self.options.measures_seconds > 0:
-            self._measures_task = asyncio.create_task(self._measures_loop(), name="flagship-measures")
+        if worker is not None:
+            self._measures_task = asyncio.create_task(self._measures_loop(worker), name="flagship-measures")
 
     async def stop(self) -> None:
         """Finish queued actions, sign a last checkpoint, stop."""
@@ -525,6 +540,7 @@ class Engine:
                 self._last_checkpoint_size = self._size
             except StoreError as exc:
                 _log.warning("no final checkpoint for trial %s: %s", self.trial.id, exc)
+        self._heap.thaw()
         self.status = "stopped"
 
     async def submit(self, mechanism: str, kind: str, payload: Mapping[str, Any], actor: str, *,
@@ -591,6 +607,7 @@ class Engine:
                 return
             if stop:
                 return
+            self._heap.tick()
             await asyncio.sleep(0)  # let readers woken by the commit run before the next batch
 
     @staticmethod
@@ -770,7 +787,8 @@ class Engine:
             self.metrics.checkpoint_time.set(checkpoint.time)
 
     def _commit_failed(self, items: Sequence[_Pending], exc: StoreError, *, rebuild: bool) -> None:
-        _log.warning("trial %s: commit failed, answering 503: %s", self.trial.id, exc)
+        # str(exc): a kept log record must not keep the failed batch's frame (and the old host) alive.
+        _log.warning("trial %s: commit failed, answering 503: %s", self.trial.id, str(exc))
         self.metrics.commit_failures.inc()
         self._backoff_until = time.monotonic() + self._backoff
         error = StoreUnavailableError(f"the action was not committed: {exc}", retry_after=self._backoff)
@@ -791,42 +809,37 @@ class Engine:
 
     # -- measures ---------------------------------------------------------------------------
 
-    async def _measures_loop(self) -> None:
+    def _arms(self) -> list[tuple[str, ResolvedScenario]]:
         arms: list[tuple[str, ResolvedScenario]] = [("live", self.resolved)]
         if self.shadow is not None:
             arms.append(("shadow", self.shadow))
-        while True:
-            if self._size != self._measured_size:
-                size = self._size
-                commits = list(self._history)
-                started = time.perf_counter()
-                try:
-                    measured = await asyncio.to_thread(_measure_arms, arms, self.trial.seed, commits)
-                except Exception as exc:  # a measure that cannot be computed must not stop the server
-                    _log.warning("measures could not be refreshed: %s", exc)
-                else:
-                    for arm, values in measured:
-                        self.metrics.set_measures(arm, values)
-                    self._measured_size = size
-                    self.metrics.measures_refresh.set(time.perf_counter() - started)
-            await asyncio.sleep(self.options.measures_seconds)
+        return arms
 
-    def measures_now(self) -> list[tuple[str, list[MeasureValue]]]:
-        """Replay the durable history per arm and return each arm's current measures."""
-        arms: list[tuple[str, ResolvedScenario]] = [("live", self.resolved)]
-        if self.shadow is not None:
-            arms.append(("shadow", self.shadow))
-        return _measure_arms(arms, self.trial.seed, list(self._history))
+    async def _measures_loop(self, worker: MeasureWorker) -> None:
+        try:
+            while True:
+                duration = 0.0
+                if self._size != self._measured_size:
+                    size = self._size
+                    started = time.perf_counter()
+                    try:
+                        measured = await worker.refresh(self._arms(), self.trial.seed, size)
+                    except Exception as exc:  # a measure that cannot be computed must not stop the server
+                        _log.warning("measures could not be refreshed: %s", exc)
+                    else:
+                        for arm, values in measured:
+                            self.metrics.set_measures(arm, values)
+                        self._measured_size = size
+                    duration = time.perf_counter() - started
+                    self.metrics.measures_refresh.set(duration)
+                # A long trial's replay can outgrow the interval: then refresh at most half the time.
+                await asyncio.sleep(max(self.options.measures_seconds, duration))
+        finally:
+            worker.close()
 
-
-def _measure_arms(arms: Sequence[tuple[str, ResolvedScenario]], seed: int,
-                  commits: Sequence[Commit]) -> list[tuple[str, list[MeasureValue]]]:
-    """Each arm's measures after replaying ``commits`` (clients' actions fixed, the rest re-simulated)."""
-    results = []
-    for arm, resolved in arms:
-        _, _, telemetry = replay_scenario(resolved, seed, commits, check=False, finish=True)
-        results.append((arm, list(telemetry.measures) if telemetry is not None else []))
-    return results
+    def measures_now(self) -> ArmMeasures:
+        """Replay the durable history per arm, in this process, and return each arm's current measures."""
+        return measure_arms(self._arms(), self.trial.seed, list(self._history))
 
 
 # -- the gateway: what wings' routes see -------------------------------------------------------

@@ -10,7 +10,6 @@ so one bad replication never loses the others.
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 import time
@@ -18,12 +17,12 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mechanisms import sha256_hex
+from sandbox._gc import quiet_gc
 from sandbox._host import Host, action_rows, log_digest
 from sandbox._manifest import environment
 from sandbox._scenario import ResolvedScenario, load_scenario, resolve
@@ -61,25 +60,6 @@ def build_host(resolved: ResolvedScenario, seed: int) -> Host:
     return host
 
 
-@contextmanager
-def _quiet_gc() -> Iterator[None]:
-    """Collect young objects rarely while a run is going.
-
-    A run keeps every action it logs, so most allocations survive; CPython's default
-    thresholds then rescan the growing log over and over (it made logging runs ~2x
-    slower). Freezing what exists and raising the gen-0 threshold keeps collection
-    cost flat; everything is unfrozen and collected normally afterwards.
-    """
-    old = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
-        gc.unfreeze()
-
-
 def run(scenario: ResolvedScenario | str | Path, seed: int | None = None, *, replication: int = 0,
         run_id: str | None = None) -> RunResult:
     """Run ``scenario`` once with ``seed`` (default: the scenario's seed). Errors propagate."""
@@ -87,7 +67,7 @@ def run(scenario: ResolvedScenario | str | Path, seed: int | None = None, *, rep
     seed = resolved.scenario.seed if seed is None else seed
     started = time.perf_counter()
     host = build_host(resolved, seed)
-    with _quiet_gc():
+    with quiet_gc():
         host.start()
         host.env.run(until=resolved.scenario.duration)
         telemetry = host.finish()

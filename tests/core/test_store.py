@@ -154,13 +154,16 @@ def test_action_logs_survive_the_move_to_a_clustered_table_and_back(tmp_path: Pa
     assert "WITHOUT ROWID" in actions_table()[0]
 
 
-def test_a_new_sqlite_store_uses_large_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+def test_a_new_batch_store_uses_large_pages_a_live_one_small_and_an_existing_one_keeps_its_own(
+        tmp_path: Path) -> None:
     old = tmp_path / "old.db"
     engine = sa.create_engine(f"sqlite:///{old}")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")  # written with the default 4 KiB pages
     engine.dispose()
-    for path, expected in ((tmp_path / "new.db", 65536), (old, 4096)):
-        with Store.open(f"sqlite:///{path}") as store, store.engine.connect() as conn:
+    for path, durable, expected in ((tmp_path / "new.db", False, 65536), (tmp_path / "live.db", True, 4096),
+                                    (old, False, 4096)):
+        with Store.open(f"sqlite:///{path}", durable=durable) as store, store.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA page_size").scalar() == expected
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == (2 if durable else 1)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,6 +99,7 @@ def test_a_store_outage_gives_503_and_no_effect_and_the_retry_applies_once(store
         assert client.post("/v1/shop/purchases", json=body,
                            headers={**auth("bob"), "Idempotency-Key": "before"}).status_code == 201
         before = client.get("/v1/shop").json()
+        replaced = weakref.ref(live.engine.host)  # frozen since start (EngineOptions.freeze_seconds)
         with outage(store_url):
             failed = client.post("/v1/shop/purchases", json=body, headers=key)
             assert failed.status_code == 503, failed.text
@@ -113,6 +116,8 @@ def test_a_store_outage_gives_503_and_no_effect_and_the_retry_applies_once(store
         after = client.get("/v1/shop").json()
         assert after["sold"] == before["sold"] + 1 and after["stock"] == before["stock"] - 1
         assert 'flagship_store_commit_failures_total 1.0' in client.get("/metrics").text
+        gc.collect()
+        assert replaced() is None  # the host the failed commit replaced was thawed and reclaimed
     with Store.open(store_url) as store:
         log = TrialLog(store)
         entries = list(log.entries(trial_id))

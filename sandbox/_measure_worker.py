@@ -1,0 +1,184 @@
+"""Refreshing a live trial's measures in a worker process.
+
+A live trial's measures are those of a replay of its durable history, per arm (the
+trial itself and, in shadow mode, the counterfactual): clients' actions fixed, the
+simulated participants re-simulated, then every mechanism finished
+(:func:`measure_arms`). That is O(trial) work and a second copy of the trial's state.
+In the server's process it would hold the GIL for the replay and leave the whole copy
+for the cyclic collector to scan, stalling request handling for longer as the trial
+grows; even shipping the history to another process stalls it, since pickling a large
+object is one call that holds the GIL. So :class:`MeasureWorker` runs one worker
+process that reads the trial's log from the store itself, only the entries it has not
+read yet, and keeps what it read: the server sends it a few names and numbers.
+
+Lifecycle: constructing a worker starts nothing; :meth:`~MeasureWorker.start` starts
+the process (forkserver: a clean interpreter, not a copy of the server) and waits
+until it has imported what a replay needs, so that cost is paid before the server
+takes traffic (started on first use, it stalled every request for ~100 ms on two
+cores); :meth:`~MeasureWorker.close` stops it. A process that died is replaced by
+the next refresh, which reads the log from the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import multiprocessing
+import os
+import pickle
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sandbox._host import Host
+from sandbox._replay import Commit, commits_from_entries, replay, replay_scenario
+from sandbox._runner import build_host
+from sandbox._scenario import ResolvedScenario
+from telemetry import MeasureValue, Store
+from telemetry._trial_log import TrialLog
+
+__all__ = ["ArmMeasures", "MeasureWorker", "measure_arms"]
+
+ArmMeasures = list[tuple[str, list[MeasureValue]]]
+"""Measures per arm name (``live``, ``shadow``)."""
+
+
+def measure_arms(arms: Sequence[tuple[str, ResolvedScenario]], seed: int,
+                 commits: Sequence[Commit]) -> ArmMeasures:
+    """Each arm's measures after replaying ``commits`` (clients' actions fixed, the rest re-simulated)."""
+    results = []
+    for arm, resolved in arms:
+        _, _, telemetry = replay_scenario(resolved, seed, commits, check=False, finish=True)
+        results.append((arm, list(telemetry.measures) if telemetry is not None else []))
+    return results
+
+
+@dataclass
+class _Mirror:
+    """In the worker process: one trial's log as read so far, replayed into a host per arm."""
+
+    log: TrialLog
+    arms: tuple[str, ...]
+    hosts: list[Host]
+    commits: list[Commit] = field(default_factory=list)  # for platforms without fork()
+    size: int = 0
+
+
+_mirrors: dict[tuple[str, str], _Mirror] = {}
+
+
+def _background() -> None:
+    """Run the worker at a low CPU priority: request handling comes first on a busy machine."""
+    if hasattr(os, "nice"):
+        os.nice(10)
+
+
+def _ready() -> int:
+    return os.getpid()  # unpickling this call imported this module and, with it, the sandbox
+
+
+def _finished_measures(host: Host) -> list[MeasureValue]:
+    """``host.finish()``'s measures, taken in a forked copy so ``host`` can go on replaying.
+
+    Finishing is final (mechanisms record their end-of-run measures), and a SimPy world
+    cannot be copied in Python (its processes are generators), but a fork copies it for
+    the price of its page tables. The worker has no threads, so forking it is safe.
+    """
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the copy: finish, send, exit without running any of the parent's cleanup
+        os.close(read)
+        try:
+            result: tuple[bool, Any] = (True, list(host.finish().measures))
+        except BaseException as exc:  # the parent must hear of it, whatever it is
+            result = (False, f"{type(exc).__name__}: {exc}")
+        with os.fdopen(write, "wb") as out:
+            out.write(pickle.dumps(result))
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as incoming:
+        data = incoming.read()
+    os.waitpid(pid, 0)
+    if not data:
+        raise RuntimeError("the forked copy died before sending its measures")
+    ok, value = pickle.loads(data)
+    if not ok:
+        raise RuntimeError(f"finishing the replayed trial raised {value}")
+    return cast(list[MeasureValue], value)
+
+
+def _measure_trial(url: str, trial_id: str, size: int, arms: Sequence[tuple[str, ResolvedScenario]],
+                   seed: int, *, fork: bool = hasattr(os, "fork")) -> ArmMeasures:
+    """In the worker: read the trial's log up to ``size`` entries (a commit boundary), measure.
+
+    Each arm's host is replayed incrementally, through the new commits only, and
+    finished in a fork: O(new entries) per refresh. Without ``fork`` every refresh
+    replays the whole log again.
+    """
+    names = tuple(name for name, _ in arms)
+    mirror = _mirrors.get((url, trial_id))
+    if mirror is None or size < mirror.size or mirror.arms != names:
+        hosts = []
+        for _, resolved in arms:
+            host = build_host(resolved, seed)
+            host.start()
+            hosts.append(host)
+        mirror = _mirrors[(url, trial_id)] = _Mirror(TrialLog(Store.open(url)), names, hosts)
+    if size > mirror.size:
+        entries = list(itertools.takewhile(lambda entry: entry.seq < size,
+                                           mirror.log.entries(trial_id, start=mirror.size)))
+        commits = commits_from_entries(entries)
+        if fork:
+            for host in mirror.hosts:
+                replay(host, commits, check=False)
+        else:
+            mirror.commits.extend(commits)
+        mirror.size = size
+    if not fork:
+        return measure_arms(arms, seed, mirror.commits)
+    return [(name, _finished_measures(host)) for name, host in zip(names, mirror.hosts, strict=True)]
+
+
+class MeasureWorker:
+    """One worker process that measures a live trial from its durable log (see the module docstring)."""
+
+    def __init__(self, url: str, trial_id: str) -> None:
+        self.url = url
+        self.trial_id = trial_id
+        self._pool: ProcessPoolExecutor | None = None
+        self.pid: int | None = None
+        """The worker process's id while it runs."""
+
+    async def start(self) -> None:
+        """Start the process and wait until it is ready to replay."""
+        if self._pool is None:
+            pool = self._pool = ProcessPoolExecutor(max_workers=1, initializer=_background,
+                                                    mp_context=multiprocessing.get_context("forkserver"))
+            # Starting the pool's process blocks the caller until the forkserver forks it: not on the loop.
+            self.pid = await asyncio.to_thread(lambda: pool.submit(_ready).result())
+
+    async def refresh(self, arms: Sequence[tuple[str, ResolvedScenario]], seed: int,
+                      size: int) -> ArmMeasures:
+        """Every arm's measures over the first ``size`` durable entries (a commit boundary)."""
+        await self.start()
+        if self._pool is None:  # pragma: no cover - start() set it
+            raise RuntimeError("the measure worker did not start")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, _measure_trial, self.url, self.trial_id, size,
+                                              list(arms), seed)
+        except BrokenProcessPool:
+            self.close()  # the next refresh starts a new process
+            raise
+
+    def close(self) -> None:
+        """Stop the worker process (a refresh running in it is abandoned)."""
+        pool, self._pool, self.pid = self._pool, None, None
+        if pool is None:
+            return
+        # A replay of a long trial can take seconds; stopping the server must not wait for it.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
