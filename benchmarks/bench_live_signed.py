@@ -3,7 +3,7 @@
 The pilot the issue describes: an agents-only value market behind the agent gate, served by
 the live server as a subprocess on loopback (SQLite by default, ``--db`` for PostgreSQL) with
 ``flagship serve``'s default settings (measures refreshed every 10 s, checkpoints every 10 s
-or 1,000 entries). Each agent is a real Ed25519 identity with a credential from the
+or 10,000 entries). Each agent is a real Ed25519 identity with a credential from the
 evaluator the scenario trusts; before the clock starts every agent applies, answers its exam
 and is admitted, all over signed HTTP. Every order is signed per RFC 9421 Web Bot Auth by
 :class:`agents.WebBotAuth` and verified by the server. Two phases, on the same server:
@@ -225,7 +225,7 @@ def main() -> None:
                                        limits="[live.limits]\nrate_per_second = 1e9\nburst = 1000000000\n")
         server = ServerProcess(scenario, args.db or f"sqlite:///{directory / 'bench.db'}", cwd=directory,
                                tick=defaults.tick_seconds, checkpoint_seconds=defaults.checkpoint_seconds,
-                               measures_seconds=defaults.measures_seconds)
+                               measures_seconds=defaults.measures_seconds, new_trial=True)
         try:
             server.wait_ready()
             results = asyncio.run(bench(server.url, args, psutil.Process(server.process.pid)))

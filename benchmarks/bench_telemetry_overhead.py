@@ -3,13 +3,15 @@
 The ``bench_busy`` mechanism records a counter, a sample and a gauge on every
 action (1,000 Poisson participants, 300 sim seconds, about 300,000 actions).
 "Off" keeps the final measures but drops counters, gauges, samples and series.
-Runs alternate on and off to share the machine's noise; the best of each is kept.
+Runs alternate on and off to share the machine's noise, each after a full collection of
+the previous run's garbage; the best of each is kept.
 
     python benchmarks/bench_telemetry_overhead.py
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from sandbox import resolve, run
 
 
 def rate(telemetry: bool) -> float:
+    gc.collect()  # the previous run's garbage is not this run's cost
     result = run(resolve(scenario("bench_busy", telemetry=telemetry)), seed=1)
     return result.n_actions / result.wall_seconds
 

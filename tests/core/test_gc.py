@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox._gc import FrozenHeap, quiet_gc
+from sandbox._gc import FrozenHeap, no_collection, quiet_gc
 
 
 class Node:
@@ -94,3 +94,17 @@ def test_quiet_gc_restores_the_thresholds_and_unfreezes() -> None:
     with quiet_gc():
         assert gc.get_threshold() != before
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_no_collection_pauses_automatic_collection_and_restores_it() -> None:
+    assert gc.isenabled()
+    with no_collection():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with no_collection():
+            pass
+        assert not gc.isenabled()  # it restores what it found
+    finally:
+        gc.enable()
