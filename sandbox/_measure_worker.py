@@ -8,8 +8,11 @@ In the server's process it would hold the GIL for the replay and leave the whole
 for the cyclic collector to scan, stalling request handling for longer as the trial
 grows; even shipping the history to another process stalls it, since pickling a large
 object is one call that holds the GIL. So :class:`MeasureWorker` runs one worker
-process that reads the trial's log from the store itself, only the entries it has not
-read yet, and keeps what it read: the server sends it a few names and numbers.
+process, at a low CPU priority, that reads the trial's log from the store itself (the
+server sends it a few names and numbers), only the entries it has not read yet. It
+replays them into one host per arm that it keeps, and takes each arm's end-of-trial
+measures in a fork of itself (:func:`_finished_measures`): a refresh costs what was
+added since the last one.
 
 Lifecycle: constructing a worker starts nothing; :meth:`~MeasureWorker.start` starts
 the process (forkserver: a clean interpreter, not a copy of the server) and waits
