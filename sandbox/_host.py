@@ -36,9 +36,11 @@ from mechanisms import (
     Submit,
     canonical_bytes,
     canonical_json,
+    sha256_hex,
 )
 from mechanisms._measures import Measure
 from mechanisms.events import ShockFired
+from sandbox._gc import no_collection
 from telemetry import ActionRow, RunTelemetry, Telemetry
 
 __all__ = ["ActionLog", "Host", "LoggedAction", "action_rows", "log_digest"]
@@ -304,3 +306,9 @@ class Host:
     def state(self) -> dict[str, Any]:
         """Every mechanism's snapshot, by name."""
         return {name: mechanism.snapshot() for name, mechanism in self.mechanisms.items()}
+
+    def state_sha256(self) -> str:
+        """SHA-256 of :meth:`state` as canonical JSON (built with collection paused: it is large
+        and short-lived, see :func:`sandbox._gc.no_collection`)."""
+        with no_collection():
+            return sha256_hex(self.state())

@@ -70,7 +70,7 @@ from mechanisms import (
     sha256_hex,
 )
 from mechanisms._action import EMPTY
-from sandbox._gc import FrozenHeap, no_collection
+from sandbox._gc import FrozenHeap
 from sandbox._host import Host
 from sandbox._live_http import (
     PRINCIPAL_SCOPE_KEY,
@@ -417,8 +417,7 @@ class Engine:
             return ""
         now = float(self.host.env.now)
         if self._state_hash is None or self._state_hash[0] != now:
-            with no_collection():
-                self._state_hash = (now, sha256_hex(self.host.state()))
+            self._state_hash = (now, self.host.state_sha256())
         return self._state_hash[1]
 
     def sim_time(self) -> float:
@@ -704,10 +703,7 @@ class Engine:
             # A snapshot costs O(state), so only commits that carry a checkpoint carry one:
             # recovery and replay check the state at each of them.
             due = self._checkpoint_due(self._size + len(recorded))
-            state_hash = None
-            if due:
-                with no_collection():
-                    state_hash = sha256_hex(host.state())
+            state_hash = host.state_sha256() if due else None
             entries = self._entries(recorded, ours, now, state_hash)
             checkpoint = self.key.sign(self.trial.id, self._size + len(entries), entries[-1].hash,
                                        self.clock()) if due else None

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from mechanisms import Action, ContractError, Outcome, canonical_json, sha256_hex
+from mechanisms import Action, ContractError, Outcome, canonical_json
 from sandbox._host import Host
 from sandbox._runner import build_host
 from sandbox._scenario import ResolvedScenario
@@ -156,12 +156,12 @@ def replay(host: Host, commits: Iterable[Commit], *, check: bool = True,
             continue
         _compare(log, start, commit, report, max_divergences)
         if commit.state_hash is not None and len(report.divergences) < max_divergences:
-            state = sha256_hex(host.state())
+            state = host.state_sha256()
             if state != commit.state_hash:
                 seq = commit.entries[-1].seq if commit.entries else -1
                 report.divergences.append(Divergence(seq, f"state sha256 {commit.state_hash}",
                                                      f"state sha256 {state}"))
-    report.state_sha256 = sha256_hex(host.state())
+    report.state_sha256 = host.state_sha256()
     return report
 
 

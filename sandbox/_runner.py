@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mechanisms import sha256_hex
 from sandbox._gc import quiet_gc
 from sandbox._host import Host, action_rows, log_digest
 from sandbox._manifest import environment
@@ -90,7 +89,7 @@ def run(scenario: ResolvedScenario | str | Path, seed: int | None = None, *, rep
         actions=rows,
         n_actions=host.n_actions,
         action_log_sha256=log_hash,
-        state_sha256=sha256_hex(host.state()),
+        state_sha256=host.state_sha256(),
         events=dict(sorted(host.bus.counts.items())),
     )
 
