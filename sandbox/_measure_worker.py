@@ -29,12 +29,14 @@ import itertools
 import multiprocessing
 import os
 import pickle
+import traceback
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from mechanisms import RunFailedError
 from sandbox._host import Host
 from sandbox._replay import Commit, commits_from_entries, replay, replay_scenario
 from sandbox._runner import build_host
@@ -96,7 +98,7 @@ def _finished_measures(host: Host) -> list[MeasureValue]:
         try:
             result: tuple[bool, Any] = (True, list(host.finish().measures))
         except BaseException as exc:  # the parent must hear of it, whatever it is
-            result = (False, f"{type(exc).__name__}: {exc}")
+            result = (False, (f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         with os.fdopen(write, "wb") as out:
             out.write(pickle.dumps(result))
         os._exit(0)
@@ -105,10 +107,11 @@ def _finished_measures(host: Host) -> list[MeasureValue]:
         data = incoming.read()
     os.waitpid(pid, 0)
     if not data:
-        raise RuntimeError("the forked copy died before sending its measures")
+        raise RunFailedError("the forked copy of the replayed trial died before sending its measures")
     ok, value = pickle.loads(data)
     if not ok:
-        raise RuntimeError(f"finishing the replayed trial raised {value}")
+        message, where = value
+        raise RunFailedError(f"finishing the replayed trial raised {message}", where)
     return cast(list[MeasureValue], value)
 
 
@@ -156,21 +159,24 @@ class MeasureWorker:
 
     async def start(self) -> None:
         """Start the process and wait until it is ready to replay."""
-        if self._pool is None:
+        await self._running()
+
+    async def _running(self) -> ProcessPoolExecutor:
+        pool = self._pool
+        if pool is None:
             pool = self._pool = ProcessPoolExecutor(max_workers=1, initializer=_background,
                                                     mp_context=multiprocessing.get_context("forkserver"))
             # Starting the pool's process blocks the caller until the forkserver forks it: not on the loop.
             self.pid = await asyncio.to_thread(lambda: pool.submit(_ready).result())
+        return pool
 
     async def refresh(self, arms: Sequence[tuple[str, ResolvedScenario]], seed: int,
                       size: int) -> ArmMeasures:
         """Every arm's measures over the first ``size`` durable entries (a commit boundary)."""
-        await self.start()
-        if self._pool is None:  # pragma: no cover - start() set it
-            raise RuntimeError("the measure worker did not start")
+        pool = await self._running()
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, _measure_trial, self.url, self.trial_id, size,
+            return await loop.run_in_executor(pool, _measure_trial, self.url, self.trial_id, size,
                                               list(arms), seed)
         except BrokenProcessPool:
             self.close()  # the next refresh starts a new process

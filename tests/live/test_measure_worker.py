@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import _measure_worker
+from mechanisms import RunFailedError
+from sandbox import _measure_worker, build_host
 from sandbox._measure_worker import ArmMeasures, MeasureWorker, measure_arms
-from sandbox._replay import Commit, commits_from_entries
+from sandbox._replay import Commit, commits_from_entries, replay
 from sandbox._scenario import ResolvedScenario
 from tests.live._support import Live, drive_session
 
@@ -97,3 +98,42 @@ def test_a_killed_worker_is_replaced_and_reads_the_log_again(session: tuple[Live
             worker.close()
 
     assert asyncio.run(scenario()) == full_replay(live, commits)
+
+
+def test_measures_are_taken_in_a_fork_so_the_host_stays_unfinished(session: tuple[Live, str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    live, _ = session
+    commits, _ = commit_boundaries(live)
+    host = build_host(live.engine.resolved, live.engine.trial.seed)
+    host.start()
+    mechanism = host.mechanisms["posted_price"]
+    finished: list[float] = []
+    finish = mechanism.finish
+
+    def counted() -> None:
+        finished.append(mechanism.ctx.now)
+        finish()
+
+    monkeypatch.setattr(mechanism, "finish", counted)
+    replay(host, commits[:3], check=False)
+    first = _measure_worker._finished_measures(host)
+    assert _measure_worker._finished_measures(host) == first
+    assert finished == []  # finish() ran in the forks only: this host was never finished
+    replay(host, commits[3:], check=False)
+    assert [("live", _measure_worker._finished_measures(host))] == measure_arms(
+        [("live", live.engine.resolved)], live.engine.trial.seed, commits)
+
+
+def test_a_finish_that_raises_comes_back_as_a_run_failure_with_its_traceback(
+        session: tuple[Live, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    live, _ = session
+    host = build_host(live.engine.resolved, live.engine.trial.seed)
+    host.start()
+
+    def broken() -> None:
+        raise ValueError("no end for this trial")
+
+    monkeypatch.setattr(host.mechanisms["posted_price"], "finish", broken)
+    with pytest.raises(RunFailedError, match="ValueError: no end for this trial") as failed:
+        _measure_worker._finished_measures(host)
+    assert "in broken" in failed.value.traceback
