@@ -10,7 +10,7 @@
   :class:`WebBotAuthenticator`, the live server's ``web_bot_auth`` authenticator).
 
 * The gate: the ``agent_gate`` mechanism (:class:`AgentGate`, policy :class:`GateConfig`)
-  admits agents by credentials and a normative exam (:mod:`agents._exam`), monitors
+  admits agents by credentials and a normative exam (:mod:`flagship.agents._exam`), monitors
   them through ``ViolationObserved`` events and hears appeals; live, at ``/v1/gate``.
 * Simulated agent populations: ``honest_agents``, ``incompetent_agents``,
   ``deceptive_agents``, ``sybil_agents``, ``forger_agents``, ``replayer_agents``.
@@ -20,7 +20,7 @@ value or a rejection whose ``reason`` is a member of a closed StrEnum.
 Importing this package registers the gate and the populations.
 """
 
-from agents._credentials import (
+from flagship.agents._credentials import (
     CREDENTIAL_TYPE,
     CompetenceCredential,
     CredentialRejected,
@@ -28,8 +28,16 @@ from agents._credentials import (
     CredentialVerifier,
     Evaluator,
 )
-from agents._exam import SCENARIOS, ExamOption, ExamScenario, Question, choose_answers, draw_exam, grade
-from agents._gate import (
+from flagship.agents._exam import (
+    SCENARIOS,
+    ExamOption,
+    ExamScenario,
+    Question,
+    choose_answers,
+    draw_exam,
+    grade,
+)
+from flagship.agents._gate import (
     EXAM_SIGNATURE_DOMAIN,
     AgentGate,
     AgentStatus,
@@ -40,9 +48,9 @@ from agents._gate import (
     simulated_evaluator,
     simulated_evaluator_identity,
 )
-from agents._identity import AgentIdentity, PublicIdentity, jwk_thumbprint, public_key_from_jwk
-from agents._live_auth import WebBotAuthenticator
-from agents._populations import (
+from flagship.agents._identity import AgentIdentity, PublicIdentity, jwk_thumbprint, public_key_from_jwk
+from flagship.agents._live_auth import WebBotAuthenticator
+from flagship.agents._populations import (
     AgentParams,
     DeceptiveAgents,
     DeceptiveParams,
@@ -55,7 +63,7 @@ from agents._populations import (
     SybilAgents,
     SybilParams,
 )
-from agents._signatures import (
+from flagship.agents._signatures import (
     COVERED_COMPONENTS,
     WEB_BOT_AUTH_TAG,
     AgentKeyResolver,

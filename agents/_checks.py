@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from mechanisms._errors import InputError, Problem
+from flagship.mechanisms._errors import InputError, Problem
 
 __all__ = ["finite_number", "positive_number"]
 

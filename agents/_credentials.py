@@ -31,9 +31,9 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agents._checks import finite_number
-from agents._identity import AgentIdentity, PublicIdentity, b64url_decode, is_agent_id
-from mechanisms._errors import InputError, Problem
+from flagship.agents._checks import finite_number
+from flagship.agents._identity import AgentIdentity, PublicIdentity, b64url_decode, is_agent_id
+from flagship.mechanisms._errors import InputError, Problem
 
 __all__ = [
     "CREDENTIAL_TYPE",

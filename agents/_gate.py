@@ -38,16 +38,16 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, model_validator
 
-from agents._credentials import (
+from flagship.agents._credentials import (
     CredentialRejected,
     CredentialRejectReason,
     CredentialVerifier,
     Evaluator,
 )
-from agents._exam import SCENARIOS, Question, draw_exam, grade
-from agents._http import routes
-from agents._identity import AgentIdentity, PublicIdentity, b64url_decode, b64url_encode
-from mechanisms import (
+from flagship.agents._exam import SCENARIOS, Question, draw_exam, grade
+from flagship.agents._http import routes
+from flagship.agents._identity import AgentIdentity, PublicIdentity, b64url_decode, b64url_encode
+from flagship.mechanisms import (
     Action,
     Area,
     CommonReason,
@@ -61,7 +61,7 @@ from mechanisms import (
     canonical_bytes,
     register,
 )
-from mechanisms.events import (
+from flagship.mechanisms.events import (
     AgentAdmitted,
     AgentReinstated,
     AgentRevoked,
@@ -421,7 +421,7 @@ class AgentGate(Mechanism[GateConfig]):
     * ``appeal``: ``{}``; accepted effects: ``sanction_id``, ``review_at``.
     * ``recertify``: ``{"credentials": [<JWT>, ...]}``; accepted effects: ``admitted_until``.
 
-    In a live trial the same actions are served at ``/v1/gate`` (:mod:`agents._http`), and
+    In a live trial the same actions are served at ``/v1/gate`` (:mod:`flagship.agents._http`), and
     :meth:`standing` and :meth:`public_identity` answer the routes and the authenticator.
     """
 

@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mechanisms import Gateway, Outcome, RoutesFactory
+from flagship.mechanisms import Gateway, Outcome, RoutesFactory
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from agents._gate import AgentGate
+    from flagship.agents._gate import AgentGate
 
 __all__ = ["AGENT_ID_PATTERN", "GATE_STATUS", "gate_rejection", "routes"]
 

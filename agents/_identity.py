@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from mechanisms._errors import InputError, Problem
+from flagship.mechanisms._errors import InputError, Problem
 
 __all__ = [
     "AgentIdentity",

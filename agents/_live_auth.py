@@ -5,7 +5,7 @@ calls ``WebBotAuthenticator(gateway, options)`` with the scenario's
 ``[live.auth.web_bot_auth]`` table. Each request is checked by :class:`RequestVerifier`
 (the Web Bot Auth profile: tag, coverage of ``@method``, ``@authority``, ``@path`` and
 ``content-digest``, nonce, time window, replay cache), and its refusal codes become
-:class:`~mechanisms.AuthError` reasons unchanged, so a client can tell an expired
+:class:`~flagship.mechanisms.AuthError` reasons unchanged, so a client can tell an expired
 signature from a replayed one or a tampered body. The caller is the signature's
 ``keyid``: the RFC 7638 thumbprint of the signing key, i.e. the agent id.
 
@@ -32,10 +32,18 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agents._gate import AgentGate
-from agents._identity import PublicIdentity
-from agents._signatures import RequestRejected, RequestVerifier
-from mechanisms import AuthError, ContractError, Gateway, InputError, Principal, Problem, UnknownNameError
+from flagship.agents._gate import AgentGate
+from flagship.agents._identity import PublicIdentity
+from flagship.agents._signatures import RequestRejected, RequestVerifier
+from flagship.mechanisms import (
+    AuthError,
+    ContractError,
+    Gateway,
+    InputError,
+    Principal,
+    Problem,
+    UnknownNameError,
+)
 
 __all__ = ["WebBotAuthenticator"]
 

@@ -38,11 +38,11 @@ import jwt
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, model_validator
 
-from agents._credentials import CREDENTIAL_TYPE, Evaluator
-from agents._exam import choose_answers
-from agents._gate import DecisionReason, exam_signing_input, simulated_evaluator
-from agents._identity import AgentIdentity, b64url_decode, b64url_encode
-from mechanisms import (
+from flagship.agents._credentials import CREDENTIAL_TYPE, Evaluator
+from flagship.agents._exam import choose_answers
+from flagship.agents._gate import DecisionReason, exam_signing_input, simulated_evaluator
+from flagship.agents._identity import AgentIdentity, b64url_decode, b64url_encode
+from flagship.mechanisms import (
     Action,
     Area,
     ContractError,
@@ -54,7 +54,13 @@ from mechanisms import (
     canonical_bytes,
     register,
 )
-from mechanisms.events import AgentAdmitted, AgentReinstated, AgentRevoked, AgentSuspended, TraderProfile
+from flagship.mechanisms.events import (
+    AgentAdmitted,
+    AgentReinstated,
+    AgentRevoked,
+    AgentSuspended,
+    TraderProfile,
+)
 
 __all__ = [
     "AgentParams",

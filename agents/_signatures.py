@@ -41,10 +41,10 @@ from http_message_signatures import (
     algorithms,
 )
 
-from agents._checks import finite_number, positive_number
-from agents._identity import AgentIdentity, PublicIdentity
-from agents._replay import ReplayCache
-from mechanisms._errors import ContractError, InputError, Problem
+from flagship.agents._checks import finite_number, positive_number
+from flagship.agents._identity import AgentIdentity, PublicIdentity
+from flagship.agents._replay import ReplayCache
+from flagship.mechanisms._errors import ContractError, InputError, Problem
 
 __all__ = [
     "COVERED_COMPONENTS",

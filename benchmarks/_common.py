@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import simpy
 
-from mechanisms import Action, Area, Measure, Mechanism, NoConfig, Outcome, Population, register
-from mechanisms._action import ACCEPTED
+from flagship.mechanisms import Action, Area, Measure, Mechanism, NoConfig, Outcome, Population, register
+from flagship.mechanisms._action import ACCEPTED
 
 
 @register

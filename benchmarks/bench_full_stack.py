@@ -6,7 +6,7 @@ after another in this process:
 - actions per replication (gate applications and answers, orders, cancels, ballots...);
 - the simulation phase (``env.run``: arrivals, mechanisms, bus events, telemetry), in
   simulated actions per second;
-- wall time per replication end to end (``sandbox.run``: build, simulate, finish,
+- wall time per replication end to end (``flagship.sandbox.run``: build, simulate, finish,
   serialise and hash the action log), mean and range;
 
 then the whole default batch as ``flagship run`` runs it (every arm x the scenario's
@@ -25,11 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox import build_host, load_scenario, run
-from sandbox._gc import quiet_gc
-from sandbox._runner import run_batch
-from sandbox._scenario import ResolvedScenario
-from telemetry import Store
+from flagship.sandbox import build_host, load_scenario, run
+from flagship.sandbox._gc import quiet_gc
+from flagship.sandbox._runner import run_batch
+from flagship.sandbox._scenario import ResolvedScenario
+from flagship.telemetry import Store
 
 PILOT = Path(__file__).resolve().parent.parent / "examples" / "full_stack_pilot.toml"
 SEEDS = 3

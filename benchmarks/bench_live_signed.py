@@ -6,7 +6,7 @@ the live server as a subprocess on loopback (SQLite by default, ``--db`` for Pos
 or 10,000 entries). Each agent is a real Ed25519 identity with a credential from the
 evaluator the scenario trusts; before the clock starts every agent applies, answers its exam
 and is admitted, all over signed HTTP. Every order is signed per RFC 9421 Web Bot Auth by
-:class:`agents.WebBotAuth` and verified by the server. Two phases, on the same server:
+:class:`flagship.agents.WebBotAuth` and verified by the server. Two phases, on the same server:
 
 1. **at a rate** (open loop): orders arrive as a seeded Poisson stream at ``--rate`` per
    second, each from the next agent in turn, whether or not earlier ones were answered.
@@ -49,8 +49,8 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from agents import AgentIdentity, WebBotAuth  # noqa: E402
-from sandbox._live import EngineOptions  # noqa: E402
+from flagship.agents import AgentIdentity, WebBotAuth  # noqa: E402
+from flagship.sandbox._live import EngineOptions  # noqa: E402
 from tests.live._gate_support import answer_body, application_body, write_gate_scenario  # noqa: E402
 from tests.live._support import ServerProcess  # noqa: E402
 

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from markets import OrderBook, OrderRejected
+from flagship.markets import OrderBook, OrderRejected
 
 LIMIT, CANCEL, MARKET = 0, 1, 2
 # (kind, order id, side, price, qty, owner); cancels use only the id.

@@ -6,7 +6,7 @@ exponential timeouts):
 - the simulation phase (``env.run``: arrivals, Action objects, ``handle``, the
   action log, telemetry on), in actions per second;
 - turning the kept log into canonical-JSON rows plus its SHA-256, in rows per second;
-- ``sandbox.run`` end to end (build, simulate, serialise, hash), with and without
+- ``flagship.sandbox.run`` end to end (build, simulate, serialise, hash), with and without
   the action log kept.
 
     python benchmarks/bench_sandbox_overhead.py
@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import bare_simpy, best_of, scenario
 
-from sandbox import action_rows, build_host, log_digest, resolve, run
-from sandbox._gc import quiet_gc
+from flagship.sandbox import action_rows, build_host, log_digest, resolve, run
+from flagship.sandbox._gc import quiet_gc
 
 DURATION = 300.0
 

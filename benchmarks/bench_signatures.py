@@ -2,8 +2,8 @@
 
 Run: /work/venv/bin/python benchmarks/bench_signatures.py [--requests N]
 
-Prints sign+verify pairs per second through ``agents.WebBotAuth`` /
-``agents.RequestVerifier`` (http-message-signatures underneath), each half on
+Prints sign+verify pairs per second through ``flagship.agents.WebBotAuth`` /
+``flagship.agents.RequestVerifier`` (http-message-signatures underneath), each half on
 its own, the cost of one bare Ed25519 verify, and a cProfile of the verify path
 grouped by where the time is spent.  Single process, single thread: the live
 server's budget is about 500 verified requests/s on 2 cores.  Under a minute.
@@ -23,7 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents import AgentIdentity, AgentRegistry, RequestVerifier, VerifiedRequest, WebBotAuth
+from flagship.agents import AgentIdentity, AgentRegistry, RequestVerifier, VerifiedRequest, WebBotAuth
 
 NOW = 1_700_000_000.0
 URL = "https://market.example/v1/bids"

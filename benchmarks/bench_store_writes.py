@@ -18,8 +18,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from telemetry import Store
-from telemetry._schema import actions, runs, sweeps
+from flagship.telemetry import Store
+from flagship.telemetry._schema import actions, runs, sweeps
 
 ROWS = 200_000
 

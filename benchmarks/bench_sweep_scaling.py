@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox import load_scenario
-from sandbox._executors import open_executor, window_for
-from sandbox._runner import RunJob, execute
-from sandbox._sweep import Axis, SweepPlan, SweepSpec, pending_jobs, plan_sweep, store_results
-from telemetry import Store
+from flagship.sandbox import load_scenario
+from flagship.sandbox._executors import open_executor, window_for
+from flagship.sandbox._runner import RunJob, execute
+from flagship.sandbox._sweep import Axis, SweepPlan, SweepSpec, pending_jobs, plan_sweep, store_results
+from flagship.telemetry import Store
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "posted_price.toml"
 

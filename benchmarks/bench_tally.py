@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from democracy import BallotType, rules, tally
+from flagship.democracy import BallotType, rules, tally
 
 TARGET_SECONDS = 0.5
 TARGET_RULES = ("plurality", "borda", "irv", "schulze")

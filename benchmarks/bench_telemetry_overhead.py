@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import scenario
 
-from sandbox import resolve, run
+from flagship.sandbox import resolve, run
 
 
 def rate(telemetry: bool) -> float:

@@ -2,7 +2,7 @@
 
 Phase 1: the rules only.  The entry point::
 
-    from democracy import tally
+    from flagship.democracy import tally
     result = tally("schulze", ballots, candidates, seed=0)
     result.winners      # every co-winner, in candidates' order
     result.winner       # after the recorded tie-break (result.tie_break)
@@ -13,7 +13,7 @@ Ranked rules: ``plurality``, ``borda``, ``irv``, ``schulze``, ``ranked_pairs``,
 ``copeland``, ``minimax``; ``approval`` reads approval ballots and
 ``referendum`` yes/no ballots (see :func:`referendum`).  Rules are plain
 functions registered with :func:`voting_rule`; :func:`rules` lists them with the
-properties they claim, which :mod:`democracy.axioms` checks.
+properties they claim, which :mod:`flagship.democracy.axioms` checks.
 """
 
 from __future__ import annotations

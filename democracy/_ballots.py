@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mechanisms._errors import InputError, Problem
+from flagship.mechanisms._errors import InputError, Problem
 
 __all__ = [
     "ARRAY_REASONS",

@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from mechanisms import ContractError
+from flagship.mechanisms import ContractError
 
 __all__ = [
     "DeliberationModel",

@@ -1,7 +1,7 @@
 """Per-rule details of a tally: what is needed to explain (and audit) the outcome.
 
 Each class renders itself as JSON-able data (``to_dict``) and as plain-English
-sentences (``explain``); :class:`~democracy.TallyResult` wraps them with the
+sentences (``explain``); :class:`~flagship.democracy.TallyResult` wraps them with the
 ballot counts and the tie-break.
 """
 

@@ -9,7 +9,7 @@ vote's events instead of arriving on its own):
 2. ``VoteConvened`` from its mechanism: notes which of its members are convened and
    the vote's rule, candidates and timetable; preferences are drawn at the first
    convening, when the candidates become known. Citizens deliberate during the
-   window (see :mod:`democracy._deliberation`).
+   window (see :mod:`flagship.democracy._deliberation`).
 3. ``BallotOpened``: each convened member votes with probability ``turnout``, at the
    opening plus an exponential delay of mean ``time_to_vote`` seconds; members
    whose delay runs past the close still try (late ballots, rejected).
@@ -23,7 +23,7 @@ voters submit. Choices documented here because the measures depend on them:
 * **Panel fidelity** (``citizens``): the citizens compute the counterfactual
   decision of *all their registered members* voting their informed rankings
   (same rule, thresholds, status quo and tie-break seed, via
-  :func:`democracy._procedure.decide`) and compare it with each ``DecisionTaken``
+  :func:`flagship.democracy._procedure.decide`) and compare it with each ``DecisionTaken``
   decided by a count (fallback decisions are not scored).
 * **Decision flip rate** (``citizens``): for each decision of a panel vote, the
   citizens redraw ``redraws`` panels from their registered members with the same
@@ -52,18 +52,27 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, model_validator
 
-from democracy._cultures import impartial_culture, spatial
-from democracy._deliberation import (
+from flagship.democracy._cultures import impartial_culture, spatial
+from flagship.democracy._deliberation import (
     DeliberationModel,
     deliberate,
     initial_opinions,
     position_scores,
     rankings_of,
 )
-from democracy._procedure import PROCEDURE_KEY, decide
-from democracy._sortition import stratified_draw
-from mechanisms import Action, Area, ContractError, Measure, Outcome, Population, PopulationContext, register
-from mechanisms.events import BallotClosed, BallotOpened, DecisionTaken, VoteConvened
+from flagship.democracy._procedure import PROCEDURE_KEY, decide
+from flagship.democracy._sortition import stratified_draw
+from flagship.mechanisms import (
+    Action,
+    Area,
+    ContractError,
+    Measure,
+    Outcome,
+    Population,
+    PopulationContext,
+    register,
+)
+from flagship.mechanisms.events import BallotClosed, BallotOpened, DecisionTaken, VoteConvened
 
 __all__ = [
     "Citizens",

@@ -4,7 +4,7 @@ Routes (fixed paths under ``/v1/votes``; see ``docs/democracy.md`` "Live routes"
 ``docs/live.md`` for idempotency, limits and problem+json):
 
 * ``POST /v1/votes/registrations`` (registrars only): register a voter; 201 with the new
-  voter id and the voter's token (see :mod:`democracy._tokens`).
+  voter id and the voter's token (see :mod:`flagship.democracy._tokens`).
 * ``GET /v1/votes``: every vote so far (timetable, status, counts, decided measure) and
   the decision in force.
 * ``GET /v1/votes/me`` (voters only): the caller's own registration and, per vote,
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mechanisms import ContractError, Gateway, Outcome, Principal, RoutesFactory
+from flagship.mechanisms import ContractError, Gateway, Outcome, Principal, RoutesFactory
 
 from ._tokens import SECRET_PURPOSE, is_registrar, is_voter, issue_token, new_voter_id, token_sha256
 

@@ -11,19 +11,19 @@ Lifecycle of one vote (all times are sim seconds; ``D`` = ``deliberation_seconds
    is ignored.
 2. **Convening** at the trigger time ``t``: in ``panel`` mode a citizens' panel of
    ``panel_size`` is drawn from the registered voters by stratified sortition on
-   ``strata`` (:mod:`democracy._sortition`) with a draw seed from the mechanism's
+   ``strata`` (:mod:`flagship.democracy._sortition`) with a draw seed from the mechanism's
    ``sortition`` stream; in ``electorate`` mode every registered voter is convened.
    ``VoteConvened`` publishes the members, the draw seed and the timetable; the
    draw is also kept in the snapshot.
 3. **Deliberation** during ``[t, t + D)``: the mechanism only announces the window;
    opinions live in the voter populations, which update their convened members'
-   rankings (:mod:`democracy._deliberation`). ``D = 0`` is the control arm.
+   rankings (:mod:`flagship.democracy._deliberation`). ``D = 0`` is the control arm.
 4. **Ballot** during ``[t + D, t + D + B)`` (``BallotOpened``): one ``ballot`` per
    convened member. The window is decided by the action's time, not by timers, so
    a ballot at exactly the closing time is late whatever the event order.
 5. **Count** at ``t + D + B``: the quorum is met when the counted ballots are at
    least ``quorum`` x the convened members (and at least one). Then ``rule`` (any
-   ranked rule of :func:`democracy.tally`) decides; a winner with a ``thresholds``
+   ranked rule of :func:`flagship.democracy.tally`) decides; a winner with a ``thresholds``
    entry needs that share of counted ballots ranking it above ``status_quo``, or
    it is struck and the count is rerun without it. ``BallotClosed`` publishes the
    count and the anonymous cast-vote record. No quorum: ``fallback_measure`` if
@@ -46,7 +46,7 @@ Lifecycle of one vote (all times are sim seconds; ``D`` = ``deliberation_seconds
 Membership: voters ``register`` once with a per-person identity key (``person``)
 and their strata, optionally binding a credential by its SHA-256 (``token_sha256``:
 live pilots authenticate human voters by per-voter tokens, see
-:mod:`democracy._tokens`; only the hash is ever stored). A second registration of a
+:mod:`flagship.democracy._tokens`; only the hash is ever stored). A second registration of a
 person under another actor id (a sybil) is rejected with ``DUPLICATE_IDENTITY``
 (``dedupe_identities = false`` turns the check off, only to measure the threat);
 ballots from such actors are rejected as ``NOT_REGISTERED`` and counted in
@@ -59,14 +59,14 @@ Action kinds (payloads are plain dicts, checked by hand; no pydantic per action)
   effects ``{"registered": <electorate size>, "voter": <the actor id>}`` (the voter id is in
   the effects so that a caller replaying a stored outcome learns whom it registered).
 * ``ballot``: ``{"vote_id": str, "ranking": [candidate, ...]}`` (most preferred first,
-  may be truncated; checked with :func:`democracy.validate_ballot`); effects
+  may be truncated; checked with :func:`flagship.democracy.validate_ballot`); effects
   ``{"vote_id", "cast"}``.
 * ``appeal``: ``{"decision_id": str}``; effects ``{"decision_id", "signatures",
   "review_requested"}``.
 
 A rejected action changes nothing but statistics kept for measures.
 
-Read-only queries for the live routes (:mod:`democracy._http`): :meth:`EmergencyVote.votes`,
+Read-only queries for the live routes (:mod:`flagship.democracy._http`): :meth:`EmergencyVote.votes`,
 :meth:`~EmergencyVote.vote`, :meth:`~EmergencyVote.participation`,
 :meth:`~EmergencyVote.voter_of_token`... They never return a voter's ranking: the open
 vote keeps who cast what only to refuse second ballots, and drops it at the count.
@@ -85,13 +85,13 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, model_validator
 
-from democracy._ballots import BallotReason, BallotType, validate_ballot
-from democracy._http import routes
-from democracy._registry import rules
-from democracy._result import TallyResult
-from democracy._sortition import stratified_draw, total_variation
-from democracy._tally import tally
-from mechanisms import (
+from flagship.democracy._ballots import BallotReason, BallotType, validate_ballot
+from flagship.democracy._http import routes
+from flagship.democracy._registry import rules
+from flagship.democracy._result import TallyResult
+from flagship.democracy._sortition import stratified_draw, total_variation
+from flagship.democracy._tally import tally
+from flagship.mechanisms import (
     Action,
     Area,
     CommonReason,
@@ -102,7 +102,7 @@ from mechanisms import (
     Outcome,
     register,
 )
-from mechanisms.events import (
+from flagship.mechanisms.events import (
     BallotClosed,
     BallotOpened,
     DecisionLapsed,

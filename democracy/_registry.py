@@ -2,7 +2,7 @@
 
 In the spirit of pref_voting's ``@vm(name=...)``: the decorator records the
 rule's name, the ballot type it reads and the axiomatic properties it claims
-(which :mod:`democracy.axioms` can then check), and returns the function
+(which :mod:`flagship.democracy.axioms` can then check), and returns the function
 unchanged so it stays directly callable on a profile.
 """
 
@@ -14,7 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-from mechanisms._errors import ContractError, Problem, UnknownNameError
+from flagship.mechanisms._errors import ContractError, Problem, UnknownNameError
 
 from ._ballots import BallotType
 from ._details import Details
@@ -86,8 +86,8 @@ def voting_rule(
     """Register the decorated function as the voting rule ``name``.
 
     The function receives the aggregated profile for its ballot type
-    (:class:`~democracy.RankedProfile`, :class:`~democracy.ApprovalProfile` or
-    :class:`~democracy.YesNoProfile`) and returns a :class:`RuleOutcome`.
+    (:class:`~flagship.democracy.RankedProfile`, :class:`~flagship.democracy.ApprovalProfile` or
+    :class:`~flagship.democracy.YesNoProfile`) and returns a :class:`RuleOutcome`.
     Registering a name twice is a :class:`ContractError` (a programming error).
     """
     kind = BallotType(ballot_type)

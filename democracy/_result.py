@@ -55,7 +55,7 @@ class RejectedBallot:
 
 @dataclass(frozen=True)
 class TallyResult:
-    """Outcome of :func:`~democracy.tally`.
+    """Outcome of :func:`~flagship.democracy.tally`.
 
     ``winners``: every co-winner before tie-breaking, in candidates' order.
     ``winner``: the single winner after ``tie_break``.  ``counted``: ballots

@@ -15,7 +15,7 @@ Conventions follow pref_voting so the two can be compared on any profile:
   losses; minimax minimises the largest defeat margin.
 
 The claimed properties are the textbook ones for profiles of complete rankings
-(checked by ``democracy.axioms``); IRV here fails the Condorcet loser criterion
+(checked by ``flagship.democracy.axioms``); IRV here fails the Condorcet loser criterion
 because of the simultaneous elimination of tied candidates, so it does not claim it.
 """
 

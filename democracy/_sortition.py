@@ -32,7 +32,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from mechanisms import ContractError
+from flagship.mechanisms import ContractError
 
 __all__ = ["Draw", "allocate", "cell_shares", "stratified_draw", "total_variation"]
 

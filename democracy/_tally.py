@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mechanisms._errors import InputError, Problem
+from flagship.mechanisms._errors import InputError, Problem
 
 from . import _rules  # noqa: F401  (importing registers the rules)
 from ._ballots import (

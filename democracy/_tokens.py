@@ -34,7 +34,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mechanisms import AuthError, ContractError, Gateway, InputError, Principal, Problem
+from flagship.mechanisms import AuthError, ContractError, Gateway, InputError, Principal, Problem
 
 __all__ = [
     "REGISTRAR_PREFIX",

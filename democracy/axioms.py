@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mechanisms._errors import InputError, Problem, UnknownNameError
+from flagship.mechanisms._errors import InputError, Problem, UnknownNameError
 
 from . import _cultures, _pairwise
 from ._ballots import BallotReason, BallotType, ballot_indices, check_candidates
@@ -306,7 +306,7 @@ CONDORCET_LOSER: Axiom = _CondorcetLoser()
 PARETO: Axiom = _Pareto()
 MONOTONICITY: Axiom = _Monotonicity()
 
-#: Every axiom by name (the names match :class:`democracy.Property` values).
+#: Every axiom by name (the names match :class:`flagship.democracy.Property` values).
 AXIOMS: Mapping[str, Axiom] = MappingProxyType(
     {axiom.name: axiom for axiom in (CONDORCET_WINNER, CONDORCET_LOSER, PARETO, MONOTONICITY)}
 )

@@ -1,6 +1,6 @@
 """Markets: a pure-Python limit order book and the value-aligned market built on it.
 
->>> from markets import OrderBook
+>>> from flagship.markets import OrderBook
 >>> book = OrderBook()
 >>> book.limit("a1", "sell", 101, 5, owner="alice")
 []

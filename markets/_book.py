@@ -15,8 +15,8 @@ instruction counts under cachegrind, since wall-clock time on a shared machine i
   later) it wins at every realistic depth because nothing else has to look out for dead entries;
 * an order is a small list mutated in place, indexed by the ``_QTY``... constants below: a list
   costs a quarter of a ``__slots__`` object with an ``__init__`` to build, and the book builds
-  one per resting order.  Callers only ever see immutable copies (:class:`~markets.OrderView`,
-  :class:`~markets.Fill`).
+  one per resting order.  Callers only ever see immutable copies (:class:`~flagship.markets.OrderView`,
+  :class:`~flagship.markets.Fill`).
 
 The common request (a valid GTC limit or market order without extras) runs through a short fast
 path; anything else, every rejection included, goes through the fully checked path.  The fast
@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
-from mechanisms._errors import InputError, Problem
+from flagship.mechanisms._errors import InputError, Problem
 
 from ._reasons import BookReason, OrderRejected
 from ._records import (
@@ -99,8 +99,8 @@ class OrderBook:
     oldest first; every fill prints at the resting (maker) order's price.  With all priorities
     0 this is plain price-time priority.
 
-    Every request either succeeds or raises :class:`~markets.OrderRejected` with a
-    :class:`~markets.BookReason` and leaves the book exactly as it was.  After every request
+    Every request either succeeds or raises :class:`~flagship.markets.OrderRejected` with a
+    :class:`~flagship.markets.BookReason` and leaves the book exactly as it was.  After every request
     the book is uncrossed (best bid < best ask) and holds no empty price level.
 
     Order ids are ints or strs, unique among live orders (a filled or cancelled order's id may
@@ -109,8 +109,8 @@ class OrderBook:
 
     ``price_band=(lo, hi)`` (inclusive) confines limit prices and the prices market orders may
     trade at; see :meth:`set_price_band`.  ``stp`` is the default self-trade prevention mode
-    (:class:`~markets.STPMode`), overridable per order.  Configuration errors raise
-    :class:`~mechanisms._errors.InputError`.
+    (:class:`~flagship.markets.STPMode`), overridable per order.  Configuration errors raise
+    :class:`~flagship.mechanisms._errors.InputError`.
     """
 
     __slots__ = (
@@ -184,7 +184,7 @@ class OrderBook:
         """Submit a limit order; return the fills it made, in order.
 
         ``side`` is ``"buy"`` or ``"sell"``.  The order first trades against the opposite side
-        at prices at or better than ``price``; then by ``tif`` (:class:`~markets.TimeInForce`)
+        at prices at or better than ``price``; then by ``tif`` (:class:`~flagship.markets.TimeInForce`)
         its remainder rests at ``price`` (GTC), is dropped (IOC), or, for FOK, the order is
         rejected with ``FOK_UNFILLABLE`` unless it can be filled completely at once.
         ``post_only`` orders (GTC only) are rejected with ``POST_ONLY_WOULD_CROSS`` if they

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from mechanisms import Gateway, Outcome, RoutesFactory
+from flagship.mechanisms import Gateway, Outcome, RoutesFactory
 
 from ._values import MAX_TAGS, MAX_TEXT
 

@@ -41,7 +41,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
-from mechanisms import (
+from flagship.mechanisms import (
     EMPTY,
     Action,
     Area,
@@ -54,7 +54,7 @@ from mechanisms import (
     Outcome,
     register,
 )
-from mechanisms.events import (
+from flagship.mechanisms.events import (
     AgentAdmitted,
     AgentReinstated,
     AgentRevoked,
@@ -106,7 +106,7 @@ _BAD_ID = f"order_id: expected a string of 1..{MAX_TEXT} characters or a 64-bit 
 
 class MarketReason(StrEnum):
     """Why the market rejected an action: every engine reason (as its upper-case name) and the
-    market's own. Together with :class:`~mechanisms.CommonReason` the closed set."""
+    market's own. Together with :class:`~flagship.mechanisms.CommonReason` the closed set."""
 
     # -- the engine's (markets.BookReason), in its precedence order --
     INVALID_ID = "INVALID_ID"

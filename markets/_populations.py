@@ -2,7 +2,7 @@
 
 Every population here acts on the market named as its scenario ``mechanism``; its participants
 are actors ``<population>-<n>``, and each draws from the population's own seeded streams. At
-start each population publishes one :class:`~mechanisms.events.TraderProfile` per participant
+start each population publishes one :class:`~flagship.mechanisms.events.TraderProfile` per participant
 (its group, whether it manipulates, induced values): simulation ground truth the market uses for
 its measures only. Participants learn their fills from the market's ``TradeExecuted`` events,
 like a trader's drop copy: a fill at a resting order's price is matched to the participant's own
@@ -30,8 +30,8 @@ from pydantic import (
     model_validator,
 )
 
-from mechanisms import Action, ContractError, Event, Outcome, Population, PopulationContext, register
-from mechanisms.events import ShockFired, TradeExecuted, TraderProfile, TradingHalted, TradingResumed
+from flagship.mechanisms import Action, ContractError, Event, Outcome, Population, PopulationContext, register
+from flagship.mechanisms.events import ShockFired, TradeExecuted, TraderProfile, TradingHalted, TradingResumed
 
 from ._mechanism import LIQUIDITY_SHOCK
 

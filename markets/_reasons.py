@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from mechanisms._errors import FlagshipError
+from flagship.mechanisms._errors import OrderRejected
 
 __all__ = ["BookReason", "OrderRejected"]
 
 
 class BookReason(StrEnum):
-    """Every reason :class:`~markets.OrderBook` may give for refusing a request.
+    """Every reason :class:`~flagship.markets.OrderBook` may give for refusing a request.
 
     The set is closed: the book raises :class:`OrderRejected` with one of these and
     nothing else.  A rejected request changes nothing in the book (not even its
@@ -35,7 +35,7 @@ class BookReason(StrEnum):
     """The time in force is not GTC, IOC or FOK, ``post_only`` is not a bool, or a post-only
     order is not GTC."""
     INVALID_STP = "invalid_stp"
-    """The self-trade prevention mode is not one of :class:`~markets.STPMode`."""
+    """The self-trade prevention mode is not one of :class:`~flagship.markets.STPMode`."""
     INVALID_PRIORITY = "invalid_priority"
     """The priority is not an integer (bools refused)."""
     DUPLICATE_ID = "duplicate_id"
@@ -54,12 +54,3 @@ class BookReason(StrEnum):
     """Self-trade prevention in ``cancel_newest`` mode would cancel the incoming order before it
     trades at all; refusing it is then the same as accepting it and changes nothing."""
 
-
-class OrderRejected(FlagshipError):  # noqa: N818 - the name is the public contract
-    """The book refused a request; ``reason`` says why and the book is unchanged."""
-
-    def __init__(self, reason: BookReason, detail: str = "", order_id: object = None) -> None:
-        self.reason = reason
-        self.detail = detail
-        self.order_id = order_id
-        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)

@@ -82,7 +82,7 @@ class Fill(tuple[int, OrderId, OrderId, int, int, str, str, str]):
     """One trade.  ``price`` is always the maker's (resting order's) price.
 
     ``seq`` numbers the book's fills 1, 2, 3, ... in the order they happened, so it is also the
-    fill's position in :attr:`~markets.OrderBook.tape` plus one.  ``taker_side`` is ``"buy"``
+    fill's position in :attr:`~flagship.markets.OrderBook.tape` plus one.  ``taker_side`` is ``"buy"``
     or ``"sell"``; the maker was on the other side.
 
     A fill is a tuple ``(seq, maker_id, taker_id, price, qty, taker_side, maker_owner,

@@ -2,14 +2,14 @@
 
 Public surface: :class:`Action` in, :class:`Outcome` out; :class:`Mechanism` and
 :class:`Population` base classes with their :class:`Context`; the :class:`Bus`
-and its :class:`Event` base (the shared vocabulary is in :mod:`mechanisms.events`);
+and its :class:`Event` base (the shared vocabulary is in :mod:`flagship.mechanisms.events`);
 :class:`Measure` declarations by :class:`Area`; the registry (:func:`register`);
 the exception tree rooted at :class:`FlagshipError`. The conformance kit is
-:mod:`mechanisms.testing`.
+:mod:`flagship.mechanisms.testing`.
 """
 
-from mechanisms._action import EMPTY, Action, CommonReason, Outcome
-from mechanisms._base import (
+from flagship.mechanisms._action import EMPTY, Action, CommonReason, Outcome
+from flagship.mechanisms._base import (
     Arrival,
     Context,
     Mechanism,
@@ -18,32 +18,39 @@ from mechanisms._base import (
     PopulationContext,
     Recorder,
     Submit,
+    Timer,
 )
-from mechanisms._bus import Bus, Event, EventHandler
-from mechanisms._canonical import canonical_bytes, canonical_json, sha256_hex
-from mechanisms._errors import (
+from flagship.mechanisms._bus import Bus, Event, EventHandler
+from flagship.mechanisms._canonical import canonical_bytes, canonical_json, sha256_hex
+from flagship.mechanisms._errors import (
+    ActionRejected,
+    AuthError,
     ConformanceError,
     ContractError,
     FlagshipError,
     InputError,
+    MechanismFailedError,
+    OrderRejected,
     Problem,
     RunFailedError,
     RunNotFoundError,
     ScenarioError,
+    ShuttingDownError,
     StoreError,
+    StoreUnavailableError,
+    TrialEndedError,
     UnknownNameError,
 )
-from mechanisms._live import (
+from flagship.mechanisms._live import (
     AUTHENTICATOR_GROUP,
     Authenticator,
-    AuthError,
     Gateway,
     Principal,
     RoutesFactory,
 )
-from mechanisms._measures import Area, Measure
-from mechanisms._random import Streams, seed_sequence
-from mechanisms._registry import (
+from flagship.mechanisms._measures import Area, Measure
+from flagship.mechanisms._random import Streams, seed_sequence
+from flagship.mechanisms._registry import (
     MECHANISM_GROUP,
     POPULATION_GROUP,
     mechanism,
@@ -60,6 +67,7 @@ __all__ = [
     "MECHANISM_GROUP",
     "POPULATION_GROUP",
     "Action",
+    "ActionRejected",
     "Area",
     "Arrival",
     "AuthError",
@@ -76,7 +84,9 @@ __all__ = [
     "InputError",
     "Measure",
     "Mechanism",
+    "MechanismFailedError",
     "NoConfig",
+    "OrderRejected",
     "Outcome",
     "Population",
     "PopulationContext",
@@ -87,9 +97,13 @@ __all__ = [
     "RunFailedError",
     "RunNotFoundError",
     "ScenarioError",
+    "ShuttingDownError",
     "StoreError",
+    "StoreUnavailableError",
     "Streams",
     "Submit",
+    "Timer",
+    "TrialEndedError",
     "UnknownNameError",
     "canonical_bytes",
     "canonical_json",

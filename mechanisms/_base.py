@@ -6,7 +6,8 @@ Lifecycle of a mechanism in any driver (sandbox, live server, replay, conformanc
    a :class:`Context` (SimPy environment, its own seeded RNG stream, the bus, its
    recorder).
 2. ``Mechanism(config, ctx)``: set up state; no events, no processes yet.
-3. ``start()``: subscribe to events, start timed SimPy processes (deadlines, sunsets).
+3. ``start()``: subscribe to events, set timers (``ctx.call_at`` / ``ctx.call_later``:
+   deadlines, sunsets) or start SimPy processes.
 4. ``handle(action)`` any number of times, always with ``action.time == env.now``,
    in the driver's deterministic order. It returns an :class:`Outcome`; a rejected
    action leaves the state exactly as it was.
@@ -21,22 +22,22 @@ declared arrival process, each arrival calling :meth:`Population.act`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
-from mechanisms._action import Action, CommonReason, Outcome
-from mechanisms._bus import Bus, Event
-from mechanisms._errors import ContractError, Problem
-from mechanisms._measures import Measure
+from flagship.mechanisms._action import Action, CommonReason, Outcome
+from flagship.mechanisms._bus import Bus, Event
+from flagship.mechanisms._errors import ContractError, Problem
+from flagship.mechanisms._measures import Measure
 
 if TYPE_CHECKING:
     import simpy
 
-    from mechanisms._live import RoutesFactory
+    from flagship.mechanisms._live import RoutesFactory
 
 __all__ = [
     "Arrival",
@@ -47,6 +48,7 @@ __all__ = [
     "PopulationContext",
     "Recorder",
     "Submit",
+    "Timer",
 ]
 
 
@@ -87,11 +89,32 @@ class _Participant:
     subscribes: ClassVar[tuple[type[Event], ...]] = ()
 
 
+class Timer:
+    """A callback set for a simulated time by :meth:`Context.call_at` or :meth:`Context.call_later`.
+
+    Lifecycle: *pending* from the call until its time; then *fired* (the callback ran once)
+    unless :meth:`cancel` was called before, in which case it never runs. Timers due at the
+    same time fire in the order they were set.
+    """
+
+    __slots__ = ("cancelled", "fired", "when")
+
+    def __init__(self, when: float) -> None:
+        self.when = when
+        self.cancelled = False
+        self.fired = False
+
+    def cancel(self) -> None:
+        """Do not run the callback (no effect once it has run)."""
+        self.cancelled = True
+
+
 class Context:
-    """What a driver hands a mechanism: time, randomness, the bus, telemetry.
+    """What a driver hands a mechanism: time, timers, randomness, the bus, telemetry.
 
     ``publish`` and ``subscribe`` check the owner's declarations, so the event
-    flow drawn from declarations cannot drift from what the code does.
+    flow drawn from declarations cannot drift from what the code does; ``publish``
+    stamps each event with the current time and the owner's name.
     """
 
     __slots__ = ("_publishes", "_stream", "_subscribes", "bus", "env", "name", "recorder", "rng")
@@ -125,12 +148,39 @@ class Context:
         """Another independent RNG stream named ``<name>/<purpose>`` (e.g. a sortition draw)."""
         return self._stream(f"{self.name}/{purpose}")
 
+    def call_at(self, when: float, callback: Callable[..., object], *args: Any) -> Timer:
+        """Run ``callback(*args)`` at simulated time ``when`` (now, if ``when`` has passed)."""
+        timer = Timer(max(float(when), self.now))
+        self.env.process(self._run_timer(timer, callback, args))
+        return timer
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Timer:
+        """Run ``callback(*args)`` ``delay`` simulated seconds from now (``delay`` >= 0)."""
+        if not delay >= 0:  # also refuses NaN
+            raise ContractError(f"{self.name}: call_later: expected a delay >= 0, got {delay!r}")
+        return self.call_at(self.now + delay, callback, *args)
+
+    def _run_timer(self, timer: Timer, callback: Callable[..., object],
+                   args: tuple[Any, ...]) -> Generator[Any, Any, None]:
+        # A process per timer (not a bare timeout callback) keeps the SimPy event order, and so
+        # every stored run's digest, exactly as the wings' own timer processes had it.
+        yield self.env.timeout(timer.when - self.now)
+        if not timer.cancelled:
+            timer.fired = True
+            callback(*args)
+
     def publish(self, event: Event) -> None:
-        """Publish an event of a type the owner declared in ``publishes``."""
+        """Stamp ``event`` with the current time and this owner's name, then publish it.
+
+        The event's type must be declared in ``publishes``.
+        """
         if type(event) not in self._publishes:
             raise ContractError(
                 f"{self.name} published {type(event).__name__} but does not declare it in publishes"
             )
+        # The event is not shared before this point: stamping it in place is safe and cheap.
+        object.__setattr__(event, "time", self.now)
+        object.__setattr__(event, "source", self.name)
         self.bus.publish(event)
 
     def subscribe(self, event_type: type[Event], handler: Callable[[Any], None]) -> None:
@@ -144,6 +194,12 @@ class Context:
 
 C = TypeVar("C", bound=BaseModel)
 
+_COMMON_STATUS: dict[str, int] = {
+    CommonReason.INVALID_PAYLOAD: 422,
+    CommonReason.UNKNOWN_KIND: 422,
+    CommonReason.NOT_PERMITTED: 403,
+}
+
 
 class Mechanism(_Participant, ABC, Generic[C]):
     """A deterministic state machine over time-stamped actions.
@@ -156,8 +212,12 @@ class Mechanism(_Participant, ABC, Generic[C]):
 
     Config: ClassVar[type[BaseModel]] = NoConfig
     reasons: ClassVar[type[StrEnum]] = CommonReason
+    reason_status: ClassVar[Mapping[str, int]] = {}
+    """HTTP status of a rejection, by reason code, for the live pilot. A code not listed gets
+    422 if it is ``INVALID_PAYLOAD`` or ``UNKNOWN_KIND`` (the request was malformed), 403 if it
+    is ``NOT_PERMITTED``, and 409 otherwise (refused in the current state)."""
     http: ClassVar[RoutesFactory | None] = None
-    """Routes for the live pilot (see :mod:`mechanisms._live`); ``None``: not served over HTTP."""
+    """Routes for the live pilot (see :mod:`flagship.mechanisms._live`); ``None``: not served over HTTP."""
 
     def __init__(self, config: C, ctx: Context) -> None:
         self.config = config
@@ -178,8 +238,16 @@ class Mechanism(_Participant, ABC, Generic[C]):
         """The closed set of reason codes this mechanism may reject with."""
         return frozenset(CommonReason) | frozenset(cls.reasons)
 
+    @classmethod
+    def status_of(cls, reason: str) -> int:
+        """The HTTP status of a rejection with ``reason`` (see :attr:`reason_status`)."""
+        status = cls.reason_status.get(str(reason))
+        if status is not None:
+            return status
+        return _COMMON_STATUS.get(str(reason), 409)
+
     def start(self) -> None:
-        """Subscribe to events and start timed processes. Called once before any action."""
+        """Subscribe to events and set timers. Called once before any action."""
 
     @abstractmethod
     def handle(self, action: Action) -> Outcome:

@@ -27,12 +27,14 @@ class Event:
 
     Subclasses are frozen dataclasses with JSON-able fields; their ``topic``
     (defaults to the class name) is the stable name used in logs and diagrams.
+    ``time`` and ``source`` are stamped by ``Context.publish`` (a publisher need not
+    set them); an event published straight on a :class:`Bus` keeps what it was given.
     """
 
     topic: ClassVar[str] = "Event"
 
-    time: float
-    source: str
+    time: float = 0.0
+    source: str = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Not super(): slots=True dataclasses rebuild the class, which breaks its __class__ cell.

@@ -3,35 +3,53 @@
 Every error Flagship raises on purpose derives from :class:`FlagshipError`::
 
     FlagshipError
-    ├── InputError              bad input from a person or a client: names the field
-    │   ├── ScenarioError       a scenario file or override that does not validate
-    │   └── UnknownNameError    a mechanism, population, run or rule that is not known
-    ├── AuthError               a live request's credentials were refused (mechanisms._live)
-    ├── ContractError           a mechanism or population broke the plug-in contract
-    │   └── ConformanceError    found by the conformance kit, with a witness
-    ├── StoreError              the SQL store cannot be opened, migrated, read or written
-    │   └── RunNotFoundError    no run with that id in the store
-    └── RunFailedError          a simulation run raised; carries the worker's traceback
+    ├── InputError                  bad input from a person or a client: names the field
+    │   ├── ScenarioError           a scenario file or override that does not validate
+    │   └── UnknownNameError        a mechanism, population, run or rule that is not known
+    │       └── RunNotFoundError    no run with that id in the store (also a StoreError)
+    ├── AuthError                   a live request's credentials were refused (401/403)
+    ├── ActionRejected              a live action was refused with a reason code (4xx, no effect)
+    ├── OrderRejected               the order book refused a request with a BookReason
+    ├── TrialEndedError             the live trial has reached its duration (409)
+    ├── ShuttingDownError           the live server is stopping (503)
+    ├── ContractError               a mechanism or population broke the plug-in contract
+    │   ├── ConformanceError        found by the conformance kit, with a witness
+    │   └── MechanismFailedError    a mechanism raised while handling a live action (500)
+    ├── StoreError                  the SQL store cannot be opened, migrated, read or written
+    │   ├── StoreUnavailableError   a live action could not be committed (503, no effect)
+    │   └── RunNotFoundError
+    └── RunFailedError              a simulation run raised; carries the worker's traceback
 
-Rejected *actions* are not exceptions: a mechanism answers them with a rejected
-:class:`~mechanisms.Outcome` carrying a reason code.  Exceptions are for broken
-inputs at the boundaries and for broken code.
+Rejected *actions* are not exceptions inside a mechanism: it answers them with a rejected
+:class:`~flagship.mechanisms.Outcome` carrying a reason code.  Over HTTP,
+``Gateway.act`` turns such an outcome into :class:`ActionRejected`, which the server
+answers as ``application/problem+json`` with the mechanism's declared status.
+Exceptions are for broken inputs at the boundaries and for broken code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, TypeVar
 
 __all__ = [
+    "ActionRejected",
+    "AuthError",
     "ConformanceError",
     "ContractError",
     "FlagshipError",
     "InputError",
+    "MechanismFailedError",
+    "OrderRejected",
     "Problem",
     "RunFailedError",
     "RunNotFoundError",
     "ScenarioError",
+    "ShuttingDownError",
     "StoreError",
+    "StoreUnavailableError",
+    "TrialEndedError",
     "UnknownNameError",
 ]
 
@@ -111,4 +129,61 @@ class RunFailedError(FlagshipError):
 
     def __init__(self, message: str, traceback: str = "") -> None:
         self.traceback = traceback
+        super().__init__(message)
+
+
+class AuthError(FlagshipError):
+    """A live request's credentials were present but refused; ``reason`` is a code from a closed set."""
+
+    def __init__(self, reason: str, detail: str = "", *, status: int = 401) -> None:
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class ActionRejected(FlagshipError):  # noqa: N818 - it names what happened, as HTTP problems do
+    """A live action was refused: ``reason`` from the mechanism's closed set, ``status`` its HTTP status.
+
+    Raised by ``Gateway.act`` for a rejected :class:`~flagship.mechanisms.Outcome`; the
+    action changed nothing.
+    """
+
+    def __init__(self, reason: str, detail: str = "", *, status: int = 409) -> None:
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+_Reason = TypeVar("_Reason", bound=StrEnum)
+
+
+class OrderRejected(FlagshipError, Generic[_Reason]):  # noqa: N818 - the name is the public contract
+    """The order book refused a request; ``reason`` (a ``BookReason``) says why and the book is unchanged."""
+
+    def __init__(self, reason: _Reason, detail: str = "", order_id: object = None) -> None:
+        self.reason = reason
+        self.detail = detail
+        self.order_id = order_id
+        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
+
+
+class TrialEndedError(FlagshipError):
+    """The trial's simulated time has reached the scenario's duration: no more actions (409)."""
+
+
+class ShuttingDownError(FlagshipError):
+    """The server is stopping and takes no new actions (503)."""
+
+
+class MechanismFailedError(ContractError):
+    """A mechanism raised while handling a live action: a bug in that mechanism (500, no effect)."""
+
+
+class StoreUnavailableError(StoreError):
+    """A live action could not be committed (database unreachable or refusing): 503, no effect."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        self.retry_after = retry_after
         super().__init__(message)

@@ -4,8 +4,11 @@ The server (``sandbox``) owns the mechanisms on a single writer. A wing contribu
 routes by setting ``Mechanism.http`` to a :class:`RoutesFactory`: given the
 mechanism's name in the scenario and a :class:`Gateway`, it returns a FastAPI
 ``APIRouter``. Route handlers never mutate mechanism state: they ``await
-gateway.submit(...)`` and get the :class:`~mechanisms.Outcome` once the action is
-applied and durably committed, or read state through ``gateway.mechanism(name)``.
+gateway.act(...)`` and get the accepted :class:`~flagship.mechanisms.Outcome` once the
+action is applied and durably committed (a rejection is raised as
+:class:`~flagship.mechanisms.ActionRejected` with the status the mechanism declares in
+``Mechanism.reason_status``, and the server answers it as problem+json), or read state
+through ``gateway.mechanism(name)``.
 
 Authentication is plugged in the same way: a wing provides an
 :class:`Authenticator` (registered in the entry-point group
@@ -20,11 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mechanisms._action import Outcome
-from mechanisms._errors import FlagshipError
+from flagship.mechanisms._action import Outcome
+from flagship.mechanisms._errors import AuthError
 
 if TYPE_CHECKING:
-    from mechanisms._base import Mechanism
+    from flagship.mechanisms._base import Mechanism
 
 __all__ = ["AUTHENTICATOR_GROUP", "AuthError", "Authenticator", "Gateway", "Principal", "RoutesFactory"]
 
@@ -38,15 +41,6 @@ class Principal:
     actor: str
     scheme: str
 
-
-class AuthError(FlagshipError):
-    """A request's credentials were present but refused; ``reason`` is a code from a closed set."""
-
-    def __init__(self, reason: str, detail: str = "", *, status: int = 401) -> None:
-        self.reason = reason
-        self.detail = detail
-        self.status = status
-        super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
 class Authenticator(Protocol):
@@ -72,12 +66,21 @@ class Gateway(Protocol):
         """Hand an action to the single writer; returns its outcome once it is committed."""
         ...
 
+    async def act(self, mechanism: str, kind: str, payload: Mapping[str, Any], *,
+                  actor: str) -> Outcome:
+        """:meth:`submit`, then an accepted outcome, or :class:`ActionRejected` with the
+        mechanism's declared HTTP status for a rejected one (the route need not look)."""
+        ...
+
     def mechanism(self, name: str) -> Mechanism[Any]:
         """Read-only access to a mechanism's state (for GET routes; never mutate it)."""
         ...
 
     async def principal(self, request: Any) -> Principal:
-        """The authenticated caller; raises AuthError (401) when nobody could be authenticated."""
+        """The authenticated caller; raises AuthError (401) when nobody could be authenticated.
+
+        A FastAPI dependency: ``principal: Annotated[Principal, Depends(gateway.principal)]``.
+        """
         ...
 
     def secret(self, purpose: str) -> bytes:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mechanisms._errors import ContractError
+from flagship.mechanisms._errors import ContractError
 
 __all__ = ["Area", "Measure"]
 

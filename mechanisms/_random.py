@@ -12,7 +12,7 @@ import hashlib
 
 import numpy as np
 
-from mechanisms._errors import ContractError
+from flagship.mechanisms._errors import ContractError
 
 __all__ = ["Streams", "seed_sequence"]
 

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from mechanisms._base import Mechanism, Population
-from mechanisms._errors import ContractError, Problem, UnknownNameError
+from flagship.mechanisms._base import Mechanism, Population
+from flagship.mechanisms._errors import ContractError, Problem, UnknownNameError
 
 __all__ = [
     "MECHANISM_GROUP",

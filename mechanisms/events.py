@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mechanisms._action import EMPTY
-from mechanisms._bus import Event
+from flagship.mechanisms._action import EMPTY
+from flagship.mechanisms._bus import Event
 
 __all__ = [
     "AgentAdmitted",

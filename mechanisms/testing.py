@@ -1,10 +1,10 @@
 """The conformance kit: checks every mechanism author runs before anyone else does.
 
-    from mechanisms.testing import check_conformance
+    from flagship.mechanisms.testing import check_conformance
     report = check_conformance(MyMechanism, MyMechanism.Config(), my_actions, seed=1)
 
 ``check_conformance`` drives the mechanism through the same host the sandbox uses,
-twice with the same seed, and raises :class:`~mechanisms.ConformanceError` (with a
+twice with the same seed, and raises :class:`~flagship.mechanisms.ConformanceError` (with a
 witness) unless:
 
 - ``determinism``: the same seed gives identical outcomes, snapshots and measures;
@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from mechanisms._action import Action, Outcome
-from mechanisms._base import Mechanism
-from mechanisms._bus import Event
-from mechanisms._canonical import canonical_json
-from mechanisms._errors import ConformanceError, ContractError
-from mechanisms._registry import mechanism as lookup_mechanism
+from flagship.mechanisms._action import Action, Outcome
+from flagship.mechanisms._base import Mechanism
+from flagship.mechanisms._bus import Event
+from flagship.mechanisms._canonical import canonical_json
+from flagship.mechanisms._errors import ConformanceError, ContractError
+from flagship.mechanisms._registry import mechanism as lookup_mechanism
 
 __all__ = ["ConformanceReport", "check_conformance"]
 
@@ -105,7 +105,7 @@ class _Run:
 def _drive(cls: type[Mechanism[Any]], config: BaseModel, script: ActionScript, seed: int,
            events: Sequence[Event], until: float | None, *, check_mutation: bool) -> _Run:
     # Lazy: sandbox imports mechanisms. The kit drives mechanisms exactly as the sandbox does.
-    from sandbox._host import Host  # noqa: PLC0415
+    from flagship.sandbox._host import Host  # noqa: PLC0415
 
     host = Host(seed, keep_actions=False)
     target = host.add_mechanism(cls.name, cls, config)

@@ -1,12 +1,12 @@
 """The drivers: scenarios, the seeded SimPy runner, replications, and the ``flagship`` CLI.
 
 The sandbox knows no mechanism by name: it finds them in the registry
-(:mod:`mechanisms`), wires them in a :class:`Host` and runs them.
+(:mod:`flagship.mechanisms`), wires them in a :class:`Host` and runs them.
 """
 
-from sandbox._executors import open_executor
-from sandbox._host import ActionLog, Host, LoggedAction, action_rows, log_digest
-from sandbox._runner import (
+from flagship.sandbox._executors import open_executor
+from flagship.sandbox._host import ActionLog, Host, LoggedAction, action_rows, log_digest
+from flagship.sandbox._runner import (
     Batch,
     RunJob,
     build_host,
@@ -17,7 +17,7 @@ from sandbox._runner import (
     run_batch,
     run_jobs,
 )
-from sandbox._scenario import (
+from flagship.sandbox._scenario import (
     ArmSpec,
     PopulationSpec,
     ResolvedScenario,
@@ -29,7 +29,7 @@ from sandbox._scenario import (
     parse_override,
     resolve,
 )
-from sandbox._sweep import Axis, Range, SweepPlan, SweepSpec, plan_sweep, run_sweep
+from flagship.sandbox._sweep import Axis, Range, SweepPlan, SweepSpec, plan_sweep, run_sweep
 
 __all__ = [
     "ActionLog",

@@ -1,5 +1,5 @@
-"""``python -m sandbox``: the ``flagship`` command line."""
+"""``python -m flagship.sandbox``: the ``flagship`` command line."""
 
-from sandbox.cli import main
+from flagship.sandbox.cli import main
 
 main()

@@ -1,11 +1,11 @@
 """The event flow between mechanisms, drawn from their declarations alone (``flagship events``).
 
 Every mechanism and population declares the event types it ``publishes`` and
-``subscribes`` to, and its :class:`~mechanisms.Context` refuses any other, so a
+``subscribes`` to, and its :class:`~flagship.mechanisms.Context` refuses any other, so a
 diagram built from the declarations is the event flow the code can have: it
 cannot drift. This module knows no mechanism by name: it reads whatever classes
 it is given (by default every registered mechanism, built in or plugged in), the
-shared vocabulary in :mod:`mechanisms.events` and the one event the sandbox
+shared vocabulary in :mod:`flagship.mechanisms.events` and the one event the sandbox
 itself publishes (``ShockFired``, from a scenario's ``[[shocks]]``).
 
 The diagram is a Mermaid flowchart, left to right: each top-level package (a
@@ -22,9 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import mechanisms.events as vocabulary
-from mechanisms import Event, Mechanism, Population, mechanisms
-from mechanisms.events import ShockFired
+import flagship.mechanisms.events as vocabulary
+from flagship.mechanisms import Event, Mechanism, Population, mechanisms
+from flagship.mechanisms.events import ShockFired
 
 __all__ = ["EventFlow", "event_flow", "render_mermaid", "vocabulary_events"]
 
@@ -32,7 +32,7 @@ SCENARIO_NODE = "scenario"  # the sandbox publishing a scenario's [[shocks]]
 
 
 def vocabulary_events() -> list[type[Event]]:
-    """The shared event types of :mod:`mechanisms.events`, in their declaration order."""
+    """The shared event types of :mod:`flagship.mechanisms.events`, in their declaration order."""
     found: list[type[Event]] = []
     for name in vocabulary.__all__:
         value = getattr(vocabulary, name)
@@ -75,9 +75,14 @@ class EventFlow:
                 if any(issubclass(event_type, declared) for declared in p.subscribes)]
 
 
+def _package(module: str) -> str:
+    """The package that ships a class: ``markets`` for ``flagship.markets._book``, else the top level."""
+    head, _, rest = module.partition(".")
+    return rest.partition(".")[0] if head == "flagship" and rest else head
+
+
 def _participants(kind: str, classes: Mapping[str, type[Any]]) -> list[Participant]:
-    return [Participant(kind, name, cls.__module__.partition(".")[0], tuple(cls.publishes),
-                        tuple(cls.subscribes))
+    return [Participant(kind, name, _package(cls.__module__), tuple(cls.publishes), tuple(cls.subscribes))
             for name, cls in sorted(classes.items())]
 
 

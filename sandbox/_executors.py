@@ -2,7 +2,7 @@
 
 The runner needs nothing but ``concurrent.futures.Executor``. :func:`open_executor`
 hands out one for ``--executor local`` (the forkserver process pool of
-:func:`sandbox._runner.default_executor`) or ``--executor dask``: a client of an
+:func:`flagship.sandbox._runner.default_executor`) or ``--executor dask``: a client of an
 existing scheduler (``--scheduler tcp://host:8786``) or, without one, of a
 ``LocalCluster`` of ``--workers`` single-threaded worker processes on loopback.
 
@@ -20,8 +20,8 @@ from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
-from mechanisms import FlagshipError, InputError, Problem
-from sandbox._runner import default_executor
+from flagship.mechanisms import FlagshipError, InputError, Problem
+from flagship.sandbox._runner import default_executor
 
 __all__ = [
     "DaskExecutor",

@@ -1,8 +1,8 @@
 """``flagship sweep``, ``flagship evaluate`` and ``flagship report``: experiments at scale.
 
-Registered on the ``app`` of :mod:`sandbox.cli`. Bad input (an unknown or invalid
+Registered on the ``app`` of :mod:`flagship.sandbox.cli`. Bad input (an unknown or invalid
 swept value, a malformed option, a criteria file that does not validate, an
-unknown sweep) raises :class:`~mechanisms.InputError` before anything runs: one
+unknown sweep) raises :class:`~flagship.mechanisms.InputError` before anything runs: one
 line per problem, exit code 2. ``sweep`` exits 1 when a run failed, ``evaluate``
 exits 1 unless every criterion passes.
 """
@@ -27,11 +27,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mechanisms import InputError, Problem
-from sandbox import cli
-from sandbox._executors import check_executor_options, open_executor, window_for
-from sandbox._scenario import load_scenario
-from sandbox._sweep import (
+from flagship.mechanisms import InputError, Problem
+from flagship.sandbox import cli
+from flagship.sandbox._executors import check_executor_options, open_executor, window_for
+from flagship.sandbox._scenario import load_scenario
+from flagship.sandbox._sweep import (
     Sampler,
     SweepPlan,
     SweepSpec,
@@ -41,11 +41,11 @@ from sandbox._sweep import (
     plan_sweep,
     store_results,
 )
-from sandbox.cli import _err, _out
-from telemetry import RunResult, Store, mean_ci
-from telemetry._bootstrap import Interval, Verdict
-from telemetry._scorecard import Evaluation, SweepData, cell_label, evaluate, load_criteria
-from telemetry._sweep_metrics import SweepMetrics
+from flagship.sandbox.cli import _err, _out
+from flagship.telemetry import RunResult, Store, mean_ci
+from flagship.telemetry._bootstrap import Interval, Verdict
+from flagship.telemetry._scorecard import Evaluation, SweepData, cell_label, evaluate, load_criteria
+from flagship.telemetry._sweep_metrics import SweepMetrics
 
 __all__ = ["evaluate_command", "print_evaluation", "register", "report_command", "store_url", "sweep_command"]
 
@@ -335,7 +335,7 @@ def report_command(
 ) -> None:
     """Write a self-contained HTML report of a sweep, its figures (PNG and SVG) and its numbers (JSON)."""
     # matplotlib takes most of a second to import: only this command pays for it
-    from telemetry._report import write_report  # noqa: PLC0415
+    from flagship.telemetry._report import write_report  # noqa: PLC0415
 
     spec = load_criteria(criteria) if criteria is not None else None
     with Store.open(store_url(db)) as store:

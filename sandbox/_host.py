@@ -22,7 +22,7 @@ import simpy
 from pydantic import BaseModel
 from simpy.events import ProcessGenerator
 
-from mechanisms import (
+from flagship.mechanisms import (
     Action,
     Arrival,
     Bus,
@@ -38,10 +38,10 @@ from mechanisms import (
     canonical_json,
     sha256_hex,
 )
-from mechanisms._measures import Measure
-from mechanisms.events import ShockFired
-from sandbox._gc import no_collection
-from telemetry import ActionRow, RunTelemetry, Telemetry
+from flagship.mechanisms._measures import Measure
+from flagship.mechanisms.events import ShockFired
+from flagship.sandbox._gc import no_collection
+from flagship.telemetry import ActionRow, RunTelemetry, Telemetry
 
 __all__ = ["ActionLog", "Host", "LoggedAction", "action_rows", "log_digest"]
 
@@ -309,6 +309,6 @@ class Host:
 
     def state_sha256(self) -> str:
         """SHA-256 of :meth:`state` as canonical JSON (built with collection paused: it is large
-        and short-lived, see :func:`sandbox._gc.no_collection`)."""
+        and short-lived, see :func:`flagship.sandbox._gc.no_collection`)."""
         with no_collection():
             return sha256_hex(self.state())

@@ -1,6 +1,6 @@
 """The live pilot server: one process, one single writer, mechanisms on a wall-clock SimPy world.
 
-:class:`Engine` owns a :class:`~sandbox.Host` built from the scenario exactly as the
+:class:`Engine` owns a :class:`~flagship.sandbox.Host` built from the scenario exactly as the
 sandbox builds it, on a clock: ``sim_now = (wall_now - trial epoch) x time factor``
 (the epoch is stored with the trial, so a restart keeps the mapping). One asyncio
 task is the only code that touches mechanism state. HTTP handlers hand it actions
@@ -21,7 +21,7 @@ history, so state always equals the log; the next batch first checks the databas
 head, in case the failed commit had in fact landed.
 
 On start the engine verifies the trial's hash chain and rebuilds every mechanism by
-replaying the log (:mod:`sandbox._replay`): clients' actions are fed at their
+replaying the log (:mod:`flagship.sandbox._replay`): clients' actions are fed at their
 recorded times; simulated participants act again from the same seeded streams and
 must reproduce their recorded actions and each commit's state hash, or the server
 refuses to start.
@@ -51,37 +51,38 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationErro
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from mechanisms import (
+from flagship.mechanisms import (
     AUTHENTICATOR_GROUP,
     Action,
+    ActionRejected,
     Authenticator,
     AuthError,
     ContractError,
     InputError,
     Mechanism,
+    MechanismFailedError,
     Outcome,
     Principal,
     Problem,
     ScenarioError,
+    ShuttingDownError,
     StoreError,
+    StoreUnavailableError,
+    TrialEndedError,
     UnknownNameError,
     canonical_bytes,
     canonical_json,
     sha256_hex,
 )
-from mechanisms._action import EMPTY
-from sandbox._gc import FrozenHeap
-from sandbox._host import Host
-from sandbox._live_http import (
+from flagship.mechanisms._action import EMPTY
+from flagship.sandbox._gc import FrozenHeap
+from flagship.sandbox._host import Host
+from flagship.sandbox._live_http import (
     PRINCIPAL_SCOPE_KEY,
     IdempotencyRecord,
     Limits,
     LiveHttpContext,
     LiveMiddleware,
-    MechanismFailedError,
-    ShuttingDownError,
-    StoreUnavailableError,
-    TrialEndedError,
     current_idempotency,
     install_openapi,
     install_problem_handlers,
@@ -89,18 +90,18 @@ from sandbox._live_http import (
     parse_stored_key,
     problem_response,
 )
-from sandbox._measure_worker import ArmMeasures, MeasureWorker, measure_arms
-from sandbox._replay import Commit, Recorded, advance, commits_from_entries, replay
-from sandbox._runner import build_host
-from sandbox._scenario import (
+from flagship.sandbox._measure_worker import ArmMeasures, MeasureWorker, measure_arms
+from flagship.sandbox._replay import Commit, Recorded, advance, commits_from_entries, replay
+from flagship.sandbox._runner import build_host
+from flagship.sandbox._scenario import (
     ResolvedScenario,
     apply_overrides,
     parse_override,
     pydantic_problems,
     resolve,
 )
-from telemetry._prometheus import LiveMetrics
-from telemetry._trial_log import (
+from flagship.telemetry._prometheus import LiveMetrics
+from flagship.telemetry._trial_log import (
     Checkpoint,
     CheckpointKey,
     LogEntry,
@@ -287,7 +288,7 @@ class EngineOptions:
     process; a refresh that took longer than this delays the next by its own duration); 0 disables."""
     freeze_seconds: float = 1.0
     """Wall seconds between collect-and-freeze passes of the cyclic collector (see
-    :mod:`sandbox._gc`); 0 leaves the collector alone."""
+    :mod:`flagship.sandbox._gc`); 0 leaves the collector alone."""
 
 
 @dataclass(slots=True)
@@ -847,7 +848,7 @@ class Engine:
 
 
 class LiveGateway:
-    """The server side of :class:`mechanisms.Gateway` for wings' routes."""
+    """The server side of :class:`flagship.mechanisms.Gateway` for wings' routes."""
 
     def __init__(self, engine: Engine, authenticators: Sequence[Authenticator] = ()) -> None:
         self.engine = engine
@@ -884,6 +885,15 @@ class LiveGateway:
                                         base_key=context.base_key, index=index,
                                         request_hash=context.request_hash)
 
+    async def act(self, mechanism: str, kind: str, payload: Mapping[str, Any], *,
+                  actor: str) -> Outcome:
+        """:meth:`submit`; a rejected outcome is raised as ActionRejected with its declared status."""
+        outcome = await self.submit(mechanism, kind, payload, actor=actor)
+        if outcome.accepted:
+            return outcome
+        status = type(self.engine.mechanism(mechanism)).status_of(str(outcome.reason))
+        raise ActionRejected(str(outcome.reason), outcome.detail, status=status)
+
     def mechanism(self, name: str) -> Mechanism[Any]:
         """Read-only access to a live mechanism (fetch it per request; never mutate it)."""
         return self.engine.mechanism(name)
@@ -894,8 +904,12 @@ class LiveGateway:
             raise InputError([Problem("purpose", "expected a non-empty string")])
         return self.engine.key.derive(purpose)
 
-    async def principal(self, request: Any) -> Principal:
-        """The authenticated caller, or :class:`AuthError` (401) when nobody could be authenticated."""
+    async def principal(self, request: Request) -> Principal:
+        """The authenticated caller, or :class:`AuthError` (401) when nobody could be authenticated.
+
+        A FastAPI dependency (``Depends(gateway.principal)``): the server's middleware has
+        authenticated the request already and left the principal in its scope.
+        """
         scope = request.scope
         if PRINCIPAL_SCOPE_KEY in scope:
             principal: Principal | None = scope[PRINCIPAL_SCOPE_KEY]
@@ -1120,7 +1134,7 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
     url = db or live.resolved.scenario.store
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("flagship").setLevel(logging.INFO)
-    from telemetry import Store  # noqa: PLC0415 - keeps this module's import light for tests
+    from flagship.telemetry import Store  # noqa: PLC0415 - keeps this module's import light for tests
 
     store = Store.open(url, durable=True)
     try:

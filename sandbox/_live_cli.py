@@ -1,6 +1,6 @@
 """``flagship serve``, ``verify``, ``replay`` and ``export-metrics``: the live pilot's commands.
 
-Registered on the main Typer ``app`` of :mod:`sandbox.cli` when that module imports
+Registered on the main Typer ``app`` of :mod:`flagship.sandbox.cli` when that module imports
 this one. Bad input exits 2 with one line per problem; a failed verification, a
 diverging replay or an unreachable store exits 1.
 """
@@ -20,14 +20,14 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import ArgumentError
 
-from mechanisms import InputError, Problem, StoreError
-from sandbox._live import EngineOptions, run_server
-from sandbox._replay import ReplayReport, commits_from_entries, replay_scenario
-from sandbox._scenario import ResolvedScenario, apply_overrides, parse_override, resolve
-from sandbox.cli import app
-from telemetry import MeasureValue, SeriesPoint, Store
-from telemetry._prometheus import openmetrics_for_run
-from telemetry._trial_log import Trial, TrialLog
+from flagship.mechanisms import InputError, Problem, StoreError
+from flagship.sandbox._live import EngineOptions, run_server
+from flagship.sandbox._replay import ReplayReport, commits_from_entries, replay_scenario
+from flagship.sandbox._scenario import ResolvedScenario, apply_overrides, parse_override, resolve
+from flagship.sandbox.cli import app
+from flagship.telemetry import MeasureValue, SeriesPoint, Store
+from flagship.telemetry._prometheus import openmetrics_for_run
+from flagship.telemetry._trial_log import Trial, TrialLog
 
 __all__ = ["export_metrics", "replay", "serve", "verify"]
 
@@ -261,7 +261,7 @@ def export_metrics(
 
 
 def _stored_series(store: Store, run_id: str) -> list[SeriesPoint]:
-    from telemetry._schema import series as series_table  # noqa: PLC0415
+    from flagship.telemetry._schema import series as series_table  # noqa: PLC0415
 
     query = sa.select(series_table).where(series_table.c.run_id == run_id).order_by(
         series_table.c.scope, series_table.c.name, series_table.c.time)

@@ -4,8 +4,8 @@ Everything here is mechanism-agnostic; wings' routes get it for free:
 
 * **Errors** are ``application/problem+json`` (RFC 9457) bodies ``{type, title, status,
   detail, reason, errors: [{path, message}]}``. Routes signal errors by raising
-  :class:`~mechanisms.AuthError` (its status and reason), :class:`~mechanisms.InputError`
-  (422, one ``errors`` item per problem; :class:`~mechanisms.UnknownNameError` is 404) or
+  :class:`~flagship.mechanisms.AuthError` (its status and reason), :class:`~flagship.mechanisms.InputError`
+  (422, one ``errors`` item per problem; :class:`~flagship.mechanisms.UnknownNameError` is 404) or
   ``fastapi.HTTPException(status, detail)`` where ``detail`` is a string or a mapping
   ``{"reason", "detail", "errors"}``. Request validation errors are 422 naming each
   field; unknown routes 404, wrong methods 405. Only a store outage gives a 5xx for a
@@ -45,21 +45,23 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mechanisms import (
+from flagship.mechanisms import (
+    ActionRejected,
     Authenticator,
     AuthError,
-    ContractError,
-    FlagshipError,
     InputError,
+    MechanismFailedError,
     Outcome,
     Principal,
     Problem,
-    StoreError,
+    ShuttingDownError,
+    StoreUnavailableError,
+    TrialEndedError,
     UnknownNameError,
     canonical_bytes,
     canonical_json,
 )
-from telemetry._prometheus import LiveMetrics
+from flagship.telemetry._prometheus import LiveMetrics
 
 __all__ = [
     "PRINCIPAL_SCOPE_KEY",
@@ -70,11 +72,7 @@ __all__ = [
     "Limits",
     "LiveHttpContext",
     "LiveMiddleware",
-    "MechanismFailedError",
     "ProblemDoc",
-    "ShuttingDownError",
-    "StoreUnavailableError",
-    "TrialEndedError",
     "current_idempotency",
     "install_openapi",
     "install_problem_handlers",
@@ -99,29 +97,6 @@ _REASON_BY_STATUS = {
     500: "INTERNAL_ERROR", 503: "UNAVAILABLE",
 }
 _MAX_MESSAGE = 300  # characters of a validation message (pydantic echoes inputs, which may be huge)
-
-
-# -- errors the engine raises into route handlers --------------------------------------------
-
-
-class StoreUnavailableError(StoreError):
-    """The action could not be committed (database unreachable or refusing): 503, no effect."""
-
-    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
-        self.retry_after = retry_after
-        super().__init__(message)
-
-
-class TrialEndedError(FlagshipError):
-    """The trial's simulated time has reached the scenario's duration: no more actions (409)."""
-
-
-class ShuttingDownError(FlagshipError):
-    """The server is stopping and takes no new actions (503)."""
-
-
-class MechanismFailedError(ContractError):
-    """A mechanism raised while handling an action: a bug in that mechanism (500, no effect)."""
 
 
 # -- problem+json ---------------------------------------------------------------------------------
@@ -219,6 +194,11 @@ def install_problem_handlers(app: FastAPI, *, www_authenticate: Callable[[], str
         return problem_response(exc.status, exc.reason, exc.detail,
                                 headers=unauthorized_headers(exc.status))
 
+    async def on_rejected(_: Request, exc: Exception) -> Response:
+        if not isinstance(exc, ActionRejected):  # pragma: no cover
+            raise exc
+        return problem_response(exc.status, exc.reason, exc.detail)
+
     async def on_input(_: Request, exc: Exception) -> Response:
         if not isinstance(exc, InputError):  # pragma: no cover
             raise exc
@@ -248,6 +228,7 @@ def install_problem_handlers(app: FastAPI, *, www_authenticate: Callable[[], str
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(AuthError, on_auth)
+    app.add_exception_handler(ActionRejected, on_rejected)
     app.add_exception_handler(InputError, on_input)
     app.add_exception_handler(StoreUnavailableError, on_unavailable)
     app.add_exception_handler(ShuttingDownError, on_unavailable)

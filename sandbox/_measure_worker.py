@@ -36,13 +36,13 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from mechanisms import RunFailedError
-from sandbox._host import Host
-from sandbox._replay import Commit, commits_from_entries, replay, replay_scenario
-from sandbox._runner import build_host
-from sandbox._scenario import ResolvedScenario
-from telemetry import MeasureValue, Store
-from telemetry._trial_log import TrialLog
+from flagship.mechanisms import RunFailedError
+from flagship.sandbox._host import Host
+from flagship.sandbox._replay import Commit, commits_from_entries, replay, replay_scenario
+from flagship.sandbox._runner import build_host
+from flagship.sandbox._scenario import ResolvedScenario
+from flagship.telemetry import MeasureValue, Store
+from flagship.telemetry._trial_log import TrialLog
 
 __all__ = ["ArmMeasures", "MeasureWorker", "measure_arms"]
 

@@ -3,7 +3,7 @@
 A trial log is a list of *commits*: what the live single writer applied between two
 database transactions. A commit ran the environment to its ``clock`` (simulated
 participants acting on their own), then handled the clients' actions at that time.
-:func:`replay` drives a fresh :class:`~sandbox.Host` through the same commits in the
+:func:`replay` drives a fresh :class:`~flagship.sandbox.Host` through the same commits in the
 same order (advance-then-submit, like :meth:`Host.run_feed`): only the clients'
 actions are fed; the simulated participants act again by themselves, from the same
 seeded streams. With ``check=True`` every regenerated entry and every commit's state
@@ -20,12 +20,12 @@ from typing import Any
 
 import orjson
 
-from mechanisms import Action, ContractError, Outcome, canonical_json
-from sandbox._host import Host
-from sandbox._runner import build_host
-from sandbox._scenario import ResolvedScenario
-from telemetry import RunTelemetry
-from telemetry._trial_log import LogEntry
+from flagship.mechanisms import Action, ContractError, Outcome, canonical_json
+from flagship.sandbox._host import Host
+from flagship.sandbox._runner import build_host
+from flagship.sandbox._scenario import ResolvedScenario
+from flagship.telemetry import RunTelemetry
+from flagship.telemetry._trial_log import LogEntry
 
 __all__ = [
     "Commit",

@@ -1,7 +1,7 @@
 """Running scenarios: one seeded run, or many replications on an executor.
 
 A run is a pure function of (resolved scenario, seed): :func:`run` builds a
-:class:`~sandbox._host.Host`, wires the scenario's mechanisms, populations and
+:class:`~flagship.sandbox._host.Host`, wires the scenario's mechanisms, populations and
 shocks, runs to the duration and returns a :class:`RunResult`. :func:`run_jobs`
 fans jobs out over any ``concurrent.futures.Executor`` (a local process pool by
 default); a job that raises comes back as a failed result with its traceback,
@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox._gc import quiet_gc
-from sandbox._host import Host, action_rows, log_digest
-from sandbox._manifest import environment
-from sandbox._scenario import ResolvedScenario, load_scenario, resolve
-from telemetry import ActionRow, RunResult, Store
+from flagship.sandbox._gc import quiet_gc
+from flagship.sandbox._host import Host, action_rows, log_digest
+from flagship.sandbox._manifest import environment
+from flagship.sandbox._scenario import ResolvedScenario, load_scenario, resolve
+from flagship.telemetry import ActionRow, RunResult, Store
 
 __all__ = [
     "Batch",

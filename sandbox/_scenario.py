@@ -29,7 +29,7 @@ from pydantic import (
     ValidationError,
 )
 
-from mechanisms import (
+from flagship.mechanisms import (
     Arrival,
     Mechanism,
     Population,

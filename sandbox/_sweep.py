@@ -26,10 +26,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mechanisms import InputError, Problem, ScenarioError, canonical_json, seed_sequence
-from sandbox._runner import RunJob, jobs_for, stream_results
-from sandbox._scenario import ResolvedScenario, apply_overrides, parse_override, resolve
-from telemetry import RunResult, Store
+from flagship.mechanisms import InputError, Problem, ScenarioError, canonical_json, seed_sequence
+from flagship.sandbox._runner import RunJob, jobs_for, stream_results
+from flagship.sandbox._scenario import ResolvedScenario, apply_overrides, parse_override, resolve
+from flagship.telemetry import RunResult, Store
 
 __all__ = [
     "Axis",

@@ -22,12 +22,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mechanisms import FlagshipError, InputError, mechanisms, populations
-from sandbox._diagram import event_flow, render_mermaid
-from sandbox._runner import Batch, run_batch
-from sandbox._scenario import load_scenario
-from telemetry import DEFAULT_URL, Estimate, RunResult, Store, mean_ci
-from telemetry._scorecard import Evaluation, SweepData, evaluate, load_criteria
+from flagship.mechanisms import FlagshipError, InputError, mechanisms, populations
+from flagship.sandbox._diagram import event_flow, render_mermaid
+from flagship.sandbox._runner import Batch, run_batch
+from flagship.sandbox._scenario import load_scenario
+from flagship.telemetry import DEFAULT_URL, Estimate, RunResult, Store, mean_ci
+from flagship.telemetry._scorecard import Evaluation, SweepData, evaluate, load_criteria
 
 __all__ = ["app", "main"]
 
@@ -100,7 +100,7 @@ def run(
         _print_measures(batch)
         if evaluation is not None:
             # the command module registers on this app, so it is imported by now (no cycle at load)
-            from sandbox._experiment_cli import print_evaluation  # noqa: PLC0415
+            from flagship.sandbox._experiment_cli import print_evaluation  # noqa: PLC0415
 
             print_evaluation(evaluation, measures=False)
         _err.print(f"stored {len(batch.results)} runs as batch {batch.sweep_id} in "
@@ -316,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 # The command modules import `app` from here and add their commands to it.
-from sandbox import (  # noqa: E402
+from flagship.sandbox import (  # noqa: E402
     _experiment_cli,  # noqa: F401  sweep, evaluate, report
     _live_cli,  # noqa: F401  serve, verify, replay, export-metrics
 )

@@ -1,6 +1,6 @@
 """Telemetry: recording measures in sim time, the SQL store, Prometheus, scorecards and reports."""
 
-from telemetry._recorder import (
+from flagship.telemetry._recorder import (
     MeasureValue,
     NullRecorder,
     RunTelemetry,
@@ -9,9 +9,9 @@ from telemetry._recorder import (
     Summary,
     Telemetry,
 )
-from telemetry._run import ActionRow, RunResult
-from telemetry._stats import Estimate, mean_ci, t_critical
-from telemetry._store import DEFAULT_URL, Store, StoredRun, StoredSweep
+from flagship.telemetry._run import ActionRow, RunResult
+from flagship.telemetry._stats import Estimate, mean_ci, t_critical
+from flagship.telemetry._store import DEFAULT_URL, Store, StoredRun, StoredSweep
 
 __all__ = [
     "DEFAULT_URL",

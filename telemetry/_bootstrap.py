@@ -25,8 +25,8 @@ from typing import Literal
 
 import numpy as np
 
-from mechanisms._errors import InputError, Problem
-from mechanisms._random import seed_sequence
+from flagship.mechanisms._errors import InputError, Problem
+from flagship.mechanisms._random import seed_sequence
 
 __all__ = ["Interval", "Op", "Verdict", "bootstrap_mean", "further_replications", "judge"]
 

@@ -25,8 +25,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import exposition as text_format
 from prometheus_client.openmetrics import exposition as openmetrics_format
 
-from mechanisms._measures import Area
-from telemetry._recorder import MeasureValue, SeriesPoint
+from flagship.mechanisms._measures import Area
+from flagship.telemetry._recorder import MeasureValue, SeriesPoint
 
 __all__ = [
     "OPENMETRICS_CONTENT_TYPE",

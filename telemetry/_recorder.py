@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mechanisms._errors import ContractError
-from mechanisms._measures import Measure
+from flagship.mechanisms._errors import ContractError
+from flagship.mechanisms._measures import Measure
 
 if TYPE_CHECKING:
     import simpy
@@ -89,7 +89,7 @@ class RunTelemetry:
 
 
 class ScopeRecorder:
-    """The recorder of one mechanism or population (implements ``mechanisms.Recorder``)."""
+    """The recorder of one mechanism or population (implements ``flagship.mechanisms.Recorder``)."""
 
     __slots__ = ("counters", "gauges", "measures", "samples", "scope")
 

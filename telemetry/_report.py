@@ -29,13 +29,13 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from matplotlib.figure import Figure
 
-from mechanisms._canonical import canonical_json
-from mechanisms._errors import InputError, Problem
-from mechanisms._random import seed_sequence
-from telemetry._bootstrap import Interval, Verdict, bootstrap_mean
-from telemetry._scorecard import CriteriaFile, Evaluation, SweepData, cell_label, evaluate
-from telemetry._stats import mean_ci
-from telemetry._store import Store
+from flagship.mechanisms._canonical import canonical_json
+from flagship.mechanisms._errors import InputError, Problem
+from flagship.mechanisms._random import seed_sequence
+from flagship.telemetry._bootstrap import Interval, Verdict, bootstrap_mean
+from flagship.telemetry._scorecard import CriteriaFile, Evaluation, SweepData, cell_label, evaluate
+from flagship.telemetry._stats import mean_ci
+from flagship.telemetry._store import Store
 
 __all__ = ["Report", "build_report", "render_figure", "write_report"]
 
@@ -409,7 +409,7 @@ def build_report(store: Store, sweep_id: str, criteria: CriteriaFile | None = No
 
 def _render_html(evaluation: Evaluation, figures: list[FigureFile], manifests: dict[str, Any]) -> str:
     data = evaluation.data
-    environment = Environment(loader=PackageLoader("telemetry", "templates"),
+    environment = Environment(loader=PackageLoader("flagship.telemetry", "templates"),
                               autoescape=select_autoescape(["html", "j2"], default=True),
                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                               keep_trailing_newline=True)

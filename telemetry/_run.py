@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from telemetry._recorder import RunTelemetry
+from flagship.telemetry._recorder import RunTelemetry
 
 __all__ = ["ActionRow", "RunResult"]
 

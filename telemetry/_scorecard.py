@@ -44,9 +44,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mechanisms._errors import InputError, Problem
-from telemetry._bootstrap import Interval, Op, Verdict, bootstrap_mean, further_replications, judge
-from telemetry._store import Store, StoredRun, StoredSweep
+from flagship.mechanisms._errors import InputError, Problem
+from flagship.telemetry._bootstrap import Interval, Op, Verdict, bootstrap_mean, further_replications, judge
+from flagship.telemetry._store import Store, StoredRun, StoredSweep
 
 __all__ = [
     "AREAS",

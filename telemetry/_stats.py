@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mechanisms._errors import InputError
+from flagship.mechanisms._errors import InputError
 
 __all__ = ["Estimate", "mean_ci", "t_critical"]
 

@@ -22,9 +22,9 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from mechanisms._errors import InputError, Problem, RunNotFoundError, StoreError, UnknownNameError
-from telemetry._run import ActionRow, RunResult
-from telemetry._schema import actions, measures, runs, series, summaries, sweeps
+from flagship.mechanisms._errors import InputError, Problem, RunNotFoundError, StoreError, UnknownNameError
+from flagship.telemetry._run import ActionRow, RunResult
+from flagship.telemetry._schema import actions, measures, runs, series, summaries, sweeps
 
 __all__ = ["DEFAULT_URL", "Store", "StoredRun", "StoredSweep"]
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from mechanisms._errors import InputError, Problem
-from telemetry._run import RunResult
+from flagship.mechanisms._errors import InputError, Problem
+from flagship.telemetry._run import RunResult
 
 __all__ = ["SweepMetrics", "measure_buckets"]
 

@@ -36,10 +36,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from mechanisms._canonical import canonical_bytes
-from mechanisms._errors import InputError, Problem, StoreError, UnknownNameError
-from telemetry._schema import trial_checkpoints, trial_log, trials
-from telemetry._store import Store
+from flagship.mechanisms._canonical import canonical_bytes
+from flagship.mechanisms._errors import InputError, Problem, StoreError, UnknownNameError
+from flagship.telemetry._schema import trial_checkpoints, trial_log, trials
+from flagship.telemetry._store import Store
 
 __all__ = [
     "Checkpoint",
@@ -351,7 +351,7 @@ def _trial(row: Any) -> Trial:
 
 
 class TrialLog:
-    """Trials, their logs and checkpoints in a :class:`~telemetry.Store`'s database.
+    """Trials, their logs and checkpoints in a :class:`~flagship.telemetry.Store`'s database.
 
     Every write is one transaction and raises :class:`StoreError` when the database
     refuses it or cannot be reached, so a caller can answer 503 and retry.

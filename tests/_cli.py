@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-FLAGSHIP = [sys.executable, "-m", "sandbox"]
+FLAGSHIP = [sys.executable, "-m", "flagship.sandbox"]
 
 
 def flagship(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:

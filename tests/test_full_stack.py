@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from mechanisms import MECHANISM_GROUP, Event, mechanism
-from mechanisms.events import (
+from flagship.mechanisms import MECHANISM_GROUP, Event, mechanism
+from flagship.mechanisms.events import (
     BallotClosed,
     BallotOpened,
     DecisionLapsed,
@@ -31,11 +31,11 @@ from mechanisms.events import (
     TradingResumed,
     VoteConvened,
 )
-from sandbox import load_scenario
-from sandbox._diagram import event_flow, render_mermaid
-from sandbox._host import SCENARIO_SOURCE, Host
-from sandbox._runner import build_host, run
-from sandbox._scenario import ResolvedScenario
+from flagship.sandbox import load_scenario
+from flagship.sandbox._diagram import event_flow, render_mermaid
+from flagship.sandbox._host import SCENARIO_SOURCE, Host
+from flagship.sandbox._runner import build_host, run
+from flagship.sandbox._scenario import ResolvedScenario
 from tests._cli import flagship
 
 REPO = Path(__file__).resolve().parent.parent

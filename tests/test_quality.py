@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -27,10 +28,27 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def typecheck_tree() -> Path:
+    """``build/typecheck/flagship/<package>``: links to the folders, so mypy sees the import names.
+
+    The folders install as ``flagship.<package>`` (``package-dir`` in pyproject.toml); mypy
+    names a module after the folders it sits in, so it checks them through this tree.
+    """
+    root = REPO / "build" / "typecheck" / "flagship"
+    root.mkdir(parents=True, exist_ok=True)
+    for package in PACKAGES:
+        link = root / package
+        if not link.is_symlink():
+            link.symlink_to(REPO / package, target_is_directory=True)
+    return root.parent
+
+
 def test_mypy_strict_is_clean() -> None:
-    result = subprocess.run([_tool("mypy"), "--strict", *PACKAGES], cwd=REPO, capture_output=True,
+    typecheck_tree()
+    result = subprocess.run([_tool("mypy"), "--strict", "-p", "flagship"], cwd=REPO, capture_output=True,
                             text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues found" in result.stdout and "source files" in result.stdout, result.stdout
 
 
 def test_every_package_is_typed() -> None:
@@ -46,6 +64,31 @@ def test_ci_runs_the_readme_commands() -> None:
     assert len(lines) == 2, lines  # exactly two commands
     ci = (REPO / ".ci" / "run").read_text()
     assert lines[1] in ci, "the Quickstart test command must be what .ci/run runs"
+
+
+def _imported_modules(path: Path) -> list[tuple[int, str]]:
+    """Every module an ``import`` or ``from … import`` statement names (absolute imports)."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.extend([(node.lineno, node.module)])
+    return found
+
+
+def _python_files() -> list[Path]:
+    folders = [*PACKAGES, "tests", "benchmarks", "examples", "docs"]
+    return sorted(path for folder in folders for path in (REPO / folder).rglob("*.py")
+                  if "__pycache__" not in path.parts)
+
+
+def test_nothing_imports_a_bare_package_name() -> None:
+    """Our packages are imported as ``flagship.<package>``: a bare ``agents`` is somebody else's."""
+    bare = [f"{path.relative_to(REPO)}:{line}: {module}" for path in _python_files()
+            for line, module in _imported_modules(path)
+            if module.partition(".")[0] in PACKAGES]
+    assert bare == []
 
 
 def test_wings_never_import_each_other() -> None:

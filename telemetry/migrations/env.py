@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from telemetry._schema import metadata
+from flagship.telemetry._schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

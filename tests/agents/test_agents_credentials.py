@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents import (
+from flagship.agents import (
     CREDENTIAL_TYPE,
     AgentIdentity,
     CompetenceCredential,
@@ -20,8 +20,8 @@ from agents import (
     CredentialVerifier,
     Evaluator,
 )
-from agents._identity import b64url_encode
-from mechanisms._errors import InputError
+from flagship.agents._identity import b64url_encode
+from flagship.mechanisms._errors import InputError
 
 R = CredentialRejectReason
 T0 = 1_000.0

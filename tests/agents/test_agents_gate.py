@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from agents import (
+from flagship.agents import (
     CREDENTIAL_TYPE,
     SCENARIOS,
     AgentGate,
@@ -31,9 +31,17 @@ from agents import (
     grade,
     simulated_evaluator,
 )
-from agents._identity import b64url_decode, b64url_encode
-from mechanisms import Action, CommonReason, ContractError, Event, Outcome, canonical_bytes, canonical_json
-from mechanisms.events import (
+from flagship.agents._identity import b64url_decode, b64url_encode
+from flagship.mechanisms import (
+    Action,
+    CommonReason,
+    ContractError,
+    Event,
+    Outcome,
+    canonical_bytes,
+    canonical_json,
+)
+from flagship.mechanisms.events import (
     AgentAdmitted,
     AgentReinstated,
     AgentRevoked,
@@ -42,8 +50,8 @@ from mechanisms.events import (
     DecisionTaken,
     ViolationObserved,
 )
-from mechanisms.testing import check_conformance
-from sandbox._host import Host
+from flagship.mechanisms.testing import check_conformance
+from flagship.sandbox._host import Host
 
 GATE = "agent_gate"
 BATTERY = "agent-competence-v1"

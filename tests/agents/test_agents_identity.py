@@ -9,10 +9,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-import agents
-from agents import AgentIdentity, PublicIdentity, jwk_thumbprint, public_key_from_jwk
-from agents._identity import b64url_decode, b64url_encode, is_agent_id
-from mechanisms._errors import FlagshipError, InputError
+from flagship import agents
+from flagship.agents import AgentIdentity, PublicIdentity, jwk_thumbprint, public_key_from_jwk
+from flagship.agents._identity import b64url_decode, b64url_encode, is_agent_id
+from flagship.mechanisms._errors import FlagshipError, InputError
 
 # RFC 8037 Appendix A.1 (the key), A.3 (its thumbprint), A.4 (a JWS signed with it).
 RFC8037_D = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"

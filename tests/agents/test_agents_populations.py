@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-import agents
-from agents import AgentGate, GateConfig
-from mechanisms import (
+from flagship import agents
+from flagship.agents import AgentGate, GateConfig
+from flagship.mechanisms import (
     Action,
     Arrival,
     CommonReason,
@@ -23,16 +23,16 @@ from mechanisms import (
     register,
     unregister,
 )
-from mechanisms.events import (
+from flagship.mechanisms.events import (
     AgentAdmitted,
     AgentReinstated,
     AgentRevoked,
     AgentSuspended,
     ViolationObserved,
 )
-from sandbox._host import Host, action_rows, log_digest
-from sandbox._runner import run
-from sandbox._scenario import load_scenario
+from flagship.sandbox._host import Host, action_rows, log_digest
+from flagship.sandbox._runner import run
+from flagship.sandbox._scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 GATE = "agent_gate"

@@ -23,7 +23,7 @@ from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents import (
+from flagship.agents import (
     COVERED_COMPONENTS,
     WEB_BOT_AUTH_TAG,
     AgentIdentity,
@@ -35,7 +35,7 @@ from agents import (
     WebBotAuth,
     _signatures,
 )
-from mechanisms._errors import ContractError, InputError
+from flagship.mechanisms._errors import ContractError, InputError
 
 R = RequestRejectReason
 T0 = 1_700_000_000

@@ -99,7 +99,7 @@ def test_show_prints_the_manifest_and_the_scenario_reruns_exactly(tmp_path: Path
     db = f"sqlite:///{tmp_path}/s.db"
     first = flagship("run", str(shop), "--json", "--replications", "1", "--db", db, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    from telemetry import Store
+    from flagship.telemetry import Store
 
     with Store.open(db) as store:
         run_id = store.runs()[0].id

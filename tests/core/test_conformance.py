@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from mechanisms import (
+from flagship.mechanisms import (
     Action,
     Area,
     CommonReason,
@@ -19,7 +19,7 @@ from mechanisms import (
     NoConfig,
     Outcome,
 )
-from mechanisms.testing import check_conformance
+from flagship.mechanisms.testing import check_conformance
 
 
 def script(n: int = 40) -> list[Action]:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mechanisms import (
+from flagship.mechanisms import (
     Action,
     Area,
     Bus,
@@ -30,8 +30,8 @@ from mechanisms import (
     register,
     unregister,
 )
-from mechanisms.events import DecisionTaken, ShockFired, TradingHalted
-from sandbox import Host
+from flagship.mechanisms.events import DecisionTaken, ShockFired, TradingHalted
+from flagship.sandbox import Host
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

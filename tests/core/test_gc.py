@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox._gc import FrozenHeap, no_collection, quiet_gc
+from flagship.sandbox._gc import FrozenHeap, no_collection, quiet_gc
 
 
 class Node:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import execute, jobs_for, load_scenario, resolve, run, run_batch, run_jobs
-from telemetry import Store
+from flagship.sandbox import execute, jobs_for, load_scenario, resolve, run, run_batch, run_jobs
+from flagship.telemetry import Store
 
 SHOP = """
 name = "shop"

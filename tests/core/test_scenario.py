@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mechanisms import ScenarioError
-from sandbox import load_scenario, parse_override
+from flagship.mechanisms import ScenarioError
+from flagship.sandbox import load_scenario, parse_override
 
 BASE = """
 name = "shop"

@@ -10,10 +10,10 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 
-import telemetry
-from mechanisms import InputError, RunNotFoundError, StoreError
-from sandbox import load_scenario, run, run_batch
-from telemetry import RunResult, Store
+from flagship import telemetry
+from flagship.mechanisms import InputError, RunNotFoundError, StoreError
+from flagship.sandbox import load_scenario, run, run_batch
+from flagship.telemetry import RunResult, Store
 
 SHOP = """
 name = "shop"

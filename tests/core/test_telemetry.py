@@ -7,8 +7,8 @@ import math
 import pytest
 import simpy
 
-from mechanisms import Area, ContractError, Measure
-from telemetry import Telemetry, mean_ci, t_critical
+from flagship.mechanisms import Area, ContractError, Measure
+from flagship.telemetry import Telemetry, mean_ci, t_critical
 
 DECLARED = {"m": (Measure("fill_ratio", Area.UX, "ratio", True, "filled / submitted"),)}
 

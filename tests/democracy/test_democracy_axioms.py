@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from democracy import BallotType, Property, rules, tally
-from democracy.axioms import (
+from flagship.democracy import BallotType, Property, rules, tally
+from flagship.democracy.axioms import (
     AXIOMS,
     CONDORCET_LOSER,
     CONDORCET_WINNER,
@@ -19,7 +19,7 @@ from democracy.axioms import (
     find_violation,
     get_axiom,
 )
-from mechanisms._errors import InputError, UnknownNameError
+from flagship.mechanisms._errors import InputError, UnknownNameError
 
 SEARCH = {"n_profiles": 120, "n_candidates": (3, 5), "n_voters": (2, 15), "seed": 2024}
 

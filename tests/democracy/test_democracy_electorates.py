@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from democracy._deliberation import deliberate, initial_opinions, position_scores, rankings_of
-from democracy._electorates import (
+from flagship.democracy._deliberation import deliberate, initial_opinions, position_scores, rankings_of
+from flagship.democracy._electorates import (
     Citizens,
     CitizensParams,
     CoalitionParams,
@@ -23,13 +23,13 @@ from democracy._electorates import (
     Sybils,
     mallows_around,
 )
-from democracy._procedure import EmergencyVote, EmergencyVoteConfig
-from democracy._sortition import allocate, stratified_draw, total_variation
-from mechanisms import Arrival, ContractError, Population
-from mechanisms.events import DecisionTaken, VoteConvened
-from sandbox._host import Host, action_rows, log_digest
-from sandbox._runner import run
-from sandbox._scenario import load_scenario
+from flagship.democracy._procedure import EmergencyVote, EmergencyVoteConfig
+from flagship.democracy._sortition import allocate, stratified_draw, total_variation
+from flagship.mechanisms import Arrival, ContractError, Population
+from flagship.mechanisms.events import DecisionTaken, VoteConvened
+from flagship.sandbox._host import Host, action_rows, log_digest
+from flagship.sandbox._runner import run
+from flagship.sandbox._scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 VOTE = "emergency_vote"

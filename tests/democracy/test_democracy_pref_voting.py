@@ -34,7 +34,7 @@ from pref_voting.profiles import Profile
 from pref_voting.profiles_with_ties import ProfileWithTies
 from pref_voting.scoring_methods import borda, plurality
 
-from democracy import tally
+from flagship.democracy import tally
 
 Rows = np.ndarray
 

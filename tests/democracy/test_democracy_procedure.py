@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from democracy._procedure import (
+from flagship.democracy._procedure import (
     EmergencyVote,
     EmergencyVoteConfig,
     VoteReason,
     decide,
     pairwise_margins,
 )
-from democracy._sortition import stratified_draw
-from mechanisms import Action, CommonReason, ContractError, Event, FlagshipError, Outcome
-from mechanisms.events import (
+from flagship.democracy._sortition import stratified_draw
+from flagship.mechanisms import Action, CommonReason, ContractError, Event, FlagshipError, Outcome
+from flagship.mechanisms.events import (
     BallotClosed,
     BallotOpened,
     DecisionLapsed,
@@ -27,8 +27,8 @@ from mechanisms.events import (
     ShockFired,
     VoteConvened,
 )
-from mechanisms.testing import check_conformance
-from sandbox._host import Host
+from flagship.mechanisms.testing import check_conformance
+from flagship.sandbox._host import Host
 
 VOTE = "emergency_vote"
 CANDIDATES = ["pause_deployment", "restrict", "monitor", "no_action"]

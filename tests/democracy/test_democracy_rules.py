@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from democracy import (
+from flagship.democracy import (
     BallotReason,
     BallotType,
     PairwiseDetails,
@@ -23,7 +23,7 @@ from democracy import (
     validate_ballot,
     voting_rule,
 )
-from mechanisms._errors import ContractError, FlagshipError, InputError, UnknownNameError
+from flagship.mechanisms._errors import ContractError, FlagshipError, InputError, UnknownNameError
 
 RANKED_RULES = ["plurality", "borda", "irv", "schulze", "ranked_pairs", "copeland", "minimax"]
 

@@ -5,7 +5,7 @@ Each document runs in a fresh working directory holding a copy of the repository
 whose ``site-packages`` also imports everything installed in the test venv (a ``.pth``
 file adds it), so ``pip install`` in a document installs into the overlay and nothing is
 left behind in the test venv. The overlay's ``bin`` has ``python``, ``pip`` and
-``flagship`` (``python -m sandbox``), so documented commands see what documented
+``flagship`` (``python -m flagship.sandbox``), so documented commands see what documented
 installs added.
 
 What each block language means:
@@ -334,7 +334,7 @@ def make_overlay(root: Path) -> Overlay:
     parents = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
     lines = "".join(f"import site; site.addsitedir({path!r})\n" for path in parents)
     (Path(site) / "_flagship_docs_parent.pth").write_text(lines)
-    scripts = {"pip": "-m pip", "pip3": "-m pip", "flagship": "-m sandbox"}
+    scripts = {"pip": "-m pip", "pip3": "-m pip", "flagship": "-m flagship.sandbox"}
     for name, module in scripts.items():
         script = root / "bin" / name
         script.write_text(f'#!/bin/sh\nexec "{python}" {module} "$@"\n')

@@ -33,10 +33,10 @@ def shop(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def stored_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """(store URL, sweep id): the shop over two crowd sizes, two arms, six seeds, in SQLite."""
-    from sandbox import load_scenario
-    from sandbox._executors import InlineExecutor
-    from sandbox._sweep import Axis, SweepSpec, plan_sweep, run_sweep
-    from telemetry import Store
+    from flagship.sandbox import load_scenario
+    from flagship.sandbox._executors import InlineExecutor
+    from flagship.sandbox._sweep import Axis, SweepSpec, plan_sweep, run_sweep
+    from flagship.telemetry import Store
 
     root = tmp_path_factory.mktemp("sweep")
     path = root / "shop.toml"

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from sandbox import load_scenario
-from sandbox._executors import DaskExecutor, open_executor
-from sandbox._sweep import Axis, SweepSpec, plan_sweep, run_sweep
-from telemetry import RunResult, Store
+from flagship.sandbox import load_scenario
+from flagship.sandbox._executors import DaskExecutor, open_executor
+from flagship.sandbox._sweep import Axis, SweepSpec, plan_sweep, run_sweep
+from flagship.telemetry import RunResult, Store
 from tests._cli import flagship
 
 pytestmark = pytest.mark.slow

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mechanisms import InputError, ScenarioError
-from sandbox import load_scenario
-from sandbox._sweep import (
+from flagship.mechanisms import InputError, ScenarioError
+from flagship.sandbox import load_scenario
+from flagship.sandbox._sweep import (
     Axis,
     Range,
     SweepSpec,

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from sandbox import load_scenario
-from sandbox._sweep import Axis, SweepSpec, plan_sweep, run_sweep
-from telemetry import RunResult, Store
-from telemetry._sweep_metrics import SweepMetrics, measure_buckets
+from flagship.sandbox import load_scenario
+from flagship.sandbox._sweep import Axis, SweepSpec, plan_sweep, run_sweep
+from flagship.telemetry import RunResult, Store
+from flagship.telemetry._sweep_metrics import SweepMetrics, measure_buckets
 from tests._cli import FLAGSHIP
 
 FAULTY_SHOP = """

@@ -12,10 +12,10 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from sandbox.cli import main
-from telemetry import Store
-from telemetry._report import write_report
-from telemetry._scorecard import parse_criteria
+from flagship.sandbox.cli import main
+from flagship.telemetry import Store
+from flagship.telemetry._report import write_report
+from flagship.telemetry._scorecard import parse_criteria
 from tests._cli import flagship
 from tests.experiments.test_scorecard import FAILING
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mechanisms import InputError
-from telemetry import Store, StoredSweep
-from telemetry._bootstrap import Interval, Verdict, bootstrap_mean, further_replications, judge
-from telemetry._scorecard import MeasureInfo, SweepData, evaluate, load_criteria, parse_criteria
+from flagship.mechanisms import InputError
+from flagship.telemetry import Store, StoredSweep
+from flagship.telemetry._bootstrap import Interval, Verdict, bootstrap_mean, further_replications, judge
+from flagship.telemetry._scorecard import MeasureInfo, SweepData, evaluate, load_criteria, parse_criteria
 from tests._cli import flagship
 
 finite = st.floats(-1e6, 1e6, allow_nan=False)

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from sandbox import default_executor, load_scenario
-from sandbox._sweep import Axis, SweepSpec, pending_jobs, plan_sweep, run_sweep, stream_results
-from sandbox.cli import main
-from telemetry import Store
+from flagship.sandbox import default_executor, load_scenario
+from flagship.sandbox._sweep import Axis, SweepSpec, pending_jobs, plan_sweep, run_sweep, stream_results
+from flagship.sandbox.cli import main
+from flagship.telemetry import Store
 from tests._cli import flagship
 
 FAULTY = """

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from agents import SCENARIOS, AgentIdentity, Evaluator, WebBotAuth, exam_signing_input
+from flagship.agents import SCENARIOS, AgentIdentity, Evaluator, WebBotAuth, exam_signing_input
 from tests.live._support import Live, build_live
 
 BASE_URL = "http://live.test"

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import uvicorn
 
-from sandbox._live import (
+from flagship.sandbox._live import (
     Engine,
     EngineOptions,
     LiveGateway,
@@ -31,9 +31,9 @@ from sandbox._live import (
     open_trial,
     shadow_scenario,
 )
-from telemetry import Store
-from telemetry._prometheus import LiveMetrics
-from telemetry._trial_log import TrialLog
+from flagship.telemetry import Store
+from flagship.telemetry._prometheus import LiveMetrics
+from flagship.telemetry._trial_log import TrialLog
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKENS = {f"tok-{name}": name for name in ("alice", "bob", "carol", "dave")}
@@ -141,12 +141,12 @@ def serving(live: Live) -> Iterator[ThreadServer]:
 
 def flagship_command(*args: str) -> list[str]:
     """``flagship ARGS`` run by this interpreter (the same venv and checkout)."""
-    return [sys.executable, "-c", "import sys; from sandbox.cli import main; main(sys.argv[1:])", *args]
+    return [sys.executable, "-c", "import sys; from flagship.sandbox.cli import main; main(sys.argv[1:])", *args]
 
 
 _LIGHT_SERVE = """
 import json, sys
-from sandbox._live import EngineOptions, run_server
+from flagship.sandbox._live import EngineOptions, run_server
 args = json.loads(sys.argv[1])
 options = EngineOptions(**args.pop("options"))
 run_server(args.pop("scenario"), options=options, **args)

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from agents import AgentGate, AgentIdentity, DecisionReason, GateReason, WebBotAuth
-from agents._http import GATE_STATUS
-from mechanisms import CommonReason
+from flagship.agents import AgentGate, AgentIdentity, DecisionReason, GateReason, WebBotAuth
+from flagship.agents._http import GATE_STATUS
+from flagship.mechanisms import CommonReason
 from tests.agents.test_agents_gate import AGENTS, World, worst_answers
 from tests.agents.test_agents_gate import credential as gate_credential
 from tests.live._gate_support import (
@@ -396,8 +396,8 @@ def test_fuzzing_the_gate_routes_finds_no_server_error_and_no_schema_violation(t
 
 
 def test_a_gate_trusting_simulated_evaluators_is_refused_before_serving(tmp_path: Path) -> None:
-    from mechanisms import ScenarioError
-    from sandbox._live import load_live_scenario
+    from flagship.mechanisms import ScenarioError
+    from flagship.sandbox._live import load_live_scenario
 
     path = tmp_path / "unsafe.toml"
     path.write_text(write_gate_scenario(tmp_path).read_text().replace(

@@ -14,7 +14,7 @@ import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from mechanisms import (
+from flagship.mechanisms import (
     Action,
     CommonReason,
     ContractError,
@@ -26,10 +26,10 @@ from mechanisms import (
     ScenarioError,
     register,
 )
-from sandbox._live import LiveGateway, LiveSpec, create_app, load_authenticators
-from sandbox._live_http import json_depth
-from telemetry import Store
-from telemetry._trial_log import TrialLog
+from flagship.sandbox._live import LiveGateway, LiveSpec, create_app, load_authenticators
+from flagship.sandbox._live_http import json_depth
+from flagship.telemetry import Store
+from flagship.telemetry._trial_log import TrialLog
 from tests.live._support import Live, auth, build_live, problem, write_scenario
 
 GATES: dict[str, asyncio.Event] = {}

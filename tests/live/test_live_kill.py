@@ -9,7 +9,7 @@ it rebuilt is what an independent replay of that log gives. Every request whose 
 unknown at the kill is retried with its key and body (signed afresh). At the end: every
 acknowledged action is in the log exactly once with the outcome the client got, no key is
 applied twice, the chain verifies, every state hash the server reported before a kill is
-the state of its log at that size, and the book equals a plain :class:`markets.OrderBook`
+the state of its log at that size, and the book equals a plain :class:`flagship.markets.OrderBook`
 fed the accepted orders and cancels: nothing unacknowledged is half-applied.
 """
 
@@ -24,14 +24,14 @@ from typing import Any
 import httpx
 import orjson
 
-from agents import AgentIdentity, WebBotAuth
-from markets import OrderBook
-from mechanisms import sha256_hex
-from sandbox._live import load_live_scenario
-from sandbox._replay import commits_from_entries, replay, replay_scenario
-from sandbox._runner import build_host
-from telemetry import Store
-from telemetry._trial_log import LogEntry, TrialLog
+from flagship.agents import AgentIdentity, WebBotAuth
+from flagship.markets import OrderBook
+from flagship.mechanisms import sha256_hex
+from flagship.sandbox._live import load_live_scenario
+from flagship.sandbox._replay import commits_from_entries, replay, replay_scenario
+from flagship.sandbox._runner import build_host
+from flagship.telemetry import Store
+from flagship.telemetry._trial_log import LogEntry, TrialLog
 from tests.live._gate_support import agent, answer_body, application_body, write_gate_scenario
 from tests.live._support import ServerProcess
 

@@ -10,14 +10,23 @@ from typing import Any
 
 import pytest
 
-from mechanisms import Action, CommonReason, ContractError, Mechanism, NoConfig, Outcome, Population, register
-from sandbox import Host
-from sandbox._live import LiveGateway, load_live_scenario
-from sandbox._replay import commits_from_entries, replay_scenario
-from sandbox.cli import main
-from telemetry import Store
-from telemetry._schema import trial_log
-from telemetry._trial_log import TrialLog
+from flagship.mechanisms import (
+    Action,
+    CommonReason,
+    ContractError,
+    Mechanism,
+    NoConfig,
+    Outcome,
+    Population,
+    register,
+)
+from flagship.sandbox import Host
+from flagship.sandbox._live import LiveGateway, load_live_scenario
+from flagship.sandbox._replay import commits_from_entries, replay_scenario
+from flagship.sandbox.cli import main
+from flagship.telemetry import Store
+from flagship.telemetry._schema import trial_log
+from flagship.telemetry._trial_log import TrialLog
 from tests.live._support import build_live, drive_session
 
 

@@ -14,9 +14,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from sandbox._live import EngineOptions
-from telemetry import Store
-from telemetry._trial_log import TrialLog
+from flagship.sandbox._live import EngineOptions
+from flagship.telemetry import Store
+from flagship.telemetry._trial_log import TrialLog
 from tests.live._support import auth, build_live, serving, write_scenario
 
 

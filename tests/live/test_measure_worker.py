@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from mechanisms import RunFailedError
-from sandbox import _measure_worker, build_host
-from sandbox._measure_worker import ArmMeasures, MeasureWorker, measure_arms
-from sandbox._replay import Commit, commits_from_entries, replay
-from sandbox._scenario import ResolvedScenario
+from flagship.mechanisms import RunFailedError
+from flagship.sandbox import _measure_worker, build_host
+from flagship.sandbox._measure_worker import ArmMeasures, MeasureWorker, measure_arms
+from flagship.sandbox._replay import Commit, commits_from_entries, replay
+from flagship.sandbox._scenario import ResolvedScenario
 from tests.live._support import Live, drive_session
 
 

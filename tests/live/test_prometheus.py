@@ -18,9 +18,9 @@ import pytest
 import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from sandbox.cli import main
-from telemetry import Store
-from telemetry._prometheus import LiveMetrics, sample_names
+from flagship.sandbox.cli import main
+from flagship.telemetry import Store
+from flagship.telemetry._prometheus import LiveMetrics, sample_names
 from tests.live._support import (
     REPO_ROOT,
     ServerProcess,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sandbox._live import EngineOptions
+from flagship.sandbox._live import EngineOptions
 from tests.live._support import auth, build_live, fuzz_api, serving, write_scenario
 
 

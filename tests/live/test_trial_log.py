@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from mechanisms import StoreError
-from sandbox.cli import main
-from telemetry import Store
-from telemetry._schema import trial_checkpoints, trial_log, trials
-from telemetry._trial_log import CheckpointKey, Trial, TrialLog, key_path, make_entry
+from flagship.mechanisms import StoreError
+from flagship.sandbox.cli import main
+from flagship.telemetry import Store
+from flagship.telemetry._schema import trial_checkpoints, trial_log, trials
+from flagship.telemetry._trial_log import CheckpointKey, Trial, TrialLog, key_path, make_entry
 
 SIZE = 12
 

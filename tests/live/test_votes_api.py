@@ -24,12 +24,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from democracy import EmergencyVote, EmergencyVoteConfig, VoterTokens
-from mechanisms import Action, CommonReason, ScenarioError
-from sandbox._host import Host
-from sandbox._live import EngineOptions, LiveGateway, LiveSpec, load_authenticators
-from telemetry import Store
-from telemetry._trial_log import TrialLog
+from flagship.democracy import EmergencyVote, EmergencyVoteConfig, VoterTokens
+from flagship.mechanisms import Action, CommonReason, ScenarioError
+from flagship.sandbox._host import Host
+from flagship.sandbox._live import EngineOptions, LiveGateway, LiveSpec, load_authenticators
+from flagship.telemetry import Store
+from flagship.telemetry._trial_log import TrialLog
 from tests.live._support import Live, ThreadServer, build_live, fuzz_api, problem
 
 VOTE = "emergency_vote-vote-1"

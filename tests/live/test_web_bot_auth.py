@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from agents import AgentIdentity, WebBotAuth, WebBotAuthenticator
-from mechanisms import ContractError, InputError, Principal, ScenarioError, UnknownNameError
-from sandbox._live import LiveGateway, LiveSpec, create_app, load_authenticators
+from flagship.agents import AgentIdentity, WebBotAuth, WebBotAuthenticator
+from flagship.mechanisms import ContractError, InputError, Principal, ScenarioError, UnknownNameError
+from flagship.sandbox._live import LiveGateway, LiveSpec, create_app, load_authenticators
 from tests.live._gate_support import (
     admit,
     agent,

@@ -5,7 +5,8 @@ orders, each with an explicit arrival ``time``; every step of matching scans the
 for the best eligible maker (sorted by price, then priority, then time).  Fill-or-kill is
 decided by running the order on a deep copy of the book.  It shares nothing with the engine but
 its public vocabulary (reason codes, exception, record types), so that outcomes compare
-directly.  Semantics follow the documentation of ``markets.OrderBook`` and ``markets.STPMode``.
+directly.  Semantics follow the documentation of ``flagship.markets.OrderBook`` and
+``flagship.markets.STPMode``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
-from markets import BookReason, Depth, Fill, OrderRejected, SelfTradeEvent
+from flagship.markets import BookReason, Depth, Fill, OrderRejected, SelfTradeEvent
 
 __all__ = ["RefOrder", "ReferenceBook"]
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from markets import (
+from flagship.markets import (
     MAX_PRICE,
     BookReason,
     Depth,
@@ -27,7 +27,7 @@ from markets import (
     STPMode,
     TimeInForce,
 )
-from mechanisms._errors import FlagshipError, InputError
+from flagship.mechanisms._errors import FlagshipError, InputError
 from tests.markets.reference_book import ReferenceBook
 
 

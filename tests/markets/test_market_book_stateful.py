@@ -26,7 +26,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from markets import Fill, OrderBook, OrderRejected, STPMode
+from flagship.markets import Fill, OrderBook, OrderRejected, STPMode
 
 OWNERS = ["", "a", "b"]
 MODES = [mode.value for mode in STPMode]

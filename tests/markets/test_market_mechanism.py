@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from markets._mechanism import MarketConfig, MarketReason, ValueMarket
-from markets._reasons import BookReason
-from mechanisms import Action, CommonReason, ContractError, Event, Outcome, canonical_json, mechanism
-from mechanisms.events import (
+from flagship.markets._mechanism import MarketConfig, MarketReason, ValueMarket
+from flagship.markets._reasons import BookReason
+from flagship.mechanisms import Action, CommonReason, ContractError, Event, Outcome, canonical_json, mechanism
+from flagship.mechanisms.events import (
     AgentAdmitted,
     AgentReinstated,
     AgentRevoked,
@@ -30,8 +30,8 @@ from mechanisms.events import (
     TradingResumed,
     ViolationObserved,
 )
-from mechanisms.testing import check_conformance
-from sandbox._host import Host
+from flagship.mechanisms.testing import check_conformance
+from flagship.sandbox._host import Host
 
 MARKET = "value_market"
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from markets._mechanism import MarketReason, ValueMarket
-from markets._values import Attestation, NormBook, Redistribution, fee_per_lot, split_pool
-from mechanisms import Outcome
-from mechanisms.events import DecisionTaken
+from flagship.markets._mechanism import MarketReason, ValueMarket
+from flagship.markets._values import Attestation, NormBook, Redistribution, fee_per_lot, split_pool
+from flagship.mechanisms import Outcome
+from flagship.mechanisms.events import DecisionTaken
 from tests.markets.test_market_mechanism import MARKET, World
 
 TAGS = [(), ("low_carbon",), ("deforestation",), ("fair_labour", "high_carbon"),

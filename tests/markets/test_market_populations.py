@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from markets._mechanism import MarketConfig, MarketReason, TraderProfile, ValueMarket
-from markets._populations import ManipulatorParams, ZIParams
-from mechanisms import Arrival, population
-from mechanisms.events import AgentRevoked, TradeExecuted, ViolationObserved
-from sandbox._host import Host, action_rows, log_digest
-from sandbox._runner import run
-from sandbox._scenario import load_scenario
+from flagship.markets._mechanism import MarketConfig, MarketReason, TraderProfile, ValueMarket
+from flagship.markets._populations import ManipulatorParams, ZIParams
+from flagship.mechanisms import Arrival, population
+from flagship.mechanisms.events import AgentRevoked, TradeExecuted, ViolationObserved
+from flagship.sandbox._host import Host, action_rows, log_digest
+from flagship.sandbox._runner import run
+from flagship.sandbox._scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 MARKET = "value_market"

@@ -13,8 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flagship_plugin_example.http import routes
-from mechanisms import (
+from flagship.mechanisms import (
     Action,
     Area,
     CommonReason,
@@ -24,6 +23,7 @@ from mechanisms import (
     Population,
     register,
 )
+from flagship_plugin_example.http import routes
 
 
 class ShopConfig(BaseModel):

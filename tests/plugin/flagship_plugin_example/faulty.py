@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mechanisms import Action, Mechanism, Outcome, register
+from flagship.mechanisms import Action, Mechanism, Outcome, register
 
 
 class FaultyConfig(BaseModel):

@@ -17,7 +17,7 @@ import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mechanisms import AuthError, Gateway, InputError, Principal, Problem
+from flagship.mechanisms import AuthError, Gateway, InputError, Principal, Problem
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
