@@ -37,7 +37,6 @@ from flagship.mechanisms._measures import Measure
 if TYPE_CHECKING:
     import simpy
 
-    from flagship.mechanisms._live import RoutesFactory
 
 __all__ = [
     "Arrival",
@@ -47,6 +46,7 @@ __all__ = [
     "Population",
     "PopulationContext",
     "Recorder",
+    "RoutesFactory",
     "Submit",
     "Timer",
 ]
@@ -190,6 +190,18 @@ class Context:
                 f"{self.name} subscribed to {event_type.__name__} but does not declare it in subscribes"
             )
         self.bus.subscribe(event_type, handler, name=self.name)
+
+
+class RoutesFactory(Protocol):
+    """Builds a wing's FastAPI router for mechanism ``name`` in a live trial.
+
+    ``gateway`` is the server's :class:`~flagship.mechanisms.Gateway`. (Declared here, with the
+    Mechanism that holds it, so that :mod:`flagship.mechanisms._live`, which describes the
+    gateway, imports this module and not the other way round.)
+    """
+
+    def __call__(self, name: str, gateway: Any) -> Any:
+        ...
 
 
 C = TypeVar("C", bound=BaseModel)

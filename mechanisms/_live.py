@@ -21,13 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from flagship.mechanisms._action import Outcome
+from flagship.mechanisms._base import Mechanism, RoutesFactory
 from flagship.mechanisms._errors import AuthError
-
-if TYPE_CHECKING:
-    from flagship.mechanisms._base import Mechanism
 
 __all__ = ["AUTHENTICATOR_GROUP", "AuthError", "Authenticator", "Gateway", "Principal", "RoutesFactory"]
 
@@ -92,9 +90,3 @@ class Gateway(Protocol):
         """
         ...
 
-
-class RoutesFactory(Protocol):
-    """Builds a wing's FastAPI router for mechanism ``name`` in a live trial."""
-
-    def __call__(self, name: str, gateway: Gateway) -> Any:
-        ...

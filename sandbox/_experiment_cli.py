@@ -1,6 +1,6 @@
 """``flagship sweep``, ``flagship evaluate`` and ``flagship report``: experiments at scale.
 
-Registered on the ``app`` of :mod:`flagship.sandbox.cli`. Bad input (an unknown or invalid
+Registered on :data:`flagship.sandbox._cli_app.app` at import. Bad input (an unknown or invalid
 swept value, a malformed option, a criteria file that does not validate, an
 unknown sweep) raises :class:`~flagship.mechanisms.InputError` before anything runs: one
 line per problem, exit code 2. ``sweep`` exits 1 when a run failed, ``evaluate``
@@ -13,7 +13,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.markup import escape
@@ -27,25 +27,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from flagship.mechanisms import InputError, Problem
-from flagship.sandbox import cli
-from flagship.sandbox._executors import check_executor_options, open_executor, window_for
-from flagship.sandbox._scenario import load_scenario
-from flagship.sandbox._sweep import (
-    Sampler,
-    SweepPlan,
-    SweepSpec,
-    parse_axis,
-    parse_range,
-    pending_jobs,
-    plan_sweep,
-    store_results,
-)
-from flagship.sandbox.cli import _err, _out
-from flagship.telemetry import RunResult, Store, mean_ci
-from flagship.telemetry._bootstrap import Interval, Verdict
-from flagship.telemetry._scorecard import Evaluation, SweepData, cell_label, evaluate, load_criteria
-from flagship.telemetry._sweep_metrics import SweepMetrics
+from flagship.sandbox._cli_app import app, err, out
+
+if TYPE_CHECKING:
+    from flagship.mechanisms import Problem
+    from flagship.sandbox._sweep import (
+        SweepPlan,
+    )
+    from flagship.telemetry import RunResult, RunStore
+    from flagship.telemetry._bootstrap import Interval
+    from flagship.telemetry._scorecard import Evaluation
+    from flagship.telemetry._sweep_metrics import SweepMetrics
 
 __all__ = ["evaluate_command", "print_evaluation", "register", "report_command", "store_url", "sweep_command"]
 
@@ -56,6 +48,8 @@ SweepOpt = Annotated[str, typer.Option("--sweep", help="sweep id (or a unique pr
 
 def store_url(text: str) -> str:
     """A store URL from ``DB``: a SQLAlchemy URL as is, or an existing SQLite file's path."""
+    from flagship.mechanisms import InputError, Problem  # noqa: PLC0415
+
     if "://" in text:
         return text
     path = Path(text)
@@ -100,6 +94,13 @@ def sweep_command(
     Rerunning the same command resumes the sweep: completed results are kept, failed
     ones rerun, none duplicated.
     """
+    from flagship.mechanisms import InputError  # noqa: PLC0415
+    from flagship.sandbox._executors import check_executor_options  # noqa: PLC0415
+    from flagship.sandbox._scenario import load_scenario  # noqa: PLC0415
+    from flagship.sandbox._sweep import Sampler, SweepSpec, parse_axis, parse_range, pending_jobs, plan_sweep  # noqa: PLC0415
+    from flagship.telemetry import open_store  # noqa: PLC0415
+    from flagship.telemetry._sweep_metrics import SweepMetrics  # noqa: PLC0415
+
     check_executor_options(executor, workers=workers, scheduler=scheduler)
     problems: list[Problem] = []
     grids, zips, ranges = [], [], []
@@ -125,12 +126,12 @@ def sweep_command(
                      cast(Sampler, sampler), replications or base.scenario.replications)
     plan = plan_sweep(base, spec)
     metrics = SweepMetrics() if metrics_port is not None else None
-    with Store.open(db or base.scenario.store) as store:
+    with open_store(db or base.scenario.store) as store:
         jobs, skipped = pending_jobs(plan, store)
         if metrics is not None and metrics_port is not None:
             port = metrics.serve(metrics_port, metrics_host)
             metrics.start(plan.total, skipped)
-            _err.print(f"metrics: http://{metrics_host}:{port}/metrics", highlight=False)
+            err.print(f"metrics: http://{metrics_host}:{port}/metrics", highlight=False)
         try:
             ran, failed = _run_with_progress(plan, store, jobs, skipped, executor=executor,
                                              scheduler=scheduler, workers=workers, quiet=as_json,
@@ -146,24 +147,27 @@ def sweep_command(
         _print_summary(plan, by_key)
     completed = sum(1 for key in plan.result_keys() if key in by_key and by_key[key].status == "completed")
     failed_total = sum(1 for key in plan.result_keys() if key in by_key and by_key[key].status != "completed")
-    _err.print(f"sweep {plan.sweep_id} ({plan.base.scenario.name}): {len(plan.cells)} cells x "
+    err.print(f"sweep {plan.sweep_id} ({plan.base.scenario.name}): {len(plan.cells)} cells x "
                f"{len(plan.arms)} arms x {plan.spec.replications} seeds = {plan.total} runs; ran {ran} now "
                f"({failed} failed), {skipped} already stored; {completed} completed, {failed_total} "
                f"failed in {store.url}", highlight=False, markup=False, soft_wrap=True)
     if failed_total:
-        _err.print("rerun the same command to retry the failed runs; `flagship show RUN` shows a traceback",
+        err.print("rerun the same command to retry the failed runs; `flagship show RUN` shows a traceback",
                    highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
-def _run_with_progress(plan: SweepPlan, store: Store, jobs: list[Any], skipped: int, *, executor: str,
+def _run_with_progress(plan: SweepPlan, store: RunStore, jobs: list[Any], skipped: int, *, executor: str,
                        scheduler: str | None, workers: int | None, quiet: bool,
                        metrics: SweepMetrics | None) -> tuple[int, int]:
+    from flagship.sandbox._executors import open_executor, window_for  # noqa: PLC0415
+    from flagship.sandbox._sweep import store_results  # noqa: PLC0415
+
     if not jobs:
         return 0, 0
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
-                        TextColumn("remaining"), TimeRemainingColumn(), console=_err, transient=True,
+                        TextColumn("remaining"), TimeRemainingColumn(), console=err, transient=True,
                         disable=quiet)
     with progress:
         task = progress.add_task(f"sweep {plan.base.scenario.name}", total=plan.total, completed=skipped,
@@ -203,6 +207,8 @@ def _fmt(value: float | None) -> str:
 
 def _print_summary(plan: SweepPlan, by_key: dict[tuple[str, str, int], Any]) -> None:
     """Each measure per arm over the whole sweep: mean ± 95% Student-t half-width."""
+    from flagship.telemetry import mean_ci  # noqa: PLC0415
+
     values: dict[str, dict[str, list[float | None]]] = {}
     for key in plan.result_keys():
         run = by_key.get(key)
@@ -224,7 +230,7 @@ def _print_summary(plan: SweepPlan, by_key: dict[tuple[str, str, int], Any]) -> 
             half = (est.high - est.low) / 2 if math.isfinite(est.low) else math.nan
             cells.append(f"{_fmt(est.mean)} ± {_fmt(half)}" if math.isfinite(half) else _fmt(est.mean))
         table.add_row(name, *cells)
-    _out.print(table)
+    out.print(table)
 
 
 # -- evaluate -----------------------------------------------------------------------------
@@ -241,8 +247,13 @@ def evaluate_command(
     Each measure is estimated with a seeded bootstrap interval across replications;
     a criterion passes only when its whole interval clears the threshold.
     """
+    from flagship.mechanisms import InputError, Problem  # noqa: PLC0415
+    from flagship.telemetry import open_store  # noqa: PLC0415
+    from flagship.telemetry._bootstrap import Verdict  # noqa: PLC0415
+    from flagship.telemetry._scorecard import SweepData, evaluate, load_criteria  # noqa: PLC0415
+
     spec = load_criteria(criteria)
-    with Store.open(store_url(db)) as store:
+    with open_store(store_url(db)) as store:
         data = SweepData.load(store, sweep)
     if not data.runs:
         raise InputError([Problem("--sweep", f"sweep {data.sweep.id} has no runs yet")])
@@ -263,17 +274,20 @@ def _ci(interval: Interval) -> str:
     return f"{_fmt(interval.estimate)} [{_fmt(interval.low)}, {_fmt(interval.high)}]"
 
 
-_STYLE = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.INCONCLUSIVE: "yellow"}
+_STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow"}  # by Verdict value
 
 
 def print_evaluation(evaluation: Evaluation, *, measures: bool = True) -> None:
     """Print the scorecard (criteria, verdicts, intervals) and, with ``measures``, every measure per arm
     with its paired differences from the first arm."""
+    from flagship.telemetry._bootstrap import Verdict  # noqa: PLC0415
+    from flagship.telemetry._scorecard import cell_label  # noqa: PLC0415
+
     data = evaluation.data
     conf = f"{evaluation.confidence:.0%}"
     batch = "batch" if data.sweep.kind == "run" else "sweep"  # `flagship run` stores its runs as a batch
     cells = f"{len(data.cells)} cell{'' if len(data.cells) == 1 else 's'}"
-    _out.print(f"{evaluation.title}: {batch} {data.sweep.id} ({data.sweep.scenario}), {cells}, "
+    out.print(f"{evaluation.title}: {batch} {data.sweep.id} ({data.sweep.scenario}), {cells}, "
                f"arms {', '.join(a or '-' for a in data.arms)}, {data.replications} replications; "
                f"{conf} bootstrap intervals ({evaluation.resamples} resamples, seed {evaluation.seed})",
                highlight=False, markup=False)
@@ -291,14 +305,15 @@ def print_evaluation(evaluation: Evaluation, *, measures: bool = True) -> None:
             if part)
         table.add_row(escape(result.label), escape(result.target), _ci(head.interval) if head else "no data",
                       escape(where),
-                      f"[{_STYLE[result.verdict]}]{result.verdict.value}[/]", more)
-    _out.print(table)
+                      f"[{_STYLE[result.verdict.value]}]{result.verdict.value}[/]", more)
+    out.print(table)
     if measures:
         _print_measures(evaluation)
     verdict = evaluation.verdict
     counts = evaluation.counts
     if verdict is not None:
-        _out.print(f"[{_STYLE[verdict]}]{verdict.value.upper()}[/]: {counts['pass']} pass, {counts['fail']} "
+        style = _STYLE[verdict.value]
+        out.print(f"[{style}]{verdict.value.upper()}[/]: {counts['pass']} pass, {counts['fail']} "
                    f"fail, {counts['inconclusive']} inconclusive of {len(evaluation.criteria)} criteria. "
                    "'More replications' estimates, from the current interval, how many further seeds per "
                    "cell would shrink its half-width below the distance to the threshold.",
@@ -321,7 +336,7 @@ def _print_measures(evaluation: Evaluation) -> None:
         row += [_ci(evaluation.pooled[key][arm]) for arm in data.arms]
         row += [_ci(evaluation.differences[key][f"{arm} - {control}"]) for arm in data.arms[1:]]
         measures.add_row(*row)
-    _out.print(measures)
+    out.print(measures)
 
 
 # -- report -------------------------------------------------------------------------------
@@ -334,14 +349,17 @@ def report_command(
     criteria: Annotated[str | None, typer.Option("--criteria", help="criteria file (TOML)")] = None,
 ) -> None:
     """Write a self-contained HTML report of a sweep, its figures (PNG and SVG) and its numbers (JSON)."""
+    from flagship.telemetry import open_store  # noqa: PLC0415
+
     # matplotlib takes most of a second to import: only this command pays for it
     from flagship.telemetry._report import write_report  # noqa: PLC0415
+    from flagship.telemetry._scorecard import load_criteria  # noqa: PLC0415
 
     spec = load_criteria(criteria) if criteria is not None else None
-    with Store.open(store_url(db)) as store:
+    with open_store(store_url(db)) as store:
         report = write_report(store, sweep, out, spec, criteria_source=criteria or "")
     verdict = report.evaluation.verdict
-    _err.print(f"report: {Path(out) / 'report.html'} ({len(report.figures)} figures"
+    err.print(f"report: {Path(out) / 'report.html'} ({len(report.figures)} figures"
                f"{', verdict ' + verdict.value if verdict else ''})", highlight=False, markup=False)
 
 
@@ -355,4 +373,4 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report_command)
 
 
-register(cli.app)
+register(app)

@@ -41,9 +41,10 @@ from flagship.mechanisms import (
 from flagship.mechanisms._measures import Measure
 from flagship.mechanisms.events import ShockFired
 from flagship.sandbox._gc import no_collection
+from flagship.sandbox._scenario import ResolvedScenario
 from flagship.telemetry import ActionRow, RunTelemetry, Telemetry
 
-__all__ = ["ActionLog", "Host", "LoggedAction", "action_rows", "log_digest"]
+__all__ = ["ActionLog", "Host", "LoggedAction", "action_rows", "build_host", "log_digest"]
 
 SCENARIO_SOURCE = "scenario"
 
@@ -312,3 +313,20 @@ class Host:
         and short-lived, see :func:`flagship.sandbox._gc.no_collection`)."""
         with no_collection():
             return sha256_hex(self.state())
+
+
+def build_host(resolved: ResolvedScenario, seed: int) -> Host:
+    """A host with the scenario's mechanisms, populations and shocks, not yet started."""
+    scenario = resolved.scenario
+    series_interval = scenario.telemetry.series_interval or scenario.duration / 100
+    host = Host(seed, keep_actions=scenario.keep_actions, telemetry=scenario.telemetry.enabled,
+                series_interval=series_interval)
+    for name, config in resolved.mechanism_configs.items():
+        host.add_mechanism(name, resolved.mechanism_class(name), config)
+    for name, spec in scenario.populations.items():
+        target = resolved.data["populations"][name]["mechanism"]
+        host.add_population(name, resolved.population_class(name), resolved.population_params[name],
+                            count=spec.count, arrival=spec.arrival, mechanism=target)
+    for shock in scenario.shocks:
+        host.schedule_shock(shock.at, shock.kind, shock.payload)
+    return host

@@ -12,27 +12,21 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import sqlalchemy as sa
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import ArgumentError
 
-from flagship.mechanisms import InputError, Problem, StoreError
-from flagship.sandbox._live import EngineOptions, run_server
-from flagship.sandbox._replay import ReplayReport, commits_from_entries, replay_scenario
-from flagship.sandbox._scenario import ResolvedScenario, apply_overrides, parse_override, resolve
-from flagship.sandbox.cli import app
-from flagship.telemetry import MeasureValue, SeriesPoint, Store
-from flagship.telemetry._prometheus import openmetrics_for_run
-from flagship.telemetry._trial_log import Trial, TrialLog
+from flagship.sandbox._cli_app import app, err, out
+
+if TYPE_CHECKING:
+    from flagship.sandbox._replay import ReplayReport
+    from flagship.sandbox._scenario import ResolvedScenario
+    from flagship.telemetry import MeasureValue, SeriesPoint
+    from flagship.telemetry._trial_log import Trial
 
 __all__ = ["export_metrics", "replay", "serve", "verify"]
 
-_err = Console(stderr=True)
-_out = Console() if Console().is_terminal else Console(width=200)  # as cli.py: wide when piped
 
 DbArg = Annotated[str, typer.Argument(metavar="DB", help="store URL, or the path of a SQLite file")]
 TrialOpt = Annotated[str | None, typer.Option("--trial", help="trial id (or a unique prefix)")]
@@ -40,6 +34,11 @@ TrialOpt = Annotated[str | None, typer.Option("--trial", help="trial id (or a un
 
 def store_url(db: str, *, must_exist: bool = True) -> str:
     """A SQLAlchemy URL from a URL or a SQLite file path (which must exist when reading)."""
+    import sqlalchemy as sa  # noqa: PLC0415
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
+    from flagship.mechanisms import InputError, Problem  # noqa: PLC0415
+
     if "://" in db:
         try:
             sa.make_url(db)
@@ -85,12 +84,14 @@ def serve(
     access_log: Annotated[bool, typer.Option("--access-log", help="log every request")] = False,
 ) -> None:
     """Serve a live trial of a scenario over HTTP (resuming its trial after a restart)."""
+    from flagship.sandbox._live import EngineOptions, run_server  # noqa: PLC0415
+
     run_server(scenario, db=db, host=host, port=port, time_factor=time_factor, overrides=set_ or [],
                shadow=shadow or [], arm=arm, trial=trial, new_trial=new_trial, key_dir=key_dir,
                options=EngineOptions(tick_seconds=tick, measures_seconds=measures_interval,
                                      checkpoint_seconds=checkpoint_seconds, db_timeout=db_timeout),
                access_log=access_log,
-               announce=lambda line: _err.print(line, highlight=False, markup=False, soft_wrap=True))
+               announce=lambda line: err.print(line, highlight=False, markup=False, soft_wrap=True))
 
 
 @app.command()
@@ -102,6 +103,9 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON")] = False,
 ) -> None:
     """Check trial logs' hash chains and signed checkpoints; name the first bad entry."""
+    from flagship.telemetry import Store  # noqa: PLC0415
+    from flagship.telemetry._trial_log import TrialLog  # noqa: PLC0415
+
     with Store.open(store_url(db)) as store:
         log = TrialLog(store)
         ids = [log.trial(trial).id] if trial else [t.id for t in log.trials()]
@@ -109,22 +113,24 @@ def verify(
     if as_json:
         sys.stdout.write(json.dumps([r.__dict__ for r in results], indent=2) + "\n")
     elif not results:
-        _out.print("no trials in this store", highlight=False)
+        out.print("no trials in this store", highlight=False)
     for result in results:
         if as_json:
             break
         if result.ok:
-            _out.print(f"trial {result.trial_id}: ok ({result.size} entries, {result.checkpoints} "
+            out.print(f"trial {result.trial_id}: ok ({result.size} entries, {result.checkpoints} "
                        f"signed checkpoints, head {result.head_hash[:16]})", highlight=False, soft_wrap=True)
         else:
             where = f"first bad entry: seq {result.first_bad}: " if result.first_bad is not None else ""
-            _out.print(f"trial {result.trial_id}: FAILED: {where}{result.problem}", highlight=False,
+            out.print(f"trial {result.trial_id}: FAILED: {where}{result.problem}", highlight=False,
                        markup=False, soft_wrap=True)
     if any(not r.ok for r in results):
         raise typer.Exit(1)
 
 
 def _trial_scenario(trial: Trial, overrides: Sequence[str]) -> ResolvedScenario:
+    from flagship.sandbox._scenario import apply_overrides, parse_override, resolve  # noqa: PLC0415
+
     data = trial.scenario["scenario"]
     parsed = [parse_override(o) for o in overrides]
     return resolve(apply_overrides(data, parsed), overrides=tuple(overrides))
@@ -148,6 +154,10 @@ def replay(
     (divergences are listed, exit 1). With overrides the clients' actions are
     replayed against the changed scenario and its measures shown beside the real ones.
     """
+    from flagship.sandbox._replay import commits_from_entries, replay_scenario  # noqa: PLC0415
+    from flagship.telemetry import Store  # noqa: PLC0415
+    from flagship.telemetry._trial_log import TrialLog  # noqa: PLC0415
+
     with Store.open(store_url(db)) as store:
         log = TrialLog(store)
         recorded = log.trial(trial)
@@ -175,10 +185,10 @@ def replay(
     else:
         verdict = "every outcome and state hash reproduced" if real.exact else \
             f"DIVERGED ({len(real.divergences)} shown)"
-        _out.print(f"trial {recorded.id}: replayed {real.entries} entries ({real.external} from clients) "
+        out.print(f"trial {recorded.id}: replayed {real.entries} entries ({real.external} from clients) "
                    f"to sim time {real.clock:g}: {verdict}", highlight=False, markup=False, soft_wrap=True)
         for divergence in real.divergences:
-            _out.print(f"  {divergence}", highlight=False, markup=False, soft_wrap=True)
+            out.print(f"  {divergence}", highlight=False, markup=False, soft_wrap=True)
         table = Table(title="measures" + (f" (counterfactual: {', '.join(set_)})" if set_ else ""),
                       title_justify="left")
         for column in ("measure", "area", "real", *(("counterfactual", "delta") if set_ else ())):
@@ -191,7 +201,7 @@ def replay(
                 delta = None if value is None or m.value is None else value - m.value
                 cells += [_fmt(value), _fmt(delta)]
             table.add_row(*cells)
-        _out.print(table)
+        out.print(table)
     if not real.exact:
         raise typer.Exit(1)
 
@@ -201,6 +211,8 @@ def _fmt(value: float | None) -> str:
 
 
 def _epoch(text: str | None, default: float) -> float:
+    from flagship.mechanisms import InputError, Problem  # noqa: PLC0415
+
     if text is None:
         return default
     try:
@@ -230,6 +242,12 @@ def export_metrics(
 
     The file feeds ``promtool tsdb create-blocks-from openmetrics run.om DIR``.
     """
+    from flagship.mechanisms import InputError, Problem  # noqa: PLC0415
+    from flagship.sandbox._replay import commits_from_entries, replay_scenario  # noqa: PLC0415
+    from flagship.telemetry import MeasureValue, Store  # noqa: PLC0415
+    from flagship.telemetry._prometheus import openmetrics_for_run  # noqa: PLC0415
+    from flagship.telemetry._trial_log import TrialLog  # noqa: PLC0415
+
     if (run is None) == (trial is None):
         raise InputError([Problem("--run", "give exactly one of --run or --trial")])
     series: Sequence[SeriesPoint]
@@ -239,7 +257,7 @@ def export_metrics(
             stored = store.run(run)
             if stored.status != "completed":
                 raise InputError([Problem("--run", f"run {stored.id} did not complete ({stored.status})")])
-            series = _stored_series(store, stored.id)
+            series = store.run_series(stored.id)
             measures = [MeasureValue(str(r["scope"]), str(r["name"]), str(r["area"]), str(r["unit"]),
                                      bool(r["higher_is_better"]), r["value"])
                         for r in store.measure_rows([stored.id])]
@@ -258,16 +276,3 @@ def export_metrics(
             start = _epoch(epoch, recorded.epoch)
             arm = "live"
     sys.stdout.write(openmetrics_for_run(series, measures, epoch=start, final_time=final, arm=arm))
-
-
-def _stored_series(store: Store, run_id: str) -> list[SeriesPoint]:
-    from flagship.telemetry._schema import series as series_table  # noqa: PLC0415
-
-    query = sa.select(series_table).where(series_table.c.run_id == run_id).order_by(
-        series_table.c.scope, series_table.c.name, series_table.c.time)
-    try:
-        with store.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-    except sa.exc.SQLAlchemyError as exc:
-        raise StoreError(f"cannot read series of run {run_id}: {exc}") from exc
-    return [SeriesPoint(str(r["scope"]), str(r["name"]), float(r["time"]), float(r["value"])) for r in rows]

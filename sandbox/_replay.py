@@ -21,8 +21,7 @@ from typing import Any
 import orjson
 
 from flagship.mechanisms import Action, ContractError, Outcome, canonical_json
-from flagship.sandbox._host import Host
-from flagship.sandbox._runner import build_host
+from flagship.sandbox._host import Host, build_host
 from flagship.sandbox._scenario import ResolvedScenario
 from flagship.telemetry import RunTelemetry
 from flagship.telemetry._trial_log import LogEntry

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from flagship.sandbox._gc import quiet_gc
-from flagship.sandbox._host import Host, action_rows, log_digest
+from flagship.sandbox._host import action_rows, build_host, log_digest
 from flagship.sandbox._manifest import environment
 from flagship.sandbox._scenario import ResolvedScenario, load_scenario, resolve
-from flagship.telemetry import ActionRow, RunResult, Store
+from flagship.telemetry import ActionRow, RunResult, RunStore
 
 __all__ = [
     "Batch",
@@ -40,23 +40,6 @@ __all__ = [
     "run_jobs",
     "stream_results",
 ]
-
-
-def build_host(resolved: ResolvedScenario, seed: int) -> Host:
-    """A host with the scenario's mechanisms, populations and shocks, not yet started."""
-    scenario = resolved.scenario
-    series_interval = scenario.telemetry.series_interval or scenario.duration / 100
-    host = Host(seed, keep_actions=scenario.keep_actions, telemetry=scenario.telemetry.enabled,
-                series_interval=series_interval)
-    for name, config in resolved.mechanism_configs.items():
-        host.add_mechanism(name, resolved.mechanism_class(name), config)
-    for name, spec in scenario.populations.items():
-        target = resolved.data["populations"][name]["mechanism"]
-        host.add_population(name, resolved.population_class(name), resolved.population_params[name],
-                            count=spec.count, arrival=spec.arrival, mechanism=target)
-    for shock in scenario.shocks:
-        host.schedule_shock(shock.at, shock.kind, shock.payload)
-    return host
 
 
 def run(scenario: ResolvedScenario | str | Path, seed: int | None = None, *, replication: int = 0,
@@ -246,7 +229,7 @@ class Batch:
 
 
 def run_batch(resolved: ResolvedScenario, *, seed: int | None = None,
-              replications: int | None = None, store: Store | None = None,
+              replications: int | None = None, store: RunStore | None = None,
               executor: Executor | None = None, workers: int | None = None,
               on_result: Callable[[RunResult], None] | None = None) -> Batch:
     """Run every arm x replication of a scenario, storing each result as it arrives.

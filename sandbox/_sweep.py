@@ -29,7 +29,7 @@ import numpy as np
 from flagship.mechanisms import InputError, Problem, ScenarioError, canonical_json, seed_sequence
 from flagship.sandbox._runner import RunJob, jobs_for, stream_results
 from flagship.sandbox._scenario import ResolvedScenario, apply_overrides, parse_override, resolve
-from flagship.telemetry import RunResult, Store
+from flagship.telemetry import RunResult, RunStore
 
 __all__ = [
     "Axis",
@@ -446,14 +446,14 @@ class SweepOutcome:
     failed_now: int = 0
 
 
-def pending_jobs(plan: SweepPlan, store: Store) -> tuple[list[RunJob], int]:
+def pending_jobs(plan: SweepPlan, store: RunStore) -> tuple[list[RunJob], int]:
     """Record the sweep in the store; return the jobs still to run and how many are done."""
     store.create_sweep("sweep", plan.base.scenario.name, plan.record(), sweep_id=plan.sweep_id)
     done = store.completed_keys(plan.sweep_id) & set(plan.result_keys())
     return plan.jobs(skip=done), len(done)
 
 
-def store_results(jobs: Iterable[RunJob], executor: Executor, store: Store, *,
+def store_results(jobs: Iterable[RunJob], executor: Executor, store: RunStore, *,
                   on_result: Callable[[RunResult], None] | None = None,
                   window: int = 256) -> tuple[int, int]:
     """Run ``jobs`` on ``executor``, storing each result as it arrives; returns (ran, failed)."""
@@ -467,7 +467,7 @@ def store_results(jobs: Iterable[RunJob], executor: Executor, store: Store, *,
     return ran, failed
 
 
-def run_sweep(plan: SweepPlan, store: Store, executor: Executor, *,
+def run_sweep(plan: SweepPlan, store: RunStore, executor: Executor, *,
               on_result: Callable[[RunResult], None] | None = None,
               window: int = 256) -> SweepOutcome:
     """Record the sweep, run its missing results on ``executor`` and store each as it arrives.

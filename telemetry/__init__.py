@@ -11,7 +11,8 @@ from flagship.telemetry._recorder import (
 )
 from flagship.telemetry._run import ActionRow, RunResult
 from flagship.telemetry._stats import Estimate, mean_ci, t_critical
-from flagship.telemetry._store import DEFAULT_URL, Store, StoredRun, StoredSweep
+from flagship.telemetry._store import Store, open_store
+from flagship.telemetry._store_protocol import DEFAULT_URL, RunStore, StoredRun, StoredSweep
 
 __all__ = [
     "DEFAULT_URL",
@@ -20,6 +21,7 @@ __all__ = [
     "MeasureValue",
     "NullRecorder",
     "RunResult",
+    "RunStore",
     "RunTelemetry",
     "ScopeRecorder",
     "SeriesPoint",
@@ -29,5 +31,6 @@ __all__ = [
     "Summary",
     "Telemetry",
     "mean_ci",
+    "open_store",
     "t_critical",
 ]

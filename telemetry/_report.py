@@ -35,7 +35,7 @@ from flagship.mechanisms._random import seed_sequence
 from flagship.telemetry._bootstrap import Interval, Verdict, bootstrap_mean
 from flagship.telemetry._scorecard import CriteriaFile, Evaluation, SweepData, cell_label, evaluate
 from flagship.telemetry._stats import mean_ci
-from flagship.telemetry._store import Store
+from flagship.telemetry._store_protocol import RunStore
 
 __all__ = ["Report", "build_report", "render_figure", "write_report"]
 
@@ -362,7 +362,7 @@ def _manifests(data: SweepData) -> dict[str, Any]:
             "environment": environment, "scenarios": dict(sorted(scenarios.items())), "runs": runs}
 
 
-def build_report(store: Store, sweep_id: str, criteria: CriteriaFile | None = None, *,
+def build_report(store: RunStore, sweep_id: str, criteria: CriteriaFile | None = None, *,
                  criteria_source: str = "") -> Report:
     """Evaluate a stored sweep and render the page, figures and numbers (nothing written)."""
     data = SweepData.load(store, sweep_id, with_series=True)
@@ -464,7 +464,7 @@ def _area_order(area: str) -> int:
     return order.index(area) if area in order else len(order)
 
 
-def write_report(store: Store, sweep_id: str, out_dir: str | Path,
+def write_report(store: RunStore, sweep_id: str, out_dir: str | Path,
                  criteria: CriteriaFile | None = None, *, criteria_source: str = "") -> Report:
     """Build the report and write report.html, report.json and figures/*.png|svg under ``out_dir``."""
     report = build_report(store, sweep_id, criteria, criteria_source=criteria_source)

@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from flagship.mechanisms._errors import InputError, Problem
 from flagship.telemetry._bootstrap import Interval, Op, Verdict, bootstrap_mean, further_replications, judge
-from flagship.telemetry._store import Store, StoredRun, StoredSweep
+from flagship.telemetry._store_protocol import RunStore, StoredRun, StoredSweep
 
 __all__ = [
     "AREAS",
@@ -197,7 +197,7 @@ class SweepData:
     series: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @classmethod
-    def load(cls, store: Store, sweep_id: str, *, with_series: bool = False) -> SweepData:
+    def load(cls, store: RunStore, sweep_id: str, *, with_series: bool = False) -> SweepData:
         """Read a sweep (or a ``flagship run`` batch) by id or unique id prefix."""
         sweep = store.sweep(sweep_id)
         runs = store.runs(sweep_id=sweep.id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,69 +22,44 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from flagship.mechanisms._errors import InputError, Problem, RunNotFoundError, StoreError, UnknownNameError
+from flagship.telemetry import _postgres, _sqlite
+from flagship.telemetry._recorder import SeriesPoint
 from flagship.telemetry._run import ActionRow, RunResult
 from flagship.telemetry._schema import actions, measures, runs, series, summaries, sweeps
+from flagship.telemetry._store_protocol import DEFAULT_URL, RunStore, StoredRun, StoredSweep
 
-__all__ = ["DEFAULT_URL", "Store", "StoredRun", "StoredSweep"]
-
-DEFAULT_URL = "sqlite:///flagship.db"
+__all__ = ["Store", "open_store"]
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-_MIGRATION_LOCK = 0x466C6167  # "Flag": the advisory lock key serialising migrations
 _ACTION_COLUMNS = ("run_id", "seq", "time", "mechanism", "actor", "kind", "payload", "accepted",
                    "reason", "effects")
 _BATCH = 10_000
-_COPY_TYPES = {
-    "actions": ["text", "int4", "float8", "text", "text", "text", "text", "bool", "text", "text"],
-    "series": ["text", "text", "text", "float8", "float8"],
-}
-
-
-@dataclass(frozen=True)
-class StoredRun:
-    """A run as the store has it (without its action log, which is read separately)."""
-
-    id: str
-    sweep_id: str
-    cell: str
-    arm: str
-    seed: int
-    replication: int
-    scenario: str
-    status: str
-    error: str | None
-    manifest: dict[str, Any]
-    wall_seconds: float
-    sim_time: float
-    n_actions: int
-    action_log_sha256: str | None
-    state_sha256: str | None
-    events: dict[str, int]
-    counters: dict[str, float]
-    created_at: dt.datetime
-    measures: dict[str, float | None]
-
-
-@dataclass(frozen=True)
-class StoredSweep:
-    """A sweep (or ``flagship run`` batch) as recorded: its kind, scenario name and spec."""
-
-    id: str
-    kind: str
-    scenario: str
-    created_at: dt.datetime
-    spec: dict[str, Any]
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def open_store(url: str = DEFAULT_URL, *, durable: bool = False) -> RunStore:
+    """The store at ``url``, connected and migrated (see :meth:`Store.open`)."""
+    return Store.open(url, durable=durable)
+
+
 class Store:
-    """A Flagship store at a SQLAlchemy URL (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
+    """A Flagship store at a SQLAlchemy URL (``sqlite:///…`` or ``postgresql+psycopg://…``).
+
+    Implements :class:`~flagship.telemetry.RunStore`; what differs between SQLite and
+    PostgreSQL (connection pragmas, bulk loading, the migration lock) lives in
+    :mod:`~flagship.telemetry._sqlite` and :mod:`~flagship.telemetry._postgres`.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.url = engine.url.render_as_string(hide_password=True)
+
+    @property
+    def private_url(self) -> str:
+        """The URL with its credentials, for a worker process that opens the store again."""
+        return self.engine.url.render_as_string(hide_password=False)
 
     @classmethod
     def open(cls, url: str = DEFAULT_URL, *, durable: bool = False) -> Store:
@@ -105,7 +79,7 @@ class Store:
         except (NoSuchModuleError, ArgumentError, ImportError) as exc:
             raise InputError([Problem("db", f"unsupported database URL {url!r}: {exc}")]) from None
         if engine.dialect.name == "sqlite":
-            _configure_sqlite(engine, parsed.database, durable)
+            _sqlite.configure(engine, parsed.database, durable=durable)
         store = cls(engine)
         store._migrate()
         return store
@@ -126,7 +100,7 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+                    _postgres.lock_migrations(conn)
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
         except SQLAlchemyError as exc:
@@ -214,24 +188,9 @@ class Store:
         if raw is None:  # pragma: no cover - a live Connection always has one
             raise StoreError("the database connection is closed")
         if dialect == "postgresql" and conn.dialect.driver == "psycopg":
-            types = _COPY_TYPES.get(table)
-            # Binary COPY with declared types skips per-value type dispatch: ~2x text COPY.
-            fmt = " (FORMAT BINARY)" if types else ""
-            with raw.cursor() as cursor, cursor.copy(
-                f"COPY {table} ({', '.join(columns)}) FROM STDIN{fmt}"
-            ) as copy:
-                if types:
-                    copy.set_types(types)
-                for row in rows:
-                    copy.write_row(row)
+            _postgres.copy_rows(raw, table, columns, rows)
         elif dialect == "sqlite":
-            placeholders = ", ".join("?" for _ in columns)
-            cursor = raw.cursor()
-            try:
-                cursor.executemany(
-                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
-            finally:
-                cursor.close()
+            _sqlite.insert_rows(raw, table, columns, rows)
         else:
             target = sa.table(table, *(sa.column(c) for c in columns))
             batch: list[dict[str, Any]] = []
@@ -301,6 +260,18 @@ class Store:
             for row in conn.execute(query):
                 seq, time, mechanism, actor, kind, payload, accepted, reason, effects = row
                 yield (seq, time, mechanism, actor, kind, payload, bool(accepted), reason, effects)
+
+    def run_series(self, run_id: str) -> list[SeriesPoint]:
+        """A run's series points, ordered by scope, name and time."""
+        query = sa.select(series).where(series.c.run_id == run_id).order_by(
+            series.c.scope, series.c.name, series.c.time)
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read series of run {run_id}: {_short(exc)}") from exc
+        return [SeriesPoint(str(r["scope"]), str(r["name"]), float(r["time"]), float(r["value"]))
+                for r in rows]
 
     def completed_keys(self, sweep_id: str) -> set[tuple[str, str, int]]:
         """The (cell, arm, seed) keys of a sweep's completed runs: what a resumed sweep skips."""
@@ -386,25 +357,3 @@ class _Transaction:
 def _short(exc: SQLAlchemyError) -> str:
     original = exc.orig if isinstance(exc, DBAPIError) else None
     return str(original or exc).strip().splitlines()[0]
-
-
-def _configure_sqlite(engine: Engine, database: str | None, durable: bool) -> None:
-    if database and database != ":memory:" and not database.startswith("file:"):
-        parent = Path(database).expanduser().resolve().parent
-        if not parent.is_dir():
-            raise InputError([Problem("db", f"directory {str(parent)!r} does not exist")])
-
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        # The page size of a new file (no effect on an existing one; must precede the switch to
-        # WAL). Batch stores bulk-append action logs in key order: 64 KiB pages do a quarter of
-        # the b-tree work of 4 KiB (raw sqlite3, 200k action rows: 167k -> 228k rows/s). A live
-        # trial commits a few rows at a time, each commit writing whole pages to the WAL: there
-        # 4 KiB pages write less (signed-load bench: p99 19-21 ms against 24-26 ms at 500/s).
-        cursor.execute(f"PRAGMA page_size={4096 if durable else 65536}")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()

@@ -1,0 +1,49 @@
+"""The ``flagship`` Typer app that every command module adds its commands to.
+
+Lifecycle: :mod:`flagship.sandbox.cli` imports this module, then the command modules
+(:mod:`~flagship.sandbox._run_cli`, :mod:`~flagship.sandbox._experiment_cli`,
+:mod:`~flagship.sandbox._live_cli`), each registering its commands here at import, then
+runs the app. Command modules import at the top only what ``flagship --help`` needs (Typer,
+Rich, the contract); what a command needs to do its work (the runner, the store, the live
+server, matplotlib) is imported when the command runs, so help and validation start fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+__all__ = ["DEFAULT_STORE_URL", "NO_ARM", "DbOpt", "ScenarioArg", "SetOpt", "app", "err", "out", "progress"]
+
+#: The embedded default store (as :data:`flagship.telemetry.DEFAULT_URL`, which a test pins equal).
+DEFAULT_STORE_URL = "sqlite:///flagship.db"
+
+app = typer.Typer(
+    name="flagship",
+    help="Prototype, stress-test and pilot alignment mechanisms.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+NO_ARM = "default"  # the arm name shown when a scenario declares no arms
+
+err = Console(stderr=True)
+# Piped output (CI logs, files) gets a wide page instead of rich's 80-column default,
+# so measure tables with several arms are not folded into unreadable columns.
+out = Console() if Console().is_terminal else Console(width=200)
+
+ScenarioArg = Annotated[str, typer.Argument(help="scenario file (.toml or .json)")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", help="override a scenario field: dotted.path=value (value read as TOML)")]
+DbOpt = Annotated[str | None, typer.Option(
+    "--db", help=f"store URL (default: the scenario's store, else {DEFAULT_STORE_URL})")]
+
+
+def progress(quiet: bool) -> Progress:
+    """A transient progress bar on stderr (disabled when ``quiet``, e.g. with ``--json``)."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=err, transient=True, disable=quiet)
