@@ -158,3 +158,27 @@ def test_lazy_sandbox_exports_match_all() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
         _ = sandbox.nonsense
     assert DEFAULT_STORE_URL == DEFAULT_URL  # the CLI names the default without importing the store
+
+
+def test_every_exception_class_is_in_the_errors_module() -> None:
+    """One exception tree, drawn in one docstring: no exception class is defined anywhere else."""
+    import flagship.mechanisms._errors as errors_module
+    from flagship.mechanisms import FlagshipError
+
+    tree_doc = errors_module.__doc__ or ""
+    outside = []
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            if path.name == "_errors.py" or "__pycache__" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ClassDef):
+                    bases = [ast.unparse(base) for base in node.bases]
+                    if any(re.search(r"(Error|Exception|Rejected|Exit|Interrupt)\b", base) for base in bases):
+                        where = f"{path.relative_to(REPO)}:{node.lineno}"
+                        outside.append(f"{where}: {node.name}({', '.join(bases)})")
+    assert outside == []
+    classes = [cls for cls in vars(errors_module).values()
+               if isinstance(cls, type) and issubclass(cls, BaseException)]
+    assert all(issubclass(cls, FlagshipError) for cls in classes)
+    assert [cls.__name__ for cls in classes if cls.__name__ not in tree_doc] == []
