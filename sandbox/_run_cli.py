@@ -16,7 +16,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from flagship.sandbox._cli_app import (
-    DEFAULT_STORE_URL,
     NO_ARM,
     DbOpt,
     ScenarioArg,
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from flagship.mechanisms import InputError
 
-__all__ = ["events", "list_", "run", "show", "validate"]
+__all__ = ["events", "list_", "run", "validate"]
 
 
 @app.command()
@@ -153,49 +152,6 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")]
                               escape(f["name"]), escape(f["type"]), escape(json.dumps(f["default"])),
                               escape(f["description"]))  # "[lo, hi]" is text, not Rich markup
         out.print(table)
-
-
-@app.command()
-def show(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id (or a unique prefix)")],
-    db: Annotated[str, typer.Option("--db", help="store URL")] = DEFAULT_STORE_URL,
-    as_json: Annotated[bool, typer.Option("--json", help="print the whole run as JSON")] = False,
-    scenario_only: Annotated[bool, typer.Option(
-        "--scenario", help="print only the resolved scenario (JSON), to rerun it exactly")] = False,
-) -> None:
-    """Show a stored run: status, measures and the manifest that reproduces it."""
-    from flagship.telemetry import open_store  # noqa: PLC0415
-
-    with open_store(db) as store:
-        stored = store.run(run_id)
-    if scenario_only:
-        sys.stdout.write(json.dumps(stored.manifest["scenario"], indent=2) + "\n")
-        return
-    record = {
-        "id": stored.id, "batch": stored.sweep_id, "scenario": stored.scenario,
-        "arm": stored.arm or None, "seed": stored.seed, "replication": stored.replication,
-        "status": stored.status, "wall_seconds": stored.wall_seconds, "sim_time": stored.sim_time,
-        "n_actions": stored.n_actions, "action_log_sha256": stored.action_log_sha256,
-        "state_sha256": stored.state_sha256, "events": stored.events, "measures": stored.measures,
-        "error": stored.error, "manifest": stored.manifest,
-    }
-    if as_json:
-        sys.stdout.write(json.dumps(record, indent=2, default=str) + "\n")
-        return
-    table = Table(title=f"run {stored.id}", show_header=False, title_justify="left")
-    for key in ("scenario", "arm", "seed", "status", "sim_time", "n_actions", "action_log_sha256",
-                "state_sha256"):
-        table.add_row(key, str(record[key]))
-    for name, value in stored.measures.items():
-        table.add_row(name, _fmt(value))
-    out.print(table)
-    if stored.error:
-        out.print(stored.error, markup=False, highlight=False)
-    out.print("manifest:", highlight=False)
-    out.print_json(json.dumps(stored.manifest, default=str))
-    out.print(f"reproduce: flagship show {stored.id} --db {db} --scenario > run.json && "
-               f"flagship run run.json --seed {stored.seed} --replications 1",
-               highlight=False, markup=False)
 
 
 # -- helpers -----------------------------------------------------------------------------

@@ -14,14 +14,14 @@ from collections.abc import Sequence
 
 import typer
 
-from flagship.sandbox import _experiment_cli, _live_cli, _run_cli
+from flagship.sandbox import _experiment_cli, _live_cli, _results_cli, _run_cli
 from flagship.sandbox._cli_app import app, err
 
 __all__ = ["app", "main"]
 
-#: The modules whose import registers the commands (run..show; sweep, evaluate, report; serve, verify,
-#: replay, export-metrics), in the order ``flagship --help`` lists them.
-COMMAND_MODULES = (_run_cli, _experiment_cli, _live_cli)
+#: The modules whose import registers the commands (run, validate, events, list; show, rerun; sweep,
+#: evaluate, report; serve, verify, replay, export-metrics), in the order ``flagship --help`` lists them.
+COMMAND_MODULES = (_run_cli, _results_cli, _experiment_cli, _live_cli)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,155 @@
+"""``flagship show`` and ``flagship rerun``: a stored run, and the proof that it reproduces.
+
+A run's manifest holds the fully resolved scenario of its arm (arm overrides applied, defaults
+filled in), the seed it ran with and the versions it ran under. :func:`run_scenario` turns it
+into a scenario file that runs exactly that run (its seed, one replication); ``rerun`` runs it
+in this process and compares the action log's digest, the final state's digest and every
+measure with what the store holds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from flagship.sandbox._cli_app import DEFAULT_STORE_URL, app, out
+
+__all__ = ["rerun", "run_scenario", "show"]
+
+
+def run_scenario(manifest: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The scenario that reruns exactly this run: its arm's resolved data, its seed, one replication."""
+    scenario = dict(manifest["scenario"])
+    scenario["seed"] = seed
+    scenario["replications"] = 1
+    scenario.pop("arms", None)  # the manifest holds one arm's scenario already
+    return scenario
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.4g}"
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id (or a unique prefix)")],
+    db: Annotated[str, typer.Option("--db", help="store URL")] = DEFAULT_STORE_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="print the whole run as JSON")] = False,
+    scenario_only: Annotated[bool, typer.Option(
+        "--scenario", help="print only the resolved scenario (JSON), to rerun it exactly")] = False,
+) -> None:
+    """Show a stored run: status, measures and the manifest that reproduces it."""
+    from flagship.telemetry import open_store  # noqa: PLC0415
+
+    with open_store(db) as store:
+        stored = store.run(run_id)
+    if scenario_only:
+        sys.stdout.write(json.dumps(run_scenario(stored.manifest, stored.seed), indent=2) + "\n")
+        return
+    record = {
+        "id": stored.id, "batch": stored.sweep_id, "scenario": stored.scenario,
+        "arm": stored.arm or None, "seed": stored.seed, "replication": stored.replication,
+        "status": stored.status, "wall_seconds": stored.wall_seconds, "sim_time": stored.sim_time,
+        "n_actions": stored.n_actions, "action_log_sha256": stored.action_log_sha256,
+        "state_sha256": stored.state_sha256, "events": stored.events, "measures": stored.measures,
+        "error": stored.error, "manifest": stored.manifest,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(record, indent=2, default=str) + "\n")
+        return
+    table = Table(title=f"run {stored.id}", show_header=False, title_justify="left")
+    for key in ("scenario", "arm", "seed", "status", "sim_time", "n_actions", "action_log_sha256",
+                "state_sha256"):
+        table.add_row(key, str(record[key]))
+    for name, value in stored.measures.items():
+        table.add_row(name, _fmt(value))
+    out.print(table)
+    if stored.error:
+        out.print(stored.error, markup=False, highlight=False)
+    out.print("manifest:", highlight=False)
+    out.print_json(json.dumps(stored.manifest, default=str))
+    out.print(f"reproduce: flagship rerun {stored.id} --db {db}   (or: flagship show {stored.id} --db {db} "
+              f"--scenario > run.json && flagship run run.json)", highlight=False, markup=False)
+
+
+@app.command()
+def rerun(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id (or a unique prefix)")],
+    db: Annotated[str, typer.Option("--db", help="store URL")] = DEFAULT_STORE_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
+) -> None:
+    """Rerun a stored run from its manifest and check it reproduces (exit 1 on any difference).
+
+    Compares the action log's SHA-256 (when the run kept its log), the final state's SHA-256,
+    the action count and every measure, bit for bit. Nothing is stored.
+    """
+    from flagship.sandbox._runner import run  # noqa: PLC0415
+    from flagship.sandbox._scenario import resolve  # noqa: PLC0415
+    from flagship.telemetry import open_store  # noqa: PLC0415
+
+    with open_store(db) as store:
+        stored = store.run(run_id)
+    if stored.status != "completed":
+        from flagship.mechanisms import InputError, Problem  # noqa: PLC0415
+
+        raise InputError([Problem("run", f"run {stored.id} {stored.status}; only a completed run reruns")])
+    manifest = stored.manifest
+    resolved = resolve(run_scenario(manifest, stored.seed), source=str(manifest.get("scenario_file", "")),
+                       overrides=tuple(manifest.get("overrides", ())), arm=stored.arm or None)
+    again = run(resolved, stored.seed)
+    measures = again.measures()
+    checks: list[tuple[str, Any, Any]] = [
+        ("action_log_sha256", stored.action_log_sha256, again.action_log_sha256),
+        ("state_sha256", stored.state_sha256, again.state_sha256),
+        ("n_actions", stored.n_actions, again.n_actions),
+    ]
+    checks += [(f"measure {name}", stored.measures.get(name), measures.get(name))
+               for name in sorted(stored.measures.keys() | measures.keys())]
+    differences = [(what, was, now) for what, was, now in checks if not _same(was, now)]
+    versions = {key: (manifest.get(key), value) for key, value in _environment().items()
+                if manifest.get(key) != value}
+    if as_json:
+        sys.stdout.write(json.dumps({
+            "run": stored.id, "reproduced": not differences,
+            "differences": [{"what": w, "stored": a, "rerun": b} for w, a, b in differences],
+            "versions_differ": {k: {"stored": a, "now": b} for k, (a, b) in versions.items()},
+        }, indent=2, default=str) + "\n")
+    elif not differences:
+        out.print(f"run {stored.id}: reproduced (action log {str(stored.action_log_sha256)[:16]}, state "
+                  f"{str(stored.state_sha256)[:16]}, {len(stored.measures)} measures equal)",
+                  highlight=False, soft_wrap=True)
+    else:
+        out.print(f"run {stored.id}: DIFFERS in {len(differences)} of {len(checks)} checks", highlight=False)
+        for what, was, now in differences:
+            out.print(f"  {what}: stored {was!r}, rerun {now!r}", highlight=False, markup=False,
+                      soft_wrap=True)
+    if versions and not as_json:
+        listed = ", ".join(f"{key} {a!r} then, {b!r} now" for key, (a, b) in sorted(versions.items()))
+        out.print(f"  note: versions differ from the run's: {listed}", highlight=False, markup=False,
+                  soft_wrap=True)
+    if differences:
+        raise typer.Exit(1)
+
+
+def _environment() -> dict[str, Any]:
+    from flagship.sandbox._manifest import environment  # noqa: PLC0415
+
+    current = environment()
+    return {key: current[key] for key in ("flagship_version", "git_commit", "python")}
+
+
+def _same(stored: Any, rerun: Any) -> bool:
+    """Equal, bit for bit; two undefined (None or NaN) measures count as equal."""
+    def undefined(value: Any) -> bool:
+        return value is None or (isinstance(value, float) and math.isnan(value))
+
+    if undefined(stored) or undefined(rerun):
+        return undefined(stored) and undefined(rerun)
+    return bool(stored == rerun)
