@@ -29,6 +29,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version  # noqa: PLC0415
+
+        out.print(f"flagship {version('flagship-sandbox')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """Prototype, stress-test and pilot alignment mechanisms."""
+
 NO_ARM = "default"  # the arm name shown when a scenario declares no arms
 
 err = Console(stderr=True)

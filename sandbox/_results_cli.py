@@ -1,4 +1,7 @@
-"""``flagship show`` and ``flagship rerun``: a stored run, and the proof that it reproduces.
+"""Finding results again: ``runs``, ``sweeps``, ``trials``, ``show`` and ``rerun``.
+
+``runs``, ``sweeps`` and ``trials`` list what a store holds (filterable, ``--json``), so a run id
+never has to be dug out of SQL; ``show`` prints one run; ``rerun`` proves it reproduces.
 
 A run's manifest holds the fully resolved scenario of its arm (arm overrides applied, defaults
 filled in), the seed it ran with and the versions it ran under. :func:`run_scenario` turns it
@@ -19,7 +22,7 @@ from rich.table import Table
 
 from flagship.sandbox._cli_app import DEFAULT_STORE_URL, app, out
 
-__all__ = ["rerun", "run_scenario", "show"]
+__all__ = ["rerun", "run_scenario", "runs", "show", "sweeps", "trials"]
 
 
 def run_scenario(manifest: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -29,6 +32,99 @@ def run_scenario(manifest: dict[str, Any], seed: int) -> dict[str, Any]:
     scenario["replications"] = 1
     scenario.pop("arms", None)  # the manifest holds one arm's scenario already
     return scenario
+
+
+DbOption = Annotated[str, typer.Option("--db", help="store URL, or the path of a SQLite file")]
+
+
+def _store_url(db: str) -> str:
+    from flagship.sandbox._live_cli import store_url  # noqa: PLC0415
+
+    return store_url(db)
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value)
+
+
+@app.command("runs")
+def runs(
+    db: DbOption = DEFAULT_STORE_URL,
+    sweep: Annotated[str | None, typer.Option(
+        "--sweep", help="only this sweep or batch (id or prefix)")] = None,
+    status: Annotated[str | None, typer.Option(help="only runs with this status (completed, failed)")] = None,
+    scenario: Annotated[str | None, typer.Option(help="only runs of this scenario name")] = None,
+    limit: Annotated[int, typer.Option(help="the newest N (0: all)", min=0)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """List stored runs, newest last: id, sweep, scenario, arm, seed, status."""
+    from flagship.telemetry import open_store  # noqa: PLC0415
+
+    with open_store(_store_url(db)) as store:
+        sweep_id = store.resolve_sweep_id(sweep) if sweep is not None else None
+        found = [r for r in store.runs(sweep_id=sweep_id, status=status)
+                 if scenario is None or r.scenario == scenario]
+    found = found[-limit:] if limit else found
+    rows: list[dict[str, Any]] = [
+        {"id": r.id, "sweep": r.sweep_id, "scenario": r.scenario, "arm": r.arm or None,
+         "cell": r.cell or None, "seed": r.seed, "status": r.status, "n_actions": r.n_actions, "created_at": _when(r.created_at)}
+        for r in found]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title=f"runs ({len(rows)})", title_justify="left")
+    for column in ("id", "sweep", "scenario", "arm", "seed", "status", "actions", "created"):
+        table.add_column(column, no_wrap=column in ("id", "sweep"))
+    for row in rows:
+        cells = (row["id"], str(row["sweep"])[:12], row["scenario"], row["arm"] or "-", row["seed"],
+                 row["status"], row["n_actions"], row["created_at"])
+        table.add_row(*(str(v) for v in cells))
+    out.print(table)
+
+
+@app.command("sweeps")
+def sweeps(
+    db: DbOption = DEFAULT_STORE_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """List stored sweeps and ``flagship run`` batches, oldest first, with their run counts."""
+    from flagship.telemetry import open_store  # noqa: PLC0415
+
+    with open_store(_store_url(db)) as store:
+        rows = [{**row, "created_at": _when(row["created_at"])} for row in store.sweep_summaries()]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title=f"sweeps ({len(rows)})", title_justify="left")
+    for column in ("id", "kind", "scenario", "completed", "failed", "created"):
+        table.add_column(column, no_wrap=column == "id")
+    for row in rows:
+        table.add_row(*(str(row[k]) for k in ("id", "kind", "scenario", "completed", "failed", "created_at")))
+    out.print(table)
+
+
+@app.command("trials")
+def trials(
+    db: DbOption = DEFAULT_STORE_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """List the live trials in a store, oldest first: id, scenario, status, seed, started."""
+    from flagship.telemetry import Store  # noqa: PLC0415
+    from flagship.telemetry._trial_log import TrialLog  # noqa: PLC0415
+
+    with Store.open(_store_url(db)) as store:
+        found = TrialLog(store).trials()
+    rows = [{"id": t.id, "scenario": str(t.scenario.get("scenario", {}).get("name", "")), "status": t.status,
+             "seed": t.seed, "time_factor": t.time_factor, "created_at": _when(t.created_at)} for t in found]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title=f"trials ({len(rows)})", title_justify="left")
+    for column in ("id", "scenario", "status", "seed", "created"):
+        table.add_column(column, no_wrap=column == "id")
+    for row in rows:
+        table.add_row(*(str(row[k]) for k in ("id", "scenario", "status", "seed", "created_at")))
+    out.print(table)
 
 
 def _fmt(value: float | None) -> str:

@@ -326,6 +326,21 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
+    def sweep_summaries(self) -> list[dict[str, Any]]:
+        """Every sweep (and run batch), oldest first: id, kind, scenario, created_at, and its runs
+        by status (``completed``, ``failed``)."""
+        counts = (sa.select(runs.c.sweep_id, runs.c.status, sa.func.count().label("n"))
+                  .group_by(runs.c.sweep_id, runs.c.status))
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(sweeps.c.id, sweeps.c.kind, sweeps.c.scenario, sweeps.c.created_at)
+                                 .order_by(sweeps.c.created_at, sweeps.c.id)).mappings().all()
+            by_status: dict[str, dict[str, int]] = {}
+            for sweep_id, status, n in conn.execute(counts):
+                by_status.setdefault(str(sweep_id), {})[str(status)] = int(n)
+        return [{**dict(row), "completed": by_status.get(row["id"], {}).get("completed", 0),
+                 "failed": sum(n for s, n in by_status.get(row["id"], {}).items() if s != "completed")}
+                for row in found]
+
     def sweep_ids(self) -> list[str]:
         """Every sweep (and run batch) id, oldest first."""
         with self.engine.connect() as conn:

@@ -142,6 +142,10 @@ class RunStore(Protocol):
         """Every series point of a sweep's completed runs, with the run's cell, arm and seed."""
         ...
 
+    def sweep_summaries(self) -> list[dict[str, Any]]:
+        """Every sweep (and run batch), oldest first, with its completed and failed run counts."""
+        ...
+
     def sweep_ids(self) -> list[str]:
         """Every sweep (and run batch) id, oldest first."""
         ...
