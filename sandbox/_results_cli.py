@@ -67,7 +67,8 @@ def runs(
     found = found[-limit:] if limit else found
     rows: list[dict[str, Any]] = [
         {"id": r.id, "sweep": r.sweep_id, "scenario": r.scenario, "arm": r.arm or None,
-         "cell": r.cell or None, "seed": r.seed, "status": r.status, "n_actions": r.n_actions, "created_at": _when(r.created_at)}
+         "cell": r.cell or None, "seed": r.seed, "status": r.status, "n_actions": r.n_actions,
+         "created_at": _when(r.created_at)}
         for r in found]
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
