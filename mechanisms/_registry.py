@@ -10,6 +10,7 @@ a plug-in that fails to load fails loudly with its entry point named.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, TypeVar
@@ -115,8 +116,10 @@ def _lookup(name: str, table: dict[str, Any], group: str, kind: str) -> Any:
             _load(ep, table, kind)
     if name not in table:
         known = sorted(set(table) | set(_entry_points(group)))
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise UnknownNameError(
-            [Problem(kind, f"unknown {kind} {name!r}; known: {', '.join(known) or 'none'}")]
+            [Problem(kind, f"unknown {kind} {name!r}{hint}; known: {', '.join(known) or 'none'}")]
         )
     return table[name]
 

@@ -11,6 +11,7 @@ positive integer, got -1``; nothing runs until all of them are fixed.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 import tomllib
@@ -155,7 +156,8 @@ class ResolvedScenario:
         if arm is None:
             return self
         if arm not in self.scenario.arms:
-            raise UnknownNameError([Problem("arm", f"unknown arm {arm!r}; known: "
+            hint = did_you_mean(arm, self.scenario.arms)
+            raise UnknownNameError([Problem("arm", f"unknown arm {arm!r}{hint}; known: "
                                             f"{', '.join(self.scenario.arms) or 'none'}")],
                                    source=self.source)
         spec = self.scenario.arms[arm]
@@ -267,19 +269,40 @@ def remove_paths(raw: Mapping[str, Any], paths: Iterable[str], *, source: str = 
 # -- validation ---------------------------------------------------------------------------
 
 
-def _is_integer_field(model: type[BaseModel] | None, loc: Sequence[int | str]) -> bool:
-    """Whether the field at ``loc`` in ``model`` is declared as an integer."""
+def _annotation_at(model: type[BaseModel] | None, loc: Sequence[int | str]) -> Any:
+    """The declared type of the field at ``loc`` in ``model`` (``None`` when it is not declared)."""
     annotation: Any = model
     for part in loc:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             info = annotation.model_fields.get(str(part))
             if info is None:
-                return False
+                return None
             annotation = info.annotation
         elif getattr(annotation, "__origin__", None) in (dict, list):
             annotation = annotation.__args__[-1]  # a key or an index: step into the values
         else:
-            return False
+            return None
+    return annotation
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest known name, or ``""`` when none is close."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _unknown_field(model: type[BaseModel] | None, loc: Sequence[int | str]) -> str:
+    parent = _annotation_at(model, loc[:-1])
+    if isinstance(parent, type) and issubclass(parent, BaseModel):
+        return "unknown field" + did_you_mean(str(loc[-1]), parent.model_fields)
+    return "unknown field"
+
+
+def _is_integer_field(model: type[BaseModel] | None, loc: Sequence[int | str]) -> bool:
+    """Whether the field at ``loc`` in ``model`` is declared as an integer."""
+    annotation = _annotation_at(model, loc)
+    if annotation is None:
+        return False
     candidates = getattr(annotation, "__args__", None) or (annotation,)
     return any(c is int for c in candidates) and not any(c is float for c in candidates)
 
@@ -292,7 +315,7 @@ def _describe(error: Mapping[str, Any], model: type[BaseModel] | None) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
-        return "unknown field"
+        return _unknown_field(model, error["loc"])
     if kind in ("greater_than", "greater_than_equal") and isinstance(value, int | float):
         bound = ctx.get("gt", ctx.get("ge"))
         noun = "integer" if _is_integer_field(model, error["loc"]) else "number"

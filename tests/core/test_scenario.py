@@ -67,7 +67,7 @@ def test_unknown_keys_anywhere_are_errors(tmp_path: Path) -> None:
     lines = problems(write(tmp_path, BASE + "\n[telemetry]\nsampling = 1\n"))
     assert lines == [f"{tmp_path / 's.toml'}: telemetry.sampling: unknown field"]
     lines = problems(write(tmp_path, BASE.replace("stock = 50", "stock = 50\nstok = 3")))
-    assert lines[0].endswith("mechanisms.posted_price.stok: unknown field")
+    assert lines[0].endswith("mechanisms.posted_price.stok: unknown field (did you mean 'stock'?)")
 
 
 def test_unknown_mechanism_and_model(tmp_path: Path) -> None:
@@ -178,3 +178,18 @@ def test_unset_problems_are_reported_before_anything_runs(tmp_path: Path) -> Non
     lines = problems(write(tmp_path, text, "o.toml"))
     assert len(lines) == 1 and "arms.orphan: populations.shoppers.mechanism: expected one of the " \
                                "scenario's mechanisms (faulty), got 'posted_price'" in lines[0]
+
+
+def test_near_miss_names_get_a_suggestion(tmp_path: Path) -> None:
+    """An unknown field or mechanism close to a known one says which was probably meant."""
+    path = write(tmp_path, BASE.replace("[mechanisms.posted_price]", "[mechanisms.posted_prize]"))
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert "unknown mechanism 'posted_prize' (did you mean 'posted_price'?); known:" in str(caught.value)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write(tmp_path, BASE), ["mechanisms.posted_price.prise=3"])
+    assert caught.value.lines()[-1].endswith(
+        "mechanisms.posted_price.prise: unknown field (did you mean 'price'?)")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write(tmp_path, BASE), ["mechanisms.posted_price.zzz=3"])
+    assert caught.value.lines()[-1].endswith("mechanisms.posted_price.zzz: unknown field")  # nothing close
