@@ -1,10 +1,10 @@
 """The ``flagship`` Typer app that every command module adds its commands to.
 
-Lifecycle: :mod:`flagship.sandbox.cli` imports this module, then the command modules
-(:mod:`~flagship.sandbox._run_cli`, :mod:`~flagship.sandbox._experiment_cli`,
-:mod:`~flagship.sandbox._live_cli`), each registering its commands here at import, then
-runs the app. Command modules import at the top only what ``flagship --help`` needs (Typer,
-Rich, the contract); what a command needs to do its work (the runner, the store, the live
+Lifecycle: :mod:`flagship.sandbox.cli` imports this module and the command modules
+(``_run_cli``, ``_experiment_cli``, ``_live_cli``, ``_results_cli``, ``_catalog_cli``), calls
+each one's ``register(app)`` in the order ``--help`` lists them, then runs the app. Command
+modules import at the top only what ``flagship --help`` needs (Typer and Rich: not even the
+contract); what a command needs to do its work (the runner, the store, the live
 server, matplotlib) is imported when the command runs, so help and validation start fast.
 """
 

@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from flagship.sandbox._cli_app import app, err, out
+from flagship.sandbox._cli_app import err, out
 
 if TYPE_CHECKING:
     from flagship.mechanisms import Problem
@@ -367,10 +367,7 @@ def report_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``sweep``, ``evaluate`` and ``report`` to a Typer app."""
+    """Add ``sweep``, ``evaluate`` and ``report`` to a Typer app, in the order ``--help`` lists them."""
     app.command("sweep")(sweep_command)
     app.command("evaluate")(evaluate_command)
     app.command("report")(report_command)
-
-
-register(app)

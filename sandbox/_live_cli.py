@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from flagship.sandbox._cli_app import app, err, out
+from flagship.sandbox._cli_app import err, out
 
 if TYPE_CHECKING:
     from flagship.sandbox._replay import ReplayReport
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from flagship.telemetry import MeasureValue, SeriesPoint
     from flagship.telemetry._trial_log import Trial
 
-__all__ = ["export_metrics", "replay", "serve", "verify"]
+__all__ = ["export_metrics", "register", "replay", "serve", "verify"]
 
 
 DbArg = Annotated[str, typer.Argument(metavar="DB", help="store URL, or the path of a SQLite file")]
@@ -51,7 +51,6 @@ def store_url(db: str, *, must_exist: bool = True) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
-@app.command()
 def serve(
     scenario: Annotated[str, typer.Argument(help="scenario file (.toml or .json), with an optional \\[live] "
                                                  "table")],
@@ -94,7 +93,6 @@ def serve(
                announce=lambda line: err.print(line, highlight=False, markup=False, soft_wrap=True))
 
 
-@app.command()
 def verify(
     db: DbArg,
     trial: TrialOpt = None,
@@ -140,7 +138,6 @@ def _measure_rows(measures: Sequence[MeasureValue]) -> dict[str, MeasureValue]:
     return {f"{m.scope}.{m.name}": m for m in measures}
 
 
-@app.command()
 def replay(
     db: DbArg,
     trial: Annotated[str, typer.Option("--trial", help="trial id (or a unique prefix)")],
@@ -229,7 +226,6 @@ def _epoch(text: str | None, default: float) -> float:
     return moment.timestamp()
 
 
-@app.command("export-metrics")
 def export_metrics(
     db: DbArg,
     run: Annotated[str | None, typer.Option("--run", help="run id (or a unique prefix)")] = None,
@@ -276,3 +272,11 @@ def export_metrics(
             start = _epoch(epoch, recorded.epoch)
             arm = "live"
     sys.stdout.write(openmetrics_for_run(series, measures, epoch=start, final_time=final, arm=arm))
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``, in the order ``--help`` lists them."""
+    app.command()(serve)
+    app.command()(verify)
+    app.command()(replay)
+    app.command("export-metrics")(export_metrics)

@@ -20,9 +20,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from flagship.sandbox._cli_app import DEFAULT_STORE_URL, app, out
+from flagship.sandbox._cli_app import DEFAULT_STORE_URL, out
 
-__all__ = ["rerun", "run_scenario", "runs", "show", "sweeps", "trials"]
+__all__ = ["register", "rerun", "run_scenario", "runs", "show", "sweeps", "trials"]
 
 
 def run_scenario(manifest: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -47,7 +47,6 @@ def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value)
 
 
-@app.command("runs")
 def runs(
     db: DbOption = DEFAULT_STORE_URL,
     sweep: Annotated[str | None, typer.Option(
@@ -83,7 +82,6 @@ def runs(
     out.print(table)
 
 
-@app.command("sweeps")
 def sweeps(
     db: DbOption = DEFAULT_STORE_URL,
     as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
@@ -104,7 +102,6 @@ def sweeps(
     out.print(table)
 
 
-@app.command("trials")
 def trials(
     db: DbOption = DEFAULT_STORE_URL,
     as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
@@ -134,7 +131,6 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-@app.command()
 def show(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id (or a unique prefix)")],
     db: Annotated[str, typer.Option("--db", help="store URL")] = DEFAULT_STORE_URL,
@@ -176,7 +172,6 @@ def show(
               f"--scenario > run.json && flagship run run.json)", highlight=False, markup=False)
 
 
-@app.command()
 def rerun(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="run id (or a unique prefix)")],
     db: Annotated[str, typer.Option("--db", help="store URL")] = DEFAULT_STORE_URL,
@@ -250,3 +245,12 @@ def _same(stored: Any, rerun: Any) -> bool:
     if undefined(stored) or undefined(rerun):
         return undefined(stored) and undefined(rerun)
     return bool(stored == rerun)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``, in the order ``--help`` lists them."""
+    app.command("runs")(runs)
+    app.command("sweeps")(sweeps)
+    app.command("trials")(trials)
+    app.command()(show)
+    app.command()(rerun)

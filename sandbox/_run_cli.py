@@ -1,4 +1,4 @@
-"""``flagship run``, ``validate``, ``events``, ``list`` and ``show``: one scenario at a time.
+"""``flagship run`` and ``validate``: one scenario at a time.
 
 Registered on :data:`flagship.sandbox._cli_app.app` at import. The runner, the store and
 the scorecard are imported when a command runs (see :mod:`flagship.sandbox._cli_app`).
@@ -12,7 +12,6 @@ import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from flagship.sandbox._cli_app import (
@@ -20,14 +19,12 @@ from flagship.sandbox._cli_app import (
     DbOpt,
     ScenarioArg,
     SetOpt,
-    app,
     err,
     out,
     progress,
 )
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
 
     from flagship.sandbox._runner import Batch
     from flagship.telemetry import Estimate, RunResult
@@ -36,10 +33,9 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from flagship.mechanisms import InputError
 
-__all__ = ["events", "list_", "run", "validate"]
+__all__ = ["register", "run", "validate"]
 
 
-@app.command()
 def run(
     scenario: ScenarioArg,
     seed: Annotated[int | None, typer.Option(help="seed of the first replication", min=0)] = None,
@@ -106,7 +102,6 @@ def run(
         raise typer.Exit(1)
 
 
-@app.command()
 def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario file without running it."""
     from flagship.sandbox._scenario import load_scenario  # noqa: PLC0415
@@ -117,58 +112,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
                f"{len(resolved.population_params)} populations, arms: {arms})", highlight=False)
 
 
-@app.command()
-def events(
-    with_populations: Annotated[bool, typer.Option(
-        "--populations", help="also draw the population models (dotted arrows)")] = False,
-) -> None:
-    """Print the event flow between mechanisms as a Mermaid flowchart, from their declarations."""
-    from flagship.mechanisms import mechanisms, populations  # noqa: PLC0415
-    from flagship.sandbox._diagram import event_flow, render_mermaid  # noqa: PLC0415
-
-    sys.stdout.write(render_mermaid(event_flow(mechanisms(), populations() if with_populations else None)))
-
-
-@app.command("list")
-def list_(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False) -> None:
-    """List mechanisms and population models with their config fields."""
-    from flagship.mechanisms import mechanisms, populations  # noqa: PLC0415
-
-    listing = {
-        "mechanisms": {name: _describe(cls, cls.Config) for name, cls in mechanisms().items()},
-        "populations": {name: _describe(cls, cls.Params) for name, cls in populations().items()},
-    }
-    if as_json:
-        sys.stdout.write(json.dumps(listing, indent=2) + "\n")
-        return
-    for kind, entries in listing.items():
-        table = Table(title=kind, show_lines=False, title_justify="left")
-        for column in ("name", "module", "field", "type", "default", "description"):
-            table.add_column(column)
-        for name, entry in entries.items():
-            fields = entry["fields"] or [{"name": "-", "type": "", "default": "", "description": ""}]
-            for index, f in enumerate(fields):
-                table.add_row(name if index == 0 else "", entry["module"] if index == 0 else "",
-                              escape(f["name"]), escape(f["type"]), escape(json.dumps(f["default"])),
-                              escape(f["description"]))  # "[lo, hi]" is text, not Rich markup
-        out.print(table)
-
-
 # -- helpers -----------------------------------------------------------------------------
-
-
-def _describe(cls: type[Any], model: type[BaseModel]) -> dict[str, Any]:
-    fields = []
-    for name, info in model.model_fields.items():
-        default = None if info.is_required() else info.get_default(call_default_factory=True)
-        fields.append({
-            "name": name,
-            "type": getattr(info.annotation, "__name__", str(info.annotation)).replace("typing.", ""),
-            "default": json.loads(json.dumps(default, default=str)),
-            "description": info.description or "",
-        })
-    return {"module": cls.__module__, "doc": (cls.__doc__ or "").strip().split("\n")[0],
-            "fields": fields}
 
 
 def _aggregate(batch: Batch) -> dict[str, dict[str, Estimate]]:
@@ -241,3 +185,7 @@ def _print_measures(batch: Batch) -> None:
         out.print(table)
 
 
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``, in the order ``--help`` lists them."""
+    app.command()(run)
+    app.command()(validate)

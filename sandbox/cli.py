@@ -14,14 +14,17 @@ from collections.abc import Sequence
 
 import typer
 
-from flagship.sandbox import _experiment_cli, _live_cli, _results_cli, _run_cli
+from flagship.sandbox import _catalog_cli, _experiment_cli, _live_cli, _results_cli, _run_cli
 from flagship.sandbox._cli_app import app, err
 
 __all__ = ["app", "main"]
 
-#: The modules whose import registers the commands (run, validate, events, list; show, rerun; sweep,
-#: evaluate, report; serve, verify, replay, export-metrics), in the order ``flagship --help`` lists them.
-COMMAND_MODULES = (_run_cli, _results_cli, _experiment_cli, _live_cli)
+#: The command modules, in the order ``flagship --help`` lists their commands: one scenario (run,
+#: validate), experiments (sweep, evaluate, report), the live pilot (serve, verify, replay,
+#: export-metrics), results (runs, sweeps, trials, show, rerun), what is installed (list, events).
+COMMAND_MODULES = (_run_cli, _experiment_cli, _live_cli, _results_cli, _catalog_cli)
+for _module in COMMAND_MODULES:
+    _module.register(app)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -47,3 +47,29 @@ def test_version(tmp_path: Path) -> None:
     result = flagship("--version", cwd=tmp_path)
     assert result.returncode == 0
     assert result.stdout.strip() == f"flagship {version('flagship-sandbox')}"
+
+
+def test_list_filters_by_kind_and_name_and_includes_measures(tmp_path: Path) -> None:
+    everything = json.loads(flagship("list", "--json", cwd=tmp_path).stdout)
+    assert list(everything) == ["mechanisms", "populations", "measures"]
+    measures = {(m["owner"], m["name"]) for m in everything["measures"]}
+    assert ("posted_price", "sell_through") in measures
+    assert ("value_market", "allocative_efficiency") in measures
+    one = json.loads(flagship("list", "measures", "posted_price", "--json", cwd=tmp_path).stdout)
+    assert one == {"measures": [m for m in everything["measures"] if m["owner"] == "posted_price"]}
+    assert [m["qualified"] for m in one["measures"]] == [
+        "ux.sell_through", "legitimacy.buyer_surplus_per_sale", "robustness.turned_away_ratio"]
+    shop = json.loads(flagship("list", "mechanisms", "posted_price", "--json", cwd=tmp_path).stdout)
+    assert list(shop) == ["mechanisms"] and list(shop["mechanisms"]) == ["posted_price"]
+    typo = flagship("list", "populations", "shopers", cwd=tmp_path)
+    assert typo.returncode == 2
+    assert typo.stderr.startswith(
+        "NAME: no mechanism or population model 'shopers' (did you mean 'shoppers'?)")
+
+
+def test_help_lists_commands_in_the_workflow_order(tmp_path: Path) -> None:
+    shown = flagship("--help", cwd=tmp_path).stdout
+    order = ["run", "validate", "sweep", "evaluate", "report", "serve", "verify", "replay", "export-metrics",
+             "runs", "sweeps", "trials", "show", "rerun", "list", "events"]
+    positions = [shown.index(f"│ {name} ") for name in order]
+    assert positions == sorted(positions)
