@@ -12,17 +12,28 @@ measure with what the store holds.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import sys
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from flagship.sandbox._cli_app import DEFAULT_STORE_URL, out
+from flagship.sandbox._cli_app import DEFAULT_STORE_URL, err, out
 
-__all__ = ["register", "rerun", "run_scenario", "runs", "show", "sweeps", "trials"]
+
+class ExportFormat(StrEnum):
+    """What ``flagship export`` writes."""
+
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+__all__ = ["export", "register", "rerun", "run_scenario", "runs", "show", "sweeps", "trials"]
 
 
 def run_scenario(manifest: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -123,6 +134,45 @@ def trials(
     for row in rows:
         table.add_row(*(str(row[k]) for k in ("id", "scenario", "status", "seed", "created_at")))
     out.print(table)
+
+
+def export(
+    sweep: Annotated[str, typer.Option("--sweep", help="sweep or batch id (or a unique prefix)")],
+    db: DbOption = DEFAULT_STORE_URL,
+    format_: Annotated[ExportFormat, typer.Option("--format", help="csv or parquet")] = ExportFormat.CSV,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="file to write (csv: default stdout)")] = None,
+) -> None:
+    """Write a sweep's results, one row per run x measure, with its cell's parameters, arm and seed."""
+    from flagship.mechanisms import InputError, Problem  # noqa: PLC0415
+    from flagship.telemetry import open_store  # noqa: PLC0415
+    from flagship.telemetry._results import columns_of, parameter_columns, sweep_results  # noqa: PLC0415
+
+    if format_ is ExportFormat.PARQUET and out_file is None:
+        raise InputError([Problem("--out", "parquet is binary: name a file to write")])
+    with open_store(_store_url(db)) as store:
+        rows = sweep_results(store, sweep)
+        columns = columns_of(rows, parameter_columns(store, sweep))
+    if format_ is ExportFormat.CSV:
+        stream = sys.stdout if out_file is None else out_file.open("w", newline="", encoding="utf-8")
+        try:
+            writer = csv.DictWriter(stream, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        finally:
+            if out_file is not None:
+                stream.close()
+    else:
+        try:
+            import pyarrow as pa  # noqa: PLC0415 - an optional extra
+            import pyarrow.parquet as pq  # noqa: PLC0415
+        except ImportError:
+            raise InputError([Problem("--format", "parquet needs pyarrow: pip install "
+                                                  "'flagship-sandbox[analysis]'")]) from None
+        table = pa.Table.from_pylist(rows, schema=None) if rows else pa.table({c: [] for c in columns})
+        pq.write_table(table.select(columns) if rows else table, str(out_file))
+    if out_file is not None:
+        err.print(f"export: {len(rows)} rows to {out_file}", highlight=False)
 
 
 def _fmt(value: float | None) -> str:
@@ -254,3 +304,4 @@ def register(app: typer.Typer) -> None:
     app.command("trials")(trials)
     app.command()(show)
     app.command()(rerun)
+    app.command()(export)

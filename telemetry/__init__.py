@@ -9,6 +9,7 @@ from flagship.telemetry._recorder import (
     Summary,
     Telemetry,
 )
+from flagship.telemetry._results import sweep_frame, sweep_results
 from flagship.telemetry._run import ActionRow, RunResult
 from flagship.telemetry._stats import Estimate, mean_ci, t_critical
 from flagship.telemetry._store import Store, open_store
@@ -32,5 +33,7 @@ __all__ = [
     "Telemetry",
     "mean_ci",
     "open_store",
+    "sweep_frame",
+    "sweep_results",
     "t_critical",
 ]
