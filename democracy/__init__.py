@@ -19,6 +19,8 @@ properties they claim, which :mod:`flagship.democracy.axioms` checks.
 from __future__ import annotations
 
 from ._ballots import YES_NO_CHOICES, BallotReason, BallotType, validate_ballot
+from ._config import EmergencyVoteConfig
+from ._decision_rule import decide
 from ._details import (
     Details,
     IrvRound,
@@ -28,8 +30,9 @@ from ._details import (
     ScoreDetails,
 )
 
-# The emergency procedure and its electorates (importing them registers them).
-from ._electorates import (
+# The emergency procedure and its voter populations (importing them registers them).
+from ._mechanism import EmergencyVote
+from ._populations import (
     Citizens,
     CitizensParams,
     CoalitionParams,
@@ -37,8 +40,8 @@ from ._electorates import (
     SybilParams,
     Sybils,
 )
-from ._procedure import EmergencyVote, EmergencyVoteConfig, VoteReason, decide
 from ._profiles import ApprovalProfile, RankedProfile, YesNoProfile
+from ._reasons import VoteReason
 from ._registry import Property, RuleInfo, RuleOutcome, get_rule, rules, voting_rule
 from ._result import RejectedBallot, TallyResult, TieBreak, TieBreakPolicy
 from ._sortition import stratified_draw
