@@ -22,7 +22,9 @@ aggregates only; the mechanism drops who-ranked-what at the count), and per-vote
 takes no voter id: the only identity a voter route knows is the token's. Registrars
 register and do nothing else; votes are cast with voter tokens only.
 
-Rejections are problem+json with the mechanism's reason code: 404 ``UNKNOWN_VOTE`` and
+Actions go through ``gateway.act``: a refusal is problem+json with the mechanism's reason code
+and the status ``EmergencyVote.reason_status`` declares (:mod:`flagship.democracy._reasons`),
+with a plain-English detail when the mechanism gave a bare code: 404 ``UNKNOWN_VOTE`` and
 ``UNKNOWN_DECISION`` (an id never taken), 403 ``NOT_REGISTERED``, ``NOT_CONVENED``,
 ``NOT_PERMITTED`` and the routes' own ``NOT_REGISTRAR`` and ``NOT_A_VOTER``, 422 for
 malformed ballots and payloads (``BALLOT_*``, ``INVALID_PAYLOAD``), 409 for the rest, which
