@@ -1,6 +1,6 @@
 """Voting rules, tallying and axiom checks for Flagship's democracy mechanisms.
 
-Phase 1: the rules only.  The entry point::
+The rules' entry point::
 
     from flagship.democracy import tally
     result = tally("schulze", ballots, candidates, seed=0)
@@ -14,6 +14,10 @@ Ranked rules: ``plurality``, ``borda``, ``irv``, ``schulze``, ``ranked_pairs``,
 ``referendum`` yes/no ballots (see :func:`referendum`).  Rules are plain
 functions registered with :func:`voting_rule`; :func:`rules` lists them with the
 properties they claim, which :mod:`flagship.democracy.axioms` checks.
+
+The emergency AI-regulator vote built on them is the mechanism :class:`EmergencyVote`
+(``emergency_vote``; its parts are listed in ``docs/democracy.md``, "Code map") with its
+voter populations :class:`Citizens`, :class:`StrategicCoalition` and :class:`Sybils`.
 """
 
 from __future__ import annotations
