@@ -1,6 +1,6 @@
 """Voting rules, tallying and axiom checks for Flagship's democracy mechanisms.
 
-Phase 1: the rules only.  The entry point::
+The rules' entry point::
 
     from flagship.democracy import tally
     result = tally("schulze", ballots, candidates, seed=0)
@@ -14,11 +14,17 @@ Ranked rules: ``plurality``, ``borda``, ``irv``, ``schulze``, ``ranked_pairs``,
 ``referendum`` yes/no ballots (see :func:`referendum`).  Rules are plain
 functions registered with :func:`voting_rule`; :func:`rules` lists them with the
 properties they claim, which :mod:`flagship.democracy.axioms` checks.
+
+The emergency AI-regulator vote built on them is the mechanism :class:`EmergencyVote`
+(``emergency_vote``; its parts are listed in ``docs/democracy.md``, "Code map") with its
+voter populations :class:`Citizens`, :class:`StrategicCoalition` and :class:`Sybils`.
 """
 
 from __future__ import annotations
 
 from ._ballots import YES_NO_CHOICES, BallotReason, BallotType, validate_ballot
+from ._config import EmergencyVoteConfig
+from ._decision_rule import decide
 from ._details import (
     Details,
     IrvRound,
@@ -28,8 +34,9 @@ from ._details import (
     ScoreDetails,
 )
 
-# The emergency procedure and its electorates (importing them registers them).
-from ._electorates import (
+# The emergency procedure and its voter populations (importing them registers them).
+from ._mechanism import EmergencyVote
+from ._populations import (
     Citizens,
     CitizensParams,
     CoalitionParams,
@@ -37,8 +44,8 @@ from ._electorates import (
     SybilParams,
     Sybils,
 )
-from ._procedure import EmergencyVote, EmergencyVoteConfig, VoteReason, decide
 from ._profiles import ApprovalProfile, RankedProfile, YesNoProfile
+from ._reasons import VoteReason
 from ._registry import Property, RuleInfo, RuleOutcome, get_rule, rules, voting_rule
 from ._result import RejectedBallot, TallyResult, TieBreak, TieBreakPolicy
 from ._sortition import stratified_draw

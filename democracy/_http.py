@@ -22,7 +22,9 @@ aggregates only; the mechanism drops who-ranked-what at the count), and per-vote
 takes no voter id: the only identity a voter route knows is the token's. Registrars
 register and do nothing else; votes are cast with voter tokens only.
 
-Rejections are problem+json with the mechanism's reason code: 404 ``UNKNOWN_VOTE`` and
+Actions go through ``gateway.act``: a refusal is problem+json with the mechanism's reason code
+and the status ``EmergencyVote.reason_status`` declares (:mod:`flagship.democracy._reasons`),
+with a plain-English detail when the mechanism gave a bare code: 404 ``UNKNOWN_VOTE`` and
 ``UNKNOWN_DECISION`` (an id never taken), 403 ``NOT_REGISTERED``, ``NOT_CONVENED``,
 ``NOT_PERMITTED`` and the routes' own ``NOT_REGISTRAR`` and ``NOT_A_VOTER``, 422 for
 malformed ballots and payloads (``BALLOT_*``, ``INVALID_PAYLOAD``), 409 for the rest, which
@@ -36,18 +38,18 @@ annotations at runtime.
 """
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flagship.mechanisms import ContractError, Gateway, Outcome, Principal, RoutesFactory
+from flagship.mechanisms import ActionRejected, ContractError, Gateway, Outcome, Principal, RoutesFactory
 
+from ._config import EmergencyVoteConfig
+from ._reasons import REASON_DETAIL, VoteReason
 from ._tokens import SECRET_PURPOSE, is_registrar, is_voter, issue_token, new_voter_id, token_sha256
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
-
-    from ._procedure import EmergencyVote
 
 __all__ = [
     "AppealSigned",
@@ -62,6 +64,7 @@ __all__ = [
     "TallyView",
     "Timetable",
     "VoteList",
+    "VoteReader",
     "VoteSummary",
     "VoteView",
     "VoterStatus",
@@ -74,22 +77,26 @@ ID_PATTERN = r"^[A-Za-z0-9._~-]{1,256}$"
 Text = Annotated[str, Field(min_length=1, max_length=_MAX_TEXT)]
 Phase = Literal["deliberation", "ballot_open", "ballot_closed", "counted"]
 
-#: Rejections that mean "your request is malformed" rather than "not now" or "not you".
-_UNPROCESSABLE = frozenset({
-    "INVALID_PAYLOAD", "BALLOT_MALFORMED", "BALLOT_EMPTY", "BALLOT_UNKNOWN_CANDIDATE",
-    "BALLOT_DUPLICATE_CANDIDATE",
-})
-_STATUS = {"UNKNOWN_VOTE": 404, "UNKNOWN_DECISION": 404, "NOT_REGISTERED": 403, "NOT_CONVENED": 403,
-           "NOT_PERMITTED": 403}
-#: Said when the mechanism gives a bare code: a voter reading the problem learns what to do.
-_DETAIL = {
-    "UNKNOWN_VOTE": "no vote with this id was ever convened",
-    "NOT_REGISTERED": "you are not a registered voter",
-    "NOT_CONVENED": "you are not convened for this vote (not drawn, or registered after it was convened)",
-    "SECOND_BALLOT": "you have already cast your ballot in this vote; it cannot be changed",
-    "ALREADY_APPEALED": "you have already signed this appeal",
-    "ALREADY_REGISTERED": "this voter is registered already",
-}
+
+
+class VoteReader(Protocol):
+    """What the routes read of the ``emergency_vote`` mechanism (``EmergencyVote`` provides it)."""
+
+    @property
+    def config(self) -> EmergencyVoteConfig: ...
+
+    @property
+    def in_force(self) -> tuple[str, str, float | None] | None: ...
+
+    def votes(self) -> list[dict[str, Any]]: ...
+
+    def vote(self, vote_id: str) -> dict[str, Any] | None: ...
+
+    def participation(self, actor: str) -> list[dict[str, Any]]: ...
+
+    def decision_in_force(self) -> dict[str, Any] | None: ...
+
+    def strata_of(self, actor: str) -> dict[str, str] | None: ...
 
 
 # -- requests and responses --------------------------------------------------------------------
@@ -248,13 +255,6 @@ class VoterStatus(BaseModel):
 # -- building responses ---------------------------------------------------------------------------
 
 
-def rejection(outcome: Outcome) -> tuple[int, dict[str, str]]:
-    """The HTTP status and problem detail of a rejected outcome."""
-    reason = str(outcome.reason)
-    status = _STATUS.get(reason, 422 if reason in _UNPROCESSABLE else 409)
-    return status, {"reason": reason, "detail": outcome.detail or _DETAIL.get(reason, "")}
-
-
 def _phase(record: Mapping[str, Any], now: float) -> Phase:
     if record["counted"]:
         return "counted"
@@ -280,7 +280,7 @@ def _share(value: float) -> str:
     return f"{value:.0%}"
 
 
-def explain(record: Mapping[str, Any], vote: "EmergencyVote") -> str:
+def explain(record: Mapping[str, Any], vote: VoteReader) -> str:
     """A counted vote's result in plain English: turnout and quorum, the count, strikes, the decision."""
     config = vote.config
     convened, counted, needed = record["convened"], record["ballots"], record["quorum_needed"]
@@ -310,7 +310,7 @@ def explain(record: Mapping[str, Any], vote: "EmergencyVote") -> str:
     return " ".join(parts)
 
 
-def _result(record: Mapping[str, Any], vote: "EmergencyVote") -> ResultView:
+def _result(record: Mapping[str, Any], vote: VoteReader) -> ResultView:
     tally = record.get("tally")
     tally_view = None
     if tally is not None:
@@ -335,7 +335,7 @@ def _result(record: Mapping[str, Any], vote: "EmergencyVote") -> ResultView:
                       decision=decision_view, explanation=explain(record, vote))
 
 
-def _view(record: Mapping[str, Any], vote: "EmergencyVote", now: float) -> VoteView:
+def _view(record: Mapping[str, Any], vote: VoteReader, now: float) -> VoteView:
     config = vote.config
     phase = _phase(record, now)
     return VoteView(
@@ -369,22 +369,22 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def _routes(name: str, gateway: Gateway) -> "APIRouter":
     """The vote's routes for mechanism ``name`` of a live trial (see the module docstring)."""
-    from fastapi import APIRouter, HTTPException, Path, Query, Request  # noqa: PLC0415 - the server's deps
+    from fastapi import APIRouter, Depends, HTTPException, Path, Query  # noqa: PLC0415 - the server's deps
 
     router = APIRouter(prefix="/v1/votes", tags=["votes"])
+    # Who calls: the server has authenticated the request; each route then checks the role.
+    Caller = Annotated[Principal, Depends(gateway.principal)]  # noqa: N806 - a type, named as one
 
-    def procedure() -> "EmergencyVote":
-        return cast("EmergencyVote", gateway.mechanism(name))  # fetched per request: a rebuild replaces it
+    def procedure() -> VoteReader:
+        return cast(VoteReader, gateway.mechanism(name))  # fetched per request: a rebuild replaces it
 
-    async def registrar(request: Request) -> Principal:
-        principal = await gateway.principal(request)
+    def registrar(principal: Principal) -> Principal:
         if not is_registrar(principal):
             raise HTTPException(403, detail={"reason": "NOT_REGISTRAR",
                                              "detail": "only a registrar's token registers voters"})
         return principal
 
-    async def voter(request: Request) -> Principal:
-        principal = await gateway.principal(request)
+    def voter(principal: Principal) -> Principal:
         if not is_voter(principal):
             raise HTTPException(403, detail={"reason": "NOT_A_VOTER",
                                              "detail": "this route takes a voter token (registrars do "
@@ -392,21 +392,23 @@ def _routes(name: str, gateway: Gateway) -> "APIRouter":
         return principal
 
     async def act(kind: str, payload: dict[str, Any], actor: str) -> Outcome:
-        outcome = await gateway.submit(name, kind, payload, actor=actor)
-        if not outcome.accepted:
-            status, detail = rejection(outcome)
-            if outcome.reason == "UNKNOWN_DECISION" and payload["decision_id"] in _decision_ids(
+        """``gateway.act``, with two refinements of a refusal: a bare reason code gets its plain-English
+        detail, and an appeal of a decision that was taken but no longer binds is a 409 conflict."""
+        try:
+            return await gateway.act(name, kind, payload, actor=actor)
+        except ActionRejected as refused:
+            status, detail = refused.status, refused.detail or REASON_DETAIL.get(refused.reason, "")
+            if refused.reason == VoteReason.UNKNOWN_DECISION and payload["decision_id"] in _decision_ids(
                     procedure().votes()):
                 status = 409  # it was taken, but is no longer in force: a conflict, not an unknown id
-            raise HTTPException(status, detail=detail)
-        return outcome
+            raise ActionRejected(refused.reason, detail, status=status) from refused
 
     @router.post("/registrations", status_code=201, response_model=Registered,
                  summary="Register a voter (registrars)", responses=_responses(403, 409, 422))
-    async def register(body: RegistrationRequest, request: Request) -> Registered:
+    async def register(body: RegistrationRequest, caller: Caller) -> Registered:
         """A fresh voter id and its token. Only the token's SHA-256 is submitted (and stored); a
         retry under the same Idempotency-Key returns the same voter and token, registered once."""
-        principal = await registrar(request)
+        principal = registrar(caller)
         secret = gateway.secret(SECRET_PURPOSE)
         minted = new_voter_id()
         payload = {"person": body.person, "strata": dict(body.strata),
@@ -435,9 +437,9 @@ def _routes(name: str, gateway: Gateway) -> "APIRouter":
 
     @router.get("/me", response_model=VoterStatus, summary="Your own registration and participation",
                 responses=_responses(403))
-    async def me(request: Request) -> VoterStatus:
+    async def me(caller: Caller) -> VoterStatus:
         """Only the caller's data: there is no route that takes another voter's id."""
-        principal = await voter(request)
+        principal = voter(caller)
         vote, now = procedure(), gateway.now
         strata = vote.strata_of(principal.actor)
         phases = {record["vote_id"]: _phase(record, now) for record in vote.votes()}
@@ -462,11 +464,11 @@ def _routes(name: str, gateway: Gateway) -> "APIRouter":
     @router.post("/{vote_id}/ballots", status_code=201, response_model=BallotCast,
                  summary="Cast your ranked ballot (voters)", responses=_responses(403, 404, 409, 422))
     async def ballot(
-        body: BallotRequest, request: Request,
+        body: BallotRequest, caller: Caller,
         vote_id: Annotated[str, Path(pattern=ID_PATTERN, description="e.g. emergency_vote-vote-1")],
     ) -> BallotCast:
         """One ballot per convened voter, during the ballot window; it cannot be changed."""
-        principal = await voter(request)
+        principal = voter(caller)
         outcome = await act("ballot", {"vote_id": vote_id, "ranking": list(body.ranking)}, principal.actor)
         return BallotCast(vote_id=vote_id, ballots=int(outcome.effects.get("cast", 0)))
 
@@ -474,11 +476,11 @@ def _routes(name: str, gateway: Gateway) -> "APIRouter":
                  summary="Sign an appeal of the decision in force (voters)",
                  responses=_responses(403, 404, 409, 422))
     async def appeal(
-        request: Request,
+        caller: Caller,
         decision_id: Annotated[str, Path(pattern=ID_PATTERN, description="e.g. emergency_vote-decision-1")],
     ) -> AppealSigned:
         """Enough registered voters' signatures convene a review vote of the decision."""
-        principal = await voter(request)
+        principal = voter(caller)
         outcome = await act("appeal", {"decision_id": decision_id}, principal.actor)
         effects = outcome.effects
         return AppealSigned(decision_id=decision_id, signatures=int(effects.get("signatures", 0)),

@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from flagship.democracy import EmergencyVote, EmergencyVoteConfig
 from flagship.democracy._deliberation import deliberate, initial_opinions, position_scores, rankings_of
-from flagship.democracy._electorates import (
+from flagship.democracy._populations import (
     Citizens,
     CitizensParams,
     CoalitionParams,
@@ -23,7 +24,6 @@ from flagship.democracy._electorates import (
     Sybils,
     mallows_around,
 )
-from flagship.democracy._procedure import EmergencyVote, EmergencyVoteConfig
 from flagship.democracy._sortition import allocate, stratified_draw, total_variation
 from flagship.mechanisms import Arrival, ContractError, Population
 from flagship.mechanisms.events import DecisionTaken, VoteConvened

@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from flagship.democracy._procedure import (
-    EmergencyVote,
-    EmergencyVoteConfig,
-    VoteReason,
-    decide,
-    pairwise_margins,
-)
+from flagship.democracy import EmergencyVote, EmergencyVoteConfig, VoteReason, decide
+from flagship.democracy._decision_rule import pairwise_margins
 from flagship.democracy._sortition import stratified_draw
 from flagship.mechanisms import Action, CommonReason, ContractError, Event, FlagshipError, Outcome
 from flagship.mechanisms.events import (
