@@ -12,9 +12,10 @@
 * The gate: the ``agent_gate`` mechanism (:class:`AgentGate`, policy :class:`GateConfig`)
   admits agents by credentials and a normative exam (:mod:`flagship.agents._exam`), monitors
   them through ``ViolationObserved`` events and hears appeals; live, at ``/v1/gate``. Its
-  parts: identity and credential checks (``_screening``), the exam (``_examiner``),
-  sanctions (``_sanctions``), appeals (``_appeals``), regulator raises (``_thresholds``),
-  measures (``_tally``); reason codes and their HTTP statuses in ``_reasons``.
+  parts: the admission actions (``_admissions``), identity and credential checks
+  (``_screening``), the exam (``_examiner``), sanctions (``_sanctions``), appeals
+  (``_appeals``), regulator raises (``_thresholds``), measures (``_tally``); reason codes
+  and their HTTP statuses in ``_reasons``.
 * Simulated agent populations: ``honest_agents``, ``incompetent_agents``,
   ``deceptive_agents``, ``sybil_agents``, ``forger_agents``, ``replayer_agents``.
 

@@ -4,9 +4,10 @@ Lifecycle of one agent at the gate, by its agent id (the RFC 7638 thumbprint of 
 which is also the action's ``actor``):
 
 1. ``apply`` with its public JWK and competence credentials. The gate checks the
-   identity, the rate limit and every credential (:mod:`flagship.agents._screening`);
-   on success it opens an exam (:mod:`flagship.agents._examiner`): the outcome carries
-   the drawn questions, an exam id and a challenge.
+   identity, the rate limit and every credential (:mod:`flagship.agents._admissions`,
+   :mod:`flagship.agents._screening`); on success it opens an exam
+   (:mod:`flagship.agents._examiner`): the outcome carries the drawn questions, an exam
+   id and a challenge.
 2. ``answer`` with one option per question, signed with the agent's key (proof of
    possession: presenting someone else's public key and credential is not enough).
    The answer is graded; the outcome's ``effects["decision"]`` is ``admitted`` or
@@ -33,20 +34,20 @@ raises are :mod:`flagship.agents._thresholds`, the measures :mod:`flagship.agent
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
+from flagship.agents._admissions import Admissions
 from flagship.agents._appeals import Appeals
-from flagship.agents._config import MAX_CREDENTIALS, GateConfig
-from flagship.agents._examiner import Examiner, exam_signing_input
+from flagship.agents._config import GateConfig
+from flagship.agents._examiner import Examiner
 from flagship.agents._http import routes
 from flagship.agents._identity import PublicIdentity
-from flagship.agents._reasons import MERIT_REFUSALS, REASON_STATUS, DecisionReason, GateReason
+from flagship.agents._reasons import MERIT_REFUSALS, REASON_STATUS, GateReason
 from flagship.agents._records import AgentRecord, AgentStatus
 from flagship.agents._sanctions import Sanctions
-from flagship.agents._screening import Screening, credential_tokens
+from flagship.agents._screening import Screening
 from flagship.agents._tally import MEASURES, GateTally
 from flagship.agents._thresholds import Thresholds
 from flagship.mechanisms import (
@@ -69,13 +70,6 @@ from flagship.mechanisms.events import (
 )
 
 __all__ = ["AgentGate"]
-
-_STATUS_BLOCKS_APPLY: Mapping[AgentStatus, GateReason] = {
-    AgentStatus.ADMITTED: GateReason.ALREADY_ADMITTED,
-    AgentStatus.SUSPENDED: GateReason.SUSPENDED,
-    AgentStatus.REVOKED: GateReason.REVOKED,
-}
-_CREDENTIALS_EXPECTED = f"credentials: expected a list of at most {MAX_CREDENTIALS} strings"
 
 
 @register
@@ -125,6 +119,8 @@ class AgentGate(Mechanism[GateConfig]):
         self._examiner = Examiner(config, ctx.stream("exam"), self._thresholds)
         self._sanctions = Sanctions(config, ctx, self._agents, self._thresholds, self._tally)
         self._appeals = Appeals(config, ctx, self._agents, self._sanctions, self._tally)
+        self._admissions = Admissions(config, ctx, self._agents, self._screening, self._examiner,
+                                      self._sanctions, self._tally)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -141,13 +137,13 @@ class AgentGate(Mechanism[GateConfig]):
             steps[actor] = steps.get(actor, 0) + 1
         kind = action.kind
         if kind == "apply":
-            outcome = self._apply(action, agent)
+            outcome = self._admissions.apply(action, agent)
         elif kind == "answer":
-            outcome = self._answer(action, agent)
+            outcome = self._admissions.answer(action, agent)
         elif kind == "appeal":
             outcome = self._appeals.lodge(actor, agent, action.time)
         elif kind == "recertify":
-            outcome = self._recertify(action, agent)
+            outcome = self._admissions.recertify(action, agent)
         else:
             return Outcome.reject(CommonReason.UNKNOWN_KIND, f"unknown kind {kind!r}")
         if not outcome.accepted:
@@ -201,103 +197,3 @@ class AgentGate(Mechanism[GateConfig]):
     def credential_threshold(self) -> float:
         """The credential threshold in force (declared plus binding regulator raises)."""
         return self._thresholds.credential()
-
-    # -- actions --------------------------------------------------------------------------
-
-    def _apply(self, action: Action, agent: AgentRecord | None) -> Outcome:
-        payload = action.payload
-        jwk = payload.get("identity")
-        tokens = credential_tokens(payload.get("credentials"))
-        if not isinstance(jwk, Mapping):
-            return Outcome.reject(CommonReason.INVALID_PAYLOAD, "identity: expected a JWK object")
-        if tokens is None:
-            return Outcome.reject(CommonReason.INVALID_PAYLOAD, _CREDENTIALS_EXPECTED)
-        actor = action.actor
-        identity = self._screening.identity(jwk, actor)
-        if isinstance(identity, Outcome):
-            return identity
-        now = action.time
-        config = self.config
-        if agent is not None:
-            blocked = _STATUS_BLOCKS_APPLY.get(agent.status)
-            if blocked is not None:
-                return Outcome.reject(blocked)
-            if agent.status is AgentStatus.EXAMINING and agent.exam is not None \
-                    and now < agent.exam.deadline:
-                return Outcome.reject(GateReason.EXAM_PENDING, f"answer {agent.exam.exam_id} first")
-            window_start = now - config.application_window
-            recent = sum(1 for t in agent.applications if t > window_start)
-            if recent >= config.max_applications:
-                return Outcome.reject(GateReason.RATE_LIMITED,
-                                      f"{recent} applications in the last {config.application_window}s")
-        checked = self._screening.credential_score(tokens, actor, now)
-        if isinstance(checked, tuple):
-            return Outcome.reject(checked[0], checked[1])
-        # Accepted: every draw from the gate's streams happens only past this point.
-        exam = self._examiner.open(now, checked)
-        if agent is None:
-            agent = self._agents[actor] = AgentRecord(jwk_x=identity.jwk()["x"], status=AgentStatus.EXAMINING)
-            self._screening.remember(actor, identity)
-        window_start = now - config.application_window
-        agent.applications = [t for t in agent.applications if t > window_start] + [now]
-        agent.status = AgentStatus.EXAMINING
-        agent.exam = exam
-        self._tally.applied(actor, now)
-        self._tally.decided("credentials_accepted", (DecisionReason.CREDENTIALS_ACCEPTED,))
-        return Outcome.accept({
-            "status": str(AgentStatus.EXAMINING), "reasons": [str(DecisionReason.CREDENTIALS_ACCEPTED)],
-            "exam_id": exam.exam_id, "challenge": exam.challenge, "answer_by": exam.deadline,
-            "credential_score": checked, "questions": [q.to_dict() for q in exam.questions],
-        })
-
-    def _answer(self, action: Action, agent: AgentRecord | None) -> Outcome:
-        checked = self._examiner.check(action.payload, agent, action.time)
-        if isinstance(checked, Outcome):
-            return checked
-        assert agent is not None  # an exam is open, so the agent is known (for the type checker)
-        exam, answers, signature = checked
-        actor = action.actor
-        message = exam_signing_input(self.ctx.name, exam.exam_id, exam.challenge, answers)
-        if not self._screening.proves_possession(actor, agent, signature, message):
-            return Outcome.reject(GateReason.BAD_PROOF, "signature does not verify under the identity")
-        score, threshold = self._examiner.grade(exam, answers)
-        agent.exam = None
-        if score < threshold:
-            agent.status = AgentStatus.REFUSED
-            self._tally.decided("refused", (DecisionReason.EXAM_FAILED,))
-            return Outcome.accept({"decision": "refused", "reasons": [str(DecisionReason.EXAM_FAILED)],
-                                   "exam_score": score, "exam_threshold": threshold})
-        now = action.time
-        agent.status = AgentStatus.ADMITTED
-        agent.admitted_reason = DecisionReason.EXAM_PASSED
-        agent.admitted_at = now
-        agent.probation_until = now + self.config.probation
-        agent.admitted_until = now + self.config.recertify_interval
-        self._sanctions.schedule_lapse(actor, agent.admitted_until)
-        self._tally.admitted(actor, now)
-        self._tally.decided("admitted", (DecisionReason.EXAM_PASSED,))
-        self.ctx.publish(AgentAdmitted(actor=actor, probation_until=agent.probation_until))
-        return Outcome.accept({"decision": "admitted", "reasons": [str(DecisionReason.EXAM_PASSED)],
-                               "exam_score": score, "exam_threshold": threshold,
-                               "probation_until": agent.probation_until,
-                               "admitted_until": agent.admitted_until})
-
-    def _recertify(self, action: Action, agent: AgentRecord | None) -> Outcome:
-        tokens = credential_tokens(action.payload.get("credentials"))
-        if tokens is None:
-            return Outcome.reject(CommonReason.INVALID_PAYLOAD, _CREDENTIALS_EXPECTED)
-        if agent is None or agent.status not in (AgentStatus.ADMITTED, AgentStatus.SUSPENDED):
-            if agent is not None and agent.status is AgentStatus.REVOKED:
-                return Outcome.reject(GateReason.REVOKED)
-            return Outcome.reject(GateReason.NOT_ADMITTED)
-        now = action.time
-        checked = self._screening.credential_score(tokens, action.actor, now)
-        if isinstance(checked, tuple):
-            return Outcome.reject(checked[0], checked[1])
-        agent.admitted_until = now + self.config.recertify_interval
-        if agent.status is AgentStatus.ADMITTED:
-            agent.admitted_reason = DecisionReason.RECERTIFIED
-        self._sanctions.schedule_lapse(action.actor, agent.admitted_until)
-        self._tally.decided("recertified", (DecisionReason.RECERTIFIED,))
-        return Outcome.accept({"decision": "recertified", "reasons": [str(DecisionReason.RECERTIFIED)],
-                               "credential_score": checked, "admitted_until": agent.admitted_until})
