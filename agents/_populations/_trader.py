@@ -16,7 +16,8 @@ class Trader:
     """The market conduct of admitted agents: genuine limit orders, or spoofs.
 
     Kept apart from admission on purpose: it only knows the market's ``limit`` and
-    ``cancel`` actions with payload ``{"order_id", "side", "price", "qty"}``.
+    ``cancel`` actions with payload ``{"order_id", "side", "price", "qty"}``. A spoof is
+    cancelled by a timer (``ctx.call_later``) ``spoof_cancel_after`` seconds after it rests.
     """
 
     __slots__ = ("_ctx", "_params", "_submit", "spoofs")
