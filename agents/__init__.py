@@ -11,7 +11,11 @@
 
 * The gate: the ``agent_gate`` mechanism (:class:`AgentGate`, policy :class:`GateConfig`)
   admits agents by credentials and a normative exam (:mod:`flagship.agents._exam`), monitors
-  them through ``ViolationObserved`` events and hears appeals; live, at ``/v1/gate``.
+  them through ``ViolationObserved`` events and hears appeals; live, at ``/v1/gate``. Its
+  parts: the admission actions (``_admissions``), identity and credential checks
+  (``_screening``), the exam (``_examiner``), sanctions (``_sanctions``), appeals
+  (``_appeals``), regulator raises (``_thresholds``), measures (``_tally``); reason codes
+  and their HTTP statuses in ``_reasons``.
 * Simulated agent populations: ``honest_agents``, ``incompetent_agents``,
   ``deceptive_agents``, ``sybil_agents``, ``forger_agents``, ``replayer_agents``.
 
@@ -20,6 +24,7 @@ value or a rejection whose ``reason`` is a member of a closed StrEnum.
 Importing this package registers the gate and the populations.
 """
 
+from flagship.agents._config import GateConfig, simulated_evaluator, simulated_evaluator_identity
 from flagship.agents._credentials import (
     CREDENTIAL_TYPE,
     CompetenceCredential,
@@ -37,19 +42,10 @@ from flagship.agents._exam import (
     draw_exam,
     grade,
 )
-from flagship.agents._gate import (
-    EXAM_SIGNATURE_DOMAIN,
-    AgentGate,
-    AgentStatus,
-    DecisionReason,
-    GateConfig,
-    GateReason,
-    exam_signing_input,
-    simulated_evaluator,
-    simulated_evaluator_identity,
-)
+from flagship.agents._examiner import EXAM_SIGNATURE_DOMAIN, exam_signing_input
 from flagship.agents._identity import AgentIdentity, PublicIdentity, jwk_thumbprint, public_key_from_jwk
 from flagship.agents._live_auth import WebBotAuthenticator
+from flagship.agents._mechanism import AgentGate
 from flagship.agents._populations import (
     AgentParams,
     DeceptiveAgents,
@@ -63,6 +59,8 @@ from flagship.agents._populations import (
     SybilAgents,
     SybilParams,
 )
+from flagship.agents._reasons import DecisionReason, GateReason
+from flagship.agents._records import AgentStatus
 from flagship.agents._signatures import (
     COVERED_COMPONENTS,
     WEB_BOT_AUTH_TAG,

@@ -6,7 +6,7 @@ import math
 
 from flagship.mechanisms._errors import InputError, Problem
 
-__all__ = ["finite_number", "positive_number"]
+__all__ = ["finite_number", "finite_or_none", "positive_number"]
 
 
 def finite_number(value: object, field: str) -> float:
@@ -26,3 +26,11 @@ def positive_number(value: object, field: str) -> float:
     if number <= 0:
         raise InputError(Problem(field, f"expected a number > 0, got {value!r}"))
     return number
+
+
+def finite_or_none(value: object) -> float | None:
+    """``value`` as a float if it is a finite real number (not a bool), else None (no exception)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None

@@ -20,36 +20,38 @@ signer's own open exam. A path naming another agent is refused before anything i
 id the gate does not know, so that nobody learns from the gate whether another agent applied
 or was sanctioned.
 
-Rejections are problem+json carrying the gate's reason code: 422 for a malformed request,
-403 for a refusal on the merits (credentials, identity, proof of possession, a failed exam),
-404 for an exam that is not your open one, 409 for a state conflict (``ALREADY_ADMITTED``,
-``EXAM_PENDING``, ``APPEAL_PENDING``...), 429 for the gate's own per-identity application
-limit (``RATE_LIMITED``, counted in sim time over ``application_window``, hence no
-``Retry-After``).
+Rejections are problem+json carrying the gate's reason code, with the status the gate declares
+(``AgentGate.reason_status``, :data:`flagship.agents._reasons.REASON_STATUS`): 422 for a malformed
+request, 403 for a refusal on the merits (credentials, identity, proof of possession, a failed
+exam), 404 for an exam that is not your open one, 409 for a state conflict (``ALREADY_ADMITTED``,
+``EXAM_PENDING``, ``APPEAL_PENDING``...), 429 for the gate's own per-identity application limit
+(``RATE_LIMITED``, counted in sim time over ``application_window``, hence no ``Retry-After``).
+Handlers ``await gateway.act(...)``, which raises :class:`~flagship.mechanisms.ActionRejected` for a
+rejected action; the server answers it.
 
 FastAPI is imported inside the factory, so the gate imports where it is not installed. No
 ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
-The gate module imports this one, so the gate's class is named here for type checking only.
+This module does not import the gate's class (the gate imports it for ``AgentGate.http``): the
+standing route reads the gate through :class:`_StandingReader`, the one query it needs.
 """
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flagship.mechanisms import Gateway, Outcome, RoutesFactory
+from flagship.agents._config import MAX_CREDENTIALS
+from flagship.agents._reasons import REASON_STATUS, DecisionReason
+from flagship.mechanisms import ActionRejected, Gateway, Principal, RoutesFactory
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from flagship.agents._gate import AgentGate
-
-__all__ = ["AGENT_ID_PATTERN", "GATE_STATUS", "gate_rejection", "routes"]
+__all__ = ["AGENT_ID_PATTERN", "GATE_STATUS", "routes"]
 
 AGENT_ID_PATTERN = r"^[A-Za-z0-9_-]{43}$"
 """An agent id: the base64url SHA-256 thumbprint of its key (RFC 7638), 43 characters."""
 EXAM_ID_PATTERN = r"^[A-Za-z0-9._~-]{1,64}$"
-_MAX_CREDENTIALS = 8  # the gate's own bound
 # Half the credential verifier's bound (honest credentials have ~400 characters), so that the
 # largest valid application fits the server's default 64 KiB body limit.
 _MAX_TOKEN = 4096
@@ -58,33 +60,17 @@ _MAX_QUESTIONS = 20  # GateConfig.exam_questions' bound
 AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN, description="an agent id (JWK thumbprint)")]
 Credentials = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=_MAX_TOKEN)]],
-    Field(min_length=1, max_length=_MAX_CREDENTIALS,
+    Field(min_length=1, max_length=MAX_CREDENTIALS,
           description="competence credentials (compact EdDSA JWTs from trusted evaluators)")]
 
-#: HTTP status of each gate rejection code (codes are strings: the gate's enums are StrEnums).
-GATE_STATUS: Mapping[str, int] = {
-    # malformed requests
-    "INVALID_PAYLOAD": 422, "UNKNOWN_KIND": 422, "BAD_IDENTITY": 422, "NO_CREDENTIALS": 422,
-    "CREDENTIAL_MALFORMED": 422,
-    # refused on the merits, or not the caller's to do
-    "IDENTITY_MISMATCH": 403, "INSUFFICIENT_CREDENTIALS": 403, "CREDENTIAL_BAD_SIGNATURE": 403,
-    "CREDENTIAL_UNTRUSTED_EVALUATOR": 403, "CREDENTIAL_EXPIRED": 403, "CREDENTIAL_NOT_YET_VALID": 403,
-    "CREDENTIAL_REVOKED": 403, "CREDENTIAL_SUBJECT_MISMATCH": 403, "CREDENTIAL_WRONG_BATTERY": 403,
-    "CREDENTIAL_SCORE_LOW": 403, "BAD_PROOF": 403, "EXAM_FAILED": 403,
-    # the path names no open exam of the caller's
-    "NO_EXAM": 404, "EXAM_MISMATCH": 404,
-    # the caller's state does not allow it now
-    "ALREADY_ADMITTED": 409, "EXAM_PENDING": 409, "EXAM_EXPIRED": 409, "NOT_ADMITTED": 409,
-    "SUSPENDED": 409, "REVOKED": 409, "APPEAL_NOT_ALLOWED": 409, "APPEAL_PENDING": 409,
-    # the gate's per-identity application limit
-    "RATE_LIMITED": 429,
-}
+GATE_STATUS: Mapping[str, int] = REASON_STATUS
+"""HTTP status of each gate code: the gate's ``reason_status``, under the name the routes had for it."""
 
 
-def gate_rejection(outcome: Outcome) -> tuple[int, dict[str, str]]:
-    """The HTTP status and problem detail of a rejected gate outcome (unknown codes: 409)."""
-    reason = str(outcome.reason)
-    return GATE_STATUS.get(reason, 409), {"reason": reason, "detail": outcome.detail}
+class _StandingReader(Protocol):
+    """What the standing route reads from the gate (``AgentGate.standing``)."""
+
+    def standing(self, actor: str) -> dict[str, Any] | None: ...
 
 
 # -- request and response bodies ---------------------------------------------------------------
@@ -215,38 +201,30 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def _routes(name: str, gateway: Gateway) -> "APIRouter":
     """The gate's routes for mechanism ``name`` of a live trial (see the module docstring)."""
-    from fastapi import APIRouter, HTTPException, Path, Request  # noqa: PLC0415 - the server's deps
+    from fastapi import APIRouter, Depends, Path  # noqa: PLC0415 - the server's deps
 
     router = APIRouter(prefix="/v1/gate", tags=["gate"])
+    Caller = Annotated[Principal, Depends(gateway.principal)]  # noqa: N806 - a type alias
 
-    def unknown() -> HTTPException:
+    def unknown() -> ActionRejected:
         # One answer for "not yours" and "not known": it must not tell the two apart.
-        return HTTPException(404, detail={"reason": "UNKNOWN_AGENT",
-                                          "detail": "no agent with this id that you may see"})
+        return ActionRejected("UNKNOWN_AGENT", "no agent with this id that you may see", status=404)
 
-    async def caller(request: Request, agent_id: str | None = None) -> str:
-        actor = (await gateway.principal(request)).actor
-        if agent_id is not None and agent_id != actor:
-            raise HTTPException(403, detail={"reason": "NOT_YOURS",
-                                             "detail": "you may act only for yourself (the signing agent)"})
-        return actor
-
-    async def act(actor: str, kind: str, payload: dict[str, Any]) -> Outcome:
-        outcome = await gateway.submit(name, kind, payload, actor=actor)
-        if not outcome.accepted:
-            status, detail = gate_rejection(outcome)
-            raise HTTPException(status, detail=detail)
-        return outcome
+    def own(principal: Principal, agent_id: str) -> str:
+        """The caller's agent id, if the path names it (403 ``NOT_YOURS`` otherwise)."""
+        if agent_id != principal.actor:
+            raise ActionRejected("NOT_YOURS", "you may act only for yourself (the signing agent)", status=403)
+        return principal.actor
 
     @router.post("/applications", status_code=201, response_model=Application, summary="Apply",
                  responses=_problems(403, 409, 422, 429))
-    async def apply(body: ApplicationRequest, request: Request) -> Application:
+    async def apply(body: ApplicationRequest, principal: Caller) -> Application:
         """Present your key and credentials; an accepted application opens an exam.
 
         Sign the request with the key of ``identity``: its thumbprint is your agent id.
         """
-        actor = await caller(request)
-        outcome = await act(actor, "apply", body.model_dump())
+        actor = principal.actor
+        outcome = await gateway.act(name, "apply", body.model_dump(), actor=actor)
         effects = outcome.effects
         return Application(agent_id=actor, gate=name, status="examining", reasons=list(effects["reasons"]),
                            exam_id=effects["exam_id"], challenge=effects["challenge"],
@@ -255,17 +233,18 @@ def _routes(name: str, gateway: Gateway) -> "APIRouter":
 
     @router.post("/applications/{exam_id}/answers", response_model=Decision, summary="Answer your exam",
                  responses=_problems(403, 404, 409, 422))
-    async def answer(body: AnswerRequest, request: Request,
+    async def answer(body: AnswerRequest, principal: Caller,
                      exam_id: Annotated[str, Path(pattern=EXAM_ID_PATTERN)]) -> Decision:
         """Grading closes the exam either way: a failed exam is 403 ``EXAM_FAILED`` (apply again)."""
-        actor = await caller(request)
-        outcome = await act(actor, "answer", {"exam_id": exam_id, **body.model_dump()})
+        actor = principal.actor
+        outcome = await gateway.act(name, "answer", {"exam_id": exam_id, **body.model_dump()}, actor=actor)
         effects = outcome.effects
         if effects.get("decision") != "admitted":
-            raise HTTPException(403, detail={
-                "reason": str((effects.get("reasons") or ["EXAM_FAILED"])[0]),
-                "detail": f"exam score {float(effects['exam_score']):.3f} is below the threshold "
-                          f"{float(effects['exam_threshold']):.3f}; you may apply again"})
+            # Accepted (grading consumed the exam), yet a refusal for the caller.
+            reason = str((effects.get("reasons") or [DecisionReason.EXAM_FAILED])[0])
+            detail = (f"exam score {float(effects['exam_score']):.3f} is below the threshold "
+                      f"{float(effects['exam_threshold']):.3f}; you may apply again")
+            raise ActionRejected(reason, detail, status=REASON_STATUS.get(reason, 403))
         return Decision(agent_id=actor, exam_id=exam_id, decision="admitted",
                         reasons=list(effects["reasons"]), exam_score=effects["exam_score"],
                         exam_threshold=effects["exam_threshold"],
@@ -273,11 +252,11 @@ def _routes(name: str, gateway: Gateway) -> "APIRouter":
 
     @router.post("/agents/{agent_id}/credentials", response_model=Recertified, summary="Recertify",
                  responses=_problems(403, 409, 422))
-    async def recertify(body: CredentialsRequest, request: Request,
+    async def recertify(body: CredentialsRequest, principal: Caller,
                         agent_id: Annotated[str, Path(pattern=AGENT_ID_PATTERN)]) -> Recertified:
         """Fresh credentials extend your admission by the gate's ``recertify_interval``."""
-        actor = await caller(request, agent_id)
-        outcome = await act(actor, "recertify", body.model_dump())
+        actor = own(principal, agent_id)
+        outcome = await gateway.act(name, "recertify", body.model_dump(), actor=actor)
         effects = outcome.effects
         return Recertified(agent_id=actor, decision="recertified", reasons=list(effects["reasons"]),
                            credential_score=effects["credential_score"],
@@ -285,24 +264,24 @@ def _routes(name: str, gateway: Gateway) -> "APIRouter":
 
     @router.post("/agents/{agent_id}/appeals", status_code=202, response_model=AppealLodged,
                  summary="Appeal your sanction", responses=_problems(403, 409, 422))
-    async def appeal(request: Request,
+    async def appeal(principal: Caller,
                      agent_id: Annotated[str, Path(pattern=AGENT_ID_PATTERN)]) -> AppealLodged:
         """One appeal per sanction, within its window; the review decides ``review_at``. No body."""
-        actor = await caller(request, agent_id)
-        outcome = await act(actor, "appeal", {})
+        actor = own(principal, agent_id)
+        outcome = await gateway.act(name, "appeal", {}, actor=actor)
         effects = outcome.effects
         return AppealLodged(agent_id=actor, status="appeal_pending", sanction_id=effects["sanction_id"],
                             review_at=effects["review_at"])
 
     @router.get("/agents/{agent_id}", response_model=Standing, summary="Your standing at the gate",
                 responses=_problems(404, 422))
-    async def standing(request: Request,
+    async def standing(principal: Caller,
                        agent_id: Annotated[str, Path(pattern=AGENT_ID_PATTERN)]) -> Standing:
         """Only to the agent itself: for anyone else the answer is 404, as for an unknown agent."""
-        actor = await caller(request)
+        actor = principal.actor
         if agent_id != actor:
             raise unknown()
-        gate: AgentGate = gateway.mechanism(name)  # type: ignore[assignment]
+        gate = cast(_StandingReader, gateway.mechanism(name))
         view = gate.standing(actor)
         if view is None:
             raise unknown()

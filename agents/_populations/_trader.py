@@ -1,0 +1,67 @@
+"""The market conduct of admitted simulated agents: genuine limit orders, or spoofs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flagship.mechanisms import Action, Outcome, PopulationContext, Submit
+
+from ._agent import SimulatedAgent
+from ._params import AgentParams, DefectorParams
+
+__all__ = ["Trader"]
+
+
+class Trader:
+    """The market conduct of admitted agents: genuine limit orders, or spoofs.
+
+    Kept apart from admission on purpose: it only knows the market's ``limit`` and
+    ``cancel`` actions with payload ``{"order_id", "side", "price", "qty"}``. A spoof is
+    cancelled by a timer (``ctx.call_later``) ``spoof_cancel_after`` seconds after it rests.
+    """
+
+    __slots__ = ("_ctx", "_params", "_submit", "spoofs")
+
+    def __init__(self, ctx: PopulationContext, params: AgentParams, submit: Submit) -> None:
+        self._ctx = ctx
+        self._params = params
+        self._submit = submit
+        self.spoofs = 0
+
+    def _order_id(self, agent: SimulatedAgent) -> str:
+        agent.orders += 1
+        return f"{self._ctx.name}-{agent.index}-{agent.orders}"
+
+    def genuine_order(self, agent: SimulatedAgent, rng: np.random.Generator) -> None:
+        """A small limit order a few ticks from the reference price; cancel the oldest beyond the cap."""
+        params = self._params
+        side = "buy" if rng.random() < 0.5 else "sell"
+        distance = int(rng.integers(1, 4))
+        price = params.reference_price - distance if side == "buy" else params.reference_price + distance
+        order_id = self._order_id(agent)
+        outcome = self._limit(agent, order_id, side, max(1, price), params.order_qty)
+        if outcome.accepted:
+            agent.open_orders.append(order_id)
+        if len(agent.open_orders) > params.max_open_orders:
+            self._cancel(agent, agent.open_orders.pop(0))
+
+    def spoof(self, agent: SimulatedAgent) -> None:
+        """A large buy order well below the price, cancelled ``spoof_cancel_after`` seconds later."""
+        params = self._params
+        if not isinstance(params, DefectorParams):  # pragma: no cover - only defectors spoof
+            return
+        order_id = self._order_id(agent)
+        price = max(1, params.reference_price - params.spoof_offset)
+        if self._limit(agent, order_id, "buy", price, params.spoof_qty).accepted:
+            self.spoofs += 1
+            self._ctx.call_later(params.spoof_cancel_after, self._cancel, agent, order_id)
+
+    def _limit(self, agent: SimulatedAgent, order_id: str, side: str, price: int, qty: int) -> Outcome:
+        outcome = self._submit(Action(self._ctx.now, agent.actor, "limit",
+                                      {"order_id": order_id, "side": side, "price": price, "qty": qty}))
+        self._ctx.recorder.count("orders_accepted" if outcome.accepted else "orders_rejected")
+        return outcome
+
+    def _cancel(self, agent: SimulatedAgent, order_id: str) -> None:
+        self._submit(Action(self._ctx.now, agent.actor, "cancel", {"order_id": order_id}))
+
