@@ -1,0 +1,105 @@
+"""The measure computations of a ``value_market``'s ``finish()``: pure functions of what the ledger kept."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from itertools import pairwise
+
+__all__ = ["clearing_price", "competitive_surplus", "gini", "shock_effects", "volatility"]
+
+
+def gini(values: list[float]) -> float | None:
+    """Gini coefficient of non-negative values (None: fewer than two, or all zero)."""
+    if len(values) < 2:
+        return None
+    total = sum(values)
+    if total <= 0:
+        return None
+    ordered = sorted(values)
+    n = len(ordered)
+    weighted = sum((2 * (i + 1) - n - 1) * x for i, x in enumerate(ordered))
+    return weighted / (n * total)
+
+
+def clearing_price(values: list[int], costs: list[int]) -> float | None:
+    """A competitive-equilibrium price of these unit values and costs (the middle of the range).
+
+    At it no buyer values a unit less than she pays and no seller sells below cost, so
+    units valued at it add no surplus; ``None`` only for an empty schedule.
+    """
+    demand, supply = sorted(values, reverse=True), sorted(costs)
+    traded = 0
+    while traded < min(len(demand), len(supply)) and demand[traded] > supply[traded]:
+        traded += 1
+    if traded == 0:  # no efficient trade: any price between the sides, or the one side's best
+        if not demand or not supply:
+            return float(demand[0]) if demand else float(supply[0]) if supply else None
+        return (demand[0] + supply[0]) / 2
+    low = max([supply[traded - 1], *demand[traded:traded + 1]])
+    high = min([demand[traded - 1], *supply[traded:traded + 1]])
+    return (low + high) / 2
+
+
+def competitive_surplus(values: list[int], costs: list[int]) -> int:
+    """Maximum total surplus of a market with these unit values and costs (supply meets demand)."""
+    surplus = 0
+    for value, cost in zip(sorted(values, reverse=True), sorted(costs), strict=False):
+        if value <= cost:
+            break
+        surplus += value - cost
+    return surplus
+
+
+def price_at(times: list[float], prices: list[int], t: float) -> int | None:
+    """The last trade price at time ``t`` (None before the first trade)."""
+    index = bisect_right(times, t)
+    return prices[index - 1] if index else None
+
+
+def volatility(times: list[float], prices: list[int], end: float, step: float) -> float | None:
+    """Standard deviation of log returns of the last trade price sampled every ``step`` seconds."""
+    if not times:
+        return None
+    t = times[0]
+    samples: list[int] = []
+    while t <= end:
+        price = price_at(times, prices, t)
+        if price is not None:
+            samples.append(price)
+        t += step
+    returns = [math.log(b / a) for a, b in pairwise(samples)]
+    if len(returns) < 2:
+        return None
+    mean = sum(returns) / len(returns)
+    return math.sqrt(sum((r - mean) ** 2 for r in returns) / len(returns))
+
+
+def shock_effects(times: list[float], prices: list[int], shocks: list[tuple[float, int]], end: float,
+                  band: float) -> tuple[float | None, float | None]:
+    """(worst drawdown, mean recovery seconds) over the liquidity shocks with a pre-shock price.
+
+    ``shocks`` holds (time, trades before it); ``band`` is the recovery band (a fraction).
+    """
+    drawdowns: list[float] = []
+    recoveries: list[float] = []
+    for index, (shock, start) in enumerate(shocks):
+        if start == 0:
+            continue  # no trade before the shock: no level to fall from
+        level = prices[start - 1]
+        stop_time, stop = shocks[index + 1] if index + 1 < len(shocks) else (end, len(prices))
+        deviations = [abs(prices[i] - level) / level for i in range(start, stop)]
+        if not deviations:
+            drawdowns.append(0.0)
+            recoveries.append(stop_time - shock)  # no trade at all after it: censored
+            continue
+        worst = max(deviations)
+        drawdowns.append(worst)
+        if worst <= band:
+            recoveries.append(0.0)
+            continue
+        trough = start + deviations.index(worst)
+        back = next((times[i] for i in range(trough, stop) if deviations[i - start] <= band), None)
+        recoveries.append((back if back is not None else stop_time) - shock)
+    return (max(drawdowns) if drawdowns else None,
+            sum(recoveries) / len(recoveries) if recoveries else None)
