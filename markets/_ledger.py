@@ -1,9 +1,11 @@
 """The market's ledger: accounts, fees and the pool, induced-value surplus, the price tape and the
 statistics its measures are computed from.
 
-Lifecycle: built with the market; the order desk books every fill on it (:meth:`Ledger.book_fill`
-inline, for speed, plus :meth:`charge` and :meth:`consume`); ``TraderProfile`` events fill in the
-ground truth (:meth:`on_profile`); :meth:`measures` computes the final values at ``finish()``.
+Lifecycle: built with the market; the order desk books every fill on it (cash, positions and
+statistics written inline, for speed; :meth:`~Ledger.consume` for induced values), the fee policy
+calls :meth:`~Ledger.charge` and the market :meth:`~Ledger.payout`; ``TraderProfile`` events fill
+in the ground truth (:meth:`~Ledger.on_profile`); :meth:`~Ledger.measures` computes the final
+values at ``finish()``.
 Accounts, fees and the pool are state (in the snapshot); statistics are for measures only and
 may change on rejected actions.
 """

@@ -34,12 +34,10 @@ from typing import Any, ClassVar
 
 from flagship.mechanisms import (
     Action,
-    Area,
     CommonReason,
     Context,
     ContractError,
     Event,
-    Measure,
     Mechanism,
     Outcome,
     register,
@@ -65,6 +63,7 @@ from ._config import MarketConfig
 from ._desk import OrderDesk
 from ._http import routes
 from ._ledger import Ledger
+from ._measures import MEASURES
 from ._orders import ClientId
 from ._policies import Disclosure, Halts, MarketPolicy, policy_classes
 from ._policies._base import bound
@@ -105,50 +104,7 @@ class ValueMarket(Mechanism[MarketConfig]):
     publishes = (TradeExecuted, TradingHalted, TradingResumed, ViolationObserved, IncidentRaised)
     subscribes = (TradingHalted, TradingResumed, DecisionTaken, DecisionLapsed, ShockFired,
                   AgentAdmitted, AgentReinstated, AgentSuspended, AgentRevoked, TraderProfile)
-    measures = (
-        Measure("aligned_volume_share", Area.LEGITIMACY, "ratio", True,
-                "traded lots, counted once per side, whose order was aligned (an aligned tag, no "
-                "prohibited one) / (2 x traded lots)"),
-        Measure("norm_leakage", Area.LEGITIMACY, "lots", False,
-                "traded lots where either side's order breached a norm prohibited at the time of the trade"),
-        Measure("allocative_efficiency", Area.LEGITIMACY, "ratio", True,
-                "realized surplus (induced values of units consumed minus costs of units sold, "
-                "units from or to participants without induced values at the equilibrium price) / "
-                "competitive-equilibrium surplus of the induced values and costs"),
-        Measure("gains_gini", Area.LEGITIMACY, "ratio", False,
-                "Gini coefficient across participant groups of the mean gain per participant "
-                "(surplus or marked-to-market profit net of fees; losses count as zero)"),
-        Measure("rejections_with_reason", Area.LEGITIMACY, "ratio", True,
-                "rejected actions carrying a reason code from the closed set / rejected actions"),
-        Measure("fill_ratio", Area.UX, "ratio", True,
-                "lots filled / lots ordered, over accepted limit and market orders"),
-        Measure("time_to_fill_seconds", Area.UX, "seconds", False,
-                "mean seconds from an order's acceptance to its last lot filled, over orders "
-                "filled completely (immediate fills count 0)"),
-        Measure("quoted_spread_ticks", Area.UX, "ticks", False,
-                "time-weighted mean of best ask - best bid, in ticks, while both sides are quoted"),
-        Measure("honest_rejection_rate", Area.UX, "ratio", False,
-                "rejected / all actions of participants not profiled as manipulators"),
-        Measure("halted_share", Area.UX, "ratio", False,
-                "share of the run's time during which trading was halted (regulator decision, halt "
-                "event or shock, circuit breaker)"),
-        Measure("manipulator_profit", Area.ROBUSTNESS, "ticks", False,
-                "profit of profiled manipulators' accounts: cash net of fees plus position marked at "
-                "the last trade price"),
-        Measure("manipulator_volume_share", Area.ROBUSTNESS, "ratio", False,
-                "traded lots with a profiled manipulator on either side / traded lots"),
-        Measure("price_volatility", Area.ROBUSTNESS, "ratio", False,
-                "standard deviation of log returns of the last trade price sampled every "
-                "volatility_interval seconds"),
-        Measure("shock_drawdown", Area.ROBUSTNESS, "ratio", False,
-                "largest |trade price - pre-shock price| / pre-shock price after a liquidity shock "
-                "(worst over shocks)"),
-        Measure("shock_recovery_seconds", Area.ROBUSTNESS, "seconds", False,
-                "mean seconds from a liquidity shock to the first trade back within recovery_band of "
-                "the pre-shock price after the drawdown's extreme (censored at the next shock or run end)"),
-        Measure("halts", Area.ROBUSTNESS, "count", False,
-                "times trading was halted (regulator decision, halt event or shock, circuit breaker)"),
-    )
+    measures = MEASURES
 
     def __init__(self, config: MarketConfig, ctx: Context) -> None:
         super().__init__(config, ctx)
