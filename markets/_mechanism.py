@@ -29,7 +29,7 @@ complete, so subscribers always see a consistent market. See docs/markets.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from flagship.mechanisms import (
@@ -94,6 +94,15 @@ class ValueMarket(Mechanism[MarketConfig]):
     admissions (``AgentAdmitted`` ... ``AgentRevoked``) when agents-only, and ``ShockFired``
     (liquidity shocks are recorded for drawdown and recovery; halt shocks halt). Reads
     ``TraderProfile`` ground truth for measures only.
+
+    The market only wires its parts: the order desk (:class:`~flagship.markets._desk.OrderDesk`:
+    the action path and the engine), the ledger (:class:`~flagship.markets._ledger.Ledger`:
+    accounts and measure statistics), the norms in force (:class:`~flagship.markets.NormBook`)
+    and every registered policy its config enables (``_policies/``, built at init in rank
+    order; each sees the market as ``policy.market``: ``config``, ``ctx``, ``desk``, ``ledger``,
+    ``norms``, ``halts``, :meth:`emit` an event to publish once the current change is complete,
+    :meth:`flush`). Lifecycle: ``__init__`` builds the parts; :meth:`start` subscribes and starts
+    the policies; :meth:`handle` per action; :meth:`finish` records the measures once.
     """
 
     name = "value_market"
@@ -111,7 +120,8 @@ class ValueMarket(Mechanism[MarketConfig]):
         self.norms = NormBook(config.aligned, config.prohibited)
         self.ledger = Ledger()
         self._pending: list[Event] = []  # events to publish once the current change is complete
-        self.emit = self._pending.append
+        self.emit: Callable[[Event], None] = self._pending.append
+        """Queue an event to publish once the current change is complete (see :meth:`flush`)."""
         classes = policy_classes()
         self._idle_state: dict[str, Any] = {}
         for cls in classes:
