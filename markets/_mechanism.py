@@ -259,6 +259,8 @@ class ValueMarket(Mechanism[MarketConfig]):
         pending = self._pending
         publish = self.ctx.publish
         while pending:
+            # Take the batch out first: a subscriber may act on the market and flush (re-entrantly)
+            # what that action queued before this batch is done.
             batch = pending.copy()
             pending.clear()
             for event in batch:

@@ -35,18 +35,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from .._values import Attestation
+from .._orders import RestingOrder
+from .._values import NO_ATTESTATION, Attestation
 
 if TYPE_CHECKING:
     from .._config import MarketConfig
     from .._mechanism import ValueMarket
-    from .._orders import RestingOrder
 
 __all__ = ["HOOKS", "FillFacts", "MarketPolicy", "Rejection", "listed_policies", "policy_classes",
            "register_policy"]
 
 Rejection = tuple[str, str]
 """``(reason code, detail)``: the reason must be one of the market's reason codes."""
+
+
+_NO_ORDER = RestingOrder("", "", NO_ATTESTATION, 0, 0, 0, 0, 0.0, False)  # before the first fill
 
 
 class FillFacts:
@@ -63,18 +66,11 @@ class FillFacts:
         self.taker_fee = taker_fee  # ticks per lot the taker pays
         self.taker_aligned = taker_aligned
         self.now = now
-        self.order: RestingOrder | None = None  # the maker's record (its actor, attestation, fee...)
+        self.order: RestingOrder = _NO_ORDER  # the maker's record (its actor, attestation, fee...)
         self.maker_aligned = False
         self.buyer = self.seller = ""
         self.price = self.qty = 0
         self.effect: dict[str, Any] = {}  # the fill as reported in the outcome's effects
-
-    @property
-    def maker_order(self) -> RestingOrder:
-        """The maker's record (set for every fill a hook sees)."""
-        if self.order is None:  # pragma: no cover - the market sets it before any hook runs
-            raise RuntimeError("FillFacts read outside a fill")
-        return self.order
 
 
 class MarketPolicy:

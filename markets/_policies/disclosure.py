@@ -30,6 +30,6 @@ class Disclosure(MarketPolicy):
 
     def on_fill(self, fill: FillFacts) -> None:
         effect = fill.effect
-        effect["maker_attestation"] = fill.maker_order.att.provenance()
+        effect["maker_attestation"] = fill.order.att.provenance()
         effect["taker_attestation"] = fill.taker_att.provenance()
         self.tape.append({"time": fill.now, **effect})

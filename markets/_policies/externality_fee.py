@@ -48,7 +48,7 @@ class ExternalityFee(MarketPolicy):
         return fee_per_lot(att, self._rate)
 
     def on_fill(self, fill: FillFacts) -> None:
-        order = fill.maker_order
+        order = fill.order
         qty = fill.qty
         self._paid += self._charge(order.actor, fill.taker, order.fee * qty, fill.taker_fee * qty, qty,
                                    fill.maker_aligned, fill.taker_aligned)

@@ -49,7 +49,7 @@ class MarketSurveillance(MarketPolicy):
         return self._detector.is_far(is_buy, price, book.best_bid(), book.best_ask())
 
     def on_fill(self, fill: FillFacts) -> None:
-        order = fill.maker_order
+        order = fill.order
         now = fill.now
         for finding in self._detector.on_trade(fill.buyer, fill.seller, fill.price, fill.qty, now,
                                                now - order.placed, fill.qty == order.qty):
