@@ -11,11 +11,15 @@
 
 See :class:`OrderBook` for the matching rules and :class:`BookReason` for every rejection.
 The sandbox mechanism is :class:`ValueMarket` (``value_market``) with its norm policies
-(:class:`Policy`) and trader populations; importing this package registers them.
+(:class:`Policy`) and trader populations; importing this package registers them. A new market
+policy is a :class:`MarketPolicy` subclass registered with :func:`register_policy`
+(see docs/markets.md).
 """
 
 from ._book import OrderBook
-from ._mechanism import MarketConfig, MarketReason, ValueMarket
+from ._config import MarketConfig
+from ._mechanism import ValueMarket
+from ._policies import FillFacts, MarketPolicy, Rejection, register_policy
 from ._populations import (
     ManipulatorParams,
     Manipulators,
@@ -29,7 +33,7 @@ from ._populations import (
     ZIParams,
     ZITraders,
 )
-from ._reasons import BookReason, OrderRejected
+from ._reasons import BookReason, MarketReason, OrderRejected
 from ._records import (
     MAX_PRICE,
     Depth,
@@ -50,11 +54,13 @@ __all__ = [
     "BookReason",
     "Depth",
     "Fill",
+    "FillFacts",
     "ManipulatorParams",
     "Manipulators",
     "MarketConfig",
     "MarketMakerParams",
     "MarketMakers",
+    "MarketPolicy",
     "MarketReason",
     "NoiseParams",
     "NoiseTraders",
@@ -65,6 +71,7 @@ __all__ = [
     "OrderView",
     "Policy",
     "Redistribution",
+    "Rejection",
     "STPMode",
     "SelfTradeEvent",
     "Side",
@@ -76,4 +83,5 @@ __all__ = [
     "ValueTraders",
     "ZIParams",
     "ZITraders",
+    "register_policy",
 ]

@@ -25,72 +25,53 @@ path never rejects by itself, it only hands over, so the two cannot disagree abo
 
 from __future__ import annotations
 
-import numbers
-import operator
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_right, insort
 from collections import deque
-from collections.abc import Sequence
-from typing import Any, TypeAlias
 
 from flagship.mechanisms._errors import InputError, Problem
 
+from ._book_state import (  # the engine's layout and checks, shared with its state
+    _CANCEL_BOTH,
+    _CANCEL_NEWEST,
+    _CANCEL_OLDEST,
+    _DECREMENT,
+    _FOK,
+    _GTC,
+    _ID_TYPES,
+    _IS_BUY,
+    _OID,
+    _OWNER,
+    _POST_ONLY,
+    _PRICE,
+    _PRIORITY,
+    _QTY,
+    _STP,
+    _STP_CODES,
+    _STP_NAMES,
+    _TIFS,
+    _ZERO,
+    BookState,
+    _integer,
+    _Level,
+    _neg_priority,
+    _Order,
+    _order_id,
+    _owner,
+    _qty,
+    _side,
+)
 from ._reasons import BookReason, OrderRejected
 from ._records import (
     MAX_PRICE,
-    Depth,
     Fill,
     OrderId,
-    OrderView,
     SelfTradeEvent,
     STPMode,
-    TimeInForce,
 )
 
 __all__ = ["OrderBook"]
 
-# Self-trade prevention modes as small ints: the matching loop tests them on the rare self-match.
-_STP_NONE = 0
-_CANCEL_NEWEST = 1
-_CANCEL_OLDEST = 2
-_CANCEL_BOTH = 3
-_DECREMENT = 4
-_STP_CODES: dict[str, int] = {
-    STPMode.NONE.value: _STP_NONE,
-    STPMode.CANCEL_NEWEST.value: _CANCEL_NEWEST,
-    STPMode.CANCEL_OLDEST.value: _CANCEL_OLDEST,
-    STPMode.CANCEL_BOTH.value: _CANCEL_BOTH,
-    STPMode.DECREMENT.value: _DECREMENT,
-}
-_STP_NAMES: tuple[str, ...] = tuple(_STP_CODES)
-
-_GTC = "GTC"  # a literal, hence the interned object that callers' "GTC" literals also are
-_FOK = "FOK"
-_TIFS = frozenset(tif.value for tif in TimeInForce)
-_ZERO = 0
-_ID_TYPES = frozenset((int, str))
-
-# Indices into an order list.
-_QTY = 0  # remaining quantity
-_OID = 1
-_OWNER = 2
-_PRIORITY = 3
-_PRICE = 4
-_IS_BUY = 5
-_STP = 6  # the order's self-trade prevention mode, used when a modify makes it a taker
-_POST_ONLY = 7
-_Order: TypeAlias = list[Any]
-_Level: TypeAlias = deque[_Order]
-
-
-def _neg_priority(order: _Order) -> int:
-    return -order[_PRIORITY]  # type: ignore[no-any-return]
-
-
-def _level_qty(level: _Level) -> int:
-    return sum(order[_QTY] for order in level)
-
-
-class OrderBook:
+class OrderBook(BookState):
     """A continuous limit order book for one instrument.
 
     Prices are integer ticks (multiples of ``tick_size``, in ``1 .. MAX_PRICE``), quantities
@@ -113,25 +94,7 @@ class OrderBook:
     :class:`~flagship.mechanisms._errors.InputError`.
     """
 
-    __slots__ = (
-        "_accept_hi",
-        "_accept_lo",
-        "_ask_keys",
-        "_ask_levels",
-        "_band",
-        "_bid_keys",
-        "_bid_levels",
-        "_halted",
-        "_hi",
-        "_lo",
-        "_orders",
-        "_ranked",
-        "_seq",
-        "_stp",
-        "_stp_log",
-        "_tape",
-        "_tick",
-    )
+    __slots__ = ()
 
     def __init__(
         self,
@@ -388,34 +351,6 @@ class OrderBook:
             self._unlink(order)
         return fills
 
-    # ------------------------------------------------------------------ trading state
-
-    @property
-    def halted(self) -> bool:
-        """True while trading is halted."""
-        return self._halted
-
-    def halt(self) -> None:
-        """Halt trading: new orders and modifies are rejected with ``HALTED`` until
-        :meth:`resume`; cancels are still accepted.  Resting orders stay.  Idempotent."""
-        self._halted = True
-        self._accept_lo, self._accept_hi = 1, 0
-
-    def resume(self) -> None:
-        """End a halt.  Idempotent."""
-        self._halted = False
-        self._accept_lo, self._accept_hi = self._lo, self._hi
-
-    @property
-    def tick_size(self) -> int:
-        """Prices must be multiples of this."""
-        return self._tick
-
-    @property
-    def price_band(self) -> tuple[int, int] | None:
-        """The inclusive ``(lo, hi)`` price band, or None for none."""
-        return self._band
-
     def set_price_band(self, band: tuple[int, int] | None) -> list[OrderId]:
         """Set (or with None, clear) the inclusive price band ``(lo, hi)``.
 
@@ -463,134 +398,6 @@ class OrderBook:
         for oid in outside:
             self.cancel(oid)
         return outside
-
-    # ------------------------------------------------------------------ views
-
-    def best_bid(self) -> int | None:
-        """Highest resting buy price, or None."""
-        keys = self._bid_keys
-        return keys[-1] if keys else None
-
-    def best_ask(self) -> int | None:
-        """Lowest resting sell price, or None."""
-        keys = self._ask_keys
-        return -keys[-1] if keys else None
-
-    def depth(self, levels: int | None = 10) -> Depth:
-        """Level-2 snapshot: up to ``levels`` price levels per side (None: all), best first,
-        each ``(price, total_qty, order_count)``."""
-        if levels is None:
-            stop = None
-        else:
-            count = _integer(levels)
-            if count is None or count < 1:
-                raise InputError(Problem("levels", f"expected an int >= 1 or None, got {levels!r}"))
-            stop = -count - 1
-        bids = self._bid_levels
-        asks = self._ask_levels
-        return Depth(
-            tuple((key, _level_qty(bids[key]), len(bids[key])) for key in self._bid_keys[:stop:-1]),
-            tuple((-key, _level_qty(asks[key]), len(asks[key])) for key in self._ask_keys[:stop:-1]),
-        )
-
-    def order(self, order_id: OrderId) -> OrderView | None:
-        """The live order with this id, or None if it is not live."""
-        try:
-            order = self._orders.get(order_id)
-        except TypeError:
-            return None
-        return None if order is None else _view(order)
-
-    def orders_of(self, owner: str) -> list[OrderView]:
-        """The live orders of ``owner``, in the order they were first accepted (O(live orders))."""
-        return [_view(order) for order in self._orders.values() if order[_OWNER] == owner]
-
-    def __len__(self) -> int:
-        """Number of live orders."""
-        return len(self._orders)
-
-    @property
-    def tape(self) -> Sequence[Fill]:
-        """Every fill so far, oldest first (read-only view; grows as the book trades)."""
-        return self._tape
-
-    @property
-    def stp_log(self) -> Sequence[SelfTradeEvent]:
-        """Every time self-trade prevention cancelled quantity, oldest first (read-only)."""
-        return self._stp_log
-
-    def snapshot(self) -> dict[str, Any]:
-        """The whole state as a JSON-able dict; equal states give equal snapshots.
-
-        Levels are listed best first, and the orders of a level in matching order, so the
-        snapshot also pins time priority.  The tape and STP log appear as their lengths.
-        """
-
-        def side(keys: list[int], levels: dict[int, _Level]) -> list[dict[str, Any]]:
-            return [
-                {
-                    "price": abs(key),
-                    "orders": [
-                        {
-                            "id": order[_OID],
-                            "qty": order[_QTY],
-                            "owner": order[_OWNER],
-                            "priority": order[_PRIORITY],
-                            "stp": _STP_NAMES[order[_STP]],
-                            "post_only": order[_POST_ONLY],
-                        }
-                        for order in levels[key]
-                    ],
-                }
-                for key in reversed(keys)
-            ]
-
-        return {
-            "tick_size": self._tick,
-            "price_band": None if self._band is None else list(self._band),
-            "halted": self._halted,
-            "stp": _STP_NAMES[self._stp],
-            "fills": self._seq,
-            "stp_events": len(self._stp_log),
-            "bids": side(self._bid_keys, self._bid_levels),
-            "asks": side(self._ask_keys, self._ask_levels),
-        }
-
-    def __repr__(self) -> str:
-        return (
-            f"OrderBook(bid={self.best_bid()}, ask={self.best_ask()}, "
-            f"orders={len(self._orders)}, fills={self._seq}, halted={self._halted})"
-        )
-
-    # ------------------------------------------------------------------ checked paths
-
-    def _checked_price(self, price: object, oid: object) -> int:
-        number = _integer(price)
-        if number is None or not 1 <= number <= MAX_PRICE:
-            raise OrderRejected(
-                BookReason.INVALID_PRICE,
-                f"price must be an int in 1..{MAX_PRICE}, got {price!r}",
-                oid,
-            )
-        if number % self._tick:
-            raise OrderRejected(BookReason.OFF_TICK, f"price {number} is not a multiple of {self._tick}", oid)
-        return number
-
-    def _checked_stp(self, stp: object, oid: OrderId) -> int:
-        if stp is None:
-            return self._stp
-        code = _STP_CODES.get(stp) if isinstance(stp, str) else None
-        if code is None:
-            raise OrderRejected(
-                BookReason.INVALID_STP, f"stp must be one of {list(_STP_NAMES)}, got {stp!r}", oid
-            )
-        return code
-
-    def _checked_state(self, oid: OrderId) -> None:
-        if oid in self._orders:
-            raise OrderRejected(BookReason.DUPLICATE_ID, f"order {oid!r} is live", oid)
-        if self._halted:
-            raise OrderRejected(BookReason.HALTED, "trading is halted", oid)
 
     def _limit_checked(
         self,
@@ -754,116 +561,3 @@ class OrderBook:
                 break
         self._seq = seq
         return qty
-
-    def _fillable(self, is_buy: bool, key_limit: int, qty: int, owner: str, stp: int) -> bool:
-        """Would :meth:`_match` fill all of ``qty`` with trades?  Walks makers in matching order;
-        an own order under STP is skipped by cancel_oldest and ends the walk otherwise."""
-        keys, levels = (self._ask_keys, self._ask_levels) if is_buy else (self._bid_keys, self._bid_levels)
-        stp_owner = owner if stp else ""
-        for key in reversed(keys):
-            if key < key_limit:
-                return False
-            for maker in levels[key]:
-                if stp_owner and maker[_OWNER] == stp_owner:
-                    if stp == _CANCEL_OLDEST:
-                        continue
-                    return False
-                qty -= maker[_QTY]
-                if qty <= 0:
-                    return True
-        return False
-
-    def _rest(self, order: _Order) -> None:
-        """Add a new live order at the back of its priority class in its level."""
-        if order[_IS_BUY]:
-            keys, levels, key = self._bid_keys, self._bid_levels, order[_PRICE]
-        else:
-            keys, levels, key = self._ask_keys, self._ask_levels, -order[_PRICE]
-        priority = order[_PRIORITY]
-        if priority:
-            self._ranked = True
-        level = levels.get(key)
-        if level is None:
-            levels[key] = deque((order,))
-            insort(keys, key)
-        elif level[-1][_PRIORITY] >= priority:
-            level.append(order)
-        else:
-            # A level is sorted by priority, descending; the order goes after its equals.
-            level.insert(bisect_right(level, -priority, key=_neg_priority), order)
-        self._orders[order[_OID]] = order
-
-    def _unlink(self, order: _Order) -> None:
-        """Take a live order out of its level (the caller handles ``_orders``)."""
-        if order[_IS_BUY]:
-            keys, levels, key = self._bid_keys, self._bid_levels, order[_PRICE]
-        else:
-            keys, levels, key = self._ask_keys, self._ask_levels, -order[_PRICE]
-        level = levels[key]
-        # By identity in practice: no other order in the book can equal it (ids are unique).
-        level.remove(order)
-        if not level:
-            self._drop_level(keys, levels, key)
-
-    @staticmethod
-    def _drop_level(keys: list[int], levels: dict[int, _Level], key: int) -> None:
-        del levels[key]
-        del keys[bisect_left(keys, key)]
-
-    def _requeue(self, order: _Order, price: int, qty: int) -> None:
-        """Replace a live order by a copy at ``price``/``qty`` at the back of its class."""
-        moved = order.copy()
-        moved[_QTY] = qty
-        moved[_PRICE] = price
-        self._unlink(order)
-        self._rest(moved)
-
-
-def _integer(value: object) -> int | None:
-    """``value`` as an int if it is an integer other than a bool (numpy integers included)."""
-    if type(value) is int:
-        return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        return None
-    return operator.index(value)
-
-
-def _order_id(value: object) -> OrderId:
-    if type(value) is int or type(value) is str:
-        return value
-    if isinstance(value, str):
-        return str.__str__(value)  # a plain str, so snapshots and fills hold no subclasses
-    number = _integer(value)
-    if number is None:
-        raise OrderRejected(BookReason.INVALID_ID, f"order id must be an int or a str, got {value!r}", value)
-    return number
-
-
-def _side(side: object, oid: OrderId) -> bool:
-    if not isinstance(side, str) or side not in ("buy", "sell"):
-        raise OrderRejected(BookReason.INVALID_SIDE, f"side must be 'buy' or 'sell', got {side!r}", oid)
-    return side == "buy"
-
-
-def _qty(qty: object, oid: OrderId) -> int:
-    number = _integer(qty)
-    if number is None or number < 1:
-        raise OrderRejected(BookReason.INVALID_QTY, f"qty must be an int >= 1, got {qty!r}", oid)
-    return number
-
-
-def _owner(owner: object, oid: OrderId) -> str:
-    if not isinstance(owner, str):
-        raise OrderRejected(BookReason.INVALID_OWNER, f"owner must be a str, got {owner!r}", oid)
-    return str.__str__(owner)
-
-
-def _view(order: _Order) -> OrderView:
-    return OrderView(
-        order[_OID],
-        "buy" if order[_IS_BUY] else "sell",
-        order[_PRICE],
-        order[_QTY],
-        order[_OWNER],
-        order[_PRIORITY],
-    )

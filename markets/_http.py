@@ -20,9 +20,10 @@ Routes (fixed paths under ``/v1/market``; see ``docs/live.md`` for auth, idempot
 
 Over HTTP an order id is a string of 1..64 URL-safe characters (``A-Z a-z 0-9 . _ ~ -``), so
 that it can name the order in a path. Rejected actions are problem+json carrying the market's
-reason code: 404 ``UNKNOWN_ORDER``, 403 ``NOT_ADMITTED`` (agents-only markets), 422 for a
-payload the market finds malformed (``INVALID_*``, ``UNKNOWN_VALUE_TAG``...), 409 for every other
-rejection (``HALTED``, ``DUPLICATE_ID``, ``POST_ONLY_WOULD_CROSS``, ``NORM_PROHIBITED``...).
+reason code, with the status ``ValueMarket.reason_status`` declares: 404 ``UNKNOWN_ORDER``, 403
+``NOT_ADMITTED`` (agents-only markets), 422 for a payload the market finds malformed
+(``INVALID_*``, ``UNKNOWN_VALUE_TAG``...), 409 for every other rejection (``HALTED``,
+``DUPLICATE_ID``, ``POST_ONLY_WOULD_CROSS``, ``NORM_PROHIBITED``...). ``gateway.act`` raises them.
 
 FastAPI is imported inside the factory, so the market imports where it is not installed. No
 ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from flagship.mechanisms import Gateway, Outcome, RoutesFactory
+from flagship.mechanisms import Gateway, Principal, RoutesFactory
 
 from ._values import MAX_TAGS, MAX_TEXT
 
@@ -47,14 +48,6 @@ _MAX_INT = 2**63 - 1
 ORDER_ID_PATTERN = r"^[A-Za-z0-9._~-]{1,64}$"
 OrderId = Annotated[str, Field(pattern=ORDER_ID_PATTERN,
                                 description="your id for the order (per participant)")]
-
-#: Rejection codes that mean "your request was malformed" rather than "the market refused it now".
-_UNPROCESSABLE = frozenset({
-    "INVALID_PAYLOAD", "INVALID_ID", "INVALID_SIDE", "INVALID_PRICE", "INVALID_QTY", "INVALID_TIF",
-    "INVALID_ATTESTATION", "UNKNOWN_VALUE_TAG", "UNTRUSTED_ATTESTOR",
-})
-_STATUS = {"UNKNOWN_ORDER": 404, "NOT_ADMITTED": 403}
-
 
 class OrderRequest(BaseModel):
     """A limit order (``price`` required) or a market order (no ``price``, ``tif`` or ``post_only``)."""
@@ -194,13 +187,6 @@ class Trades(BaseModel):
     trades: list[Trade] = Field(description="the most recent trades, oldest first")
 
 
-def rejection(outcome: Outcome) -> tuple[int, dict[str, str]]:
-    """The HTTP status and problem detail of a rejected outcome."""
-    reason = str(outcome.reason)
-    status = _STATUS.get(reason, 422 if reason in _UNPROCESSABLE else 409)
-    return status, {"reason": reason, "detail": outcome.detail}
-
-
 def _trade_fields(effects: Mapping[str, Any]) -> dict[str, Any]:
     """What an accepted order or modify did, from its outcome's effects (counterparties left out)."""
     fills = [FillView(price=int(fill["price"]), qty=int(fill["qty"])) for fill in effects.get("fills", ())]
@@ -225,47 +211,39 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 def _routes(name: str, gateway: Gateway) -> "APIRouter":
     """The market's routes for mechanism ``name`` of a live trial (see the module docstring)."""
-    from fastapi import APIRouter, HTTPException, Path, Query, Request  # noqa: PLC0415 - the server's deps
+    from fastapi import APIRouter, Depends, Path, Query  # noqa: PLC0415 - the server's deps
 
     router = APIRouter(prefix="/v1/market", tags=["market"])
-
-    async def act(request: Request, kind: str, payload: dict[str, Any]) -> Outcome:
-        principal = await gateway.principal(request)
-        outcome = await gateway.submit(name, kind, payload, actor=principal.actor)
-        if not outcome.accepted:
-            status, detail = rejection(outcome)
-            raise HTTPException(status, detail=detail)
-        return outcome
+    Caller = Annotated[Principal, Depends(gateway.principal)]  # noqa: N806 - a type alias
 
     @router.post("/orders", status_code=201, response_model=OrderPlaced, summary="Place an order",
                  responses={k: v for k, v in _PROBLEMS.items() if k != 404})
-    async def place(body: OrderRequest, request: Request) -> OrderPlaced:
+    async def place(body: OrderRequest, principal: Caller) -> OrderPlaced:
         """A limit order rests what does not trade at once (unless IOC or FOK); a market order
         trades what it can now and drops the rest."""
-        outcome = await act(request, body.type, body.payload())
+        outcome = await gateway.act(name, body.type, body.payload(), actor=principal.actor)
         return placed(body, outcome.effects)
 
     @router.delete("/orders/{order_id}", response_model=Cancelled, summary="Cancel one of your orders",
                    responses={k: v for k, v in _PROBLEMS.items() if k in (404, 422)})
-    async def cancel(request: Request,
+    async def cancel(principal: Caller,
                      order_id: Annotated[str, Path(pattern=ORDER_ID_PATTERN)]) -> Cancelled:
         """Allowed while trading is halted. Only your own orders: ids are per participant."""
-        outcome = await act(request, "cancel", {"order_id": order_id})
+        outcome = await gateway.act(name, "cancel", {"order_id": order_id}, actor=principal.actor)
         return Cancelled(order_id=order_id, cancelled=int(outcome.effects.get("cancelled", 0)))
 
     @router.patch("/orders/{order_id}", response_model=OrderModified, summary="Modify one of your orders",
                   responses={k: v for k, v in _PROBLEMS.items()})
-    async def modify(body: ModifyRequest, request: Request,
+    async def modify(body: ModifyRequest, principal: Caller,
                      order_id: Annotated[str, Path(pattern=ORDER_ID_PATTERN)]) -> OrderModified:
         """Lowering the quantity keeps the order's place in the queue; raising it or changing
         the price sends it to the back, and a price that crosses trades first."""
         payload = body.model_dump(exclude_none=True)
-        outcome = await act(request, "modify", {"order_id": order_id, **payload})
+        outcome = await gateway.act(name, "modify", {"order_id": order_id, **payload}, actor=principal.actor)
         return OrderModified(order_id=order_id, **_trade_fields(outcome.effects))
 
     @router.get("/orders", response_model=LiveOrders, summary="Your live orders")
-    async def own_orders(request: Request) -> LiveOrders:
-        principal = await gateway.principal(request)
+    async def own_orders(principal: Caller) -> LiveOrders:
         market: Any = gateway.mechanism(name)
         return LiveOrders(orders=[
             LiveOrder(order_id=str(client_id), side=view.side, price=view.price, resting=view.qty,
@@ -273,10 +251,9 @@ def _routes(name: str, gateway: Gateway) -> "APIRouter":
             for client_id, view, filled, placed_at in market.orders_of(principal.actor)])
 
     @router.get("/fills", response_model=OwnFills, summary="Your recent fills")
-    async def own_fills(request: Request,
+    async def own_fills(principal: Caller,
                         limit: Annotated[int, Query(ge=1, le=1000, description="at most this many")] = 50,
                         ) -> OwnFills:
-        principal = await gateway.principal(request)
         market: Any = gateway.mechanism(name)
         fills = []
         for fill, client_id, as_maker in market.fills_of(principal.actor, limit):

@@ -1,4 +1,9 @@
-"""Why the order book refuses a request: the closed set of reason codes and the exception."""
+"""Why the book or the market refuses a request: the closed sets of reason codes, their HTTP statuses.
+
+:class:`BookReason` is the engine's (:class:`~flagship.markets.OrderBook`); :class:`MarketReason` is the
+``value_market`` mechanism's (every engine reason under its upper-case name, plus the market's own);
+:data:`REASON_STATUS` is ``ValueMarket.reason_status``: the HTTP status of a rejection in the live pilot.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from enum import StrEnum
 
 from flagship.mechanisms._errors import OrderRejected
 
-__all__ = ["BookReason", "OrderRejected"]
+__all__ = ["FROM_BOOK", "REASON_STATUS", "BookReason", "MarketReason", "OrderRejected"]
 
 
 class BookReason(StrEnum):
@@ -54,3 +59,69 @@ class BookReason(StrEnum):
     """Self-trade prevention in ``cancel_newest`` mode would cancel the incoming order before it
     trades at all; refusing it is then the same as accepting it and changes nothing."""
 
+
+class MarketReason(StrEnum):
+    """Why the market rejected an action: every engine reason (as its upper-case name) and the
+    market's own. Together with :class:`~flagship.mechanisms.CommonReason` the closed set."""
+
+    # -- the engine's (markets.BookReason), in its precedence order --
+    INVALID_ID = "INVALID_ID"
+    """``order_id`` is not a str (1..64 characters) or a 64-bit int (bools refused)."""
+    INVALID_SIDE = "INVALID_SIDE"
+    """``side`` is neither ``"buy"`` nor ``"sell"``."""
+    INVALID_PRICE = "INVALID_PRICE"
+    """``price`` is not an integer >= 1 (floats, NaN and bools refused)."""
+    OFF_TICK = "OFF_TICK"
+    """``price`` is not a multiple of the tick size."""
+    INVALID_QTY = "INVALID_QTY"
+    """``qty`` is not an integer >= 1."""
+    INVALID_OWNER = "INVALID_OWNER"
+    """The acting participant's id is not a non-empty string."""
+    INVALID_TIF = "INVALID_TIF"
+    """``tif`` is not GTC, IOC or FOK, ``post_only`` is not a bool, or a post-only order is not GTC."""
+    INVALID_STP = "INVALID_STP"
+    """(Engine) the self-trade prevention mode is unknown; the market always passes a valid one."""
+    INVALID_PRIORITY = "INVALID_PRIORITY"
+    """(Engine) the priority is not an int; the market always passes a valid one."""
+    DUPLICATE_ID = "DUPLICATE_ID"
+    """The actor already has a live order with this id."""
+    UNKNOWN_ORDER = "UNKNOWN_ORDER"
+    """The actor has no live order with this id (never placed, filled, cancelled, or another's)."""
+    HALTED = "HALTED"
+    """Trading is halted: new orders and modifies are refused (cancels are not)."""
+    PRICE_BAND = "PRICE_BAND"
+    """The limit price lies outside the market's price band."""
+    POST_ONLY_WOULD_CROSS = "POST_ONLY_WOULD_CROSS"
+    """A post-only order would trade on arrival."""
+    FOK_UNFILLABLE = "FOK_UNFILLABLE"
+    """A fill-or-kill order cannot be filled completely now."""
+    SELF_TRADE = "SELF_TRADE"
+    """Self-trade prevention would cancel the order before it trades at all."""
+    # -- the market's own --
+    NOT_ADMITTED = "NOT_ADMITTED"
+    """Agents-only market: the actor is not (or no longer) admitted by the gate."""
+    NORM_PROHIBITED = "NORM_PROHIBITED"
+    """``screen``: the order's attestation breaches a prohibited norm (the detail names it)."""
+    EXTERNALITY_CAP = "EXTERNALITY_CAP"
+    """``screen``: the attested externality exceeds ``externality_cap``."""
+    UNKNOWN_VALUE_TAG = "UNKNOWN_VALUE_TAG"
+    """A tag in ``values`` is not in the market's vocabulary."""
+    UNTRUSTED_ATTESTOR = "UNTRUSTED_ATTESTOR"
+    """The third-party ``attestor`` is not one of the market's ``trusted_attestors``."""
+    INVALID_ATTESTATION = "INVALID_ATTESTATION"
+    """``values``, ``externality`` or ``attestor`` has the wrong type or range (NaN, negative...)."""
+
+
+FROM_BOOK: dict[BookReason, MarketReason] = {reason: MarketReason[reason.name] for reason in BookReason}
+"""The market's code for each engine reason."""
+
+REASON_STATUS: dict[str, int] = {
+    MarketReason.UNKNOWN_ORDER: 404,
+    MarketReason.NOT_ADMITTED: 403,
+    # The request was malformed, rather than refused in the market's current state.
+    **dict.fromkeys((MarketReason.INVALID_ID, MarketReason.INVALID_SIDE, MarketReason.INVALID_PRICE,
+                     MarketReason.INVALID_QTY, MarketReason.INVALID_TIF, MarketReason.INVALID_ATTESTATION,
+                     MarketReason.UNKNOWN_VALUE_TAG, MarketReason.UNTRUSTED_ATTESTOR), 422),
+}
+"""HTTP status of each market reason the live pilot does not answer with the default 409
+(``INVALID_PAYLOAD`` and ``UNKNOWN_KIND`` are 422 by the contract)."""

@@ -1,4 +1,4 @@
-"""Traders on a ``value_market``: zero-intelligence, market makers, value-motivated, noise, manipulators.
+"""Trader populations on a ``value_market``: zero-intelligence, market makers, value, noise, manipulators.
 
 Every population here acts on the market named as its scenario ``mechanism``; its participants
 are actors ``<population>-<n>``, and each draws from the population's own seeded streams. At
@@ -18,11 +18,9 @@ Every order carries the population's attestation params (``values``, ``externali
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     PositiveFloat,
@@ -30,10 +28,11 @@ from pydantic import (
     model_validator,
 )
 
-from flagship.mechanisms import Action, ContractError, Event, Outcome, Population, PopulationContext, register
+from flagship.mechanisms import ContractError, PopulationContext, register
 from flagship.mechanisms.events import ShockFired, TradeExecuted, TraderProfile, TradingHalted, TradingResumed
 
-from ._mechanism import LIQUIDITY_SHOCK
+from .._mechanism import LIQUIDITY_SHOCK
+from ._base import Live, TraderParams, Traders
 
 __all__ = [
     "ManipulatorParams",
@@ -42,218 +41,11 @@ __all__ = [
     "MarketMakers",
     "NoiseParams",
     "NoiseTraders",
-    "TraderParams",
     "ValueParams",
     "ValueTraders",
     "ZIParams",
     "ZITraders",
 ]
-
-
-class TraderParams(BaseModel):
-    """What every trader population takes: the price anchor and the attestation of its orders."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    reference_price: PositiveInt = Field(
-        default=100, description="price (ticks) traders anchor on until the market shows a quote or a trade")
-    tick_size: PositiveInt = Field(
-        default=1, description="the market's tick size: prices are multiples of it")
-    values: list[str] = Field(
-        default_factory=list, description="value tags attached to every order (from the market's vocabulary)")
-    externality: NonNegativeFloat = Field(
-        default=0.0, description="externality (ticks per lot) every order attests")
-    attestor: str = Field(default="", max_length=64,
-                          description="third party attesting every order ('' = self-attested)")
-
-
-class _Live:
-    """One participant's live order, as the participant believes it."""
-
-    __slots__ = ("order_id", "price", "remaining", "side")
-
-    def __init__(self, order_id: int, side: str, price: int, remaining: int) -> None:
-        self.order_id = order_id
-        self.side = side
-        self.price = price
-        self.remaining = remaining
-
-
-class _Traders(Population[Any]):
-    """Shared machinery: actors, order ids, live orders and positions from fills, profiles."""
-
-    Params: ClassVar[type[BaseModel]] = TraderParams
-    publishes = (TraderProfile,)
-    subscribes: ClassVar[tuple[type[Event], ...]] = (TradeExecuted, TradingHalted, TradingResumed)
-    manipulator: ClassVar[bool] = False
-
-    def __init__(self, params: TraderParams, ctx: PopulationContext) -> None:
-        super().__init__(params, ctx)
-        count = ctx.count
-        self._actors = [ctx.actor(i) for i in range(count)]
-        self._index = {actor: i for i, actor in enumerate(self._actors)}
-        self._next = [0] * count
-        self._live: list[list[_Live]] = [[] for _ in range(count)]
-        self.position = [0] * count
-        self.last_price: int | None = None
-        self.bid: int | None = None  # the touch, as the market last told this population
-        self.ask: int | None = None
-        self.halted = False
-        self._taking: tuple[int, str] | None = None  # (participant, side) of the order being submitted
-        extra: dict[str, Any] = {}
-        if params.values:
-            extra["values"] = list(params.values)
-        if params.externality:
-            extra["externality"] = params.externality
-        if params.attestor:
-            extra["attestor"] = params.attestor
-        self._extra = extra
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if not self.ctx.mechanism:
-            raise ContractError(f"population {self.ctx.name!r} needs a market as its mechanism")
-        for event_type in self.subscribes:
-            self.ctx.subscribe(event_type, self._on_event)
-        for participant in range(self.ctx.count):
-            self.ctx.publish(self._profile(participant))
-        self._setup()
-        super().start()
-
-    def _setup(self) -> None:
-        """Anything to do at start before arrivals (subclasses)."""
-
-    def _profile(self, participant: int) -> TraderProfile:
-        return TraderProfile(time=self.ctx.now, source=self.ctx.name, market=self.ctx.mechanism,
-                             actor=self._actors[participant], group=self.ctx.name,
-                             manipulator=self.manipulator)
-
-    def _on_event(self, event: Any) -> None:
-        if isinstance(event, TradeExecuted):
-            if event.market == self.ctx.mechanism:
-                self._on_trade(event)
-        elif isinstance(event, TradingHalted | TradingResumed):
-            if event.market == self.ctx.mechanism and event.source == self.ctx.mechanism:
-                self.halted = isinstance(event, TradingHalted)
-        elif isinstance(event, ShockFired):
-            self._on_shock(event)
-
-    def act(self, participant: int) -> None:
-        """Traders see the market's halts: nobody sends orders into a halted market."""
-        if not self.halted:
-            self.step(participant)
-
-    def step(self, participant: int) -> None:
-        """What ``participant`` does at an arrival while the market trades (subclasses)."""
-        raise ContractError(f"population {self.name!r} does not implement step()")
-
-    def _on_shock(self, event: ShockFired) -> None:
-        """React to a scenario shock (subclasses that subscribe to ShockFired)."""
-
-    def _on_trade(self, event: TradeExecuted) -> None:
-        self.last_price = event.price
-        taker = self._index.get(event.taker)
-        if taker is not None and self._taking is not None and self._taking[0] == taker:
-            self._filled(taker, self._taking[1], event.price, event.qty, None)
-        maker = self._index.get(event.maker)
-        if maker is not None:
-            for live in self._live[maker]:
-                if live.price == event.price:
-                    live.remaining -= event.qty
-                    if live.remaining <= 0:
-                        self._live[maker].remove(live)
-                    self._filled(maker, live.side, event.price, event.qty, live)
-                    break
-
-    def _filled(self, participant: int, side: str, price: int, qty: int, live: _Live | None) -> None:
-        """A fill of one of ``participant``'s orders (``live`` None: as the taker)."""
-        self.position[participant] += qty if side == "buy" else -qty
-
-    # -- acting ---------------------------------------------------------------------------
-
-    def mid(self) -> float:
-        """The price the population anchors on: the middle of the touch the market last showed it,
-        else the last trade price, else the reference price."""
-        if self.bid is not None and self.ask is not None:
-            return (self.bid + self.ask) / 2
-        if self.last_price is not None:
-            return self.last_price
-        reference: int = self.params.reference_price
-        return reference
-
-    def tick(self, price: float) -> int:
-        """``price`` rounded to the tick, at least one tick."""
-        size: int = self.params.tick_size
-        return max(size, int(round(price / size) * size))
-
-    def limit(self, participant: int, side: str, price: int, qty: int, **extra: Any) -> tuple[_Live, Outcome]:
-        """Submit a limit order; remember it if it rests. Returns (its record, the outcome)."""
-        self._next[participant] += 1
-        order_id = self._next[participant]
-        payload: dict[str, Any] = {"order_id": order_id, "side": side, "price": price, "qty": qty,
-                                   **extra, **self._extra}
-        outcome = self._submit(participant, side, "limit", payload)
-        live = _Live(order_id, side, price, 0)
-        if outcome.accepted:
-            self._note_touch(outcome)
-            live.remaining = int(outcome.effects.get("resting", 0))
-            if live.remaining:
-                self._live[participant].append(live)
-        return live, outcome
-
-    def market_order(self, participant: int, side: str, qty: int) -> Outcome:
-        """Submit a market order."""
-        self._next[participant] += 1
-        payload: dict[str, Any] = {"order_id": self._next[participant], "side": side, "qty": qty,
-                                   **self._extra}
-        outcome = self._submit(participant, side, "market", payload)
-        if outcome.accepted:
-            self._note_touch(outcome)
-        return outcome
-
-    def _note_touch(self, outcome: Outcome) -> None:
-        effects = outcome.effects
-        self.bid = effects.get("bid")
-        self.ask = effects.get("ask")
-
-    def reprice(self, participant: int, live: _Live, price: int) -> Outcome:
-        """Move a live order to ``price`` (the engine's modify: back of the queue, may trade)."""
-        outcome = self._submit(participant, live.side, "modify", {"order_id": live.order_id, "price": price})
-        if outcome.accepted:
-            self._note_touch(outcome)
-            live.price = price
-            live.remaining = int(outcome.effects.get("resting", 0))
-            if not live.remaining and live in self._live[participant]:
-                self._live[participant].remove(live)
-        return outcome
-
-    def cancel(self, participant: int, live: _Live) -> None:
-        """Cancel a live order (nothing to do if it is no longer live)."""
-        if live not in self._live[participant]:
-            return
-        self._live[participant].remove(live)
-        self._submit(participant, live.side, "cancel", {"order_id": live.order_id})
-
-    def cancel_all(self, participant: int) -> None:
-        for live in list(self._live[participant]):
-            self.cancel(participant, live)
-
-    def live(self, participant: int) -> list[_Live]:
-        """``participant``'s live orders, oldest first."""
-        return self._live[participant]
-
-    def _submit(self, participant: int, side: str, kind: str, payload: dict[str, Any]) -> Outcome:
-        # The market publishes this order's fills before it returns: note whose they are.
-        self._taking = (participant, side)
-        try:
-            return self.ctx.submit(Action(self.ctx.now, self._actors[participant], kind, payload))
-        finally:
-            self._taking = None
-
-    def _later(self, delay: float, callback: Any, *args: Any) -> Generator[Any, Any, None]:
-        yield self.ctx.env.timeout(delay)
-        callback(*args)
 
 
 # -- zero-intelligence constrained traders ---------------------------------------------------
@@ -291,7 +83,7 @@ class ZIParams(TraderParams):
 
 
 @register
-class ZITraders(_Traders):
+class ZITraders(Traders):
     """ZI-C traders: buyers with private values, sellers with costs; random prices within budget.
 
     At each arrival a trader with a unit left this period shouts a one-lot limit order at a
@@ -319,6 +111,8 @@ class ZITraders(_Traders):
 
     def _setup(self) -> None:
         self._new_period()
+        # A process looping over timeouts, not a timer per period: it keeps the event order (and
+        # so every stored digest) as it has always been.
         self.ctx.env.process(self._periods())
 
     def _periods(self) -> Generator[Any, Any, None]:
@@ -348,8 +142,7 @@ class ZITraders(_Traders):
             self._amount[participant] = amount
             self._units[participant] = params.units
             self.ctx.publish(TraderProfile(
-                time=self.ctx.now, source=self.ctx.name, market=self.ctx.mechanism,
-                actor=self._actors[participant], group=self.ctx.name,
+                market=self.ctx.mechanism, actor=self._actors[participant], group=self.ctx.name,
                 value=amount if buyer else None, cost=None if buyer else amount,
                 units=params.units, period=self._period))
 
@@ -373,7 +166,7 @@ class ZITraders(_Traders):
         else:
             self.limit(participant, side, price, 1)
 
-    def _filled(self, participant: int, side: str, price: int, qty: int, live: _Live | None) -> None:
+    def _filled(self, participant: int, side: str, price: int, qty: int, live: Live | None) -> None:
         super()._filled(participant, side, price, qty, live)
         self._units[participant] -= qty
 
@@ -401,7 +194,7 @@ class MarketMakerParams(TraderParams):
 
 
 @register
-class MarketMakers(_Traders):
+class MarketMakers(Traders):
     """Quote a bid and an ask around a fair value, skewed against inventory.
 
     The fair value leans on the last trade price and, by ``reference_weight``, on the
@@ -479,7 +272,7 @@ class ValueParams(TraderParams):
 
 
 @register
-class ValueTraders(_Traders):
+class ValueTraders(Traders):
     """Value-motivated traders: every order carries their tags; they pay up to ``premium`` for it.
 
     Kept simple on purpose: a buyer bids uniformly in ``[mid - width, mid + premium]`` and a
@@ -527,7 +320,7 @@ class NoiseParams(TraderParams):
 
 
 @register
-class NoiseTraders(_Traders):
+class NoiseTraders(Traders):
     """Buy or sell at random: a market order, or a limit order 0..``width`` ticks behind the mid."""
 
     name = "noise_traders"
@@ -572,7 +365,7 @@ class ManipulatorParams(TraderParams):
 
 
 @register
-class Manipulators(_Traders):
+class Manipulators(Traders):
     """Spoofing and wash trading between colluding accounts; otherwise unwinding inventory.
 
     At each arrival an account either spoofs (a ``spoof_qty`` order ``spoof_offset`` ticks
@@ -615,7 +408,7 @@ class Manipulators(_Traders):
         live, outcome = self.limit(participant, side, price, params.spoof_qty)
         if outcome.accepted and live.remaining:
             self.spoofs += 1
-            self.ctx.env.process(self._later(params.spoof_cancel_after, self.cancel, participant, live))
+            self.ctx.call_later(params.spoof_cancel_after, self.cancel, participant, live)
 
     def _wash(self, participant: int) -> bool:
         """Print a prearranged trade with the next account, inside the spread; False if there is
