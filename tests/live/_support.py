@@ -141,7 +141,8 @@ def serving(live: Live) -> Iterator[ThreadServer]:
 
 def flagship_command(*args: str) -> list[str]:
     """``flagship ARGS`` run by this interpreter (the same venv and checkout)."""
-    return [sys.executable, "-c", "import sys; from flagship.sandbox.cli import main; main(sys.argv[1:])", *args]
+    return [sys.executable, "-c", "import sys; from flagship.sandbox.cli import main; main(sys.argv[1:])",
+            *args]
 
 
 _LIGHT_SERVE = """
