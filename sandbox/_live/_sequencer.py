@@ -54,7 +54,7 @@ from flagship.sandbox._host import Host
 from flagship.sandbox._live._durability import DurableLog
 from flagship.sandbox._live._idempotency import IdempotencyIndex, IdempotencyRecord
 from flagship.sandbox._live._recovery import rebuild_host, recover_trial
-from flagship.sandbox._measure_worker import ArmMeasures, MeasureWorker, measure_arms
+from flagship.sandbox._measure_worker import ArmMeasures, MeasureWorker, measure_arms, refresh_measures
 from flagship.sandbox._replay import Commit, Recorded, advance
 from flagship.sandbox._scenario import ResolvedScenario
 from flagship.telemetry._prometheus import LiveMetrics
@@ -139,7 +139,6 @@ class Engine:
         self._task: asyncio.Task[None] | None = None
         self._settled: asyncio.Event | None = None
         self._measures_task: asyncio.Task[None] | None = None
-        self._measured_size = -1
         self._ended = False
         self._heap = FrozenHeap(self.options.freeze_seconds)
         self.metrics.time_factor.set(trial.time_factor)
@@ -241,7 +240,10 @@ class Engine:
             self._heap.freeze()
         self._task = asyncio.create_task(self._run(), name="flagship-engine")
         if worker is not None:
-            self._measures_task = asyncio.create_task(self._measures_loop(worker), name="flagship-measures")
+            self._measures_task = asyncio.create_task(
+                refresh_measures(worker, self._arms(), self.trial.seed, lambda: self.durable.size,
+                                 self.metrics, self.options.measures_seconds),
+                name="flagship-measures")
 
     async def stop(self) -> None:
         """Finish queued actions, sign a last checkpoint, stop."""
@@ -473,28 +475,6 @@ class Engine:
         if self.shadow is not None:
             arms.append(("shadow", self.shadow))
         return arms
-
-    async def _measures_loop(self, worker: MeasureWorker) -> None:
-        try:
-            while True:
-                duration = 0.0
-                size = self.durable.size
-                if size != self._measured_size:
-                    started = time.perf_counter()
-                    try:
-                        measured = await worker.refresh(self._arms(), self.trial.seed, size)
-                    except Exception as exc:  # a measure that cannot be computed must not stop the server
-                        _log.warning("measures could not be refreshed: %s", exc)
-                    else:
-                        for arm, values in measured:
-                            self.metrics.set_measures(arm, values)
-                        self._measured_size = size
-                    duration = time.perf_counter() - started
-                    self.metrics.measures_refresh.set(duration)
-                # A long trial's replay can outgrow the interval: then refresh at most half the time.
-                await asyncio.sleep(max(self.options.measures_seconds, duration))
-        finally:
-            worker.close()
 
     def measures_now(self) -> ArmMeasures:
         """Replay the durable history per arm, in this process, and return each arm's current measures."""
