@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Router
+from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flagship.mechanisms import Authenticator, AuthError, Principal
@@ -197,11 +197,8 @@ def install_route_stacks(router: Router, routes: Iterable[BaseRoute], pipeline: 
     its own objects when its router is included).
     """
     for route in routes:
-        path = getattr(route, "path", None)
-        if path is None:  # not a route with a template (a mount): nothing of ours is mounted
-            continue
-        route.handle = RouteStack(route.handle, str(path),  # type: ignore[method-assign]
-                                  getattr(route, "methods", None), pipeline)
+        if isinstance(route, Route):  # an endpoint route (APIRoute is one); the server mounts no apps
+            route.handle = RouteStack(route.handle, route.path, route.methods, pipeline)  # type: ignore[method-assign]
     router.default = RouteStack(router.default, UNMATCHED, (), pipeline)
 
 
