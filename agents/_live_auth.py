@@ -24,7 +24,6 @@ that is harmless here, since a key only ever resolves its own thumbprint.
 
 from __future__ import annotations
 
-import contextvars
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -49,10 +48,6 @@ __all__ = ["WebBotAuthenticator"]
 
 _OPTIONS = ("gate", "max_age", "clock_skew", "authority")
 _MAX_AUTHORITY = 255  # a DNS name, an optional port
-
-# The body of the request being verified, for the key resolver (set around one verify call).
-_BODY: contextvars.ContextVar[bytes] = contextvars.ContextVar("flagship_web_bot_auth_body", default=b"")
-
 
 def _identity_in(body: bytes) -> PublicIdentity | None:
     """The public identity a JSON body presents as ``identity``, or None if there is none."""
@@ -126,8 +121,9 @@ class WebBotAuthenticator:
                                       or any(ch in authority for ch in "/?#@ ")):
             problems.append(Problem("authority", "expected host[:port], as clients address this server"))
         verifier: RequestVerifier | None = None
+        self._keys = _GateKeys(self)
         try:
-            verifier = RequestVerifier(_GateKeys(self), max_age=options.get("max_age", 60.0),
+            verifier = RequestVerifier(self._keys, max_age=options.get("max_age", 60.0),
                                        clock_skew=options.get("clock_skew", 5.0))
         except InputError as exc:
             problems.extend(exc.problems)
@@ -149,18 +145,20 @@ class WebBotAuthenticator:
         fields = _fields(request)
         if "signature" not in fields and "signature-input" not in fields:
             return None  # not this scheme: another authenticator's turn
-        token = _BODY.set(body)
+        # The resolver sees the body only for this call: verify() is synchronous, so no other
+        # request's authentication can run on this loop before the body is taken back.
+        self._keys.body = body
         try:
             result = self._verifier.verify(request.method, self._url(request, fields), fields, body,
                                            now=self._clock())
         finally:
-            _BODY.reset(token)
+            self._keys.body = b""
         if isinstance(result, RequestRejected):
             raise AuthError(str(result.reason), result.detail or str(result.reason))
         return Principal(result.agent_id, self.scheme)
 
-    def known_key(self, keyid: str) -> Ed25519PublicKey | None:
-        """The key of ``keyid`` from the gate, else from the body being verified, else None."""
+    def known_key(self, keyid: str, body: bytes = b"") -> Ed25519PublicKey | None:
+        """The key of ``keyid`` from the gate, else from ``body`` (the request's), else None."""
         try:
             gate = self._gateway.mechanism(self._gate)
         except UnknownNameError as exc:
@@ -172,7 +170,7 @@ class WebBotAuthenticator:
         known = gate.public_identity(keyid)
         if known is not None:
             return known.public_key
-        presented = _identity_in(_BODY.get())
+        presented = _identity_in(body)
         if presented is not None and presented.agent_id == keyid:
             return presented.public_key
         return None
@@ -191,12 +189,14 @@ class WebBotAuthenticator:
 
 
 class _GateKeys:
-    """The verifier's key resolver: asks its authenticator, which knows the gate and the body."""
+    """The verifier's key resolver: asks its authenticator (the gate), with the body being verified."""
 
-    __slots__ = ("_owner",)
+    __slots__ = ("_owner", "body")
 
     def __init__(self, owner: WebBotAuthenticator) -> None:
         self._owner = owner
+        self.body = b""
+        """The body of the request being verified (set around one verify call only)."""
 
     def resolve_key(self, keyid: str) -> Ed25519PublicKey | None:
-        return self._owner.known_key(keyid)
+        return self._owner.known_key(keyid, self.body)

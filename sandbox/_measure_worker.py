@@ -19,22 +19,25 @@ the process (forkserver: a clean interpreter, not a copy of the server) and wait
 until it has imported what a replay needs, so that cost is paid before the server
 takes traffic (started on first use, it stalled every request for ~100 ms on two
 cores); :meth:`~MeasureWorker.close` stops it. A process that died is replaced by
-the next refresh, which reads the log from the start.
+the next refresh, which reads the log from the start. The server runs
+:func:`refresh_measures` as a task that owns the worker from start to close.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import multiprocessing
 import os
 import pickle
+import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from flagship.mechanisms import RunFailedError
 from flagship.sandbox._host import Host
@@ -44,7 +47,12 @@ from flagship.sandbox._scenario import ResolvedScenario
 from flagship.telemetry import MeasureValue, Store
 from flagship.telemetry._trial_log import TrialLog
 
-__all__ = ["ArmMeasures", "MeasureWorker", "measure_arms"]
+if TYPE_CHECKING:  # the worker process imports this module: it needs no metrics
+    from flagship.telemetry._prometheus import LiveMetrics
+
+__all__ = ["ArmMeasures", "MeasureWorker", "measure_arms", "refresh_measures"]
+
+_log = logging.getLogger("flagship.live")
 
 ArmMeasures = list[tuple[str, list[MeasureValue]]]
 """Measures per arm name (``live``, ``shadow``)."""
@@ -191,3 +199,33 @@ class MeasureWorker:
         for process in list(getattr(pool, "_processes", {}).values()):
             process.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def refresh_measures(worker: MeasureWorker, arms: Sequence[tuple[str, ResolvedScenario]], seed: int,
+                           log_size: Callable[[], int], metrics: LiveMetrics, interval: float) -> None:
+    """Publish each arm's measures to ``metrics`` every ``interval`` wall seconds while the log grows.
+
+    Runs until cancelled, then closes ``worker``. A refresh that fails is logged and tried
+    again next time: a measure that cannot be computed must not stop the server.
+    """
+    measured = -1
+    try:
+        while True:
+            duration = 0.0
+            size = log_size()
+            if size != measured:
+                started = time.perf_counter()
+                try:
+                    values = await worker.refresh(arms, seed, size)
+                except Exception as exc:
+                    _log.warning("measures could not be refreshed: %s", exc)
+                else:
+                    for arm, arm_values in values:
+                        metrics.set_measures(arm, arm_values)
+                    measured = size
+                duration = time.perf_counter() - started
+                metrics.measures_refresh.set(duration)
+            # A long trial's replay can outgrow the interval: then refresh at most half the time.
+            await asyncio.sleep(max(interval, duration))
+    finally:
+        worker.close()

@@ -2,10 +2,12 @@
 
 This is how any mechanism, built in or third-party, goes live: set ``Mechanism.http``
 to a factory ``(name, gateway) -> fastapi.APIRouter``. Routes are ``async def``,
-authenticate with ``await gateway.principal(request)``, act with ``await
-gateway.submit(...)`` (which returns once the action is committed) and read state
-with ``gateway.mechanism(name)``. They import only the contract and FastAPI; the
-server adds idempotency, limits, problem+json errors and metrics around them.
+get the caller as a dependency (``Depends(gateway.principal)``), act with ``await
+gateway.act(...)`` (which returns the accepted outcome once the action is committed, or
+raises ``ActionRejected``, which the server answers as problem+json with the status the
+mechanism declares) and read state with ``gateway.mechanism(name)``. They import only the
+contract and FastAPI; the server adds idempotency, limits, problem+json errors and
+metrics around them.
 
 FastAPI is imported inside the factory so that the plug-in still imports (for
 sandbox runs) where the live server's dependencies are not installed. No ``from
@@ -15,7 +17,7 @@ name classes local to the factory.
 
 import hmac
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from flagship.mechanisms import AuthError, Gateway, InputError, Principal, Problem
 
@@ -27,7 +29,7 @@ __all__ = ["BearerTokens", "routes"]
 
 def routes(name: str, gateway: Gateway) -> "APIRouter":
     """``POST /v1/shop/purchases`` (buy one unit) and ``GET /v1/shop`` (price and stock)."""
-    from fastapi import APIRouter, HTTPException, Request
+    from fastapi import APIRouter, Depends
     from pydantic import BaseModel, ConfigDict, Field
 
     class PurchaseRequest(BaseModel):
@@ -49,13 +51,10 @@ def routes(name: str, gateway: Gateway) -> "APIRouter":
 
     @router.post("/purchases", status_code=201, response_model=Purchase,
                  summary="Buy one unit at the posted price")
-    async def purchase(body: PurchaseRequest, request: Request) -> Purchase:
-        principal = await gateway.principal(request)
-        outcome = await gateway.submit(name, "buy", {"offer": body.offer}, actor=principal.actor)
-        if not outcome.accepted:
-            # A rejection is the client's problem, not the server's: 409 with the mechanism's code.
-            status = 422 if outcome.reason == "INVALID_PAYLOAD" else 409
-            raise HTTPException(status, detail={"reason": outcome.reason, "detail": outcome.detail})
+    async def purchase(body: PurchaseRequest,
+                       principal: Annotated[Principal, Depends(gateway.principal)]) -> Purchase:
+        # A rejection (SOLD_OUT, BELOW_PRICE) is raised: 409 with the mechanism's reason code.
+        outcome = await gateway.act(name, "buy", {"offer": body.offer}, actor=principal.actor)
         return Purchase(accepted=True, buyer=principal.actor, price=int(outcome.effects["price"]))
 
     @router.get("", response_model=Shop, summary="The posted price and what is left")

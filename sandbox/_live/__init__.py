@@ -1,0 +1,57 @@
+"""The live pilot server: one process, one single writer, mechanisms on a wall-clock SimPy world.
+
+A request's life, module by module:
+
+* :mod:`._scenario` -- what is served: the scenario's ``[live]`` table, the trial resumed or
+  started with its checkpoint key;
+* :mod:`._app` -- the app factory (core routes, each mechanism's router, handlers, OpenAPI)
+  and ``flagship serve``;
+* :mod:`._middleware` -- the request pipeline: request metrics around the app; after FastAPI's
+  router has chosen a route, body limits and JSON, authentication, rate limits,
+  idempotency and settled reads, one middleware each;
+* :mod:`._limits` -- ``[live.limits]``, JSON depth, per-identity token buckets;
+* :mod:`._idempotency` -- keys, request hashes, the committed-key index, the active requests;
+* :mod:`._problems` -- every error as problem+json with a reason code;
+* :mod:`._gateway` -- what wings' routes see: ``act``/``submit``, ``principal``, ``mechanism``,
+  ``secret``; the authenticators it is built with;
+* :mod:`._sequencer` -- the single writer: batches, applies, acknowledges once committed;
+* :mod:`._durability` -- the trial log's head, group commits, checkpoints, backoff;
+* :mod:`._recovery` -- the trial rebuilt from its log at start and after a failed commit.
+
+Lifecycle of the server: :func:`run_server` -> :func:`load_live_scenario` ->
+:func:`open_trial` -> ``Engine.recover`` -> :func:`create_app` -> uvicorn (the app's
+lifespan runs ``Engine.start`` and ``Engine.stop``).
+"""
+
+from flagship.sandbox._live._app import Health, TrialInfo, create_app, install_openapi, run_server
+from flagship.sandbox._live._gateway import PRINCIPAL_SCOPE_KEY, LiveGateway, load_authenticators
+from flagship.sandbox._live._limits import Limits
+from flagship.sandbox._live._scenario import (
+    LiveScenario,
+    LiveSpec,
+    default_key_dir,
+    load_live_scenario,
+    open_trial,
+    shadow_scenario,
+)
+from flagship.sandbox._live._sequencer import Engine, EngineOptions
+
+__all__ = [
+    "PRINCIPAL_SCOPE_KEY",
+    "Engine",
+    "EngineOptions",
+    "Health",
+    "Limits",
+    "LiveGateway",
+    "LiveScenario",
+    "LiveSpec",
+    "TrialInfo",
+    "create_app",
+    "default_key_dir",
+    "install_openapi",
+    "load_authenticators",
+    "load_live_scenario",
+    "open_trial",
+    "run_server",
+    "shadow_scenario",
+]

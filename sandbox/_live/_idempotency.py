@@ -1,0 +1,188 @@
+"""Idempotency of the live server: keys, request hashes, committed records and the active requests.
+
+Lifecycle of a key:
+
+1. A POST or PATCH arrives with ``Idempotency-Key``; :func:`parse_key` checks its form and
+   :func:`request_hash` fingerprints the request (JSON bodies by value, others by bytes).
+2. The idempotency middleware looks the key up in the :class:`IdempotencyIndex`: unknown, it
+   runs the route; known with the same hash, it runs the route in *replay* mode (each
+   ``gateway.submit`` returns the committed outcome instead of acting again); known with
+   another hash, 422. The request's :class:`IdempotencyContext` lives in the ASGI scope's
+   ``state`` and is bound to the task serving the request in :class:`ActiveRequests`, which
+   is how ``gateway.submit`` (whose contract takes no request) finds it.
+3. The single writer commits each keyed action with its stored key (:meth:`IdempotencyContext.key_for`),
+   the request hash and the outcome (:func:`response_json`), then records it in the index.
+4. On restart, :meth:`IdempotencyIndex.from_entries` rebuilds the index from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from flagship.mechanisms import Outcome, canonical_bytes, canonical_json
+from flagship.mechanisms._action import EMPTY
+from flagship.telemetry._trial_log import LogEntry
+
+__all__ = [
+    "KEYED_METHODS",
+    "ActiveRequests",
+    "IdempotencyContext",
+    "IdempotencyIndex",
+    "IdempotencyRecord",
+    "parse_key",
+    "parse_stored_key",
+    "request_hash",
+    "response_json",
+    "stored_outcome",
+]
+
+#: Methods whose effect must happen once: they carry an ``Idempotency-Key``.
+KEYED_METHODS = frozenset({"POST", "PATCH"})
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """What a key has done: the request it was first used with and its committed outcomes."""
+
+    request_hash: str
+    outcomes: dict[int, Outcome]
+
+
+class IdempotencyIndex:
+    """Committed idempotency records by base key: built from the log, grown by each commit."""
+
+    __slots__ = ("_records",)
+
+    def __init__(self, records: dict[str, IdempotencyRecord] | None = None) -> None:
+        self._records: dict[str, IdempotencyRecord] = {} if records is None else records
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[LogEntry]) -> IdempotencyIndex:
+        """The index of a trial's log: every entry that answered a keyed request."""
+        index = cls()
+        for entry in entries:
+            if entry.idempotency_key is None or entry.request_hash is None or entry.response is None:
+                continue
+            base, position = parse_stored_key(entry.idempotency_key)
+            index.remember(base, entry.request_hash, position, stored_outcome(entry.response))
+        return index
+
+    def lookup(self, base_key: str) -> IdempotencyRecord | None:
+        """The record of ``base_key`` if an action under it has been committed."""
+        return self._records.get(base_key)
+
+    def remember(self, base_key: str, request_hash: str, position: int, outcome: Outcome) -> None:
+        """Record the committed outcome of the ``position``-th submit under ``base_key``."""
+        record = self._records.get(base_key)
+        if record is None:
+            record = self._records[base_key] = IdempotencyRecord(request_hash, {})
+        record.outcomes[position] = outcome
+
+
+@dataclass(slots=True)
+class IdempotencyContext:
+    """The idempotency key of the request being handled, seen by ``gateway.submit``.
+
+    A route may submit more than one action per request: the n-th submit (from 0)
+    is stored under :meth:`key_for` ``(n)``; ``stored`` holds those already committed.
+    """
+
+    identity: str
+    key: str
+    request_hash: str
+    stored: Mapping[int, Outcome]
+    submits: int = 0
+    replayed: bool = False
+
+    @property
+    def base_key(self) -> str:
+        """The stored key of the first submit: canonical JSON ``[identity, key]``."""
+        return canonical_json([self.identity, self.key])
+
+    def key_for(self, index: int) -> str:
+        """The stored key of the ``index``-th submit of this request."""
+        if index == 0:
+            return self.base_key
+        return canonical_json([self.identity, self.key, index])
+
+
+class ActiveRequests:
+    """The idempotency context of each keyed request being served, by the task serving it.
+
+    ``Gateway.submit`` takes no request (a wing's route passes only what to do and who
+    asks), and a request is served by one task from the server's middleware to the route
+    (Starlette runs pure ASGI middlewares, dependencies and ``async def`` endpoints in the
+    task that received the request), so the running task names the request. The context
+    itself lives in the request's ASGI scope; this only points to it while the request runs.
+    """
+
+    __slots__ = ("_by_task",)
+
+    def __init__(self) -> None:
+        self._by_task: dict[asyncio.Task[Any], IdempotencyContext] = {}
+
+    def bind(self, context: IdempotencyContext) -> asyncio.Task[Any] | None:
+        """Bind ``context`` to the running task; returns the task, for :meth:`release`."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._by_task[task] = context
+        return task
+
+    def release(self, task: asyncio.Task[Any] | None) -> None:
+        """Forget the request served by ``task`` (it has answered)."""
+        if task is not None:
+            self._by_task.pop(task, None)
+
+    def current(self) -> IdempotencyContext | None:
+        """The context of the keyed request the running task serves, if any."""
+        if not self._by_task:  # the common case of an unkeyed caller: no task lookup at all
+            return None
+        task = asyncio.current_task()
+        return None if task is None else self._by_task.get(task)
+
+
+def parse_stored_key(stored: str) -> tuple[str, int]:
+    """(base key, submit index) of a key as stored in the log."""
+    parts = orjson.loads(stored)
+    if not isinstance(parts, list) or len(parts) not in (2, 3):
+        raise ValueError(f"not an idempotency key: {stored!r}")
+    index = int(parts[2]) if len(parts) == 3 else 0
+    return canonical_json(parts[:2]), index
+
+
+def parse_key(raw: str | None) -> str | None:
+    """The key of an ``Idempotency-Key`` header: 1 to 255 visible ASCII characters, else None."""
+    if raw is None:
+        return None
+    value = raw.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':  # an RFC 8941 sf-string, as the draft writes it
+        value = value[1:-1]
+    if not 1 <= len(value) <= 255 or any(not 0x21 <= ord(ch) <= 0x7E for ch in value):
+        return None
+    return value
+
+
+def request_hash(method: str, path: str, query: str, body: bytes, parsed: Any, is_json: bool) -> str:
+    """SHA-256 identifying a request's content: JSON bodies compare by value, others by bytes."""
+    content: Any = parsed if is_json else body.hex()
+    return hashlib.sha256(canonical_bytes([method, path, query, is_json, content])).hexdigest()
+
+
+def response_json(outcome: Outcome) -> str:
+    """An outcome as the log stores it for a keyed request (what a retry gets back)."""
+    return canonical_json({"accepted": outcome.accepted,
+                           "reason": None if outcome.reason is None else str(outcome.reason),
+                           "effects": outcome.effects, "detail": outcome.detail})
+
+
+def stored_outcome(response: str) -> Outcome:
+    """The outcome a log entry's ``response`` holds (the inverse of :func:`response_json`)."""
+    data = orjson.loads(response)
+    return Outcome(bool(data["accepted"]), data.get("reason"), data.get("effects") or EMPTY,
+                   str(data.get("detail") or ""))
