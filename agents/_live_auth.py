@@ -31,8 +31,8 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from flagship.agents._gate import AgentGate
 from flagship.agents._identity import PublicIdentity
+from flagship.agents._mechanism import AgentGate
 from flagship.agents._signatures import RequestRejected, RequestVerifier
 from flagship.mechanisms import (
     AuthError,

@@ -229,7 +229,7 @@ class Engine:
             await asyncio.to_thread(self.recover)
         worker = None
         if self.options.measures_seconds > 0:
-            worker = MeasureWorker(self.log.store.engine.url.render_as_string(hide_password=False),
+            worker = MeasureWorker(self.log.store.private_url,
                                    self.trial.id)
             await worker.start()
         self._queue = asyncio.Queue(maxsize=self.options.max_queue + 1)

@@ -78,9 +78,3 @@ def test_the_gate_declares_the_status_of_every_code() -> None:
     assert AgentGate.status_of(CommonReason.INVALID_PAYLOAD) == 422
     assert AgentGate.status_of(GateReason.RATE_LIMITED) == 429
 
-
-def test_the_old_gate_module_still_exports_its_names() -> None:
-    from flagship.agents import _gate
-
-    for name in _gate.__all__:
-        assert getattr(_gate, name) is getattr(agents, name)

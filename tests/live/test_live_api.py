@@ -27,7 +27,7 @@ from flagship.mechanisms import (
     register,
 )
 from flagship.sandbox._live import LiveGateway, LiveSpec, create_app, load_authenticators
-from flagship.sandbox._live_http import json_depth
+from flagship.sandbox._live._limits import json_depth
 from flagship.telemetry import Store
 from flagship.telemetry._trial_log import TrialLog
 from tests.live._support import Live, auth, build_live, problem, write_scenario
