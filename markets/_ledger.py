@@ -3,9 +3,9 @@ statistics its measures are computed from.
 
 Lifecycle: built with the market; the order desk books every fill on it (cash, positions and
 statistics written inline, for speed; :meth:`~Ledger.consume` for induced values), the fee policy
-calls :meth:`~Ledger.charge` and the market :meth:`~Ledger.payout`; ``TraderProfile`` events fill
-in the ground truth (:meth:`~Ledger.on_profile`); :meth:`~Ledger.measures` computes the final
-values at ``finish()``.
+books fees and the pool on it and the market pays the pool out (:meth:`~Ledger.payout`);
+``TraderProfile`` events fill in the ground truth (:meth:`~Ledger.on_profile`);
+:meth:`~Ledger.measures` computes the final values at ``finish()``.
 Accounts, fees and the pool are state (in the snapshot); statistics are for measures only and
 may change on rejected actions.
 """
@@ -69,25 +69,6 @@ class Ledger:
         self.consumed: dict[str, int] = {}  # units bought (+) / sold (-) against induced values
 
     # -- accounts ---------------------------------------------------------------------------
-
-    def charge(self, maker: str, taker: str, maker_fee: int, taker_fee: int, qty: int,
-               maker_aligned: bool, taker_aligned: bool) -> int:
-        """Collect both sides' fees into the pool; note the lots for redistribution. Returns the
-        taker's fee."""
-        cash = self.cash
-        for account, fee, aligned in ((maker, maker_fee, maker_aligned), (taker, taker_fee, taker_aligned)):
-            if fee:
-                cash[account] = cash.get(account, 0) - fee
-                self.fees_paid[account] = self.fees_paid.get(account, 0) + fee
-                self.pool += fee
-                self.fees_total += fee
-            since = self.since.get(account)
-            if since is None:
-                since = self.since[account] = [0, 0]
-            since[0] += qty
-            if aligned:
-                since[1] += qty
-        return taker_fee
 
     def payout(self, rule: Redistribution) -> dict[str, int]:
         """Pay the pool out by ``rule`` now; returns what each account got."""

@@ -10,7 +10,8 @@ prohibited tag is aligned) and which are *prohibited* (norms it forbids breachin
 carrying one breaches it). A tag in neither set is a neutral descriptor, recorded and disclosed.
 Regulator decisions may prohibit further norms for a while (see :class:`NormBook`).
 
-The norm policies, any combination of which a scenario declares (``policies = [...]``):
+The built-in norm policies, any combination of which a scenario declares (``policies = [...]``;
+each is implemented in its own module of ``markets/_policies/``):
 
 ``baseline``
     Plain price-time priority; attestations are only recorded (the control arm). Declaring
@@ -57,7 +58,11 @@ MAX_TEXT = 64
 
 
 class Policy(StrEnum):
-    """A norm policy a scenario may declare (they compose, except ``baseline``)."""
+    """The built-in norm policies a scenario may declare (they compose, except ``baseline``).
+
+    Each is a module of ``markets/_policies/``; a plug-in policy registered with
+    :func:`~flagship.markets.register_policy` is declared by its name the same way.
+    """
 
     BASELINE = "baseline"
     SCREEN = "screen"

@@ -30,7 +30,7 @@ class ExternalityFee(MarketPolicy):
     def __init__(self, market: ValueMarket) -> None:
         super().__init__(market)
         self._rate = self.config.fee_rate
-        self._charge = market.ledger.charge
+        self._ledger = market.ledger
         self._paid = 0  # ticks the taker of the current request paid so far
 
     def start(self) -> None:
@@ -48,10 +48,26 @@ class ExternalityFee(MarketPolicy):
         return fee_per_lot(att, self._rate)
 
     def on_fill(self, fill: FillFacts) -> None:
-        order = fill.order
+        """Collect both sides' fees into the pool; note the lots for the next payout."""
+        ledger = self._ledger
+        cash = ledger.cash
         qty = fill.qty
-        self._paid += self._charge(order.actor, fill.taker, order.fee * qty, fill.taker_fee * qty, qty,
-                                   fill.maker_aligned, fill.taker_aligned)
+        order = fill.order
+        taker_fee = fill.taker_fee * qty
+        for account, fee, aligned in ((order.actor, order.fee * qty, fill.maker_aligned),
+                                      (fill.taker, taker_fee, fill.taker_aligned)):
+            if fee:
+                cash[account] = cash.get(account, 0) - fee
+                ledger.fees_paid[account] = ledger.fees_paid.get(account, 0) + fee
+                ledger.pool += fee
+                ledger.fees_total += fee
+            since = ledger.since.get(account)
+            if since is None:
+                since = ledger.since[account] = [0, 0]
+            since[0] += qty
+            if aligned:
+                since[1] += qty
+        self._paid += taker_fee
 
     def on_accepted(self, effects: dict[str, Any]) -> None:
         effects["fee"] = self._paid
