@@ -16,10 +16,11 @@ policy is a :class:`MarketPolicy` subclass registered with :func:`register_polic
 (see docs/markets.md).
 """
 
+from . import _policies  # noqa: F401  registers the built-in policies
 from ._book import OrderBook
 from ._config import MarketConfig
 from ._mechanism import ValueMarket
-from ._policies import FillFacts, MarketPolicy, Rejection, register_policy
+from ._policy import FillFacts, MarketPolicy, Rejection, register_policy
 from ._populations import (
     ManipulatorParams,
     Manipulators,

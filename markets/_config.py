@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
-from ._policies import listed_policies
+from ._policy import listed_policies
 from ._records import STPMode
 from ._surveillance import SurveillanceConfig
 from ._values import DEFAULT_ALIGNED, DEFAULT_PROHIBITED, DEFAULT_VOCABULARY, MAX_TEXT, Policy, Redistribution

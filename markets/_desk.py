@@ -35,7 +35,7 @@ from ._orders import (
     client_id,
     integer,
 )
-from ._policies._base import FillFacts, MarketPolicy, bound
+from ._policy import FillFacts, MarketPolicy, bound
 from ._reasons import FROM_BOOK, MarketReason, OrderRejected
 from ._records import Fill, OrderView
 from ._values import NO_ATTESTATION, Attestation, NormBook, parse_attestation

@@ -30,7 +30,7 @@ complete, so subscribers always see a consistent market. See docs/markets.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from flagship.mechanisms import (
     Action,
@@ -65,8 +65,7 @@ from ._http import routes
 from ._ledger import Ledger
 from ._measures import MEASURES
 from ._orders import ClientId
-from ._policies import Disclosure, Halts, MarketPolicy, policy_classes
-from ._policies._base import bound
+from ._policy import HaltControl, MarketPolicy, bound, policy_classes
 from ._reasons import REASON_STATUS, MarketReason
 from ._records import Fill, OrderView
 from ._values import NormBook
@@ -132,7 +131,8 @@ class ValueMarket(Mechanism[MarketConfig]):
         self.policies: list[MarketPolicy] = [cls(self) for cls in classes if cls.enabled(config)]
         self.desk = OrderDesk(config, ctx, self.ledger, self.norms, self.policies, self._pending,
                               type(self).reason_codes())
-        self.halts = next(policy for policy in self.policies if isinstance(policy, Halts))
+        # the halts policy is always on; the market drives it from events (see HaltControl)
+        self.halts = cast("HaltControl", next(policy for policy in self.policies if policy.name == "halts"))
         self._on_restricted = bound(self.policies, "on_norms_restricted")
         self._place = self.desk.order
         self._cancel = self.desk.cancel
@@ -241,7 +241,7 @@ class ValueMarket(Mechanism[MarketConfig]):
 
     def disclosed_tape(self) -> list[dict[str, Any]]:
         """Under ``disclosure``: every fill with both sides' attestation provenance, oldest first."""
-        return [entry for policy in self.policies if isinstance(policy, Disclosure) for entry in policy.tape]
+        return [entry for policy in self.policies for entry in policy.disclosed_tape()]
 
     def live_order(self, actor: str, order_id: ClientId) -> dict[str, Any] | None:
         """``actor``'s live order ``order_id``: side, price, resting qty and attestation, or None."""

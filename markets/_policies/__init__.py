@@ -1,7 +1,8 @@
 """The market's policies: one module per policy, behind the :class:`MarketPolicy` hooks, and their registry.
 
-Adding a policy is one new module defining a :class:`MarketPolicy` subclass decorated with
-:func:`register_policy`, plus ONE line here importing it (a plug-in outside this package
+Adding a policy is one new module defining a :class:`MarketPolicy` subclass (from
+:mod:`flagship.markets._policy`) decorated with :func:`register_policy`, plus ONE line here
+importing it (a plug-in outside this package
 imports its own module instead). Its ``name`` is then valid in ``MarketConfig.policies``.
 
 Modules (each registers itself on import):
@@ -14,7 +15,7 @@ Modules (each registers itself on import):
 * ``surveillance``: ``surveillance.enabled``.
 """
 
-from ._base import FillFacts, MarketPolicy, Rejection, listed_policies, policy_classes, register_policy
+from .._policy import FillFacts, MarketPolicy, Rejection, listed_policies, policy_classes, register_policy
 
 # The registration lines: one per built-in policy module.
 from .admission import AgentsOnlyAdmission

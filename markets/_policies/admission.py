@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from flagship.mechanisms.events import AgentAdmitted, AgentReinstated, AgentRevoked, AgentSuspended
 
+from .._policy import MarketPolicy, Rejection, register_policy
 from .._reasons import MarketReason
 from .._values import Attestation
-from ._base import MarketPolicy, Rejection, register_policy
 
 if TYPE_CHECKING:
     from .._config import MarketConfig
@@ -26,6 +26,9 @@ __all__ = ["AgentsOnlyAdmission"]
 @register_policy
 class AgentsOnlyAdmission(MarketPolicy):
     """The agents-only gate on who may place and modify orders."""
+
+    market: ValueMarket
+    config: MarketConfig
 
     name = "agents_only_admission"
     listed = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ._base import FillFacts, MarketPolicy, register_policy
+from .._policy import FillFacts, MarketPolicy, register_policy
 
 if TYPE_CHECKING:
     from .._config import MarketConfig
@@ -22,6 +22,9 @@ __all__ = ["CircuitBreaker"]
 @register_policy
 class CircuitBreaker(MarketPolicy):
     """Watches each trade's price against the price a window ago."""
+
+    market: ValueMarket
+    config: MarketConfig
 
     name = "circuit_breaker"
     listed = False

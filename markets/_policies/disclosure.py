@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._base import FillFacts, MarketPolicy, register_policy
+from .._policy import FillFacts, MarketPolicy, register_policy
 
 if TYPE_CHECKING:
+    from .._config import MarketConfig
     from .._mechanism import ValueMarket
 
 __all__ = ["Disclosure"]
@@ -20,6 +21,9 @@ __all__ = ["Disclosure"]
 @register_policy
 class Disclosure(MarketPolicy):
     """Attestation provenance on every fill, and the disclosed tape."""
+
+    market: ValueMarket
+    config: MarketConfig
 
     name = "disclosure"
     rank = 70
@@ -33,3 +37,6 @@ class Disclosure(MarketPolicy):
         effect["maker_attestation"] = fill.order.att.provenance()
         effect["taker_attestation"] = fill.taker_att.provenance()
         self.tape.append({"time": fill.now, **effect})
+
+    def disclosed_tape(self) -> list[dict[str, Any]]:
+        return self.tape

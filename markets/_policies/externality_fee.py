@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
+from .._policy import FillFacts, MarketPolicy, register_policy
 from .._values import Attestation, Redistribution, fee_per_lot
-from ._base import FillFacts, MarketPolicy, register_policy
 
 if TYPE_CHECKING:
+    from .._config import MarketConfig
     from .._mechanism import ValueMarket
 
 __all__ = ["ExternalityFee"]
@@ -23,6 +24,9 @@ __all__ = ["ExternalityFee"]
 @register_policy
 class ExternalityFee(MarketPolicy):
     """Fees per lot on fills, and the periodic payout of the pool."""
+
+    market: ValueMarket
+    config: MarketConfig
 
     name = "externality_fee"
     rank = 40

@@ -22,7 +22,7 @@ from flagship.mechanisms.events import (
     TradingResumed,
 )
 
-from ._base import MarketPolicy, register_policy
+from .._policy import MarketPolicy, register_policy
 
 if TYPE_CHECKING:
     from .._config import MarketConfig
@@ -34,6 +34,9 @@ __all__ = ["Halts"]
 @register_policy
 class Halts(MarketPolicy):
     """The stack of holds on trading, and the halt statistics."""
+
+    market: ValueMarket
+    config: MarketConfig
 
     name = "halts"
     listed = False

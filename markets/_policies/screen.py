@@ -7,10 +7,17 @@ An order whose attestation breaches a prohibited norm is rejected with ``NORM_PR
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._orders import RestingOrder
 from .._reasons import MarketReason
 from .._values import NO_ATTESTATION, Attestation
-from ._base import MarketPolicy, Rejection, register_policy
+
+if TYPE_CHECKING:
+    from .._config import MarketConfig
+    from .._mechanism import ValueMarket
+
+from .._policy import MarketPolicy, Rejection, register_policy
 
 __all__ = ["Screen"]
 
@@ -18,6 +25,9 @@ __all__ = ["Screen"]
 @register_policy
 class Screen(MarketPolicy):
     """Rejects breaching orders on arrival and cancels resting ones when the norms tighten."""
+
+    market: ValueMarket
+    config: MarketConfig
 
     name = "screen"
     rank = 20

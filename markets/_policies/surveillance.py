@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from flagship.mechanisms.events import IncidentRaised, ViolationObserved
 
 from .._orders import RestingOrder
+from .._policy import FillFacts, MarketPolicy, register_policy
 from .._surveillance import Finding, Surveillance, SurveillanceConfig
-from ._base import FillFacts, MarketPolicy, register_policy
 
 if TYPE_CHECKING:
     from .._config import MarketConfig
@@ -25,6 +25,9 @@ __all__ = ["MarketSurveillance"]
 @register_policy
 class MarketSurveillance(MarketPolicy):
     """Flags large far orders, reviews their cancels and every trade, reports what it finds."""
+
+    market: ValueMarket
+    config: MarketConfig
 
     name = "surveillance"
     listed = False

@@ -7,8 +7,15 @@ priority is untouched: the policy changes who trades, never at which price.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._values import Attestation
-from ._base import MarketPolicy, register_policy
+
+if TYPE_CHECKING:
+    from .._config import MarketConfig
+    from .._mechanism import ValueMarket
+
+from .._policy import MarketPolicy, register_policy
 
 __all__ = ["ValuePriority"]
 
@@ -16,6 +23,9 @@ __all__ = ["ValuePriority"]
 @register_policy
 class ValuePriority(MarketPolicy):
     """Price, then alignment, then time priority."""
+
+    market: ValueMarket
+    config: MarketConfig
 
     name = "value_priority"
     rank = 30

@@ -17,7 +17,7 @@ from flagship.markets import (
     ValueMarket,
     register_policy,
 )
-from flagship.markets._policies._base import listed_policies, policy_classes
+from flagship.markets._policy import listed_policies, policy_classes
 from flagship.mechanisms import canonical_json
 from tests.markets.test_market_mechanism import World
 

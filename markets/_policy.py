@@ -24,6 +24,11 @@ order), so an order under no policy pays for no policy. Hooks, in the order of a
 
 A rejecting hook must change nothing: a rejected action leaves the market's snapshot as it was.
 
+This module sits below the market: it imports neither the mechanism nor its config, and the
+mechanism finds the policies through the registry, never by importing them, so the package
+has no import cycle. A policy narrows :attr:`MarketPolicy.market` and :attr:`MarketPolicy.config`
+to ``ValueMarket`` and ``MarketConfig`` in its own module (policies sit above the market).
+
 Registering a policy (:func:`register_policy`) makes its :attr:`~MarketPolicy.name` valid in
 ``MarketConfig.policies``; a policy switched on by other config fields (admission,
 surveillance, the circuit breaker, halts) sets :attr:`~MarketPolicy.listed` to False and
@@ -33,17 +38,13 @@ overrides :meth:`~MarketPolicy.enabled`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
-from .._orders import RestingOrder
-from .._values import NO_ATTESTATION, Attestation
+from ._orders import RestingOrder
+from ._values import NO_ATTESTATION, Attestation
 
-if TYPE_CHECKING:
-    from .._config import MarketConfig
-    from .._mechanism import ValueMarket
-
-__all__ = ["HOOKS", "FillFacts", "MarketPolicy", "Rejection", "listed_policies", "policy_classes",
-           "register_policy"]
+__all__ = ["HOOKS", "FillFacts", "HaltControl", "MarketPolicy", "Rejection", "bound", "listed_policies",
+           "policy_classes", "register_policy"]
 
 Rejection = tuple[str, str]
 """``(reason code, detail)``: the reason must be one of the market's reason codes."""
@@ -86,12 +87,17 @@ class MarketPolicy:
     """Snapshot keys (and their values) the market shows while the policy is off, so a market's
     state hash does not depend on which policies happen to be registered."""
 
-    def __init__(self, market: ValueMarket) -> None:
+    market: Any
+    """The ``ValueMarket`` running this policy (a policy module narrows the annotation)."""
+    config: Any
+    """The market's ``MarketConfig`` (likewise)."""
+
+    def __init__(self, market: Any) -> None:
         self.market = market
-        self.config: MarketConfig = market.config
+        self.config = market.config
 
     @classmethod
-    def enabled(cls, config: MarketConfig) -> bool:
+    def enabled(cls, config: Any) -> bool:
         """Whether a market with ``config`` runs this policy (default: ``policies`` names it)."""
         return cls.name in config.policies
 
@@ -138,9 +144,36 @@ class MarketPolicy:
         """This policy's part of the market's snapshot (keys distinct from every other part)."""
         return {}
 
+    def disclosed_tape(self) -> list[dict[str, Any]]:
+        """Trades this policy discloses to participants (the disclosure policy's tape)."""
+        return []
+
+
+class HaltControl(Protocol):
+    """The halts policy (always on), as the market drives it from events and its ``halted`` view."""
+
+    @property
+    def halted(self) -> bool:
+        """True while any hold halts trading."""
+        ...
+
+    def on_decision(self, event: Any) -> None: ...
+
+    def on_lapsed(self, event: Any) -> None: ...
+
+    def on_shock(self, event: Any) -> None: ...
+
+    def on_halted(self, event: Any) -> None: ...
+
+    def on_resumed(self, event: Any) -> None: ...
+
+    def hold_for(self, seconds: float, key: str, reason: str) -> None:
+        """Halt trading for ``seconds`` under hold ``key`` (the circuit breaker's use)."""
+        ...
+
 
 HOOKS = ("admit", "admit_modify", "priority", "fee_per_lot", "flag", "on_fill", "on_accepted", "on_cancel",
-         "on_norms_restricted", "finish", "snapshot")
+         "on_norms_restricted", "finish", "snapshot", "disclosed_tape")
 """Hooks the market binds only for policies that override them."""
 
 _REGISTRY: dict[str, type[MarketPolicy]] = {}
