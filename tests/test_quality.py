@@ -182,3 +182,22 @@ def test_every_exception_class_is_in_the_errors_module() -> None:
                if isinstance(cls, type) and issubclass(cls, BaseException)]
     assert all(issubclass(cls, FlagshipError) for cls in classes)
     assert [cls.__name__ for cls in classes if cls.__name__ not in tree_doc] == []
+
+
+WING_SKELETON = ("_config.py", "_reasons.py", "_mechanism.py", "_populations", "_http.py")
+
+
+def test_every_wing_has_the_same_skeleton() -> None:
+    """A reader who knows one wing knows all: config, reasons (with HTTP statuses), the thin
+    mechanism, its populations and its routes live under the same names in every wing."""
+    for wing in ("markets", "democracy", "agents"):
+        missing = [name for name in WING_SKELETON if not (REPO / wing / name).exists()]
+        assert missing == [], wing
+        assert (REPO / wing / "_populations" / "__init__.py").is_file(), wing
+
+
+def test_no_package_module_is_over_600_lines() -> None:
+    paths = [path for package in PACKAGES for path in sorted((REPO / package).rglob("*.py"))
+             if "versions" not in path.parts]
+    sizes = {path: len(path.read_text().splitlines()) for path in paths}
+    assert [f"{path.relative_to(REPO)}: {n}" for path, n in sizes.items() if n > 600] == []
