@@ -22,7 +22,7 @@ from tests.experiments.test_scorecard import FAILING
 CRITERIA = parse_criteria({
     "title": "<script>alert('x')</script> readiness",
     "criteria": [
-        {"measure": "ux.sell_through", "arm": "sale", "op": ">=", "threshold": 0.8,
+        {"measure": "ux.sell_through", "arm": "sale", "op": ">=", "threshold": 0.5,
          "description": "sells <b>out</b>"},
         {"measure": "legitimacy.buyer_surplus_per_sale",
          "effect": {"treatment": "sale", "control": "list", "min": 5.0}, "cells": "pooled"},
