@@ -7,8 +7,8 @@
 - :func:`extend_sweep`: run the seeds a stored sweep (or ``flagship run`` batch) lacks to reach
   ``replications`` per cell and arm, under the sweep's own id, design and seeds (seeds extend as
   a prefix), so a sequential evaluation looks at one growing sweep.
-- :func:`registration_check`: whether the criteria were preregistered before the sweep's first
-  run was stored.
+- :func:`registration_check` (from :mod:`flagship.telemetry._registration`): whether the criteria
+  were preregistered before the sweep's first run was stored.
 
 Lifecycle: each function opens (and shuts down) its own executor; the caller owns the store.
 """
@@ -25,8 +25,8 @@ from flagship.sandbox._scenario import ResolvedScenario, load_scenario
 from flagship.sandbox._sweep import Axis, Range, SweepSpec, plan_sweep, run_sweep, store_results
 from flagship.telemetry import RunStore, StoredSweep
 from flagship.telemetry._audit import with_contrast_run
-from flagship.telemetry._criteria import criteria_sha256
 from flagship.telemetry._inference import Inference
+from flagship.telemetry._registration import registration_check
 from flagship.telemetry._scorecard import Evaluation
 from flagship.telemetry._sweep_data import SweepData
 
@@ -100,25 +100,3 @@ def run_set_contrasts(evaluation: Evaluation, store: RunStore, *, workers: int |
                                                            result, inference)
         ids.append(plan.sweep_id)
     return ids
-
-
-def registration_check(store: RunStore, criteria_text: str, sweep_id: str) -> dict[str, Any]:
-    """Were these criteria registered before the sweep's first run was stored? (and which registration)"""
-    sha = criteria_sha256(criteria_text)
-    registrations = store.registrations(sha)
-    first_run = store.first_run_stored(sweep_id)
-    before = [r for r in registrations if first_run is None or r.created_at <= first_run]
-    chosen = before[0] if before else (registrations[0] if registrations else None)
-    if chosen is None:
-        status, text = "not registered", f"criteria sha256 {sha[:12]} not preregistered in this store"
-    elif before:
-        status = "registered before the data"
-        text = (f"criteria sha256 {sha[:12]} registered {chosen.created_at:%Y-%m-%d %H:%M:%S} UTC "
-                f"(registration {chosen.id[:12]}), before the sweep's first run was stored")
-    else:
-        status = "registered after the data"
-        text = (f"criteria sha256 {sha[:12]} registered {chosen.created_at:%Y-%m-%d %H:%M:%S} UTC "
-                f"(registration {chosen.id[:12]}), AFTER the sweep's first run was stored")
-    return {"status": status, "sha256": sha, "registration": chosen.id if chosen else None,
-            "registered_at": chosen.created_at.isoformat() if chosen else None,
-            "first_run_stored": first_run.isoformat() if first_run else None, "text": text}

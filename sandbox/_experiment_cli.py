@@ -526,14 +526,16 @@ def report_command(
 ) -> None:
     """Write a self-contained HTML report of a sweep, its figures (PNG and SVG) and its numbers (JSON)."""
     from flagship.telemetry import open_store  # noqa: PLC0415
+    from flagship.telemetry._criteria import read_criteria_text  # noqa: PLC0415
 
     # matplotlib takes most of a second to import: only this command pays for it
     from flagship.telemetry._report import write_report  # noqa: PLC0415
     from flagship.telemetry._scorecard import load_criteria  # noqa: PLC0415
 
     spec = load_criteria(criteria) if criteria is not None else None
+    text = read_criteria_text(criteria) if criteria is not None else None
     with open_store(store_url(db)) as store:
-        report = write_report(store, sweep, out, spec, criteria_source=criteria or "")
+        report = write_report(store, sweep, out, spec, criteria_source=criteria or "", criteria_text=text)
     verdict = report.evaluation.verdict
     err.print(f"report: {Path(out) / 'report.html'} ({len(report.figures)} figures"
                f"{', verdict ' + verdict.value if verdict else ''})", highlight=False, markup=False)

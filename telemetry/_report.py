@@ -34,6 +34,7 @@ from flagship.mechanisms._errors import InputError, Problem
 from flagship.mechanisms._random import seed_sequence
 from flagship.telemetry._bootstrap import Verdict
 from flagship.telemetry._inference import Inference, Interval
+from flagship.telemetry._registration import registration_check
 from flagship.telemetry._scorecard import CriteriaFile, Evaluation, SweepData, cell_label, evaluate
 from flagship.telemetry._stats import mean_ci
 from flagship.telemetry._store_protocol import RunStore
@@ -371,12 +372,14 @@ def _manifests(data: SweepData) -> dict[str, Any]:
 
 
 def build_report(store: RunStore, sweep_id: str, criteria: CriteriaFile | None = None, *,
-                 criteria_source: str = "") -> Report:
+                 criteria_source: str = "", criteria_text: str | None = None) -> Report:
     """Evaluate a stored sweep and render the page, figures and numbers (nothing written)."""
     data = SweepData.load(store, sweep_id, with_series=True)
     if not data.runs:
         raise InputError([Problem("sweep", f"sweep {data.sweep.id} has no runs yet")])
     evaluation = evaluate(data, criteria, source=criteria_source)
+    if criteria_text is not None:  # the analysis-plan check, printed beside the verdict
+        evaluation.registration = registration_check(store, criteria_text, data.sweep.id)
     bands = _series_bands(data)
     series_keys = _key_series(bands, evaluation)
     curves = _response(data, evaluation)
@@ -479,9 +482,11 @@ def _area_order(area: str) -> int:
 
 
 def write_report(store: RunStore, sweep_id: str, out_dir: str | Path,
-                 criteria: CriteriaFile | None = None, *, criteria_source: str = "") -> Report:
+                 criteria: CriteriaFile | None = None, *, criteria_source: str = "",
+                 criteria_text: str | None = None) -> Report:
     """Build the report and write report.html, report.json and figures/*.png|svg under ``out_dir``."""
-    report = build_report(store, sweep_id, criteria, criteria_source=criteria_source)
+    report = build_report(store, sweep_id, criteria, criteria_source=criteria_source,
+                          criteria_text=criteria_text)
     out = Path(out_dir)
     try:
         (out / "figures").mkdir(parents=True, exist_ok=True)

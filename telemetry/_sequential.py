@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from flagship.mechanisms._errors import InputError, Problem
-from flagship.telemetry._inference import _scipy_stats
+from flagship.telemetry._inference import Inference, _scipy_stats
 
-__all__ = ["SequentialPlan", "obf_boundaries", "obf_spending", "plan_stages"]
+__all__ = ["SequentialPlan", "decide_sequentially", "obf_boundaries", "obf_spending", "plan_stages"]
 
 
 def obf_spending(fraction: float, alpha: float) -> float:
@@ -103,3 +103,18 @@ def plan_stages(current: int, maximum: int, alpha: float, parts: int = 1) -> Seq
     fractions = [n / maximum for n in stages]
     per_part = alpha / max(1, parts)
     return SequentialPlan(tuple(stages), alpha, parts, tuple(obf_boundaries(fractions, per_part)))
+
+
+def decide_sequentially(values: Sequence[float], threshold: float, plan: SequentialPlan,
+                        inference: Inference, *, proportion: bool = False) -> tuple[int | None, str]:
+    """One part judged look by look on the prefixes ``values[:n_k]``: (look that decided, verdict).
+
+    The verdict is ``"above"`` (the mean exceeds the threshold), ``"below"`` or ``"undecided"``
+    (no look crossed its boundary: the look is then None). This is the decision the CLI's
+    sequential evaluation makes per part; the tests simulate it to check the error rate.
+    """
+    for look, (n, nominal) in enumerate(zip(plan.stages, plan.nominal, strict=True)):
+        test = inference.test(values[:n], threshold, proportion=proportion)
+        if test.two_sided <= nominal:
+            return look, "above" if test.above < test.below else "below"
+    return None, "undecided"
