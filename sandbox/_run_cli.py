@@ -276,8 +276,8 @@ def _print_measures(batch: Batch) -> None:
     for area in ("legitimacy", "ux", "robustness"):
         if area not in areas:
             continue
-        table = Table(title=f"{area} (mean ± 95% CI half-width, n={n} per arm; ± is a t-interval, "
-                            "[low, high] names wilson or bca; = marks a measure constant across all runs)",
+        table = Table(title=f"{area} (mean ± 95% CI half-width, n={n} per arm): ± is a t-interval, "
+                            "[low, high] names wilson or bca; = marks a measure constant across all runs",
                       title_justify="left")
         table.add_column("measure", no_wrap=True)
         table.add_column("unit")

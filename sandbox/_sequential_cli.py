@@ -18,7 +18,7 @@ from flagship.sandbox._evidence import extend_sweep
 from flagship.telemetry import RunStore
 from flagship.telemetry._bootstrap import Verdict
 from flagship.telemetry._criteria import CriteriaFile
-from flagship.telemetry._scorecard import Evaluation, PartResult, _criterion_result, evaluate
+from flagship.telemetry._scorecard import Evaluation, PartResult, criterion_result, evaluate
 from flagship.telemetry._sequential import plan_stages
 from flagship.telemetry._sweep_data import SweepData
 
@@ -71,6 +71,6 @@ def _freeze(looked: Evaluation, decided: dict[tuple[int, int], tuple[int, PartRe
                 decided[key] = (stage, part)
             parts.append(part)
         data: Any = looked.data
-        results.append(_criterion_result(data, result.index, result.criterion, result.measure, result.label,
+        results.append(criterion_result(data, result.index, result.criterion, result.measure, result.label,
                                          result.target, result.op, result.threshold, parts))
     return dataclasses.replace(looked, criteria=results)

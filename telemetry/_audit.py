@@ -12,25 +12,19 @@ A criterion that cannot fail is no evidence. The audit reports, per criterion:
   driver runs (``flagship evaluate --audit``) and hands to :func:`judge_contrast`.
 
 A vacuous criterion, or one that does not fail under its contrast, never counts as a
-pass: :attr:`Evaluation.verdict <flagship.telemetry._scorecard.Evaluation.verdict>` is
-then at best inconclusive.
+pass: the scorecard's verdict (``Evaluation.verdict`` in :mod:`flagship.telemetry._scorecard`)
+is then at best inconclusive.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from flagship.telemetry._bootstrap import Verdict
 from flagship.telemetry._criteria import Criterion, Effect
 from flagship.telemetry._inference import Inference
-from flagship.telemetry._scorecard import (
-    AuditFinding,
-    CriterionResult,
-    Evaluation,
-    _combine,
-    criterion_parts,
-    judge_parts,
-)
+from flagship.telemetry._parts import AuditFinding, CriterionResult, combine, criterion_parts, judge_parts
 from flagship.telemetry._sweep_data import SweepData
 
 __all__ = ["audit_stored", "judge_contrast", "vacuity", "with_contrast_run"]
@@ -66,7 +60,7 @@ def judge_contrast(data: SweepData, result: CriterionResult, criterion: Criterio
     if criterion.effect is not None and criterion.effect.treatment == criterion.effect.control:
         samples = [s for s in samples if s.values]  # an arm against itself: every difference is 0
     parts = judge_parts(inference, samples, threshold, op, 1 - inference.confidence)
-    verdict = _combine([p.verdict for p in parts]) if parts else Verdict.INCONCLUSIVE
+    verdict = combine([p.verdict for p in parts]) if parts else Verdict.INCONCLUSIVE
     deciding = min(parts, key=lambda p: (p.verdict is not Verdict.FAIL, -abs(p.interval.estimate)
                                          if math.isfinite(p.interval.estimate) else 0.0), default=None)
     if deciding is None or deciding.interval.n == 0:
@@ -77,11 +71,11 @@ def judge_contrast(data: SweepData, result: CriterionResult, criterion: Criterio
     return verdict, text
 
 
-def audit_stored(evaluation: Evaluation, inference: Inference) -> dict[int, AuditFinding]:
+def audit_stored(data: SweepData, results: Sequence[CriterionResult],
+                 inference: Inference) -> dict[int, AuditFinding]:
     """Vacuity of every criterion and the verdict under each arm contrast (no runs needed)."""
-    data = evaluation.data
     findings = {}
-    for result in evaluation.criteria:
+    for result in results:
         vacuous, reason = vacuity(data, result.measure.key)
         contrast = result.criterion.contrast
         finding = AuditFinding(vacuous, reason, contrast.describe() if contrast else None)

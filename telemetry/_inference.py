@@ -242,8 +242,10 @@ def _wilson(mean: float, n: int, level: float) -> Interval:
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return Interval(mean, max(0.0, centre - half), min(1.0, centre + half), n, "wilson", level,
-                    math.sqrt(p * (1 - p)))
+    # the score interval holds p itself; clamping keeps rounding (1e-17 above 0 for k = 0) from moving it
+    low = min(p, max(0.0, centre - half))
+    high = max(p, min(1.0, centre + half))
+    return Interval(mean, low, high, n, "wilson", level, math.sqrt(p * (1 - p)))
 
 
 def _wilson_test(mean: float, n: int, threshold: float) -> TestResult:

@@ -158,8 +158,8 @@ def _distribution_figure(data: SweepData, evaluation: Evaluation) -> Figure | No
                     ax.plot(position + jitter, values, "o", color=color, alpha=0.35, markersize=3)
                 ci = evaluation.pooled[key][arm]
                 if math.isfinite(ci.estimate):
-                    low = ci.estimate - ci.low if math.isfinite(ci.low) else 0.0
-                    high = ci.high - ci.estimate if math.isfinite(ci.high) else 0.0
+                    low = max(0.0, ci.estimate - ci.low) if math.isfinite(ci.low) else 0.0
+                    high = max(0.0, ci.high - ci.estimate) if math.isfinite(ci.high) else 0.0
                     ax.errorbar([position + 0.3], [ci.estimate], yerr=[[low], [high]], fmt="s",
                                 color="black", markersize=4, capsize=3)
             ax.set_xticks(range(len(data.arms)), [_arm_label(a) for a in data.arms])
@@ -286,8 +286,9 @@ def _response_figure(data: SweepData, path: str, curve: dict[str, Any]) -> Figur
                 intervals: list[Interval] = curve["measures"][key][arm]
                 color = _COLORS[position % len(_COLORS)]
                 means = [i.estimate for i in intervals]
-                low = [i.estimate - i.low if math.isfinite(i.low) else 0.0 for i in intervals]
-                high = [i.high - i.estimate if math.isfinite(i.high) else 0.0 for i in intervals]
+                # a BCa interval need not hold the mean: an error bar cannot be negative
+                low = [max(0.0, i.estimate - i.low) if math.isfinite(i.low) else 0.0 for i in intervals]
+                high = [max(0.0, i.high - i.estimate) if math.isfinite(i.high) else 0.0 for i in intervals]
                 ax.errorbar(xs, means, yerr=[low, high], color=color, marker="o", markersize=3,
                             capsize=2, linewidth=1.2, label=_arm_label(arm))
             if not curve["numeric"]:

@@ -111,7 +111,8 @@ def test_the_audit_runs_a_set_contrast_as_an_extra_sweep_cell(tmp_path: Path, sh
     assert swept.returncode == 0, swept.stderr
     sweep_id = re.search(r"sweep ([0-9a-f]{32})", swept.stderr).group(1)  # type: ignore[union-attr]
     criteria = _write(tmp_path, "c.toml", SET_CONTRAST)
-    stored = flagship("evaluate", db, "--sweep", sweep_id, "--criteria", str(criteria), "--json", cwd=tmp_path)
+    stored = flagship("evaluate", db, "--sweep", sweep_id, "--criteria", str(criteria), "--json",
+                      cwd=tmp_path)
     assert json.loads(stored.stdout)["criteria"][0]["audit"]["status"] == "contrast not run"
     audited = flagship("evaluate", db, "--sweep", sweep_id, "--criteria", str(criteria), "--audit", "--json",
                        "--workers", "1", cwd=tmp_path)
@@ -143,7 +144,8 @@ def test_sequential_evaluation_extends_the_same_sweep_until_decided(tmp_path: Pa
         assert len(store.sweep_ids()) == 1  # the same sweep, grown
     assert len(runs) == 2 * 2 * report["replications"]
     assert len({(r.cell, r.arm, r.seed) for r in runs}) == len(runs)
-    wrong = flagship("evaluate", db, "--sweep", sweep_id, "--criteria", str(criteria), "--extend", cwd=tmp_path)
+    wrong = flagship("evaluate", db, "--sweep", sweep_id, "--criteria", str(criteria), "--extend",
+                     cwd=tmp_path)
     assert wrong.returncode == 2 and "--extend: needs --max-replications N" in wrong.stderr
 
 
@@ -203,3 +205,11 @@ def test_the_audit_flags_the_old_criteria_that_cannot_fail(tmp_path: Path) -> No
     assert vacuous == V1_VACUOUS
     assert evaluation.verdict is not Verdict.PASS  # flagged criteria never count as passes
     assert "audit: can each criterion fail?" in ran.stdout and " wilson @ " in ran.stdout
+
+
+def test_the_help_documents_the_exit_codes(tmp_path: Path) -> None:
+    shown = flagship("evaluate", "--help", cwd=tmp_path)
+    text = " ".join(shown.stdout.split())
+    assert "0 every criterion passes" in text and "1 a criterion fails" in text
+    assert "3 none fails but some are inconclusive" in text and "2 bad input" in text
+    assert "preregister" in flagship("--help", cwd=tmp_path).stdout
