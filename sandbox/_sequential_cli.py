@@ -16,8 +16,10 @@ from typing import Any
 from flagship.sandbox._cli_app import err
 from flagship.sandbox._evidence import extend_sweep
 from flagship.telemetry import RunStore
+from flagship.telemetry._audit import audit_stored
 from flagship.telemetry._bootstrap import Verdict
 from flagship.telemetry._criteria import CriteriaFile
+from flagship.telemetry._inference import Inference
 from flagship.telemetry._scorecard import Evaluation, PartResult, criterion_result, evaluate
 from flagship.telemetry._sequential import plan_stages
 from flagship.telemetry._sweep_data import SweepData
@@ -47,6 +49,9 @@ def evaluate_in_stages(store: RunStore, data: SweepData, criteria: CriteriaFile,
             break
     evaluation.confidence = criteria.confidence
     evaluation.correction = "none"
+    # the looks tested at their nominal levels; the audit's contrasts are judged at the family alpha
+    family = Inference(criteria.confidence, seed=criteria.seed, resamples=criteria.resamples)
+    evaluation.audit = audit_stored(data, evaluation.criteria, family)
     evaluation.sequential = {
         "stages": list(plan.stages), "looks": stage + 1, "replications": data.replications,
         "max_replications": max_replications, "parts": parts,
