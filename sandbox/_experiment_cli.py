@@ -3,12 +3,14 @@
 Registered on :data:`flagship.sandbox._cli_app.app` at import. Bad input (an unknown or invalid
 swept value, a malformed option, a criteria file that does not validate, an
 unknown sweep) raises :class:`~flagship.mechanisms.InputError` before anything runs: one
-line per problem, exit code 2. ``sweep`` exits 1 when a run failed, ``evaluate``
-exits 1 unless every criterion passes.
+line per problem, exit code 2. ``sweep`` exits 1 when a run failed; ``evaluate``
+exits 0 when every criterion passes, 1 when one fails, 3 when none fails but some are
+inconclusive or flagged by the audit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -34,12 +36,13 @@ if TYPE_CHECKING:
     from flagship.sandbox._sweep import (
         SweepPlan,
     )
-    from flagship.telemetry import RunResult, RunStore
+    from flagship.telemetry import Estimate, RunResult, RunStore
     from flagship.telemetry._bootstrap import Interval
     from flagship.telemetry._scorecard import Evaluation
     from flagship.telemetry._sweep_metrics import SweepMetrics
 
-__all__ = ["evaluate_command", "print_evaluation", "register", "report_command", "store_url", "sweep_command"]
+__all__ = ["evaluate_command", "exit_code", "preregister_command", "print_evaluation", "register",
+           "report_command", "store_url", "sweep_command"]
 
 DbArg = Annotated[str, typer.Argument(metavar="DB", help="store URL (sqlite:///… or postgresql+psycopg://…) "
                                                          "or the path of a SQLite file")]
@@ -205,10 +208,39 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def _print_summary(plan: SweepPlan, by_key: dict[tuple[str, str, int], Any]) -> None:
-    """Each measure per arm over the whole sweep: mean ± 95% Student-t half-width."""
-    from flagship.telemetry import mean_ci  # noqa: PLC0415
+def format_estimate(est: Estimate) -> str:
+    """A table cell: ``mean ± half-width t`` for a symmetric t-interval, else ``mean [low, high] method``."""
+    if est.n == 0:
+        return "—"
+    if est.n == 1 or not math.isfinite(est.low):
+        return _fmt(est.mean)
+    if est.method == "t":  # Student-t intervals are symmetric: mean ± half-width says it all
+        return f"{_fmt(est.mean)} ± {_fmt((est.high - est.low) / 2)} t"
+    return f"{_fmt(est.mean)} [{_fmt(est.low)}, {_fmt(est.high)}] {est.method}"
 
+
+def summarise_measures(values: dict[str, dict[str, list[float | None]]],
+                       confidence: float = 0.95) -> dict[str, dict[str, Estimate]]:
+    """measure -> arm -> estimate by the inference module's rule (Wilson when a measure is 0/1 in every
+    run of every arm); ``constant`` marks a measure with one value (or none) across all runs and arms."""
+    from flagship.telemetry._inference import Inference, is_proportion  # noqa: PLC0415
+    from flagship.telemetry._stats import summarise  # noqa: PLC0415
+
+    inference = Inference(confidence)
+    table: dict[str, dict[str, Estimate]] = {}
+    for name, by_arm in values.items():
+        every = [v for arm_values in by_arm.values() for v in arm_values]
+        proportion = is_proportion(every)
+        constant = len({float(v) for v in every if v is not None and math.isfinite(v)}) <= 1
+        table[name] = {arm: dataclasses.replace(summarise(arm_values, proportion=proportion,
+                                                          inference=inference, stream=f"{name}/{arm}"),
+                                                constant=constant)
+                       for arm, arm_values in by_arm.items()}
+    return table
+
+
+def _print_summary(plan: SweepPlan, by_key: dict[tuple[str, str, int], Any]) -> None:
+    """Each measure per arm over the whole sweep: mean and 95% interval, its method named."""
     values: dict[str, dict[str, list[float | None]]] = {}
     for key in plan.result_keys():
         run = by_key.get(key)
@@ -218,22 +250,36 @@ def _print_summary(plan: SweepPlan, by_key: dict[tuple[str, str, int], Any]) -> 
             values.setdefault(name, {}).setdefault(key[1], []).append(value)
     if not values:
         return
-    table = Table(title=f"sweep {plan.sweep_id[:12]}: mean ± 95% CI half-width over all cells",
+    estimates = summarise_measures(values)
+    table = Table(title=f"sweep {plan.sweep_id[:12]}: mean ± 95% half-width (t), or mean [95% interval] "
+                        "(wilson, bca), over all cells; = marks a measure constant across all runs",
                   title_justify="left")
     table.add_column("measure", no_wrap=True)
     for arm in plan.arms:
         table.add_column(arm or "value", justify="right")
     for name in sorted(values):
-        cells = []
-        for arm in plan.arms:
-            est = mean_ci(values[name].get(arm, []))
-            half = (est.high - est.low) / 2 if math.isfinite(est.low) else math.nan
-            cells.append(f"{_fmt(est.mean)} ± {_fmt(half)}" if math.isfinite(half) else _fmt(est.mean))
-        table.add_row(name, *cells)
+        by_arm = estimates[name]
+        constant = any(e.constant for e in by_arm.values())
+        table.add_row(name + (" =" if constant else ""),
+                      *(format_estimate(by_arm[arm]) if arm in by_arm else "—" for arm in plan.arms))
     out.print(table)
 
 
 # -- evaluate -----------------------------------------------------------------------------
+
+
+CorrectionOpt = Annotated[str | None, typer.Option(
+    "--correction", help="multiplicity correction across the criteria's judged parts: holm (default: "
+                         "family-wise error), bh (false-discovery rate) or none; overrides the criteria "
+                         "file")]
+
+
+def check_correction(correction: str | None) -> None:
+    """Refuse an unknown ``--correction`` (exit 2) before anything runs."""
+    from flagship.mechanisms import InputError, Problem  # noqa: PLC0415
+
+    if correction is not None and correction not in ("none", "holm", "bh"):
+        raise InputError([Problem("--correction", f"expected none, holm or bh, got {correction!r}")])
 
 
 def evaluate_command(
@@ -241,89 +287,218 @@ def evaluate_command(
     sweep: SweepOpt,
     criteria: Annotated[str, typer.Option("--criteria", help="criteria file (TOML)")],
     as_json: Annotated[bool, typer.Option("--json", help="print the evaluation as JSON")] = False,
+    correction: CorrectionOpt = None,
+    audit: Annotated[bool, typer.Option(
+        "--audit", help="also run each criterion's `set` contrast as an extra sweep cell and judge it there "
+                        "(arm contrasts and vacuous measures are always audited)")] = False,
+    extend: Annotated[bool, typer.Option(
+        "--extend", help="sequential mode: run more seeds of the same sweep in stages (doubling) until "
+                         "every criterion is decided or --max-replications, with an O'Brien-Fleming "
+                         "alpha-spending boundary")] = False,
+    max_replications: Annotated[int | None, typer.Option(
+        "--max-replications", help="the most replications per cell and arm --extend may reach",
+        min=2)] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="worker processes for --audit and --extend runs (default: all cores)", min=1)] = None,
 ) -> None:
-    """Judge a stored sweep against a criteria file: exit 0 when every criterion passes, else 1.
+    """Judge a stored sweep against a criteria file.
 
-    Each measure is estimated with a seeded bootstrap interval across replications;
-    a criterion passes only when its whole interval clears the threshold.
+    Exit codes: 0 every criterion passes (and the audit flags none); 1 a criterion fails;
+    3 none fails but some are inconclusive, or vacuous, or do not fail under their contrast;
+    2 bad input. Intervals are t, paired-t, Wilson or BCa (the method is printed with each),
+    each part tested at its Holm-adjusted level unless --correction says otherwise.
     """
     from flagship.mechanisms import InputError, Problem  # noqa: PLC0415
+    from flagship.sandbox._evidence import registration_check, run_set_contrasts  # noqa: PLC0415
     from flagship.telemetry import open_store  # noqa: PLC0415
-    from flagship.telemetry._bootstrap import Verdict  # noqa: PLC0415
-    from flagship.telemetry._scorecard import SweepData, evaluate, load_criteria  # noqa: PLC0415
+    from flagship.telemetry._criteria import parse_criteria, read_criteria_text  # noqa: PLC0415
+    from flagship.telemetry._scorecard import SweepData, evaluate  # noqa: PLC0415
 
-    spec = load_criteria(criteria)
+    check_correction(correction)
+    if max_replications is not None and not extend:
+        raise InputError([Problem("--max-replications", "only applies with --extend")])
+    if extend and max_replications is None:
+        raise InputError([Problem("--extend", "needs --max-replications N")])
+    text = read_criteria_text(criteria)
+    spec = _parse_toml_criteria(text, criteria, parse_criteria)
     with open_store(store_url(db)) as store:
         data = SweepData.load(store, sweep)
-    if not data.runs:
-        raise InputError([Problem("--sweep", f"sweep {data.sweep.id} has no runs yet")])
-    evaluation = evaluate(data, spec, source=criteria)
+        if not data.runs:
+            raise InputError([Problem("--sweep", f"sweep {data.sweep.id} has no runs yet")])
+        if extend and max_replications is not None:
+            from flagship.sandbox._sequential_cli import evaluate_in_stages  # noqa: PLC0415
+
+            evaluation = evaluate_in_stages(store, data, spec, criteria, max_replications, workers=workers,
+                                            quiet=as_json)
+        else:
+            evaluation = evaluate(data, spec, source=criteria, correction=cast(Any, correction))
+        if audit:
+            run_set_contrasts(evaluation, store, workers=workers)
+        evaluation.registration = registration_check(store, text, data.sweep.id)
     if as_json:
         sys.stdout.write(json.dumps(evaluation.to_dict(), indent=2) + "\n")
     else:
         print_evaluation(evaluation)
-    if evaluation.verdict is not Verdict.PASS:
-        raise typer.Exit(1)
+    raise typer.Exit(exit_code(evaluation))
 
 
-def _ci(interval: Interval) -> str:
+def _parse_toml_criteria(text: str, source: str, parse: Any) -> Any:
+    import tomllib  # noqa: PLC0415
+
+    from flagship.mechanisms import InputError, Problem  # noqa: PLC0415
+
+    try:
+        return parse(tomllib.loads(text), source=source)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError([Problem("", f"invalid TOML: {exc}")], source=source) from None
+
+
+def exit_code(evaluation: Evaluation) -> int:
+    """0 pass, 1 any criterion fails, 3 none fails but not all pass (inconclusive or flagged)."""
+    from flagship.telemetry._bootstrap import Verdict  # noqa: PLC0415
+
+    verdict = evaluation.verdict
+    return 0 if verdict is Verdict.PASS else 1 if verdict is Verdict.FAIL else 3
+
+
+def preregister_command(
+    criteria: Annotated[str, typer.Argument(help="criteria file (TOML) to lock before the sweep runs")],
+    db: Annotated[str, typer.Option("--db", help="store URL (or the path of a SQLite file)")],
+) -> None:
+    """Store a criteria file's text and SHA-256 with the time: a locked analysis plan.
+
+    `flagship evaluate` then reports whether the criteria it judges with were registered
+    before the sweep's first run was stored.
+    """
+    from flagship.telemetry import open_store  # noqa: PLC0415
+    from flagship.telemetry._criteria import criteria_sha256, load_criteria, read_criteria_text  # noqa: PLC0415
+
+    load_criteria(criteria)  # only a valid file is worth locking
+    text = read_criteria_text(criteria)
+    url = db if "://" in db else f"sqlite:///{Path(db).resolve()}"
+    with open_store(url) as store:
+        registration = store.preregister(text, criteria_sha256(text), source=criteria)
+    out.print(f"registered {criteria}: sha256 {registration.sha256} at "
+              f"{registration.created_at:%Y-%m-%d %H:%M:%S} UTC (registration {registration.id})",
+              highlight=False, markup=False)
+
+
+def _ci(interval: Interval, *, level: bool = False) -> str:
+    """``estimate [low, high] method`` (``@ 99.6%`` with ``level``): every interval says its method."""
     if interval.n == 0:
         return "no data"
     if not math.isfinite(interval.low):
         return f"{_fmt(interval.estimate)} (n={interval.n})"
-    return f"{_fmt(interval.estimate)} [{_fmt(interval.low)}, {_fmt(interval.high)}]"
+    at = f" @ {_percent(interval.confidence)}" if level else ""
+    return f"{_fmt(interval.estimate)} [{_fmt(interval.low)}, {_fmt(interval.high)}] {interval.method}{at}"
+
+
+def _percent(confidence: float) -> str:
+    text = f"{confidence * 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
 
 
 _STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow"}  # by Verdict value
+_AUDIT_STYLE = {"ok": "green", "vacuous": "red", "never fails": "red", "contrast not run": "yellow",
+                "no contrast": "dim"}
+
+
+def _more(result: Any) -> str:
+    from flagship.telemetry._bootstrap import Verdict  # noqa: PLC0415
+    from flagship.telemetry._inference import MAX_REPLICATIONS  # noqa: PLC0415
+
+    if result.verdict is not Verdict.INCONCLUSIVE:
+        return ""
+    if result.further is None:
+        return "unknown"
+    if result.further >= MAX_REPLICATIONS:
+        return f">= {MAX_REPLICATIONS} per cell (estimate)"
+    return f"~{result.further} per cell (estimate)"
 
 
 def print_evaluation(evaluation: Evaluation, *, measures: bool = True) -> None:
-    """Print the scorecard (criteria, verdicts, intervals) and, with ``measures``, every measure per arm
-    with its paired differences from the first arm."""
-    from flagship.telemetry._bootstrap import Verdict  # noqa: PLC0415
+    """Print the scorecard (criteria, verdicts, intervals with methods and adjusted levels), the audit
+    and, with ``measures``, every measure per arm with its paired differences from the first arm."""
     from flagship.telemetry._scorecard import cell_label  # noqa: PLC0415
 
     data = evaluation.data
     conf = f"{evaluation.confidence:.0%}"
     batch = "batch" if data.sweep.kind == "run" else "sweep"  # `flagship run` stores its runs as a batch
     cells = f"{len(data.cells)} cell{'' if len(data.cells) == 1 else 's'}"
+    correction = {"holm": "Holm family-wise", "bh": "Benjamini-Hochberg false-discovery",
+                  "none": "no"}[evaluation.correction]
     out.print(f"{evaluation.title}: {batch} {data.sweep.id} ({data.sweep.scenario}), {cells}, "
-               f"arms {', '.join(a or '-' for a in data.arms)}, {data.replications} replications; "
-               f"{conf} bootstrap intervals ({evaluation.resamples} resamples, seed {evaluation.seed})",
-               highlight=False, markup=False)
+              f"arms {', '.join(a or '-' for a in data.arms)}, {data.replications} replications; "
+              f"{conf} overall, {correction} correction across "
+              f"{sum(len(c.parts) for c in evaluation.criteria)} judged parts (each interval at its "
+              "adjusted level; methods t, paired-t, wilson, bca: docs/experiments.md; "
+              f"BCa seed {evaluation.seed}, {evaluation.resamples} resamples)",
+              highlight=False, markup=False)
     table = Table(title="scorecard", title_justify="left")
-    for column in ("criterion", "target", f"estimate [{conf} CI]", "deciding part", "verdict",
-                   "more replications"):
+    for column in ("criterion", "target", "estimate [CI] method @ adjusted level", "deciding part",
+                   "verdict", "audit", "more replications"):
         table.add_column(column)
     labels = {c["key"]: cell_label(c["assignment"]) or c["key"] for c in data.cells}
     for result in evaluation.criteria:
         head = result.headline
-        more = ("" if result.verdict is not Verdict.INCONCLUSIVE
-                else "unknown" if result.further is None else f"~{result.further} per cell")
         where = "" if head is None else ", ".join(
             part for part in (head.arm, labels.get(head.cell, head.cell) if head.cell else "all cells")
             if part)
-        table.add_row(escape(result.label), escape(result.target), _ci(head.interval) if head else "no data",
-                      escape(where),
-                      f"[{_STYLE[result.verdict.value]}]{result.verdict.value}[/]", more)
+        finding = evaluation.audit.get(result.index)
+        audit = "" if finding is None else f"[{_AUDIT_STYLE[finding.status]}]{finding.status}[/]"
+        table.add_row(escape(result.label), escape(result.target),
+                      _ci(head.interval, level=True) if head else "no data", escape(where),
+                      f"[{_STYLE[result.verdict.value]}]{result.verdict.value}[/]", audit, _more(result))
     out.print(table)
+    print_audit(evaluation)
+    if evaluation.sequential is not None:
+        seq = evaluation.sequential
+        out.print(f"sequential: {seq['looks']} of {len(seq['stages'])} looks (stages "
+                  f"{seq['stages']} replications, at most {seq['max_replications']}); each part tested "
+                  f"at the look's nominal level ({', '.join(f'{p:.3g}' for p in seq['nominal_levels'])}): "
+                  f"{seq['spending']}",
+                  highlight=False, markup=False)
+    if evaluation.registration is not None:
+        out.print(f"analysis plan: {evaluation.registration['text']}", highlight=False, markup=False)
     if measures:
         _print_measures(evaluation)
     verdict = evaluation.verdict
     counts = evaluation.counts
     if verdict is not None:
         style = _STYLE[verdict.value]
+        flagged = (f"; {counts['flagged']} flagged by the audit (vacuous or not failing under its contrast) "
+                   "count as not passed" if counts["flagged"] else "")
         out.print(f"[{style}]{verdict.value.upper()}[/]: {counts['pass']} pass, {counts['fail']} "
-                   f"fail, {counts['inconclusive']} inconclusive of {len(evaluation.criteria)} criteria. "
-                   "'More replications' estimates, from the current interval, how many further seeds per "
-                   "cell would shrink its half-width below the distance to the threshold.",
-                   highlight=False)
+                  f"fail, {counts['inconclusive']} inconclusive of {len(evaluation.criteria)} criteria"
+                  f"{flagged}. 'More replications' is a power-based estimate: the seeds per cell at which "
+                  "the part's test at its adjusted level has 80% power against the observed distance "
+                  "to the threshold (capped at 10,000).", highlight=False)
+
+
+def print_audit(evaluation: Evaluation) -> None:
+    """The audit table: each criterion's measure (vacuous or not) and its verdict under its contrast."""
+    if not evaluation.audit:
+        return
+    table = Table(title="audit: can each criterion fail?", title_justify="left")
+    for column in ("criterion", "status", "measure across all runs and arms", "contrast",
+                   "verdict under contrast"):
+        table.add_column(column)
+    for result in evaluation.criteria:
+        finding = evaluation.audit.get(result.index)
+        if finding is None:
+            continue
+        under = "" if finding.contrast_verdict is None else \
+            f"{finding.contrast_verdict.value}: {finding.contrast_estimate}"
+        table.add_row(escape(result.label), f"[{_AUDIT_STYLE[finding.status]}]{finding.status}[/]",
+                      escape(finding.reason), escape(finding.contrast or "—"), escape(under))
+    out.print(table)
 
 
 def _print_measures(evaluation: Evaluation) -> None:
     data = evaluation.data
     conf = f"{evaluation.confidence:.0%}"
-    measures = Table(title=f"measures (mean [{conf} CI] over all cells; differences paired by cell and seed)",
+    measures = Table(title=f"measures (mean [{conf} CI] method over all cells; differences paired by cell "
+                           "and seed; = marks a measure constant across all runs and arms)",
                      title_justify="left")
     measures.add_column("measure", no_wrap=True)
     for arm in data.arms:
@@ -332,7 +507,8 @@ def _print_measures(evaluation: Evaluation) -> None:
     for arm in data.arms[1:]:
         measures.add_column(f"{arm} - {control}")
     for key, info in data.measures.items():
-        row = [escape(f"{info.qualified} ({info.unit}, {'↑' if info.higher_is_better else '↓'})")]
+        row = [escape(f"{info.qualified} ({info.unit}, {'↑' if info.higher_is_better else '↓'})"
+                      + (" =" if data.is_constant(key) else ""))]
         row += [_ci(evaluation.pooled[key][arm]) for arm in data.arms]
         row += [_ci(evaluation.differences[key][f"{arm} - {control}"]) for arm in data.arms[1:]]
         measures.add_row(*row)
@@ -350,14 +526,16 @@ def report_command(
 ) -> None:
     """Write a self-contained HTML report of a sweep, its figures (PNG and SVG) and its numbers (JSON)."""
     from flagship.telemetry import open_store  # noqa: PLC0415
+    from flagship.telemetry._criteria import read_criteria_text  # noqa: PLC0415
 
     # matplotlib takes most of a second to import: only this command pays for it
     from flagship.telemetry._report import write_report  # noqa: PLC0415
     from flagship.telemetry._scorecard import load_criteria  # noqa: PLC0415
 
     spec = load_criteria(criteria) if criteria is not None else None
+    text = read_criteria_text(criteria) if criteria is not None else None
     with open_store(store_url(db)) as store:
-        report = write_report(store, sweep, out, spec, criteria_source=criteria or "")
+        report = write_report(store, sweep, out, spec, criteria_source=criteria or "", criteria_text=text)
     verdict = report.evaluation.verdict
     err.print(f"report: {Path(out) / 'report.html'} ({len(report.figures)} figures"
                f"{', verdict ' + verdict.value if verdict else ''})", highlight=False, markup=False)
@@ -367,7 +545,8 @@ def report_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``sweep``, ``evaluate`` and ``report`` to a Typer app, in the order ``--help`` lists them."""
+    """Add ``sweep``, ``evaluate``, ``preregister`` and ``report`` to a Typer app, in ``--help`` order."""
     app.command("sweep")(sweep_command)
     app.command("evaluate")(evaluate_command)
+    app.command("preregister")(preregister_command)
     app.command("report")(report_command)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.table import Table
@@ -48,14 +48,18 @@ def run(
     criteria: Annotated[str | None, typer.Option(
         "--criteria", help="criteria file (TOML): also print the scorecard of this batch (as `flagship "
                            "evaluate` does; the exit code stays 0 when the runs completed)")] = None,
+    correction: Annotated[str | None, typer.Option(
+        "--correction", help="with --criteria: holm (default), bh or none (see `flagship evaluate`)")] = None,
 ) -> None:
     """Run a scenario's arms x replications, store them, and show the measures (and a scorecard)."""
     from flagship.mechanisms import InputError  # noqa: PLC0415
+    from flagship.sandbox._experiment_cli import check_correction  # noqa: PLC0415
     from flagship.sandbox._runner import run_batch  # noqa: PLC0415 - see the module docstring
     from flagship.sandbox._scenario import load_scenario  # noqa: PLC0415
     from flagship.telemetry import open_store  # noqa: PLC0415
     from flagship.telemetry._scorecard import SweepData, evaluate, load_criteria  # noqa: PLC0415
 
+    check_correction(correction)
     resolved = load_scenario(scenario, set_ or [])
     spec = load_criteria(criteria) if criteria is not None else None  # bad criteria: exit 2 before running
     evaluation: Evaluation | None = None
@@ -76,7 +80,8 @@ def run(
                           workers=workers, on_result=advance)
         if spec is not None and batch.sweep_id is not None and len(batch.failed) < len(batch.results):
             try:
-                evaluation = evaluate(SweepData.load(store, batch.sweep_id), spec, source=criteria or "")
+                evaluation = evaluate(SweepData.load(store, batch.sweep_id), spec, source=criteria or "",
+                                      correction=cast(Any, correction))
             except InputError as exc:  # criteria naming measures or arms this scenario lacks
                 misfit = exc
     if as_json:
@@ -116,17 +121,22 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
 
 
 def _aggregate(batch: Batch) -> dict[str, dict[str, Estimate]]:
-    from flagship.telemetry import mean_ci  # noqa: PLC0415
+    """arm -> measure -> estimate, by the inference module's rule (its method named in each)."""
+    from flagship.sandbox._experiment_cli import summarise_measures  # noqa: PLC0415
 
-    by_arm: dict[str, dict[str, list[float | None]]] = {}
+    by_measure: dict[str, dict[str, list[float | None]]] = {}
+    arms: list[str] = []
     for result in batch.results:
         if not result.ok:
             continue
-        arm = by_arm.setdefault(result.arm or NO_ARM, {})
+        arm = result.arm or NO_ARM
+        if arm not in arms:
+            arms.append(arm)
         for name, value in result.measures().items():
-            arm.setdefault(name, []).append(value)
-    return {arm: {name: mean_ci(values) for name, values in sorted(measures.items())}
-            for arm, measures in by_arm.items()}
+            by_measure.setdefault(name, {}).setdefault(arm, []).append(value)
+    estimates = summarise_measures(by_measure)
+    return {arm: {name: estimates[name][arm] for name in sorted(estimates) if arm in estimates[name]}
+            for arm in arms}
 
 
 def _batch_json(batch: Batch) -> dict[str, Any]:
@@ -149,6 +159,8 @@ def _fmt(value: float | None) -> str:
 
 
 def _print_measures(batch: Batch) -> None:
+    from flagship.sandbox._experiment_cli import format_estimate  # noqa: PLC0415
+
     aggregate = _aggregate(batch)
     if not aggregate:
         return
@@ -164,7 +176,8 @@ def _print_measures(batch: Batch) -> None:
     for area in ("legitimacy", "ux", "robustness"):
         if area not in areas:
             continue
-        table = Table(title=f"{area} (mean ± 95% CI half-width, n={n} per arm)",
+        table = Table(title=f"{area} (mean ± 95% CI half-width, n={n} per arm): ± is a t-interval, "
+                            "[low, high] names wilson or bca; = marks a measure constant across all runs",
                       title_justify="left")
         table.add_column("measure", no_wrap=True)
         table.add_column("unit")
@@ -173,15 +186,12 @@ def _print_measures(batch: Batch) -> None:
             table.add_column(arm, justify="right")
         for key, (unit, _, higher) in sorted(areas[area].items()):
             cells = []
+            constant = False
             for arm in arms:
                 est = aggregate[arm].get(key)
-                if est is None or est.n == 0:
-                    cells.append("—")
-                elif est.n == 1 or not math.isfinite(est.low):
-                    cells.append(_fmt(est.mean))
-                else:  # Student-t intervals are symmetric: mean ± half-width says it all
-                    cells.append(f"{_fmt(est.mean)} ± {_fmt((est.high - est.low) / 2)}")
-            table.add_row(key, unit, "↑" if higher else "↓", *cells)
+                constant = constant or (est is not None and est.constant)
+                cells.append("—" if est is None else format_estimate(est))
+            table.add_row(key + (" =" if constant else ""), unit, "↑" if higher else "↓", *cells)
         out.print(table)
 
 

@@ -32,7 +32,9 @@ from matplotlib.figure import Figure
 from flagship.mechanisms._canonical import canonical_json
 from flagship.mechanisms._errors import InputError, Problem
 from flagship.mechanisms._random import seed_sequence
-from flagship.telemetry._bootstrap import Interval, Verdict, bootstrap_mean
+from flagship.telemetry._bootstrap import Verdict
+from flagship.telemetry._inference import Inference, Interval
+from flagship.telemetry._registration import registration_check
 from flagship.telemetry._scorecard import CriteriaFile, Evaluation, SweepData, cell_label, evaluate
 from flagship.telemetry._stats import mean_ci
 from flagship.telemetry._store_protocol import RunStore
@@ -156,8 +158,8 @@ def _distribution_figure(data: SweepData, evaluation: Evaluation) -> Figure | No
                     ax.plot(position + jitter, values, "o", color=color, alpha=0.35, markersize=3)
                 ci = evaluation.pooled[key][arm]
                 if math.isfinite(ci.estimate):
-                    low = ci.estimate - ci.low if math.isfinite(ci.low) else 0.0
-                    high = ci.high - ci.estimate if math.isfinite(ci.high) else 0.0
+                    low = max(0.0, ci.estimate - ci.low) if math.isfinite(ci.low) else 0.0
+                    high = max(0.0, ci.high - ci.estimate) if math.isfinite(ci.high) else 0.0
                     ax.errorbar([position + 0.3], [ci.estimate], yerr=[[low], [high]], fmt="s",
                                 color="black", markersize=4, capsize=3)
             ax.set_xticks(range(len(data.arms)), [_arm_label(a) for a in data.arms])
@@ -169,7 +171,7 @@ def _distribution_figure(data: SweepData, evaluation: Evaluation) -> Figure | No
     return figure
 
 
-def _series_bands(data: SweepData) -> dict[str, dict[str, list[dict[str, float | int | None]]]]:
+def _series_bands(data: SweepData) -> dict[str, dict[str, list[dict[str, float | int | str | None]]]]:
     """series key -> arm -> [{time, mean, ci_low, ci_high, n}] across runs (95% t-interval).
 
     A counter exists only from its first increment on, so before that a run's counter is
@@ -187,7 +189,7 @@ def _series_bands(data: SweepData) -> dict[str, dict[str, list[dict[str, float |
         time = float(row["time"])
         grid.add(time)
         points.setdefault(key, {}).setdefault(row["run_id"], {})[time] = float(row["value"])
-    bands: dict[str, dict[str, list[dict[str, float | int | None]]]] = {}
+    bands: dict[str, dict[str, list[dict[str, float | int | str | None]]]] = {}
     for key in sorted(points):
         grouped: dict[str, dict[float, list[float]]] = {}
         runs = sorted(arm_of) if key in counters else sorted(points[key])
@@ -246,6 +248,7 @@ def _response(data: SweepData, evaluation: Evaluation) -> dict[str, dict[str, An
     chosen = [c.measure.key for c in evaluation.criteria]
     measures = list(dict.fromkeys([*chosen, *data.measures]))[:_MAX_RESPONSE_MEASURES]
     curves: dict[str, dict[str, Any]] = {}
+    inference = Inference(evaluation.confidence, seed=evaluation.seed, resamples=evaluation.resamples)
     for path in paths:
         by_value: dict[str, tuple[Any, list[str]]] = {}
         for cell in data.cells:
@@ -263,11 +266,9 @@ def _response(data: SweepData, evaluation: Evaluation) -> dict[str, dict[str, An
                 intervals = []
                 for value, cells in entries:
                     values = [v for cell in cells for v in data.samples(key, arm, cell).values()]
-                    intervals.append(bootstrap_mean(values, seed=evaluation.seed,
-                                                    stream=f"response/{path}/{key}/{arm}/"
-                                                           f"{canonical_json(value)}",
-                                                    resamples=evaluation.resamples,
-                                                    confidence=evaluation.confidence))
+                    intervals.append(inference.interval(
+                        values, stream=f"response/{path}/{key}/{arm}/{canonical_json(value)}",
+                        proportion=data.is_proportion(key)))
                 curve["measures"][key][arm] = intervals
         curves[path] = curve
     return curves
@@ -285,8 +286,9 @@ def _response_figure(data: SweepData, path: str, curve: dict[str, Any]) -> Figur
                 intervals: list[Interval] = curve["measures"][key][arm]
                 color = _COLORS[position % len(_COLORS)]
                 means = [i.estimate for i in intervals]
-                low = [i.estimate - i.low if math.isfinite(i.low) else 0.0 for i in intervals]
-                high = [i.high - i.estimate if math.isfinite(i.high) else 0.0 for i in intervals]
+                # a BCa interval need not hold the mean: an error bar cannot be negative
+                low = [max(0.0, i.estimate - i.low) if math.isfinite(i.low) else 0.0 for i in intervals]
+                high = [max(0.0, i.high - i.estimate) if math.isfinite(i.high) else 0.0 for i in intervals]
                 ax.errorbar(xs, means, yerr=[low, high], color=color, marker="o", markersize=3,
                             capsize=2, linewidth=1.2, label=_arm_label(arm))
             if not curve["numeric"]:
@@ -310,12 +312,14 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def _ci_text(interval: Interval) -> str:
+def _ci_text(interval: Interval, *, level: bool = False) -> str:
+    """``estimate [low, high] method`` (and ``@ level``): every interval on the page names its method."""
     if interval.n == 0:
         return "no data"
     if not math.isfinite(interval.low):
         return f"{_fmt(interval.estimate)} (n={interval.n})"
-    return f"{_fmt(interval.estimate)} [{_fmt(interval.low)}, {_fmt(interval.high)}]"
+    at = f" @ {interval.confidence * 100:.2f}".rstrip("0").rstrip(".") + "%" if level else ""
+    return f"{_fmt(interval.estimate)} [{_fmt(interval.low)}, {_fmt(interval.high)}] {interval.method}{at}"
 
 
 def _headline(evaluation: Evaluation) -> dict[str, str]:
@@ -335,9 +339,15 @@ def _headline(evaluation: Evaluation) -> dict[str, str]:
             reasons.append(f"{result.label} fails")
         elif result.verdict is Verdict.INCONCLUSIVE:
             more = ("no estimate of the replications needed" if result.further is None
-                    else f"about {result.further} more replications per cell would likely decide it")
+                    else f"a power estimate: about {result.further} more replications per cell")
             reasons.append(f"{result.label} is inconclusive ({more})")
+        finding = evaluation.audit.get(result.index)
+        if finding is not None and finding.blocks_pass:
+            reasons.append(f"{result.label} cannot count as a pass "
+                           f"(audit: {finding.status}, {finding.reason})")
     title = "Not ready" if verdict is Verdict.FAIL else "Not decided yet"
+    if verdict is Verdict.INCONCLUSIVE and counts["pass"] == total:
+        title = "Not shown: the audit flags criteria that cannot fail"
     return {"status": verdict.value, "title": title,
             "text": f"{counts['pass']} of {total} criteria pass; " + "; ".join(reasons) + "."}
 
@@ -363,12 +373,14 @@ def _manifests(data: SweepData) -> dict[str, Any]:
 
 
 def build_report(store: RunStore, sweep_id: str, criteria: CriteriaFile | None = None, *,
-                 criteria_source: str = "") -> Report:
+                 criteria_source: str = "", criteria_text: str | None = None) -> Report:
     """Evaluate a stored sweep and render the page, figures and numbers (nothing written)."""
     data = SweepData.load(store, sweep_id, with_series=True)
     if not data.runs:
         raise InputError([Problem("sweep", f"sweep {data.sweep.id} has no runs yet")])
     evaluation = evaluate(data, criteria, source=criteria_source)
+    if criteria_text is not None:  # the analysis-plan check, printed beside the verdict
+        evaluation.registration = registration_check(store, criteria_text, data.sweep.id)
     bands = _series_bands(data)
     series_keys = _key_series(bands, evaluation)
     curves = _response(data, evaluation)
@@ -380,17 +392,18 @@ def build_report(store: RunStore, sweep_id: str, criteria: CriteriaFile | None =
             figures.append(FigureFile(name, title, caption, png, svg))
 
     conf = f"{evaluation.confidence:.0%}"
-    add("scorecard", "Scorecard", f"Each criterion's deciding {conf} bootstrap interval (bar), its "
+    add("scorecard", "Scorecard", "Each criterion's deciding interval at its adjusted level (bar), its "
         "estimate (dot) and its threshold (dashed); green passes, red fails, amber is undecided.",
         _scorecard_figure(evaluation))
     add("distributions", "Measures per arm", f"Every run's final value (dots, all cells), and the mean "
-        f"with its {conf} bootstrap interval (black).", _distribution_figure(data, evaluation))
+        f"with its {conf} interval (black; t, Wilson or BCa as the data call for).",
+        _distribution_figure(data, evaluation))
     add("series", "Time series", "Counters and gauges in sim time: mean across runs per arm, with a "
         "95% Student-t band.", _series_figure(data, bands, series_keys))
     for index, (path, curve) in enumerate(curves.items()):
         add(f"response_{index + 1}", f"Response to {path}",
-            f"Mean per value of {path} (marginal over the other swept paths), with {conf} bootstrap "
-            "intervals.", _response_figure(data, path, curve))
+            f"Mean per value of {path} (marginal over the other swept paths), with {conf} intervals "
+            "(t, Wilson or BCa).", _response_figure(data, path, curve))
     manifests = _manifests(data)
     numbers = {
         **evaluation.to_dict(),
@@ -427,7 +440,8 @@ def _render_html(evaluation: Evaluation, figures: list[FigureFile], manifests: d
     labels = {c["key"]: cell_label(c["assignment"]) or c["key"] for c in data.cells}
     criteria = [{
         "label": c.label, "target": c.target, "verdict": c.verdict.value,
-        "estimate": _ci_text(c.headline.interval) if c.headline else "no data",
+        "estimate": _ci_text(c.headline.interval, level=True) if c.headline else "no data",
+        "audit": evaluation.audit[c.index].status if c.index in evaluation.audit else "",
         "deciding": (f"{_arm_label(c.headline.arm)}"
                      + (f", {labels.get(c.headline.cell, c.headline.cell)}"
                         if c.headline and c.headline.cell else "")
@@ -437,15 +451,19 @@ def _render_html(evaluation: Evaluation, figures: list[FigureFile], manifests: d
         "description": c.criterion.description,
         "parts": [{"arm": _arm_label(p.arm),
                    "cell": labels.get(p.cell, p.cell) if p.cell else "all cells pooled",
-                   "estimate": _ci_text(p.interval), "verdict": p.verdict.value,
+                   "estimate": _ci_text(p.interval, level=True), "verdict": p.verdict.value,
                    "further": "—" if p.further == 0 else "unknown" if p.further is None else p.further}
                   for p in c.parts],
     } for c in evaluation.criteria]
     failed = [r for r in manifests["runs"] if r["status"] != "completed"]
+    audit = [{"label": c.label, **evaluation.audit[c.index].to_dict()} for c in evaluation.criteria
+             if c.index in evaluation.audit]
     return template.render(
         title=evaluation.title, scenario=data.sweep.scenario, sweep_id=data.sweep.id,
         created=data.sweep.created_at.strftime("%Y-%m-%d %H:%M UTC") if data.sweep.created_at else "",
         headline=_headline(evaluation), criteria=criteria, confidence=f"{evaluation.confidence:.0%}",
+        audit=audit, registration=(evaluation.registration or {}).get("text", ""),
+        correction=evaluation.correction,
         resamples=evaluation.resamples, seed=evaluation.seed,
         arms=[_arm_label(a) for a in data.arms], control=_arm_label(control),
         n_cells=len(data.cells), replications=data.replications,
@@ -465,9 +483,11 @@ def _area_order(area: str) -> int:
 
 
 def write_report(store: RunStore, sweep_id: str, out_dir: str | Path,
-                 criteria: CriteriaFile | None = None, *, criteria_source: str = "") -> Report:
+                 criteria: CriteriaFile | None = None, *, criteria_source: str = "",
+                 criteria_text: str | None = None) -> Report:
     """Build the report and write report.html, report.json and figures/*.png|svg under ``out_dir``."""
-    report = build_report(store, sweep_id, criteria, criteria_source=criteria_source)
+    report = build_report(store, sweep_id, criteria, criteria_source=criteria_source,
+                          criteria_text=criteria_text)
     out = Path(out_dir)
     try:
         (out / "figures").mkdir(parents=True, exist_ok=True)

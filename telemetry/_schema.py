@@ -9,6 +9,7 @@ __all__ = [
     "actions",
     "measures",
     "metadata",
+    "registrations",
     "runs",
     "series",
     "summaries",
@@ -173,4 +174,14 @@ trial_checkpoints = sa.Table(
     sa.Column("head_hash", sa.String(64), nullable=False),
     sa.Column("time", sa.Float, nullable=False),  # wall-clock unix seconds
     sa.Column("signature", sa.String(128), nullable=False),  # Ed25519, hex
+)
+
+registrations = sa.Table(  # locked analysis plans: a criteria file's text and hash, before the data
+    "registrations",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("source", sa.String(500), nullable=False, server_default=""),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -1,4 +1,10 @@
-"""Small, dependency-free statistics for summaries across replications."""
+"""Summaries across replications for tables and bands: thin wrappers of :mod:`flagship.telemetry._inference`.
+
+:func:`mean_ci` is the Student-t interval of a mean; :func:`summarise` picks the method by
+the inference module's rule (Wilson for proportions, BCa for large skewed samples, else t)
+and is what ``flagship run`` and ``flagship sweep`` print. No hand-made tables: the
+critical values come from :mod:`scipy.stats`.
+"""
 
 from __future__ import annotations
 
@@ -7,61 +13,58 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flagship.mechanisms._errors import InputError
+from flagship.telemetry._inference import Inference, _scipy_stats
 
-__all__ = ["Estimate", "mean_ci", "t_critical"]
-
-# Two-sided 95% Student-t critical values by degrees of freedom (standard tables).
-_T95 = {
-    1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
-    10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110,
-    18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060,
-    26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980,
-}
+__all__ = ["Estimate", "mean_ci", "summarise", "t_critical"]
 
 
-def t_critical(df: int) -> float:
-    """The two-sided 95% Student-t critical value for ``df`` degrees of freedom."""
+def t_critical(df: int, confidence: float = 0.95) -> float:
+    """The two-sided Student-t critical value for ``df`` degrees of freedom at ``confidence``."""
     if df < 1:
         raise InputError(f"df: expected a positive integer, got {df}")
-    if df in _T95:
-        return _T95[df]
-    keys = sorted(_T95)
-    if df > keys[-1]:
-        return 1.960
-    upper = next(k for k in keys if k > df)
-    lower = max(k for k in keys if k < df)
-    # Interpolate in 1/df, which is nearly linear for t quantiles.
-    weight = (1 / df - 1 / upper) / (1 / lower - 1 / upper)
-    return _T95[upper] + weight * (_T95[lower] - _T95[upper])
+    return float(_scipy_stats().t.ppf(0.5 + confidence / 2, df))
 
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """A mean with its 95% confidence interval over ``n`` values (bounds NaN when n < 2)."""
+    """A mean with its confidence interval over ``n`` values (bounds NaN when n < 2) and its method."""
 
     mean: float
     low: float
     high: float
     n: int
+    method: str = "t"
+    constant: bool = False
 
-    def to_dict(self) -> dict[str, float | int | None]:
+    def to_dict(self) -> dict[str, float | int | str | None]:
         return {"mean": _json(self.mean), "ci_low": _json(self.low), "ci_high": _json(self.high),
-                "n": self.n}
+                "n": self.n, "method": self.method}
 
 
 def _json(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def mean_ci(values: Iterable[float | None]) -> Estimate:
-    """Mean and Student-t 95% interval of the defined values (``None`` and NaN are skipped)."""
-    data = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+def _defined(values: Iterable[float | None]) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
+
+
+def mean_ci(values: Iterable[float | None], confidence: float = 0.95) -> Estimate:
+    """Mean and Student-t interval of the defined values (``None`` and NaN are skipped)."""
+    data = _defined(values)
     n = len(data)
     if n == 0:
-        return Estimate(math.nan, math.nan, math.nan, 0)
+        return Estimate(math.nan, math.nan, math.nan, 0, "none")
     mean = math.fsum(data) / n
     if n == 1:
-        return Estimate(mean, math.nan, math.nan, 1)
+        return Estimate(mean, math.nan, math.nan, 1, "none")
     variance = math.fsum((x - mean) ** 2 for x in data) / (n - 1)
-    half = t_critical(n - 1) * math.sqrt(variance / n)
-    return Estimate(mean, mean - half, mean + half, n)
+    half = t_critical(n - 1, confidence) * math.sqrt(variance / n)
+    return Estimate(mean, mean - half, mean + half, n, "t")
+
+
+def summarise(values: Iterable[float | None], *, proportion: bool, inference: Inference,
+              stream: str = "") -> Estimate:
+    """Mean and interval by the inference rule; ``proportion`` says the measure is 0/1 in every run."""
+    interval = inference.interval(values, stream=stream, proportion=proportion)
+    return Estimate(interval.estimate, interval.low, interval.high, interval.n, interval.method)

@@ -25,14 +25,19 @@ from flagship.mechanisms._errors import InputError, Problem, RunNotFoundError, S
 from flagship.telemetry import _postgres, _sqlite
 from flagship.telemetry._recorder import SeriesPoint
 from flagship.telemetry._run import ActionRow, RunResult
-from flagship.telemetry._schema import actions, measures, runs, series, summaries, sweeps
-from flagship.telemetry._store_protocol import DEFAULT_URL, RunStore, StoredRun, StoredSweep
+from flagship.telemetry._schema import actions, measures, registrations, runs, series, summaries, sweeps
+from flagship.telemetry._store_protocol import DEFAULT_URL, Registration, RunStore, StoredRun, StoredSweep
 
 __all__ = ["Store", "open_store"]
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _ACTION_COLUMNS = ("run_id", "seq", "time", "mechanism", "actor", "kind", "payload", "accepted",
                    "reason", "effects")
 _BATCH = 10_000
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes: every stored time is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _now() -> dt.datetime:
@@ -346,6 +351,35 @@ class Store:
         with self.engine.connect() as conn:
             return [str(v) for v in conn.execute(
                 sa.select(sweeps.c.id).order_by(sweeps.c.created_at)).scalars()]
+
+
+
+    # -- locked analysis plans ---------------------------------------------------------------
+
+    def preregister(self, text: str, sha256: str, source: str = "") -> Registration:
+        """Store a criteria file's text and hash with the current time (a locked analysis plan)."""
+        registration = Registration(uuid.uuid4().hex, sha256, source[:500], text, _now())
+        with self._begin() as conn:
+            conn.execute(registrations.insert().values(
+                id=registration.id, sha256=sha256, source=registration.source, text=text,
+                created_at=registration.created_at))
+        return registration
+
+    def registrations(self, sha256: str) -> list[Registration]:
+        """Every registration of the criteria with this hash, oldest first."""
+        query = (sa.select(registrations).where(registrations.c.sha256 == sha256)
+                 .order_by(registrations.c.created_at, registrations.c.id))
+        with self.engine.connect() as conn:
+            return [Registration(row["id"], row["sha256"], row["source"], row["text"],
+                                 _aware(row["created_at"]))
+                    for row in conn.execute(query).mappings()]
+
+    def first_run_stored(self, sweep_id: str) -> dt.datetime | None:
+        """When the sweep's first run was stored (None: no runs yet)."""
+        with self.engine.connect() as conn:
+            first = conn.execute(sa.select(sa.func.min(runs.c.created_at))
+                                 .where(runs.c.sweep_id == sweep_id)).scalar()
+        return None if first is None else _aware(first)
 
 
 class _Transaction:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from flagship.telemetry._recorder import SeriesPoint
 from flagship.telemetry._run import ActionRow, RunResult
 
-__all__ = ["DEFAULT_URL", "RunStore", "StoredRun", "StoredSweep"]
+__all__ = ["DEFAULT_URL", "Registration", "RunStore", "StoredRun", "StoredSweep"]
 
 DEFAULT_URL = "sqlite:///flagship.db"
 
@@ -59,6 +59,17 @@ class StoredSweep:
     scenario: str
     created_at: dt.datetime
     spec: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A preregistered analysis plan: a criteria file's text, its SHA-256 and when it was stored."""
+
+    id: str
+    sha256: str
+    source: str
+    text: str
+    created_at: dt.datetime
 
 
 class RunStore(Protocol):
@@ -148,4 +159,16 @@ class RunStore(Protocol):
 
     def sweep_ids(self) -> list[str]:
         """Every sweep (and run batch) id, oldest first."""
+        ...
+
+    def preregister(self, text: str, sha256: str, source: str = "") -> Registration:
+        """Store a criteria file's text and hash with the current time (a locked analysis plan)."""
+        ...
+
+    def registrations(self, sha256: str) -> list[Registration]:
+        """Every registration of the criteria with this hash, oldest first."""
+        ...
+
+    def first_run_stored(self, sweep_id: str) -> dt.datetime | None:
+        """When the sweep's first run was stored (None: no runs yet)."""
         ...

@@ -22,7 +22,7 @@ from tests.experiments.test_scorecard import FAILING
 CRITERIA = parse_criteria({
     "title": "<script>alert('x')</script> readiness",
     "criteria": [
-        {"measure": "ux.sell_through", "arm": "sale", "op": ">=", "threshold": 0.8,
+        {"measure": "ux.sell_through", "arm": "sale", "op": ">=", "threshold": 0.5,
          "description": "sells <b>out</b>"},
         {"measure": "legitimacy.buyer_surplus_per_sale",
          "effect": {"treatment": "sale", "control": "list", "min": 5.0}, "cells": "pooled"},
@@ -154,3 +154,21 @@ def test_report_page_renders_in_headless_chromium_without_console_errors(report_
     assert image[..., :3].std() > 0.05  # something was drawn, not a blank page
     red = ((image[..., 0] > 0.7) & (image[..., 1] < 0.3) & (image[..., 2] < 0.3)).mean()
     assert red > 0.001  # the "not ready" banner is on screen
+
+
+def test_report_shows_methods_the_audit_and_the_analysis_plan(stored_sweep: tuple[str, str],
+                                                              tmp_path: Path) -> None:
+    url, sweep_id = stored_sweep
+    text = "[[criteria]]\nmeasure = \"ux.sell_through\"\narm = \"sale\"\nop = \">=\"\nthreshold = 0.5\n" \
+           "contrast = { arm = \"list\" }\n"
+    criteria = parse_criteria(__import__("tomllib").loads(text))
+    with Store.open(url) as store:
+        report = write_report(store, sweep_id, tmp_path, criteria, criteria_text=text)
+    html = report.html
+    assert "Audit: can each criterion fail?" in html and "never fails" in html
+    assert re.search(r"\] (t|wilson) @ 9\d(\.\d+)?%", html)  # each interval names its method and level
+    assert "Analysis plan: criteria sha256" in html and "not preregistered" in html
+    assert "Not shown: the audit flags criteria that cannot fail" in html  # it passes, for both prices
+    numbers = json.loads((tmp_path / "report.json").read_text())
+    assert numbers["criteria"][0]["audit"]["status"] == "never fails"
+    assert numbers["registration"]["status"] == "not registered"

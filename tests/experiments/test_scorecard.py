@@ -19,6 +19,9 @@ from tests._cli import flagship
 
 finite = st.floats(-1e6, 1e6, allow_nan=False)
 
+# "sale sells out" was ">= 0.8" under percentile-bootstrap verdicts. With the inference module, a cell
+# whose six runs all sell out (a ratio measure constant in that part) gets a Wilson interval (lower
+# bound about 0.51 at its Holm-adjusted level), so ">= 0.5" is what six seeds can show.
 CRITERIA = """
 title = "shop readiness"
 seed = 4
@@ -28,7 +31,7 @@ name = "sale sells out"
 measure = "ux.sell_through"
 arm = "sale"
 op = ">="
-threshold = 0.8
+threshold = 0.5
 
 [[criteria]]
 measure = "posted_price.buyer_surplus_per_sale"
