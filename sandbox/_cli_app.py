@@ -24,7 +24,7 @@ DEFAULT_STORE_URL = "sqlite:///flagship.db"
 app = typer.Typer(
     name="flagship",
     help="Prototype, stress-test and pilot alignment mechanisms.",
-    add_completion=False,
+    add_completion=True,  # --install-completion and --show-completion for bash, zsh, fish, PowerShell
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

@@ -95,8 +95,9 @@ def run(
             from flagship.sandbox._experiment_cli import print_evaluation  # noqa: PLC0415
 
             print_evaluation(evaluation, measures=False)
-        err.print(f"stored {len(batch.results)} runs as batch {batch.sweep_id} in "
-                   f"{store.url}", highlight=False)
+    # on stderr, with --json too: stdout stays the same bytes for the same seeds
+    err.print(f"stored {len(batch.results)} runs as batch {batch.sweep_id} in {store.url} "
+              f"(flagship runs --db {store.url} --sweep {batch.sweep_id})", highlight=False, soft_wrap=True)
     if misfit is not None:
         raise misfit
     for result in batch.failed:

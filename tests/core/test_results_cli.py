@@ -73,3 +73,15 @@ def test_help_lists_commands_in_the_workflow_order(tmp_path: Path) -> None:
              "runs", "sweeps", "trials", "show", "rerun", "list", "events"]
     positions = [shown.index(f"│ {name} ") for name in order]
     assert positions == sorted(positions)
+
+
+def test_shell_completion_and_the_batch_id_on_stderr(tmp_path: Path) -> None:
+    completion = flagship("--show-completion", "bash", cwd=tmp_path)
+    assert completion.returncode == 0 and "_flagship_completion()" in completion.stdout
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    made = flagship("run", str(SHOP), "--replications", "1", "--json", "--set", "duration=30.0", "--db", db,
+                    cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    json.loads(made.stdout)  # stdout is the JSON alone
+    (batch,) = json.loads(flagship("sweeps", "--db", db, "--json", cwd=tmp_path).stdout)
+    assert f"stored 2 runs as batch {batch['id']} in {db}" in made.stderr
