@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-__all__ = ["DEFAULT_STORE_URL", "NO_ARM", "DbOpt", "ScenarioArg", "SetOpt", "app", "err", "out", "progress"]
+__all__ = ["DEFAULT_STORE_URL", "NO_ARM", "DbOpt", "ScenarioArg", "SetOpt", "StoreArg", "StoreOpt", "app",
+           "chosen_store", "err", "out", "progress"]
 
 #: The embedded default store (as :data:`flagship.telemetry.DEFAULT_URL`, which a test pins equal).
 DEFAULT_STORE_URL = "sqlite:///flagship.db"
@@ -57,6 +58,24 @@ SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", help="override a scenario field: dotted.path=value (value read as TOML)")]
 DbOpt = Annotated[str | None, typer.Option(
     "--db", help=f"store URL (default: the scenario's store, else {DEFAULT_STORE_URL})")]
+
+
+#: A store named as the command's first argument (kept for the commands that always took one) ...
+StoreArg = Annotated[str | None, typer.Argument(
+    metavar="DB", show_default=False, help="store URL or SQLite file; the same as --db")]
+#: ... or, as in every command, with --db.
+StoreOpt = Annotated[str | None, typer.Option(
+    "--db", help=f"store URL (sqlite:///… or postgresql+psycopg://…) or the path of a SQLite file "
+                 f"(default {DEFAULT_STORE_URL})")]
+
+
+def chosen_store(positional: str | None, option: str | None) -> str:
+    """The store a command names, as ``DB`` or ``--db`` (one of them), else the default."""
+    if positional is not None and option is not None and positional != option:
+        from flagship.mechanisms import InputError, Problem  # noqa: PLC0415
+
+        raise InputError([Problem("--db", f"name the store once: DB {positional!r} or --db {option!r}")])
+    return positional or option or DEFAULT_STORE_URL
 
 
 def progress(quiet: bool) -> Progress:

@@ -29,7 +29,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from flagship.sandbox._cli_app import err, out
+from flagship.sandbox._cli_app import StoreArg, StoreOpt, chosen_store, err, out
 
 if TYPE_CHECKING:
     from flagship.mechanisms import Problem
@@ -44,8 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["evaluate_command", "exit_code", "preregister_command", "print_evaluation", "register",
            "report_command", "store_url", "sweep_command"]
 
-DbArg = Annotated[str, typer.Argument(metavar="DB", help="store URL (sqlite:///… or postgresql+psycopg://…) "
-                                                         "or the path of a SQLite file")]
 SweepOpt = Annotated[str, typer.Option("--sweep", help="sweep id (or a unique prefix)")]
 
 
@@ -283,7 +281,6 @@ def check_correction(correction: str | None) -> None:
 
 
 def evaluate_command(
-    db: DbArg,
     sweep: SweepOpt,
     criteria: Annotated[str, typer.Option("--criteria", help="criteria file (TOML)")],
     as_json: Annotated[bool, typer.Option("--json", help="print the evaluation as JSON")] = False,
@@ -300,6 +297,8 @@ def evaluate_command(
         min=2)] = None,
     workers: Annotated[int | None, typer.Option(
         help="worker processes for --audit and --extend runs (default: all cores)", min=1)] = None,
+    db: StoreArg = None,
+    db_option: StoreOpt = None,
 ) -> None:
     """Judge a stored sweep against a criteria file.
 
@@ -321,7 +320,7 @@ def evaluate_command(
         raise InputError([Problem("--extend", "needs --max-replications N")])
     text = read_criteria_text(criteria)
     spec = _parse_toml_criteria(text, criteria, parse_criteria)
-    with open_store(store_url(db)) as store:
+    with open_store(store_url(chosen_store(db, db_option))) as store:
         data = SweepData.load(store, sweep)
         if not data.runs:
             raise InputError([Problem("--sweep", f"sweep {data.sweep.id} has no runs yet")])
@@ -519,10 +518,11 @@ def _print_measures(evaluation: Evaluation) -> None:
 
 
 def report_command(
-    db: DbArg,
     sweep: SweepOpt,
     out: Annotated[str, typer.Option("--out", help="directory for report.html, report.json and figures/")],
     criteria: Annotated[str | None, typer.Option("--criteria", help="criteria file (TOML)")] = None,
+    db: StoreArg = None,
+    db_option: StoreOpt = None,
 ) -> None:
     """Write a self-contained HTML report of a sweep, its figures (PNG and SVG) and its numbers (JSON)."""
     from flagship.telemetry import open_store  # noqa: PLC0415
@@ -534,7 +534,7 @@ def report_command(
 
     spec = load_criteria(criteria) if criteria is not None else None
     text = read_criteria_text(criteria) if criteria is not None else None
-    with open_store(store_url(db)) as store:
+    with open_store(store_url(chosen_store(db, db_option))) as store:
         report = write_report(store, sweep, out, spec, criteria_source=criteria or "", criteria_text=text)
     verdict = report.evaluation.verdict
     err.print(f"report: {Path(out) / 'report.html'} ({len(report.figures)} figures"

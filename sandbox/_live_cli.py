@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from flagship.sandbox._cli_app import err, out
+from flagship.sandbox._cli_app import StoreArg, StoreOpt, chosen_store, err, out
 
 if TYPE_CHECKING:
     from flagship.sandbox._replay import ReplayReport
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["export_metrics", "register", "replay", "serve", "verify"]
 
 
-DbArg = Annotated[str, typer.Argument(metavar="DB", help="store URL, or the path of a SQLite file")]
 TrialOpt = Annotated[str | None, typer.Option("--trial", help="trial id (or a unique prefix)")]
 
 
@@ -94,17 +93,18 @@ def serve(
 
 
 def verify(
-    db: DbArg,
     trial: TrialOpt = None,
     public_key: Annotated[str | None, typer.Option(
         "--public-key", help="expected checkpoint public key (hex) instead of the stored one")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON")] = False,
+    db: StoreArg = None,
+    db_option: StoreOpt = None,
 ) -> None:
     """Check trial logs' hash chains and signed checkpoints; name the first bad entry."""
     from flagship.telemetry import Store  # noqa: PLC0415
     from flagship.telemetry._trial_log import TrialLog  # noqa: PLC0415
 
-    with Store.open(store_url(db)) as store:
+    with Store.open(store_url(chosen_store(db, db_option))) as store:
         log = TrialLog(store)
         ids = [log.trial(trial).id] if trial else [t.id for t in log.trials()]
         results = [log.verify(trial_id, public_key=public_key) for trial_id in ids]
@@ -139,11 +139,12 @@ def _measure_rows(measures: Sequence[MeasureValue]) -> dict[str, MeasureValue]:
 
 
 def replay(
-    db: DbArg,
     trial: Annotated[str, typer.Option("--trial", help="trial id (or a unique prefix)")],
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="counterfactual override: dotted.path=value")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    db: StoreArg = None,
+    db_option: StoreOpt = None,
 ) -> None:
     """Re-run a recorded trial's actions at their recorded times; with --set, the counterfactual.
 
@@ -155,7 +156,7 @@ def replay(
     from flagship.telemetry import Store  # noqa: PLC0415
     from flagship.telemetry._trial_log import TrialLog  # noqa: PLC0415
 
-    with Store.open(store_url(db)) as store:
+    with Store.open(store_url(chosen_store(db, db_option))) as store:
         log = TrialLog(store)
         recorded = log.trial(trial)
         commits = commits_from_entries(log.entries(recorded.id))
@@ -227,12 +228,13 @@ def _epoch(text: str | None, default: float) -> float:
 
 
 def export_metrics(
-    db: DbArg,
     run: Annotated[str | None, typer.Option("--run", help="run id (or a unique prefix)")] = None,
     trial: TrialOpt = None,
     epoch: Annotated[str | None, typer.Option(
         "--epoch", help="wall time of sim time 0: unix seconds or ISO 8601 (default: a run's "
                         "creation time minus its sim time; a trial's epoch)")] = None,
+    db: StoreArg = None,
+    db_option: StoreOpt = None,
 ) -> None:
     """Write a run's (or a trial's) sim-time series and measures as OpenMetrics on stdout.
 
@@ -248,7 +250,7 @@ def export_metrics(
         raise InputError([Problem("--run", "give exactly one of --run or --trial")])
     series: Sequence[SeriesPoint]
     measures: Sequence[MeasureValue]
-    with Store.open(store_url(db)) as store:
+    with Store.open(store_url(chosen_store(db, db_option))) as store:
         if run is not None:
             stored = store.run(run)
             if stored.status != "completed":

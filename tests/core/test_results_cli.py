@@ -85,3 +85,22 @@ def test_shell_completion_and_the_batch_id_on_stderr(tmp_path: Path) -> None:
     json.loads(made.stdout)  # stdout is the JSON alone
     (batch,) = json.loads(flagship("sweeps", "--db", db, "--json", cwd=tmp_path).stdout)
     assert f"stored 2 runs as batch {batch['id']} in {db}" in made.stderr
+
+
+def test_every_store_command_takes_db_and_the_old_positional_store_still_works(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    made = flagship("run", str(SHOP), "--replications", "2", "--set", "duration=30.0",
+                    "--db", f"sqlite:///{db}", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    criteria = str(REPO / "examples" / "posted_price_criteria.toml")
+    (sweep,) = json.loads(flagship("sweeps", "--db", str(db), "--json", cwd=tmp_path).stdout)
+    judged = ("--sweep", sweep["id"], "--criteria", criteria)
+    by_option = flagship("evaluate", "--db", str(db), *judged, cwd=tmp_path)
+    by_argument = flagship("evaluate", str(db), *judged, cwd=tmp_path)
+    assert by_option.returncode == by_argument.returncode and by_option.returncode in (0, 1, 3)
+    assert by_option.stdout == by_argument.stdout
+    both = flagship("evaluate", str(db), "--db", "other.db", "--sweep", sweep["id"], "--criteria", criteria,
+                    cwd=tmp_path)
+    assert both.returncode == 2
+    assert both.stderr.strip() == f"--db: name the store once: DB {str(db)!r} or --db 'other.db'"
+    assert flagship("verify", "--db", str(db), cwd=tmp_path).stdout.strip() == "no trials in this store"
