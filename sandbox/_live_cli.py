@@ -11,13 +11,14 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from flagship.sandbox._cli_app import StoreArg, StoreOpt, chosen_store, err, out
+from flagship.sandbox._cli_app import StoreArg, StoreOpt, chosen_store, out
 
 if TYPE_CHECKING:
     from flagship.sandbox._replay import ReplayReport
@@ -29,6 +30,13 @@ __all__ = ["export_metrics", "register", "replay", "serve", "verify"]
 
 
 TrialOpt = Annotated[str | None, typer.Option("--trial", help="trial id (or a unique prefix)")]
+
+
+class LogFormatChoice(StrEnum):
+    """How ``flagship serve`` logs (see :mod:`flagship.sandbox._live._logs`)."""
+
+    TEXT = "text"
+    JSON = "json"
 
 
 def store_url(db: str, *, must_exist: bool = True) -> str:
@@ -80,6 +88,9 @@ def serve(
         "--db-timeout", help="seconds a commit may wait for the database before answering 503",
         min=0.01)] = 5.0,
     access_log: Annotated[bool, typer.Option("--access-log", help="log every request")] = False,
+    log_format: Annotated[LogFormatChoice, typer.Option(
+        "--log-format", help="text lines, or one JSON object per line (for a log shipper)")
+    ] = LogFormatChoice.TEXT,
 ) -> None:
     """Serve a live trial of a scenario over HTTP (resuming its trial after a restart)."""
     from flagship.sandbox._live import EngineOptions, run_server  # noqa: PLC0415
@@ -88,8 +99,7 @@ def serve(
                shadow=shadow or [], arm=arm, trial=trial, new_trial=new_trial, key_dir=key_dir,
                options=EngineOptions(tick_seconds=tick, measures_seconds=measures_interval,
                                      checkpoint_seconds=checkpoint_seconds, db_timeout=db_timeout),
-               access_log=access_log,
-               announce=lambda line: err.print(line, highlight=False, markup=False, soft_wrap=True))
+               access_log=access_log, log_format=log_format.value)
 
 
 def verify(

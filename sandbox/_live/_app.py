@@ -30,6 +30,7 @@ from flagship.mechanisms import Authenticator, ContractError
 from flagship.sandbox._live._gateway import LiveGateway, load_authenticators
 from flagship.sandbox._live._idempotency import KEYED_METHODS, IdempotencyRecord
 from flagship.sandbox._live._limits import Limits, RateBuckets
+from flagship.sandbox._live._logs import LogFormat, configure_logging
 from flagship.sandbox._live._middleware import (
     AuthenticationMiddleware,
     BodyLimitMiddleware,
@@ -223,19 +224,21 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
                shadow: Sequence[str] = (), arm: str | None = None, trial: str | None = None,
                new_trial: bool = False, key_dir: str | Path | None = None,
                options: EngineOptions | None = None, access_log: bool = False,
-               announce: Callable[[str], None] = print) -> None:
+               log_format: LogFormat = "text") -> None:
     """``flagship serve``: open the store, resume or start the trial, recover, serve until stopped.
 
     Recovery runs before the socket opens, so a trial whose log fails verification
     or does not replay never serves. Stops gracefully on SIGINT/SIGTERM (queued
-    actions finish, a last checkpoint is signed).
+    actions finish, a last checkpoint is signed). Logs (``log_format``: text or JSON lines)
+    a line when the trial starts serving (its id, URL and store) and one when it stopped
+    (entries, actions drained, entries covered by the last checkpoint).
     """
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
     live = load_live_scenario(scenario, overrides, arm=arm)
     url = db or live.resolved.scenario.store
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("flagship").setLevel(logging.INFO)
+    configure_logging(log_format)
+    log_ = logging.getLogger("flagship.live")
     from flagship.telemetry import Store  # noqa: PLC0415 - keeps this module's import light for tests
 
     store = Store.open(url, durable=True)
@@ -249,13 +252,18 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
                         shadow=shadow_scenario(opened, shadow) if shadow else None)
         engine.recover()
         application = create_app(engine, spec=live.spec)
-        announce(f"flagship: trial {opened.id} {'resumed' if resumed else 'started'} "
-                 f"({engine.size} log entries, time factor {opened.time_factor}); "
-                 f"serving on http://{host}:{port}")
-        config = uvicorn.Config(application, host=host, port=port, log_level="warning",
+        event = "trial_resumed" if resumed else "trial_started"
+        log_.info("trial %s %s (%d log entries, time factor %g); serving on http://%s:%d; store %s",
+                  opened.id, event.removeprefix("trial_"), engine.size, opened.time_factor, host, port,
+                  store.url, extra={"event": event, "trial": opened.id, "url": f"http://{host}:{port}",
+                                    "store": store.url, "entries": engine.size,
+                                    "time_factor": opened.time_factor})
+        # uvicorn logs through our handler (log_config=None); its access lines are INFO
+        level = "info" if access_log else "warning"
+        config = uvicorn.Config(application, host=host, port=port, log_level=level,
                                 access_log=access_log, ws="none", lifespan="on",
-                                timeout_graceful_shutdown=10)
-        uvicorn.Server(config).run()
+                                timeout_graceful_shutdown=10, log_config=None)
+        uvicorn.Server(config).run()  # the engine logs its stop (uvicorn re-raises SIGTERM after it)
     finally:
         store.close()
 

@@ -172,6 +172,11 @@ class DurableLog:
                          self.trial.id, size, self.size)
         return moved
 
+    @property
+    def checkpointed(self) -> int:
+        """Log entries covered by the newest signed checkpoint."""
+        return self._last_checkpoint_size
+
     def sign_final(self) -> None:
         """At shutdown: a last checkpoint, if entries were committed since the previous one."""
         if self.resync or self.size <= self._last_checkpoint_size:

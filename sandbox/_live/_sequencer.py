@@ -129,6 +129,8 @@ class Engine:
         self.duration = float(resolved.scenario.duration)
         self.host: Host | None = None
         self.status = "new"
+        self.drained = 0
+        """Queued actions the last stop let finish before it signed the final checkpoint."""
         self.recovered_entries = 0
         self.recovered_state_hash = ""
         self.durable = DurableLog(trial, log, key, self.options, self.metrics, clock)
@@ -256,12 +258,19 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._measures_task
         if self._task is not None and self._queue is not None and not failed:
+            self.drained = self._queue.qsize()  # queued actions that finish before the stop
             await self._queue.put(_STOP)
             await self._task
         if not failed:
             self.durable.sign_final()
         self._heap.thaw()
         self.status = "stopped"
+        _log.info("trial %s stopped: %d log entries, %d queued actions drained, the last signed "
+                  "checkpoint covers %d entries", self.trial.id, self.durable.size, self.drained,
+                  self.durable.checkpointed,
+                  extra={"event": "trial_stopped", "trial": self.trial.id, "entries": self.durable.size,
+                         "drained": self.drained, "checkpointed": self.durable.checkpointed,
+                         "after_failure": failed})
 
     async def submit(self, mechanism: str, kind: str, payload: Mapping[str, Any], actor: str, *,
                      key: str | None = None, base_key: str | None = None, index: int = 0,

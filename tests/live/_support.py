@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,8 +161,8 @@ class ServerProcess:
     """
 
     def __init__(self, scenario: Path, url: str, *, cwd: Path, cli: bool = False, tick: float = 0.02,
-                 checkpoint_seconds: float = 0.5, measures_seconds: float = 0.0, new_trial: bool = False
-                 ) -> None:
+                 checkpoint_seconds: float = 0.5, measures_seconds: float = 0.0, new_trial: bool = False,
+                 extra_args: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.log_path = cwd / f"serve-{self.port}.log"
         self._log = self.log_path.open("wb")
@@ -171,7 +171,8 @@ class ServerProcess:
             command = flagship_command(
                 "serve", str(scenario), "--db", url, "--port", str(self.port), "--key-dir", str(cwd),
                 "--tick", str(tick), "--checkpoint-seconds", str(checkpoint_seconds),
-                "--measures-interval", str(measures_seconds), *(["--new-trial"] if new_trial else []))
+                "--measures-interval", str(measures_seconds), *(["--new-trial"] if new_trial else []),
+                *extra_args)
         else:
             args = {"scenario": str(scenario), "db": url, "port": self.port, "key_dir": str(cwd),
                     "new_trial": new_trial,
