@@ -51,6 +51,7 @@ __all__ = [
     "apply_overrides",
     "load_scenario",
     "parse_override",
+    "read_scenario_file",
     "remove_paths",
     "resolve",
 ]
@@ -171,8 +172,9 @@ class ResolvedScenario:
 # -- loading ------------------------------------------------------------------------------
 
 
-def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> ResolvedScenario:
-    """Read, override (``path=value`` strings) and validate a scenario file."""
+def read_scenario_file(path: str | Path, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], str]:
+    """A scenario file's table (TOML, or JSON by suffix) with ``path=value`` overrides applied,
+    and the SHA-256 of the file's bytes. Every problem names the file."""
     path = Path(path)
     source = str(path)
     try:
@@ -190,9 +192,13 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> ResolvedSc
     if not isinstance(raw, dict):
         raise ScenarioError([Problem("", "expected a table of scenario fields")], source=source)
     parsed = [parse_override(text, source=source) for text in overrides]
-    raw = apply_overrides(raw, parsed, source=source)
-    return resolve(raw, source=source, source_sha256=hashlib.sha256(content).hexdigest(),
-                   overrides=tuple(overrides))
+    return apply_overrides(raw, parsed, source=source), hashlib.sha256(content).hexdigest()
+
+
+def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> ResolvedScenario:
+    """Read, override (``path=value`` strings) and validate a scenario file."""
+    raw, digest = read_scenario_file(path, overrides)
+    return resolve(raw, source=str(path), source_sha256=digest, overrides=tuple(overrides))
 
 
 def parse_override(text: str, *, source: str = "") -> tuple[str, Any]:

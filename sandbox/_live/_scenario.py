@@ -9,11 +9,8 @@ with a fresh Ed25519 checkpoint key written beside the database before the trial
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
-import tomllib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +27,7 @@ from flagship.sandbox._scenario import (
     apply_overrides,
     parse_override,
     pydantic_problems,
+    read_scenario_file,
     resolve,
 )
 from flagship.telemetry._trial_log import CheckpointKey, Trial, TrialLog, key_path
@@ -69,32 +67,15 @@ def load_live_scenario(path: str | Path, overrides: Sequence[str] = (), *,
     Overrides may target ``live.*`` paths too. A live trial always keeps its action
     log (``keep_actions`` is forced on): the log is the trial.
     """
-    path = Path(path)
     source = str(path)
-    try:
-        content = path.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError([Problem("", "no such file")], source=source) from None
-    except OSError as exc:
-        raise ScenarioError([Problem("", f"cannot read: {exc.strerror}")], source=source) from None
-    is_json = path.suffix.lower() == ".json"
-    try:
-        text = content.decode("utf-8")
-        raw = json.loads(text) if is_json else tomllib.loads(text)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ScenarioError([Problem("", f"invalid {'JSON' if is_json else 'TOML'}: {exc}")],
-                            source=source) from None
-    if not isinstance(raw, dict):
-        raise ScenarioError([Problem("", "expected a table of scenario fields")], source=source)
-    raw = apply_overrides(raw, [parse_override(o, source=source) for o in overrides], source=source)
+    raw, digest = read_scenario_file(path, overrides)
     live_raw = raw.pop("live", {})
     try:
         spec = LiveSpec.model_validate(live_raw)
     except ValidationError as exc:
         raise ScenarioError(pydantic_problems(exc, "live", LiveSpec), source=source) from None
     raw["keep_actions"] = True
-    resolved = resolve(raw, source=source, source_sha256=hashlib.sha256(content).hexdigest(),
-                       overrides=tuple(overrides))
+    resolved = resolve(raw, source=source, source_sha256=digest, overrides=tuple(overrides))
     if arm is not None:
         resolved = resolved.with_arm(arm)
     unsafe = [Problem(f"mechanisms.{name}.{problem.path}".rstrip("."), problem.message)
