@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 from flagship.mechanisms._errors import ContractError
 
-__all__ = ["Area", "Measure"]
+__all__ = ["UNIT_RANGES", "Area", "Measure", "unit_range"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+UNIT_RANGES: dict[str, tuple[float, float]] = {
+    "ratio": (0.0, 1.0),
+    "count": (0.0, math.inf),
+    "seconds": (0.0, math.inf),
+    "lots": (0.0, math.inf),
+}
+"""The values a measure in these units can take (other units: any real number).
+
+A ``ratio`` is a share in [0, 1] (the Prometheus convention); counts, durations and lot
+quantities are never negative. The recorder refuses a value outside its unit's range (a
+broken mechanism, not a result), and intervals are clipped to it: the true mean lies in the
+range, so clipping never lowers coverage, and a band never claims an impossible value.
+"""
+
+
+def unit_range(unit: str, *, difference: bool = False) -> tuple[float, float]:
+    """The range of a measure in ``unit`` (of a difference of two such measures when asked)."""
+    low, high = UNIT_RANGES.get(unit, (-math.inf, math.inf))
+    if difference:
+        return low - high, high - low
+    return low, high
 
 
 class Area(StrEnum):
@@ -26,7 +49,8 @@ class Measure:
     """A headline number a mechanism (or population) reports once per run.
 
     ``unit`` follows Prometheus base units where one applies (``seconds``,
-    ``ratio``, ``bytes``), else a plain noun (``lots``, ``ticks``, ``count``).
+    ``ratio``, ``bytes``), else a plain noun (``lots``, ``ticks``, ``count``); a unit in
+    :data:`UNIT_RANGES` bounds the values (a ratio is in [0, 1]).
     ``higher_is_better`` tells scorecards and reports which way is good.
     """
 

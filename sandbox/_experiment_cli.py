@@ -212,15 +212,18 @@ def format_estimate(est: Estimate) -> str:
         return "—"
     if est.n == 1 or not math.isfinite(est.low):
         return _fmt(est.mean)
-    if est.method == "t":  # Student-t intervals are symmetric: mean ± half-width says it all
+    if est.method == "t" and math.isclose(est.high - est.mean, est.mean - est.low, rel_tol=1e-9):
+        # a Student-t interval is symmetric unless clipped to the measure's range: ± says it all
         return f"{_fmt(est.mean)} ± {_fmt((est.high - est.low) / 2)} t"
     return f"{_fmt(est.mean)} [{_fmt(est.low)}, {_fmt(est.high)}] {est.method}"
 
 
-def summarise_measures(values: dict[str, dict[str, list[float | None]]],
-                       confidence: float = 0.95) -> dict[str, dict[str, Estimate]]:
+def summarise_measures(values: dict[str, dict[str, list[float | None]]], confidence: float = 0.95, *,
+                       units: dict[str, str] | None = None) -> dict[str, dict[str, Estimate]]:
     """measure -> arm -> estimate by the inference module's rule (Wilson when a measure is 0/1 in every
-    run of every arm); ``constant`` marks a measure with one value (or none) across all runs and arms."""
+    run of every arm), clipped to the range of the measure's unit where ``units`` names it;
+    ``constant`` marks a measure with one value (or none) across all runs and arms."""
+    from flagship.mechanisms._measures import unit_range  # noqa: PLC0415
     from flagship.telemetry._inference import Inference, is_proportion  # noqa: PLC0415
     from flagship.telemetry._stats import summarise  # noqa: PLC0415
 
@@ -230,8 +233,10 @@ def summarise_measures(values: dict[str, dict[str, list[float | None]]],
         every = [v for arm_values in by_arm.values() for v in arm_values]
         proportion = is_proportion(every)
         constant = len({float(v) for v in every if v is not None and math.isfinite(v)}) <= 1
+        bounds = unit_range(units[name]) if units and name in units else None
         table[name] = {arm: dataclasses.replace(summarise(arm_values, proportion=proportion,
-                                                          inference=inference, stream=f"{name}/{arm}"),
+                                                          inference=inference, stream=f"{name}/{arm}",
+                                                          bounds=bounds),
                                                 constant=constant)
                        for arm, arm_values in by_arm.items()}
     return table
@@ -399,7 +404,7 @@ def _percent(confidence: float) -> str:
 
 _STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow"}  # by Verdict value
 _AUDIT_STYLE = {"ok": "green", "vacuous": "red", "never fails": "red", "contrast not run": "yellow",
-                "no contrast": "dim"}
+                "witness run": "dim", "never reaches threshold": "red"}
 
 
 def _more(result: Any) -> str:
@@ -465,8 +470,9 @@ def print_evaluation(evaluation: Evaluation, *, measures: bool = True) -> None:
     counts = evaluation.counts
     if verdict is not None:
         style = _STYLE[verdict.value]
-        flagged = (f"; {counts['flagged']} flagged by the audit (vacuous or not failing under its contrast) "
-                   "count as not passed" if counts["flagged"] else "")
+        flagged = (f"; {counts['flagged']} flagged by the audit (vacuous, not failing under its contrast, "
+                   "or no contrast and a threshold no run reaches) count as not passed"
+                   if counts["flagged"] else "")
         out.print(f"[{style}]{verdict.value.upper()}[/]: {counts['pass']} pass, {counts['fail']} "
                   f"fail, {counts['inconclusive']} inconclusive of {len(evaluation.criteria)} criteria"
                   f"{flagged}. 'More replications' is a power-based estimate: the seeds per cell at which "
@@ -480,13 +486,13 @@ def print_audit(evaluation: Evaluation) -> None:
         return
     table = Table(title="audit: can each criterion fail?", title_justify="left")
     for column in ("criterion", "status", "measure across all runs and arms", "contrast",
-                   "verdict under contrast"):
+                   "verdict under contrast (or a witness run)"):
         table.add_column(column)
     for result in evaluation.criteria:
         finding = evaluation.audit.get(result.index)
         if finding is None:
             continue
-        under = "" if finding.contrast_verdict is None else \
+        under = finding.witness if finding.contrast_verdict is None else \
             f"{finding.contrast_verdict.value}: {finding.contrast_estimate}"
         table.add_row(escape(result.label), f"[{_AUDIT_STYLE[finding.status]}]{finding.status}[/]",
                       escape(finding.reason), escape(finding.contrast or "—"), escape(under))

@@ -126,16 +126,19 @@ def _aggregate(batch: Batch) -> dict[str, dict[str, Estimate]]:
     from flagship.sandbox._experiment_cli import summarise_measures  # noqa: PLC0415
 
     by_measure: dict[str, dict[str, list[float | None]]] = {}
+    units: dict[str, str] = {}
     arms: list[str] = []
     for result in batch.results:
         if not result.ok:
             continue
+        if result.telemetry is not None:
+            units.update({f"{m.scope}.{m.name}": m.unit for m in result.telemetry.measures})
         arm = result.arm or NO_ARM
         if arm not in arms:
             arms.append(arm)
         for name, value in result.measures().items():
             by_measure.setdefault(name, {}).setdefault(arm, []).append(value)
-    estimates = summarise_measures(by_measure)
+    estimates = summarise_measures(by_measure, units=units)
     return {arm: {name: estimates[name][arm] for name in sorted(estimates) if arm in estimates[name]}
             for arm in arms}
 

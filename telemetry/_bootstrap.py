@@ -33,7 +33,7 @@ from flagship.mechanisms._errors import InputError, Problem
 from flagship.mechanisms._random import seed_sequence
 from flagship.telemetry._inference import Interval
 
-__all__ = ["Interval", "Op", "Verdict", "bootstrap_mean", "further_replications", "judge"]
+__all__ = ["Interval", "Op", "Verdict", "bootstrap_mean", "judge"]
 
 Op = Literal[">=", "<=", ">", "<"]
 _CELLS_PER_CHUNK = 2_000_000  # resamples x n values drawn at once: bounds memory for large n
@@ -101,24 +101,3 @@ def judge(interval: Interval, op: Op, threshold: float) -> Verdict:
     if passed:
         return Verdict.PASS
     return Verdict.FAIL if failed else Verdict.INCONCLUSIVE
-
-
-def further_replications(interval: Interval, threshold: float, verdict: Verdict) -> int | None:
-    """Replications to add (per unit the interval was taken over) that would likely decide it.
-
-    0 for a decided verdict; ``None`` when no number can be promised (fewer than two
-    values, the estimate exactly on the threshold, or a distance so small against the
-    interval's width that the count would overflow).
-    """
-    if verdict is not Verdict.INCONCLUSIVE:
-        return 0
-    distance = abs(interval.estimate - threshold)
-    half = interval.half_width
-    if interval.n < 2 or not math.isfinite(half) or distance == 0 or not math.isfinite(distance):
-        return None
-    # Past ~1e300 the square overflows: no number of replications worth promising.
-    ratio = half / distance
-    if not ratio < 1e150:
-        return None
-    needed = math.ceil(interval.n * ratio**2 - 1e-9)  # 40.000000001 means 40
-    return max(1, needed - interval.n)

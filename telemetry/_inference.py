@@ -28,13 +28,18 @@ A test of a threshold uses the same method as the interval, so "the interval at 
 1 - alpha excludes the threshold" and "the two-sided p-value is below alpha" are the same
 statement (for BCa, the p-value inverts the BCa endpoint formula on the same bootstrap
 distribution). Fewer than two values give no interval (bounds NaN) and p-values of 1.
+
+Every interval is clipped to the range its measure's unit allows (a ratio to [0, 1], a
+difference of ratios to [-1, 1], counts and durations to >= 0; ``unit_range`` in
+:mod:`flagship.mechanisms._measures`). The true mean lies in that range, so clipping cannot
+lower coverage; the estimate is never moved.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -161,8 +166,23 @@ class Inference:
     # -- intervals ------------------------------------------------------------------------------
 
     def interval(self, values: Iterable[float | None], *, stream: str = "", paired: bool = False,
-                 proportion: bool = False, confidence: float | None = None) -> Interval:
-        """Mean of the defined values and its interval (``None``/NaN skipped) by the rule above."""
+                 proportion: bool = False, confidence: float | None = None,
+                 bounds: tuple[float, float] | None = None) -> Interval:
+        """Mean of the defined values and its interval (``None``/NaN skipped) by the rule above.
+
+        ``bounds`` is the range the measure can take (``unit_range`` of its unit): the interval is
+        clipped to it, since the true mean lies inside (coverage cannot fall; a t-interval of a
+        ratio near 0 no longer reaches below 0).
+        """
+        ci = self._interval(values, stream=stream, paired=paired, proportion=proportion,
+                            confidence=confidence)
+        if bounds is None or not math.isfinite(ci.low):
+            return ci
+        low, high = bounds
+        return replace(ci, low=min(max(ci.low, low), high), high=max(min(ci.high, high), low))
+
+    def _interval(self, values: Iterable[float | None], *, stream: str, paired: bool,
+                  proportion: bool, confidence: float | None) -> Interval:
         level = self.confidence if confidence is None else confidence
         data = _defined(values)
         n = len(data)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flagship.mechanisms._errors import InputError, Problem
+from flagship.mechanisms._measures import unit_range
 from flagship.telemetry._bootstrap import Op, Verdict, judge
 from flagship.telemetry._criteria import Criterion
 from flagship.telemetry._inference import Inference, Interval, power_replications
@@ -35,6 +36,7 @@ class PartSample:
     paired: bool
     proportion: bool
     stream: str
+    bounds: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -59,35 +61,40 @@ class PartResult:
 @dataclass(frozen=True)
 class AuditFinding:
     """Can the criterion fail? ``vacuous``: its measure is constant or undefined; ``contrast``: its
-    verdict where it should fail (None: no contrast named, or not run)."""
+    verdict where it should fail (None: no contrast named, or not run); ``witness``: without a
+    contrast, a stored run (arm, seed) at or past the criterion's threshold ("" when none exists)."""
 
     vacuous: bool
     reason: str
     contrast: str | None = None
     contrast_verdict: Verdict | None = None
     contrast_estimate: str = ""
+    witness: str = ""
 
     @property
     def status(self) -> str:
-        """ok, vacuous, never fails (under its contrast), contrast not run, or no contrast."""
+        """ok, vacuous, never fails (under its contrast), contrast not run, witness run (no contrast,
+        but a run at or past the threshold), or never reaches threshold (no contrast, and no run)."""
         if self.vacuous:
             return "vacuous"
         if self.contrast is None:
-            return "no contrast"
+            return "witness run" if self.witness else "never reaches threshold"
         if self.contrast_verdict is None:
             return "contrast not run"
         return "ok" if self.contrast_verdict is Verdict.FAIL else "never fails"
 
     @property
     def blocks_pass(self) -> bool:
-        """A vacuous criterion, or one shown not to fail under its contrast, never counts as a pass."""
-        return self.status in ("vacuous", "never fails")
+        """Never counted as a pass: a vacuous criterion, one shown not to fail under its contrast, and
+        one with no contrast whose threshold no stored run of any arm reaches (nothing shows it can
+        fail)."""
+        return self.status in ("vacuous", "never fails", "never reaches threshold")
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "vacuous": self.vacuous, "reason": self.reason,
                 "contrast": self.contrast,
                 "contrast_verdict": self.contrast_verdict.value if self.contrast_verdict else None,
-                "contrast_estimate": self.contrast_estimate}
+                "contrast_estimate": self.contrast_estimate, "witness": self.witness or None}
 
 
 @dataclass(frozen=True)
@@ -161,7 +168,7 @@ def criterion_parts(data: SweepData, index: int, criterion: Criterion,
         for cell in cells:
             diffs = [sign * d for d in data.paired(measure.key, effect.treatment, effect.control, cell)]
             parts.append(PartSample(f"{effect.treatment} - {effect.control}", cell, diffs, True, False,
-                                    f"criterion/{index}/{cell}"))
+                                    f"criterion/{index}/{cell}", unit_range(measure.unit, difference=True)))
         return label, target, ">=", effect.min, parts
     if criterion.op is None or criterion.threshold is None:  # the model refuses this already
         raise InputError([Problem(f"criteria.{index}", "give op and threshold, or effect")])
@@ -173,7 +180,8 @@ def criterion_parts(data: SweepData, index: int, criterion: Criterion,
     for arm in arms:
         for cell in cells:
             values = list(data.samples(measure.key, arm, cell).values())
-            parts.append(PartSample(arm, cell, values, False, proportion, f"criterion/{index}/{arm}/{cell}"))
+            parts.append(PartSample(arm, cell, values, False, proportion, f"criterion/{index}/{arm}/{cell}",
+                                    unit_range(measure.unit)))
     return label, target, criterion.op, criterion.threshold, parts
 
 
@@ -185,7 +193,7 @@ def judge_parts(inference: Inference, samples: Sequence[PartSample], threshold: 
         test = inference.test(sample.values, threshold, stream=sample.stream, paired=sample.paired,
                               proportion=sample.proportion)
         ci = inference.interval(sample.values, stream=sample.stream, paired=sample.paired,
-                                proportion=sample.proportion, confidence=1 - level)
+                                proportion=sample.proportion, confidence=1 - level, bounds=sample.bounds)
         verdict = judge(ci, op, threshold)
         further = 0 if verdict is not Verdict.INCONCLUSIVE else power_replications(ci, threshold, level)
         results.append(PartResult(sample.arm, sample.cell, ci, verdict, further, test.two_sided, level))

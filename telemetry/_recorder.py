@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from flagship.mechanisms._errors import ContractError
-from flagship.mechanisms._measures import Measure
+from flagship.mechanisms._measures import Measure, unit_range
 
 if TYPE_CHECKING:
     import simpy
@@ -191,8 +191,13 @@ class Telemetry:
             for d in declarations:
                 if d.name not in recorded:
                     raise ContractError(f"{scope} did not record its declared measure {d.name!r}")
+                value = _finite_or_none(recorded[d.name])
+                low, high = unit_range(d.unit)
+                if value is not None and not low <= value <= high:
+                    raise ContractError(f"{scope} recorded {d.name} = {value!r}, outside the range "
+                                        f"[{low:g}, {high:g}] of its unit {d.unit!r}")
                 measures.append(MeasureValue(scope, d.name, d.area.value, d.unit, d.higher_is_better,
-                                             _finite_or_none(recorded[d.name])))
+                                             value))
         summaries = [
             _summarise(scope, name, values)
             for scope, recorder in self._recorders.items()

@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 
 from flagship.mechanisms._canonical import canonical_json
 from flagship.mechanisms._errors import InputError, Problem
+from flagship.mechanisms._measures import unit_range
 from flagship.mechanisms._random import seed_sequence
 from flagship.telemetry._bootstrap import Verdict
 from flagship.telemetry._inference import Inference, Interval
@@ -268,7 +269,7 @@ def _response(data: SweepData, evaluation: Evaluation) -> dict[str, dict[str, An
                     values = [v for cell in cells for v in data.samples(key, arm, cell).values()]
                     intervals.append(inference.interval(
                         values, stream=f"response/{path}/{key}/{arm}/{canonical_json(value)}",
-                        proportion=data.is_proportion(key)))
+                        proportion=data.is_proportion(key), bounds=unit_range(data.measures[key].unit)))
                 curve["measures"][key][arm] = intervals
         curves[path] = curve
     return curves

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flagship.mechanisms._errors import InputError, Problem
+from flagship.mechanisms._measures import unit_range
 from flagship.telemetry._audit import audit_stored
 from flagship.telemetry._bootstrap import Verdict
 from flagship.telemetry._criteria import (
@@ -174,16 +175,18 @@ def evaluate(data: SweepData, criteria: CriteriaFile | None = None, *, source: s
     control = data.arms[0] if data.arms else ""
     for key in data.measures:
         proportion = data.is_proportion(key)
+        bounds = unit_range(data.measures[key].unit)
         pooled[key] = {arm: inference.interval(data.samples(key, arm).values(), stream=f"{key}/{arm}",
-                                               proportion=proportion)
+                                               proportion=proportion, bounds=bounds)
                        for arm in data.arms}
         by_cell[key] = {arm: {c["key"]: inference.interval(data.samples(key, arm, c["key"]).values(),
                                                            stream=f"{key}/{arm}/{c['key']}",
-                                                           proportion=proportion)
+                                                           proportion=proportion, bounds=bounds)
                               for c in data.cells}
                         for arm in data.arms}
         differences[key] = {f"{arm} - {control}": inference.interval(
-            data.paired(key, arm, control), stream=f"{key}/{arm}-{control}", paired=True)
+            data.paired(key, arm, control), stream=f"{key}/{arm}-{control}", paired=True,
+            bounds=unit_range(data.measures[key].unit, difference=True))
             for arm in data.arms[1:]}
     results = _judge_all(data, criteria, source, inference, correction) if criteria else []
     evaluation = Evaluation(data, criteria.title if criteria else "Sweep measures", confidence, resamples,

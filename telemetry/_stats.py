@@ -64,7 +64,8 @@ def mean_ci(values: Iterable[float | None], confidence: float = 0.95) -> Estimat
 
 
 def summarise(values: Iterable[float | None], *, proportion: bool, inference: Inference,
-              stream: str = "") -> Estimate:
-    """Mean and interval by the inference rule; ``proportion`` says the measure is 0/1 in every run."""
-    interval = inference.interval(values, stream=stream, proportion=proportion)
+              stream: str = "", bounds: tuple[float, float] | None = None) -> Estimate:
+    """Mean and interval by the inference rule; ``proportion`` says the measure is 0/1 in every run;
+    ``bounds`` is the measure's range (the interval is clipped to it)."""
+    interval = inference.interval(values, stream=stream, proportion=proportion, bounds=bounds)
     return Estimate(interval.estimate, interval.low, interval.high, interval.n, interval.method)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -12,6 +13,8 @@ import pytest
 from flagship.telemetry import Store
 from flagship.telemetry._bootstrap import Verdict
 from flagship.telemetry._scorecard import SweepData, evaluate, load_criteria
+from flagship.telemetry._store_protocol import StoredRun, StoredSweep
+from flagship.telemetry._sweep_data import MeasureInfo
 from tests._cli import flagship
 
 REPO = Path(__file__).resolve().parents[2]
@@ -177,34 +180,46 @@ def test_preregistration_is_checked_against_the_first_stored_run(tmp_path: Path,
 
 V1_VACUOUS = {"gate decisions are explained", "market rejections are explained",
               "honest agents are not sanctioned", "competent honest agents get in"}
-V1_NOT_CONSTANT = {"the panel looks like the electorate", "the regulator decides within ten minutes"}
+V1_NEVER_REACHED = {"the panel looks like the electorate", "the regulator decides within ten minutes"}
+
+
+def _pilot_v1() -> SweepData:
+    """The pilot's measures as issue #13's review saw them (8 seeds, commit 33d223a)."""
+    raw = json.loads((FIXTURES / "pilot_v1_measures.json").read_text())
+    sweep = StoredSweep("pilot-v1", "batch", raw["scenario"], dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+                        raw["spec"])
+    runs = [StoredRun(f"run-{i}", "pilot-v1", cell, arm, seed, replication, raw["scenario"], status, None,
+                      {}, 0.0, 0.0, 0, None, None, {}, {}, sweep.created_at, {})
+            for i, (cell, arm, seed, replication, status) in enumerate(raw["runs"])]
+    measures = {key: MeasureInfo(key, *info) for key, info in raw["measures"].items()}
+    values: dict[str, dict[tuple[str, str, int], float | None]] = {}
+    for cell, arm, seed, key, value in raw["values"]:
+        values.setdefault(key, {})[(cell, arm, seed)] = value
+    return SweepData(sweep, raw["arms"], raw["cells"], measures, values, runs)
 
 
 def test_the_fixture_is_the_old_criteria_file() -> None:
     criteria = load_criteria(FIXTURES / "criteria_v1.toml")
     assert len(criteria.criteria) == 14
-    assert {c.name for c in criteria.criteria} >= V1_VACUOUS | V1_NOT_CONSTANT
+    assert {c.name for c in criteria.criteria} >= V1_VACUOUS | V1_NEVER_REACHED
 
 
-@pytest.mark.slow
-def test_the_audit_flags_the_old_criteria_that_cannot_fail(tmp_path: Path) -> None:
-    """On the pilot at 8 seeds, four of the six criteria issue #13 names are constant: vacuous.
+def test_the_audit_flags_exactly_the_six_old_criteria_that_cannot_fail() -> None:
+    """Issue #13's six: four constant measures (vacuous) and two thresholds no run of any arm reaches.
 
-    The other two vary a little at 8 seeds (the panel's TVD 0.05-0.07 against a 0.1
-    threshold; decision times 141-243 s against 600 s), so the constant-measure rule does not
-    flag them; they need a contrast to be shown unable to fail (see docs/experiments.md).
+    The panel's TVD is 0.053-0.073 against a 0.1 ceiling and decisions take 141-243 s against
+    600 s, in every run of every arm; the file names no contrast, so nothing shows they could
+    fail. The other eight reach their thresholds somewhere (an effect above 0 fails with no
+    effect; "trading stays open" has a run halted exactly a quarter of the time).
     """
-    db = f"sqlite:///{tmp_path / 'pilot.db'}"
-    ran = flagship("run", str(REPO / "examples" / "full_stack_pilot.toml"), "--replications", "8", "--db", db,
-                   "--criteria", str(FIXTURES / "criteria_v1.toml"), cwd=tmp_path, timeout=900)
-    assert ran.returncode == 0, ran.stderr
-    with Store.open(db) as store:
-        data = SweepData.load(store, store.sweep_ids()[0])
-    evaluation = evaluate(data, load_criteria(FIXTURES / "criteria_v1.toml"))
-    vacuous = {c.label for c in evaluation.criteria if evaluation.audit[c.index].vacuous}
-    assert vacuous == V1_VACUOUS
+    evaluation = evaluate(_pilot_v1(), load_criteria(FIXTURES / "criteria_v1.toml"))
+    findings = {c.label: evaluation.audit[c.index] for c in evaluation.criteria}
+    assert {label for label, f in findings.items() if f.blocks_pass} == V1_VACUOUS | V1_NEVER_REACHED
+    assert {label for label, f in findings.items() if f.vacuous} == V1_VACUOUS
+    never_reached = {label for label, f in findings.items() if f.status == "never reaches threshold"}
+    assert never_reached == V1_NEVER_REACHED
+    assert "seed 106: 0.25, at or past <= 0.25" in findings["trading stays open"].witness
     assert evaluation.verdict is not Verdict.PASS  # flagged criteria never count as passes
-    assert "audit: can each criterion fail?" in ran.stdout and " wilson @ " in ran.stdout
 
 
 def test_the_help_documents_the_exit_codes(tmp_path: Path) -> None:

@@ -9,9 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flagship.mechanisms import Area, ContractError, Measure
+from flagship.mechanisms._measures import unit_range
 from flagship.telemetry._bootstrap import Interval, Verdict, judge
 from flagship.telemetry._inference import BCA_MIN_N, MAX_REPLICATIONS, Inference, power_replications
 from flagship.telemetry._multiplicity import adjusted_levels
+from flagship.telemetry._recorder import Telemetry
 from flagship.telemetry._sequential import decide_sequentially, obf_spending, plan_stages
 
 SETS = 2000  # simulated data sets per coverage row
@@ -164,3 +167,36 @@ def test_an_effect_just_beyond_its_threshold_is_decided_within_the_maximum() -> 
     assert sum(verdict == "above" for _, verdict in outcomes) >= 190  # >= 95% power
     assert not any(verdict == "below" for _, verdict in outcomes)
     assert sum(look == 0 for look, _ in outcomes) < 20  # rarely at the first look: stages were needed
+
+
+# -- intervals stay inside the range a measure can take -------------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=2, max_size=40), st.sampled_from([0.8, 0.95, 0.99]))
+def test_a_ratio_interval_never_leaves_zero_to_one(values: list[float], level: float) -> None:
+    clipped = Inference(level).interval(values, bounds=unit_range("ratio"))
+    raw = Inference(level).interval(values)
+    assert 0.0 <= clipped.low <= clipped.estimate <= clipped.high <= 1.0
+    assert clipped.estimate == raw.estimate and clipped.method == raw.method
+    assert clipped.low == max(raw.low, 0.0) and clipped.high == min(raw.high, 1.0)
+
+
+def test_clipping_moves_only_the_bound_past_the_range() -> None:
+    shares = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.25, 0.25]  # a halted share: t reaches below 0
+    raw = Inference().interval(shares)
+    clipped = Inference().interval(shares, bounds=unit_range("ratio"))
+    assert raw.low < 0 and clipped.low == 0.0 and clipped.high == raw.high
+    assert Inference().interval([-0.5, 0.5, 0.1], bounds=unit_range("ratio", difference=True)).low >= -1.0
+    assert unit_range("ticks") == (-math.inf, math.inf) and unit_range("seconds")[0] == 0.0
+
+
+def test_the_recorder_refuses_a_value_outside_its_unit() -> None:
+    telemetry = Telemetry()
+    telemetry.recorder("shop").measure("sell_through", 1.25)
+    declared = {"shop": (Measure("sell_through", Area.UX, "ratio", True, "share of stock sold"),)}
+    with pytest.raises(ContractError, match=r"sell_through = 1.25, outside the range \[0, 1\]"):
+        telemetry.collect(declared)
+    telemetry = Telemetry()
+    telemetry.recorder("shop").measure("sell_through", 1.0)
+    assert telemetry.collect(declared).measure_map() == {"shop.sell_through": 1.0}
