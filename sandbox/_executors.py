@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
@@ -148,4 +148,29 @@ def open_executor(kind: str, *, workers: int | None = None, scheduler: str | Non
         yield executor
         clean = True
     finally:
-        executor.shutdown(wait=clean, cancel_futures=not clean)
+        if clean:
+            executor.shutdown(wait=True)
+        elif isinstance(executor, ProcessPoolExecutor):
+            _stop_workers(executor)
+        else:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _stop_workers(executor: ProcessPoolExecutor) -> None:
+    """Terminate and join a process pool's workers: a job in flight is abandoned, not orphaned.
+
+    ``shutdown(cancel_futures=True)`` cancels only queued jobs; running ones would go on after
+    the driver exits. Python 3.14 has ``terminate_workers``; before it, the pool's process table
+    is the only handle. The pool then fails every pending job as broken (so nothing may cancel
+    them first: see :func:`flagship.sandbox._runner.stream_results`).
+    """
+    terminate = getattr(executor, "terminate_workers", None)
+    if callable(terminate):
+        terminate()
+        return
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=10)
+    executor.shutdown(wait=True)

@@ -93,10 +93,15 @@ def sweep_command(
     """Run a scenario over a grid, zipped lists or samples of its fields, K seeds per cell and arm.
 
     Rerunning the same command resumes the sweep: completed results are kept, failed
-    ones rerun, none duplicated.
+    ones rerun, none duplicated. The sweep is known by what decides its results (the
+    scenario's data, not its text; the set of cells, not their order; the seed), so a
+    comment or a reordered grid resumes it, and more --replications add only the new seeds.
+    Ctrl-C or SIGTERM stops the workers, keeps what finished and prints the command that
+    resumes (exit 130 or 143).
     """
     from flagship.mechanisms import InputError  # noqa: PLC0415
     from flagship.sandbox._executors import check_executor_options  # noqa: PLC0415
+    from flagship.sandbox._interrupt import stop_on_signals  # noqa: PLC0415
     from flagship.sandbox._scenario import load_scenario  # noqa: PLC0415
     from flagship.sandbox._sweep import Sampler, SweepSpec, parse_axis, parse_range, pending_jobs, plan_sweep  # noqa: PLC0415
     from flagship.telemetry import open_store  # noqa: PLC0415
@@ -134,9 +139,16 @@ def sweep_command(
             metrics.start(plan.total, skipped)
             err.print(f"metrics: http://{metrics_host}:{port}/metrics", highlight=False)
         try:
-            ran, failed = _run_with_progress(plan, store, jobs, skipped, executor=executor,
-                                             scheduler=scheduler, workers=workers, quiet=as_json,
-                                             metrics=metrics)
+            with stop_on_signals() as received:
+                ran, failed = _run_with_progress(plan, store, jobs, skipped, executor=executor,
+                                                 scheduler=scheduler, workers=workers, quiet=as_json,
+                                                 metrics=metrics)
+        except KeyboardInterrupt:
+            kept = len(store.completed_keys(plan.sweep_id) & set(plan.result_keys()))
+            err.print(f"interrupted by {received.name}: workers stopped; {kept} of {plan.total} runs are "
+                      f"stored in {store.url}; resume with: {plan.command()} --db {store.url}",
+                      highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(received.exit_code) from None
         finally:
             if metrics is not None:
                 metrics.stop()

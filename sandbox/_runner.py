@@ -23,6 +23,7 @@ from typing import Any
 
 from flagship.sandbox._gc import quiet_gc
 from flagship.sandbox._host import action_rows, build_host, log_digest
+from flagship.sandbox._interrupt import ignore_interrupts
 from flagship.sandbox._manifest import environment
 from flagship.sandbox._scenario import ResolvedScenario, load_scenario, resolve
 from flagship.telemetry import ActionRow, RunResult, RunStore
@@ -160,7 +161,8 @@ def default_executor(n_jobs: int, workers: int | None = None) -> Executor:
     size = max(1, min(n_jobs, workers or os.cpu_count() or 1))
     # forkserver: workers start from a clean interpreter, not a copy of a driver that may
     # hold database connections, threads or a live progress display.
-    return ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("forkserver"))
+    return ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("forkserver"),
+                               initializer=ignore_interrupts)
 
 
 def run_jobs(jobs: Iterable[RunJob], executor: Executor | None = None, *,
@@ -211,9 +213,13 @@ def stream_results(jobs: Iterable[RunJob], executor: Executor, *, window: int = 
                     result = failed_result(job)
                 yield result
             fill()
-    finally:
+    except Exception:
         for future in pending:
             future.cancel()
+        raise
+    # Not on KeyboardInterrupt (Ctrl-C, SIGTERM) nor on the generator's close: the executor's
+    # owner stops the pool (open_executor terminates the workers, and a process pool then fails
+    # its pending jobs itself, which before Python 3.12 it cannot do to a job already cancelled).
 
 
 @dataclass

@@ -394,13 +394,34 @@ def _shell_quote(arg: str) -> str:
     return arg if safe and arg else "'" + arg.replace("'", "'\"'\"'") + "'"
 
 
-def sweep_id_for(base: ResolvedScenario, spec: SweepSpec,
+_NOT_IDENTITY = ("replications", "description")
+"""Scenario fields that change no result: the replication count (more seeds extend the same
+sweep) and prose."""
+
+
+def _content(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The scenario's data without the fields that change no result (arms' descriptions too)."""
+    content = {k: v for k, v in raw.items() if k not in _NOT_IDENTITY}
+    arms = content.get("arms")
+    if isinstance(arms, Mapping):
+        content["arms"] = {name: ({k: v for k, v in arm.items() if k != "description"}
+                                  if isinstance(arm, Mapping) else arm) for name, arm in arms.items()}
+    return content
+
+
+def sweep_id_for(base: ResolvedScenario, cell_keys: Iterable[str],
                  overrides: Sequence[tuple[str, Any]]) -> str:
-    """A digest of (scenario file, resolved overrides, design, replications, seed): 32 hex chars."""
+    """A digest of what decides the results: 32 hex chars.
+
+    The scenario's parsed data (not its text: a comment or a reordered table changes nothing),
+    the overrides by path, the *set* of cells (a reordered grid is the same design) and the
+    seed. Not the replication count: seeds extend as a prefix (:func:`cell_seeds`), so
+    ``--replications 16`` after 8 adds the 8 new seeds to the same sweep.
+    """
     identity = {
-        "scenario_sha256": base.source_sha256,
-        "overrides": [[path, value] for path, value in overrides],
-        "design": spec.to_dict(),
+        "scenario": _content(base.raw),
+        "overrides": sorted([[path, value] for path, value in overrides], key=lambda o: str(o[0])),
+        "cells": sorted(cell_keys),
         "seed": base.scenario.seed,
     }
     return hashlib.sha256(canonical_json(identity).encode("utf-8")).hexdigest()[:32]
@@ -430,7 +451,8 @@ def plan_sweep(base: ResolvedScenario, spec: SweepSpec) -> SweepPlan:
                           tuple(cell_seeds(seed, assignment, spec.replications)), resolved))
     if problems:
         raise ScenarioError(problems, source=base.source)
-    return SweepPlan(sweep_id_for(base, spec, overrides), base, spec, tuple(cells), overrides)
+    return SweepPlan(sweep_id_for(base, (c.key for c in cells), overrides), base, spec, tuple(cells),
+                     overrides)
 
 
 # -- running ------------------------------------------------------------------------------

@@ -121,13 +121,20 @@ class Store:
 
     def create_sweep(self, kind: str, scenario: str, spec: dict[str, Any],
                      sweep_id: str | None = None) -> str:
-        """Record a batch of runs (a ``flagship run`` or a sweep); returns its id."""
+        """Record a batch of runs (a ``flagship run`` or a sweep); returns its id.
+
+        Recording an existing id again keeps its record, unless the new spec asks for more
+        replications: a resumed sweep with more seeds then records the larger design.
+        """
         sweep_id = sweep_id or uuid.uuid4().hex
         with self._begin() as conn:
-            exists = conn.execute(sa.select(sweeps.c.id).where(sweeps.c.id == sweep_id)).first()
+            exists = conn.execute(sa.select(sweeps.c.id, sweeps.c.spec)
+                                  .where(sweeps.c.id == sweep_id)).first()
             if exists is None:
                 conn.execute(sweeps.insert().values(id=sweep_id, kind=kind, scenario=scenario,
                                                     created_at=_now(), spec=spec))
+            elif _replications(spec) > _replications(exists.spec):
+                conn.execute(sweeps.update().where(sweeps.c.id == sweep_id).values(spec=spec))
         return sweep_id
 
     def save_run(self, result: RunResult, sweep_id: str | None = None) -> None:
@@ -406,3 +413,8 @@ class _Transaction:
 def _short(exc: SQLAlchemyError) -> str:
     original = exc.orig if isinstance(exc, DBAPIError) else None
     return str(original or exc).strip().splitlines()[0]
+
+
+def _replications(spec: Any) -> int:
+    value = spec.get("replications") if isinstance(spec, dict) else None
+    return value if isinstance(value, int) else 0
