@@ -89,6 +89,9 @@ def sweep_command(
         help="serve Prometheus metrics of the sweep on this port while it runs", min=0,
         max=65535)] = None,
     metrics_host: Annotated[str, typer.Option(help="address to serve metrics on")] = "127.0.0.1",
+    pushgateway: Annotated[str | None, typer.Option(
+        help="also push the sweep's metrics to this Prometheus Pushgateway (e.g. http://127.0.0.1:9091) "
+             "before the first run and when the sweep ends, as job flagship_sweep, sweep=<id>")] = None,
 ) -> None:
     """Run a scenario over a grid, zipped lists or samples of its fields, K seeds per cell and arm.
 
@@ -131,12 +134,16 @@ def sweep_command(
     spec = SweepSpec(tuple(grids), tuple(zips), tuple(ranges), sample or 0,
                      cast(Sampler, sampler), replications or base.scenario.replications)
     plan = plan_sweep(base, spec)
-    metrics = SweepMetrics() if metrics_port is not None else None
+    metrics = SweepMetrics() if metrics_port is not None or pushgateway else None
+    if pushgateway and metrics is not None:  # an unreachable gateway is found before anything is stored
+        metrics.start(plan.total, 0)
+        metrics.push(pushgateway, plan.sweep_id)
     with open_store(db or base.scenario.store) as store:
         jobs, skipped = pending_jobs(plan, store)
+        if metrics is not None:
+            metrics.start(plan.total, skipped)
         if metrics is not None and metrics_port is not None:
             port = metrics.serve(metrics_port, metrics_host)
-            metrics.start(plan.total, skipped)
             err.print(f"metrics: http://{metrics_host}:{port}/metrics", highlight=False)
         try:
             with stop_on_signals() as received:
@@ -152,6 +159,8 @@ def sweep_command(
         finally:
             if metrics is not None:
                 metrics.stop()
+                if pushgateway:
+                    metrics.push(pushgateway, plan.sweep_id)
         stored = store.runs(sweep_id=plan.sweep_id)
     by_key = {(r.cell, r.arm, r.seed): r for r in stored}
     if as_json:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -35,7 +36,10 @@ __all__ = [
     "negotiate",
     "openmetrics_for_run",
     "sample_names",
+    "unit_suffix",
 ]
+
+_AREAS = frozenset(area.value for area in Area)
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -45,9 +49,20 @@ _SIZE_BUCKETS = (64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 104857
 _COUNT_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 
 
-def measure_metric(area: str) -> str:
-    """The gauge holding the current value of measures of one area (``flagship_measure_ux``...)."""
-    return f"flagship_measure_{area}"
+_UNIT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def unit_suffix(unit: str) -> str:
+    """``_<unit>`` for a metric name (``_seconds``, ``_ratio``, ``_ticks``); a plain count has none."""
+    slug = _UNIT_SLUG.sub("_", unit.lower()).strip("_")
+    return "" if slug in ("", "count") else f"_{slug}"
+
+
+def measure_metric(area: str, unit: str) -> str:
+    """The gauge family of one area's measures in one unit: ``flagship_measure_ux_seconds``,
+    ``flagship_measure_legitimacy_ratio``, ``flagship_measure_robustness`` (counts). A family
+    never mixes units: Prometheus names carry their unit."""
+    return f"flagship_measure_{area}{unit_suffix(unit)}"
 
 
 class LiveMetrics:
@@ -109,13 +124,26 @@ class LiveMetrics:
         self.measures_refresh = Gauge(
             "flagship_measures_refresh_duration_seconds", "How long the last measure refresh took "
             "(a replay of the log per arm)", registry=registry)
-        self.measures = {
-            area.value: Gauge(measure_metric(area.value),
-                              f"Current value of the declared {area.value} measures, by scope "
-                              f"(mechanism or population), measure and arm (live or shadow)",
-                              ["scope", "measure", "arm"], registry=registry)
-            for area in Area
-        }
+        self.measures: dict[str, Gauge] = {}
+        self._measures_lock = threading.Lock()
+
+    def measure_gauge(self, area: str, unit: str) -> Gauge:
+        """The gauge family of ``area`` measures in ``unit``, registered when first needed."""
+        name = measure_metric(area, unit)
+        with self._measures_lock:
+            gauge = self.measures.get(name)
+            if gauge is None:
+                gauge = self.measures[name] = Gauge(
+                    name, f"Current value of the declared {area} measures in {unit}, by scope "
+                          f"(mechanism or population), measure and arm (live or shadow)",
+                    ["scope", "measure", "arm"], registry=self.registry)
+        return gauge
+
+    def declare_measures(self, declared: Iterable[tuple[str, str]]) -> None:
+        """Register the families of these (area, unit) pairs now, so they are listed before the
+        first refresh."""
+        for area, unit in declared:
+            self.measure_gauge(area, unit)
 
     # -- recording -------------------------------------------------------------------------
 
@@ -137,9 +165,9 @@ class LiveMetrics:
     def set_measures(self, arm: str, measures: Iterable[MeasureValue]) -> None:
         """Publish the current measures of ``arm``; undefined ones (``None``) are removed."""
         for m in measures:
-            gauge = self.measures.get(m.area)
-            if gauge is None:
+            if m.area not in _AREAS:
                 continue
+            gauge = self.measure_gauge(m.area, m.unit)
             if m.value is None or not math.isfinite(m.value):
                 with contextlib.suppress(KeyError):  # never set: nothing to remove
                     gauge.remove(m.scope, m.name, arm)
@@ -232,7 +260,7 @@ def openmetrics_for_run(series: Iterable[SeriesPoint], measures: Iterable[Measur
     """A run's series and final measures as OpenMetrics text, at ``epoch + sim time``.
 
     Series points become ``flagship_run_series{scope, series, arm}`` gauges; final
-    measures become the same ``flagship_measure_<area>{scope, measure, arm}`` gauges
+    measures become the same ``flagship_measure_<area>[_<unit>]{scope, measure, arm}`` gauges
     the live server exports (at the run's final time), so one dashboard reads both.
     """
     lines: list[str] = [
@@ -247,16 +275,15 @@ def openmetrics_for_run(series: Iterable[SeriesPoint], measures: Iterable[Measur
         labels = _labels([("arm", arm), ("scope", scope), ("series", name)])
         for time_, value in sorted(points):
             lines.append(f"{_SERIES_METRIC}{labels} {_number(value)} {_timestamp(epoch + time_)}")
-    by_area: dict[str, list[MeasureValue]] = {}
+    by_family: dict[tuple[str, str, str], list[MeasureValue]] = {}
     for m in measures:
-        by_area.setdefault(m.area, []).append(m)
-    for area in sorted(by_area):
-        metric = measure_metric(area)
+        by_family.setdefault((measure_metric(m.area, m.unit), m.area, m.unit), []).append(m)
+    for metric, area, unit in sorted(by_family):
         if not _NAME_OK.match(metric):
             continue
-        lines.append(f"# HELP {metric} Final value of the declared {area} measures")
+        lines.append(f"# HELP {metric} Final value of the declared {area} measures in {unit}")
         lines.append(f"# TYPE {metric} gauge")
-        for m in sorted(by_area[area], key=lambda v: (v.scope, v.name)):
+        for m in sorted(by_family[(metric, area, unit)], key=lambda v: (v.scope, v.name)):
             if m.value is None or not math.isfinite(m.value):
                 continue
             labels = _labels([("arm", arm), ("measure", m.name), ("scope", m.scope)])

@@ -19,9 +19,10 @@ import re
 import threading
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, push_to_gateway, start_http_server
 
 from flagship.mechanisms._errors import InputError, Problem
+from flagship.telemetry._prometheus import unit_suffix
 from flagship.telemetry._run import RunResult
 
 __all__ = ["SweepMetrics", "measure_buckets"]
@@ -88,7 +89,9 @@ class SweepMetrics:
             self._histogram(m.area, m.name, m.unit).labels(mechanism=m.scope, arm=arm).observe(m.value)
 
     def _histogram(self, area: str, name: str, unit: str) -> Histogram:
-        metric = _INVALID.sub("_", f"flagship_sweep_measure_{area}_{name}")
+        suffix = unit_suffix(unit)
+        metric = _INVALID.sub("_", f"flagship_sweep_measure_{area}_{name}"
+                                   f"{'' if name.endswith(suffix.lstrip('_')) else suffix}")
         with self._lock:
             histogram = self._measures.get(metric)
             if histogram is None:
@@ -97,6 +100,18 @@ class SweepMetrics:
                                       registry=self.registry)
                 self._measures[metric] = histogram
         return histogram
+
+    def push(self, gateway: str, sweep_id: str) -> None:
+        """Push the current metrics to a Prometheus Pushgateway, grouped as job ``flagship_sweep``,
+        ``sweep=<id>`` (one group per sweep, replaced at each push), so they outlive the sweep.
+        A gateway that cannot be reached or refuses is an :class:`InputError` naming
+        ``--pushgateway``; the sweep command pushes once before any run, so that is found first.
+        """
+        try:
+            push_to_gateway(gateway, job="flagship_sweep", registry=self.registry,
+                            grouping_key={"sweep": sweep_id}, timeout=10)
+        except (OSError, ValueError) as exc:
+            raise InputError([Problem("--pushgateway", f"cannot push to {gateway}: {exc}")]) from None
 
     def serve(self, port: int, host: str = "127.0.0.1") -> int:
         """Serve ``/metrics`` on ``host:port`` in a daemon thread; returns the bound port.

@@ -205,6 +205,8 @@ class Engine:
         recovered = recover_trial(self.resolved, self.trial, self.log, self._heap)
         host = recovered.host
         self.host = host
+        self.metrics.declare_measures((m.area.value, m.unit) for declared in host.declared_measures().values()
+                                      for m in declared)
         self._history = recovered.history
         self.durable.reset(recovered.size, recovered.head, recovered.last_checkpoint)
         self._state_hash = (float(host.env.now), recovered.state_sha256)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import socket
 import subprocess
 import time
@@ -16,7 +18,8 @@ from flagship.sandbox import load_scenario
 from flagship.sandbox._sweep import Axis, SweepSpec, plan_sweep, run_sweep
 from flagship.telemetry import RunResult, Store
 from flagship.telemetry._sweep_metrics import SweepMetrics, measure_buckets
-from tests._cli import FLAGSHIP
+from tests._cli import FLAGSHIP, flagship
+from tests.live._support import free_port, require_tool
 
 FAULTY_SHOP = """
 name = "faulty_shop"
@@ -81,7 +84,7 @@ def test_metrics_are_served_while_the_sweep_runs(tmp_path: Path) -> None:
     assert _value(samples, "flagship_sweep_runs_completed_total") == completed
     assert _value(samples, "flagship_sweep_runs_failed_total") == outcome.failed_now
     assert _value(samples, "flagship_sweep_run_wall_seconds_count") == completed
-    counts = samples["flagship_sweep_measure_ux_sell_through_count"]
+    counts = samples["flagship_sweep_measure_ux_sell_through_ratio_count"]  # the unit in the name
     assert {labels["arm"] for labels, _ in counts} == {"list", "sale"}
     assert sum(value for _, value in counts) == completed
     for name, entries in samples.items():
@@ -121,3 +124,36 @@ def test_sweep_command_serves_metrics_on_its_port(tmp_path: Path, shop: Path) ->
     assert f"metrics: http://127.0.0.1:{port}/metrics" in stderr
     assert seen, "the metrics endpoint never answered while the sweep ran"
     assert seen == sorted(seen) and seen[-1] <= 12
+
+
+def test_a_sweep_pushes_its_metrics_to_a_real_pushgateway(tmp_path: Path, shop: Path) -> None:
+    gateway = require_tool("prometheus-pushgateway")
+    port = free_port()
+    process = subprocess.Popen([gateway, f"--web.listen-address=127.0.0.1:{port}"], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        db = f"sqlite:///{tmp_path / 'p.db'}"
+        swept = flagship("sweep", str(shop), "--replications", "2", "--workers", "1", "--db", db,
+                         "--pushgateway", url, cwd=tmp_path)
+        assert swept.returncode == 0, swept.stderr
+        sweep_id = re.search(r"sweep ([0-9a-f]{32})", swept.stderr)
+        assert sweep_id is not None
+        pushed = _samples(httpx.get(f"{url}/metrics", timeout=10).text)
+        completed = [(labels, value) for labels, value in pushed["flagship_sweep_runs_completed_total"]
+                     if labels.get("sweep") == sweep_id.group(1)]
+        assert [(labels["job"], value) for labels, value in completed] == [("flagship_sweep", 4.0)]
+        assert "flagship_sweep_measure_ux_sell_through_ratio_count" in pushed
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    refused = flagship("sweep", str(shop), "--replications", "2", "--db", f"sqlite:///{tmp_path / 'q.db'}",
+                       "--pushgateway", f"http://127.0.0.1:{free_port()}", cwd=tmp_path)
+    assert refused.returncode == 2 and "--pushgateway: cannot push to" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "q.db").exists()

@@ -250,7 +250,8 @@ def require_tool(name: str) -> str:
     """The path of an external tool; missing fails under CI=true and skips locally."""
     found = shutil.which(name)
     if found is None:
-        message = f"{name} is not installed (Debian: apt-get install -y prometheus)"
+        package = {"prometheus-pushgateway": "prometheus-pushgateway"}.get(name, "prometheus")
+        message = f"{name} is not installed (Debian: apt-get install -y {package})"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)

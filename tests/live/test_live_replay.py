@@ -118,8 +118,8 @@ def test_shadow_arm_measures_the_counterfactual_on_live_traffic(tmp_path: Path) 
         live.engine.metrics.set_measures("shadow", arms["shadow"])
         live.engine.metrics.set_measures("live", arms["live"])
         text, _ = live.engine.metrics.render(None)
-        assert b'flagship_measure_robustness{arm="shadow",measure="turned_away_ratio"' in text
-        assert b'flagship_measure_robustness{arm="live",measure="turned_away_ratio"' in text
+        assert b'flagship_measure_robustness_ratio{arm="shadow",measure="turned_away_ratio"' in text
+        assert b'flagship_measure_robustness_ratio{arm="live",measure="turned_away_ratio"' in text
     finally:
         live.store.close()
 

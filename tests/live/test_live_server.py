@@ -48,7 +48,7 @@ def test_a_live_trial_end_to_end(store_url: str, tmp_path: Path) -> None:
         assert info["sim_time"] > 0 and len(info["state_sha256"]) == 64
         shop = client.get("/v1/shop").json()
         assert shop["sold"] >= 1 and shop["stock"] == 100_000 - shop["sold"]
-        _wait(lambda: 'flagship_measure_ux{arm="live",measure="sell_through",scope="posted_price"}'
+        _wait(lambda: 'flagship_measure_ux_ratio{arm="live",measure="sell_through",scope="posted_price"}'
               in client.get("/metrics").text)
         metrics = client.get("/metrics").text
         assert 'origin="sim"' in metrics and 'origin="http"' in metrics

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from flagship.sandbox._catalog_cli import Kind, catalogue
 from flagship.sandbox.cli import main
 from flagship.telemetry import Store
 from flagship.telemetry._prometheus import LiveMetrics, sample_names
@@ -62,7 +63,11 @@ def test_promtool_accepts_the_exposition(tmp_path: Path) -> None:
     families = {f.name: f for f in text_string_to_metric_families(om.decode())}  # a strict OM parser
     assert families["flagship_actions"].type == "counter"
     assert families["flagship_action_ack_seconds"].type == "histogram"
-    assert {s.labels["arm"] for s in families["flagship_measure_ux"].samples} == {"live", "shadow"}
+    assert {s.labels["arm"] for s in families["flagship_measure_ux_ratio"].samples} == {"live", "shadow"}
+    for name in families:  # a family never mixes units: its name carries the unit
+        if name.startswith("flagship_measure_"):
+            area = name.removeprefix("flagship_measure_").split("_", 1)[0]
+            assert area in ("legitimacy", "ux", "robustness")
     for family in families.values():
         assert family.name.startswith("flagship_")
         for sample in family.samples:  # bounded label names only
@@ -98,7 +103,7 @@ def test_a_real_prometheus_scrapes_the_server(tmp_path: Path) -> None:
         while time.monotonic() < deadline and len(found) < 3:
             for query in ('flagship_trial_log_entries',
                           'flagship_actions_total{origin="http",outcome="accepted"}',
-                          'flagship_measure_ux{arm="live",measure="sell_through"}'):
+                          'flagship_measure_ux_ratio{arm="live",measure="sell_through"}'):
                 try:
                     result = httpx.get(f"{api}/query", params={"query": query}, timeout=5).json()
                 except httpx.HTTPError:
@@ -142,7 +147,7 @@ def test_exported_series_load_into_a_tsdb(tmp_path: Path, capsys: pytest.Capture
     epoch = 1767225600.0  # 2026-01-01T00:00:00Z: sim time 0
     assert series and epoch <= min(stamps) and max(stamps) <= epoch + 120.0
     assert {s.labels["scope"] for s in series} >= {"posted_price"}
-    assert "flagship_measure_ux" in families
+    assert "flagship_measure_ux_ratio" in families
     (tmp_path / "run.om").write_text(text)
     blocks = tmp_path / "blocks"
     created = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(tmp_path / "run.om"),
@@ -160,7 +165,8 @@ def test_exported_series_load_into_a_tsdb(tmp_path: Path, capsys: pytest.Capture
     assert trial_export.value.code == 0
     trial_text = capsys.readouterr().out
     assert trial_text.endswith("# EOF\n")
-    assert any(f.name == "flagship_measure_robustness" for f in text_string_to_metric_families(trial_text))
+    names = {f.name for f in text_string_to_metric_families(trial_text)}
+    assert "flagship_measure_robustness_ratio" in names
 
 
 def _metric_names(expr: str) -> set[str]:
@@ -179,10 +185,15 @@ def _metric_names(expr: str) -> set[str]:
     return names
 
 
-def test_grafana_dashboards_use_only_exported_metrics() -> None:
-    exported = sample_names(LiveMetrics().registry)
-    datasources = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "flagship.yaml").read_text())
-    uids = {d["uid"] for d in datasources["datasources"]}
+def _every_measure_family() -> LiveMetrics:
+    """Live metrics with the family of every measure any installed mechanism or population declares."""
+    metrics = LiveMetrics()
+    metrics.declare_measures((m["area"], m["unit"]) for m in catalogue(Kind.MEASURES)["measures"])
+    return metrics
+
+
+def test_grafana_dashboards_are_importable_and_use_only_exported_metrics() -> None:
+    exported = sample_names(_every_measure_family().registry)
     providers = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "flagship.yaml").read_text())
     assert providers["providers"][0]["type"] == "file"
     dashboards = sorted((GRAFANA / "dashboards").glob("*.json"))
@@ -191,19 +202,55 @@ def test_grafana_dashboards_use_only_exported_metrics() -> None:
     for path in dashboards:
         dashboard = json.loads(path.read_text())
         assert dashboard["uid"] and dashboard["title"]
+        # importable through the UI: one datasource input, mapped onto a datasource variable
+        (source,) = dashboard["__inputs"]
+        assert (source["name"], source["type"], source["pluginId"]) == (
+            "DS_PROMETHEUS", "datasource", "prometheus")
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        datasource = variables["datasource"]
+        assert datasource["type"] == "datasource" and datasource["query"] == "prometheus"
+        assert variables["datasource"]["current"]["value"] == "${DS_PROMETHEUS}"
+        for name in ("job", "instance"):
+            assert variables[name]["type"] == "query" and variables[name]["includeAll"]
+            query = re.fullmatch(r"label_values\((.*), (\w+)\)", variables[name]["query"]["query"])
+            assert query is not None and query.group(2) == name
+            assert _metric_names(query.group(1)) <= exported
         for panel in dashboard["panels"]:
             for target in panel.get("targets", []):
-                assert target["datasource"]["uid"] in uids, (path.name, panel["title"])
-                names = _metric_names(target["expr"])
-                assert names, target["expr"]
+                assert target["datasource"]["uid"] == "${datasource}", (path.name, panel["title"])
+                assert panel["datasource"]["uid"] == "${datasource}", (path.name, panel["title"])
+                expr = target["expr"]
+                assert 'job=~"$job"' in expr and 'instance=~"$instance"' in expr, expr
+                names = _metric_names(expr) | _regex_families(expr, exported)
+                assert names, expr
                 unknown = names - exported
                 assert not unknown, f"{path.name} / {panel['title']}: {sorted(unknown)} are not exported"
                 used |= names
-    for area in ("legitimacy", "ux", "robustness"):
-        assert f"flagship_measure_{area}" in used
+    families = {name for name in exported if name.startswith("flagship_measure_")}
+    assert families and families <= used  # every measure family is on some panel
+
+
+def _regex_families(expr: str, exported: set[str]) -> set[str]:
+    """The exported names a ``{__name__=~"re", __name__!~"re"}`` selector reads (none: an error)."""
+    matched: set[str] = set()
+    for selector in re.findall(r"\{([^}]*)\}", expr):
+        keep = re.findall(r'__name__=~"([^"]*)"', selector)
+        drop = re.findall(r'__name__!~"([^"]*)"', selector)
+        if not keep:
+            continue
+        names = {n for n in exported if all(re.fullmatch(k, n) for k in keep)
+                 and not any(re.fullmatch(d, n) for d in drop)}
+        assert names, f"{selector} matches no exported metric"
+        matched |= names
+    return matched
 
 
 def test_the_metric_name_check_can_fail() -> None:
     assert _metric_names('sum by (le) (rate(flagship_x_bucket{a="b"}[5m])) / flagship_y') == \
         {"flagship_x_bucket", "flagship_y"}
     assert "flagship_nope" not in sample_names(LiveMetrics().registry)
+    exported = sample_names(_every_measure_family().registry)
+    with pytest.raises(AssertionError, match="matches no exported metric"):
+        _regex_families('{__name__=~"flagship_measure_nothing_.*"}', exported)
+    assert "flagship_measure_ux_seconds" in _regex_families(
+        '{__name__=~"flagship_measure_ux(_.+)?",__name__!~"flagship_measure_ux_ratio"}', exported)
