@@ -347,7 +347,8 @@ def evaluate_command(
     text = read_criteria_text(criteria)
     spec = _parse_toml_criteria(text, criteria, parse_criteria)
     with open_store(store_url(chosen_store(db, db_option))) as store:
-        data = SweepData.load(store, sweep)
+        with err.status("evaluate: reading the sweep"):
+            data = SweepData.load(store, sweep)
         if not data.runs:
             raise InputError([Problem("--sweep", f"sweep {data.sweep.id} has no runs yet")])
         if extend and max_replications is not None:
@@ -356,7 +357,8 @@ def evaluate_command(
             evaluation = evaluate_in_stages(store, data, spec, criteria, max_replications, workers=workers,
                                             quiet=as_json)
         else:
-            evaluation = evaluate(data, spec, source=criteria, correction=cast(Any, correction))
+            with err.status(f"evaluate: judging {len(spec.criteria)} criteria on {len(data.runs)} runs"):
+                evaluation = evaluate(data, spec, source=criteria, correction=cast(Any, correction))
         if audit:
             run_set_contrasts(evaluation, store, workers=workers)
         evaluation.registration = registration_check(store, text, data.sweep.id)
@@ -561,8 +563,9 @@ def report_command(
 
     spec = load_criteria(criteria) if criteria is not None else None
     text = read_criteria_text(criteria) if criteria is not None else None
-    with open_store(store_url(chosen_store(db, db_option))) as store:
-        report = write_report(store, sweep, out, spec, criteria_source=criteria or "", criteria_text=text)
+    with open_store(store_url(chosen_store(db, db_option))) as store, err.status("report") as status:
+        report = write_report(store, sweep, out, spec, criteria_source=criteria or "", criteria_text=text,
+                              on_step=lambda step: status.update(f"report: {step}"))
     verdict = report.evaluation.verdict
     err.print(f"report: {Path(out) / 'report.html'} ({len(report.figures)} figures"
                f"{', verdict ' + verdict.value if verdict else ''})", highlight=False, markup=False)

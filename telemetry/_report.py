@@ -19,7 +19,7 @@ import base64
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,10 +178,15 @@ def _series_bands(data: SweepData) -> dict[str, dict[str, list[dict[str, float |
     A counter exists only from its first increment on, so before that a run's counter is
     0, not missing: counters are filled in on every sample time of the run (carrying the
     last value forward), or the early means would leave out the runs that had not counted yet.
+    Only runs that have the counter's scope (a mechanism or population in that arm) count:
+    an arm without the mechanism has no band at all, not a flat zero. A counter's band
+    stays at or above 0.
     """
     completed = [run for run in data.runs if run.status == "completed"]
     counters = {key for run in completed for key in run.counters}
     arm_of = {run.id: run.arm for run in completed}
+    scopes_of = {run.id: {key.split(".", 1)[0] for key in (*run.measures, *run.counters)}
+                 for run in completed}
     end_of = {run.id: run.sim_time for run in completed}
     grid: set[float] = set()  # every sample time of any run: a run that had not counted yet has no row
     points: dict[str, dict[str, dict[float, float]]] = {}
@@ -193,7 +198,9 @@ def _series_bands(data: SweepData) -> dict[str, dict[str, list[dict[str, float |
     bands: dict[str, dict[str, list[dict[str, float | int | str | None]]]] = {}
     for key in sorted(points):
         grouped: dict[str, dict[float, list[float]]] = {}
-        runs = sorted(arm_of) if key in counters else sorted(points[key])
+        scope = key.split(".", 1)[0]
+        runs = (sorted(r for r in arm_of if scope in scopes_of[r]) if key in counters
+                else sorted(points[key]))
         for run_id in runs:
             values = points[key].get(run_id, {})
             per_time = grouped.setdefault(arm_of.get(run_id, ""), {})
@@ -202,10 +209,17 @@ def _series_bands(data: SweepData) -> dict[str, dict[str, list[dict[str, float |
             for time in sorted(t for t in grid if t <= end) if key in counters else sorted(values):
                 last = values.get(time, last)
                 per_time.setdefault(time, []).append(last)
-        bands[key] = {arm: [{"time": time, **mean_ci(values).to_dict()}
+        bands[key] = {arm: [{"time": time, **_nonnegative(mean_ci(values).to_dict(), key in counters)}
                             for time, values in sorted(grouped.get(arm, {}).items())]
                       for arm in data.arms}
     return bands
+
+
+def _nonnegative(band: dict[str, Any], counter: bool) -> dict[str, Any]:
+    """A counter's band clipped at 0: a count is never negative."""
+    if counter and band.get("ci_low") is not None:
+        band["ci_low"] = max(0.0, band["ci_low"])
+    return band
 
 
 def _key_series(bands: dict[str, Any], evaluation: Evaluation) -> list[str]:
@@ -374,11 +388,17 @@ def _manifests(data: SweepData) -> dict[str, Any]:
 
 
 def build_report(store: RunStore, sweep_id: str, criteria: CriteriaFile | None = None, *,
-                 criteria_source: str = "", criteria_text: str | None = None) -> Report:
-    """Evaluate a stored sweep and render the page, figures and numbers (nothing written)."""
+                 criteria_source: str = "", criteria_text: str | None = None,
+                 on_step: Callable[[str], None] = lambda step: None) -> Report:
+    """Evaluate a stored sweep and render the page, figures and numbers (nothing written).
+
+    ``on_step`` hears what is being done (reading, judging, drawing each figure), for progress.
+    """
+    on_step("reading the sweep")
     data = SweepData.load(store, sweep_id, with_series=True)
     if not data.runs:
         raise InputError([Problem("sweep", f"sweep {data.sweep.id} has no runs yet")])
+    on_step(f"judging {len(data.runs)} runs")
     evaluation = evaluate(data, criteria, source=criteria_source)
     if criteria_text is not None:  # the analysis-plan check, printed beside the verdict
         evaluation.registration = registration_check(store, criteria_text, data.sweep.id)
@@ -388,6 +408,7 @@ def build_report(store: RunStore, sweep_id: str, criteria: CriteriaFile | None =
     figures: list[FigureFile] = []
 
     def add(name: str, title: str, caption: str, figure: Figure | None) -> None:
+        on_step(f"drawing {title.lower()}")
         if figure is not None:
             png, svg = render_figure(figure)
             figures.append(FigureFile(name, title, caption, png, svg))
@@ -485,10 +506,12 @@ def _area_order(area: str) -> int:
 
 def write_report(store: RunStore, sweep_id: str, out_dir: str | Path,
                  criteria: CriteriaFile | None = None, *, criteria_source: str = "",
-                 criteria_text: str | None = None) -> Report:
+                 criteria_text: str | None = None,
+                 on_step: Callable[[str], None] = lambda step: None) -> Report:
     """Build the report and write report.html, report.json and figures/*.png|svg under ``out_dir``."""
     report = build_report(store, sweep_id, criteria, criteria_source=criteria_source,
-                          criteria_text=criteria_text)
+                          criteria_text=criteria_text, on_step=on_step)
+    on_step("writing the files")
     out = Path(out_dir)
     try:
         (out / "figures").mkdir(parents=True, exist_ok=True)

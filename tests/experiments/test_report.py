@@ -14,10 +14,12 @@ import pytest
 
 from flagship.sandbox.cli import main
 from flagship.telemetry import Store
-from flagship.telemetry._report import write_report
-from flagship.telemetry._scorecard import parse_criteria
+from flagship.telemetry._report import _series_bands, write_report
+from flagship.telemetry._scorecard import SweepData, parse_criteria
 from tests._cli import flagship
 from tests.experiments.test_scorecard import FAILING
+
+REPO = Path(__file__).resolve().parents[2]
 
 CRITERIA = parse_criteria({
     "title": "<script>alert('x')</script> readiness",
@@ -172,3 +174,23 @@ def test_report_shows_methods_the_audit_and_the_analysis_plan(stored_sweep: tupl
     numbers = json.loads((tmp_path / "report.json").read_text())
     assert numbers["criteria"][0]["audit"]["status"] == "never fails"
     assert numbers["registration"]["status"] == "not registered"
+
+
+def test_an_arm_without_a_mechanism_has_no_band_and_counts_never_go_below_zero(tmp_path: Path) -> None:
+    """The pilot's regulator_only and neither arms have no gate: its counters draw nothing there."""
+    db = f"sqlite:///{tmp_path / 'pilot.db'}"
+    ran = flagship("run", str(REPO / "examples" / "full_stack_pilot.toml"), "--replications", "2",
+                   "--set", "duration=1200", "--db", db, cwd=tmp_path, timeout=600)
+    assert ran.returncode == 0, ran.stderr
+    with Store.open(db) as store:
+        data = SweepData.load(store, store.sweep_ids()[0], with_series=True)
+    bands = _series_bands(data)
+    gate = [key for key in bands if key.startswith("agent_gate.")]
+    assert gate, sorted(bands)
+    for key in gate:
+        assert bands[key]["regulator_only"] == [] and bands[key]["neither"] == []
+    assert any(bands[key]["full_stack"] for key in gate)
+    counters = {key for run in data.runs for key in run.counters}
+    lows = [p["ci_low"] for key in counters & bands.keys() for arm in bands[key].values() for p in arm
+            if p["ci_low"] is not None]
+    assert lows and min(lows) >= 0.0
