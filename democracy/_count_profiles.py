@@ -173,7 +173,7 @@ def winners(counts: IntArray, rule: RuleName) -> tuple[IntArray, BoolArray]:
     the tie-break was needed (more than one co-winner)."""
     if rule == "irv":
         return _irv(counts)
-    return _best(counts @ _score_matrix(_SCORE_VECTORS[rule]))  # type: ignore[arg-type]
+    return _best(counts @ _score_matrix(_SCORE_VECTORS[rule]))
 
 
 def manipulable(counts: IntArray, rule: RuleName, coalition: Coalition = "uniform") -> BoolArray:
