@@ -202,11 +202,13 @@ def manipulable(counts: IntArray, rule: RuleName, coalition: Coalition = "unifor
                 moving = slopes != 0
                 crossing = np.floor_divide(-values[rows][:, moving], slopes[moving])
                 sizes = np.concatenate([sizes, crossing, crossing + 1], axis=1)
-                sizes = np.clip(sizes, 1, size[rows, None])
-            base, place = counts[rows], sincere_place[rows]
+            base, place, most = counts[rows], sincere_place[rows], size[rows]
             gain = np.zeros(rows.size, dtype=bool)
             for k in sizes.T:
-                moved, _ = winners(base + k[:, None] * step[None, :], rule)
-                gain |= POSITION[sincere, moved] < place
+                # A size outside [1, coalition] is no coalition; the last interval that fits
+                # starts at k = 1 or just after a crossing, so it is tried all the same.
+                trying = np.flatnonzero((k >= 1) & (k <= most) & ~gain)
+                moved, _ = winners(base[trying] + k[trying, None] * step[None, :], rule)
+                gain[trying] = POSITION[sincere, moved] < place[trying]
             found[rows] = gain
     return found
