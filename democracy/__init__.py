@@ -18,6 +18,8 @@ properties they claim, which :mod:`flagship.democracy.axioms` checks.
 The emergency AI-regulator vote built on them is the mechanism :class:`EmergencyVote`
 (``emergency_vote``; its parts are listed in ``docs/democracy.md``, "Code map") with its
 voter populations :class:`Citizens`, :class:`StrategicCoalition` and :class:`Sybils`.
+:class:`ProfileStudy` (``profile_study``) scores rules on thousands of random
+three-candidate profiles per run (the impartial-culture results, ``docs/democracy.md``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from ._populations import (
     SybilParams,
     Sybils,
 )
+from ._profile_study import ProfileStudy, ProfileStudyConfig
 from ._profiles import ApprovalProfile, RankedProfile, YesNoProfile
 from ._reasons import VoteReason
 from ._registry import Property, RuleInfo, RuleOutcome, get_rule, rules, voting_rule
@@ -65,6 +68,8 @@ __all__ = [
     "EmergencyVoteConfig",
     "IrvRound",
     "PairwiseDetails",
+    "ProfileStudy",
+    "ProfileStudyConfig",
     "Property",
     "RankedProfile",
     "ReferendumDetails",
