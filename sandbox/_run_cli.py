@@ -154,7 +154,13 @@ def _run_cells(resolved: Any, *, replications: int | None, db: str | None, worke
         failed = [r for r in data.runs if r.status != "completed"]
         url = store.url
     if as_json:
-        output: dict[str, Any] = {"sweep": plan.sweep_id, "cells": _cell_estimates(data)}
+        order = {key: index for index, key in enumerate(plan.result_keys())}
+        runs = sorted(data.runs, key=lambda r: order.get((r.cell, r.arm, r.seed), len(order)))
+        output: dict[str, Any] = {
+            "runs": [{"cell": r.cell, "arm": r.arm or None, "seed": r.seed, "replication": r.replication,
+                      "status": r.status, "measures": r.measures, "n_actions": r.n_actions,
+                      "action_log_sha256": r.action_log_sha256} for r in runs],
+            "cells": _cell_estimates(data)}
         if evaluation is not None:
             output["scorecard"] = evaluation.to_dict()
         sys.stdout.write(json.dumps(output, indent=2) + "\n")

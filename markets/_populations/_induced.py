@@ -17,9 +17,10 @@ Measures (only periods that ran their full length count; a run shorter than one 
 none): ``efficiency``, realized surplus over the competitive-equilibrium surplus, averaged over
 periods; ``smith_alpha``, Smith's coefficient of convergence, 100 x the root-mean-square
 deviation of the period's trade prices from the equilibrium price / that price, averaged over
-periods with a trade. Gauges ``trade_price``, ``equilibrium_low`` and ``equilibrium_high`` give
-the price path against the equilibrium band in the run's series, ``period_efficiency`` each
-period's efficiency once it closes.
+periods with a trade. Gauges ``trade_price`` (the last trade's price) and ``trade_price_band_low`` /
+``trade_price_band_high`` (the competitive-equilibrium price band) give the price path against the
+equilibrium band in the run's series (the report draws the band behind the path);
+``period_efficiency`` each period's efficiency once it closes.
 """
 
 from __future__ import annotations
@@ -124,8 +125,8 @@ class InducedTraders(Traders):
 
     def _setup(self) -> None:
         recorder = self.ctx.recorder
-        recorder.gauge("equilibrium_low", self.equilibrium.price_low)
-        recorder.gauge("equilibrium_high", self.equilibrium.price_high)
+        recorder.gauge("trade_price_band_low", self.equilibrium.price_low)
+        recorder.gauge("trade_price_band_high", self.equilibrium.price_high)
         self.ctx.env.process(self._periods())
 
     def _periods(self) -> Generator[Any, Any, None]:

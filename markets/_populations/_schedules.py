@@ -91,8 +91,8 @@ GS_MARKETS: dict[int, Schedule] = {
     1: Schedule(_steps(155, 9, 33, 3), _steps(38, 7, 5, 3, down=False)),
     # 2: 4 units each; 18 units at 132, surplus 765; all units: 0.894 (paper 0.900).
     2: Schedule(_steps(170, 2, 13, 4), _steps(87, 3, 15, 4, down=False)),
-    # 3: thin, 2 units each; 7 units at 78..79, surplus 329; all units: 0.802 (paper 0.767).
-    3: Schedule(_steps(123, 5, 40, 2), _steps(54, 1, 24, 2, down=False)),
+    # 3: 3 units each, a steep supply; 13 units at 101..102, surplus 832; all units: 0.768 (paper 0.767).
+    3: Schedule(_steps(158, 8, 24, 3), _steps(16, 9, 40, 3, down=False)),
     # 4: 4 units each, deep extramarginal tails; 14 units at 88..92, surplus 1195; all units: 0.492
     # (paper 0.488).
     4: Schedule(_steps(186, 7, 42, 4), _steps(16, 8, 30, 4, down=False)),
