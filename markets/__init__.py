@@ -22,6 +22,7 @@ from ._config import MarketConfig
 from ._mechanism import ValueMarket
 from ._policy import FillFacts, MarketPolicy, Rejection, register_policy
 from ._populations import (
+    InducedParams,
     ManipulatorParams,
     Manipulators,
     MarketMakerParams,
@@ -31,8 +32,12 @@ from ._populations import (
     TraderParams,
     ValueParams,
     ValueTraders,
+    ZICTraders,
     ZIParams,
+    ZIPParams,
+    ZIPTraders,
     ZITraders,
+    ZIUTraders,
 )
 from ._reasons import BookReason, MarketReason, OrderRejected
 from ._records import (
@@ -56,6 +61,7 @@ __all__ = [
     "Depth",
     "Fill",
     "FillFacts",
+    "InducedParams",
     "ManipulatorParams",
     "Manipulators",
     "MarketConfig",
@@ -82,7 +88,11 @@ __all__ = [
     "ValueMarket",
     "ValueParams",
     "ValueTraders",
+    "ZICTraders",
+    "ZIPParams",
+    "ZIPTraders",
     "ZIParams",
     "ZITraders",
+    "ZIUTraders",
     "register_policy",
 ]

@@ -106,7 +106,15 @@ def sweep_command(
     from flagship.sandbox._executors import check_executor_options  # noqa: PLC0415
     from flagship.sandbox._interrupt import stop_on_signals  # noqa: PLC0415
     from flagship.sandbox._scenario import load_scenario  # noqa: PLC0415
-    from flagship.sandbox._sweep import Sampler, SweepSpec, parse_axis, parse_range, pending_jobs, plan_sweep  # noqa: PLC0415
+    from flagship.sandbox._sweep import (  # noqa: PLC0415
+        Axis,
+        Sampler,
+        SweepSpec,
+        parse_axis,
+        parse_range,
+        pending_jobs,
+        plan_sweep,
+    )
     from flagship.telemetry import open_store  # noqa: PLC0415
     from flagship.telemetry._sweep_metrics import SweepMetrics  # noqa: PLC0415
 
@@ -131,6 +139,10 @@ def sweep_command(
     if problems:
         raise InputError(problems)
     base = load_scenario(scenario, set_ or [])
+    swept = {*(axis.path for axis in grids), *(axis.path for axis in zips), *(r.path for r in ranges)}
+    # The scenario's own cells come first; a path given on the command line replaces its axis.
+    grids = [*(Axis(path, tuple(values)) for path, values in base.scenario.grid.items() if path not in swept),
+             *grids]
     spec = SweepSpec(tuple(grids), tuple(zips), tuple(ranges), sample or 0,
                      cast(Sampler, sampler), replications or base.scenario.replications)
     plan = plan_sweep(base, spec)

@@ -62,6 +62,12 @@ def run(
     check_correction(correction)
     resolved = load_scenario(scenario, set_ or [])
     spec = load_criteria(criteria) if criteria is not None else None  # bad criteria: exit 2 before running
+    if resolved.scenario.grid:
+        if seed is not None:
+            resolved = load_scenario(scenario, [*(set_ or []), f"seed={seed}"])
+        _run_cells(resolved, replications=replications, db=db, workers=workers, as_json=as_json,
+                   criteria=criteria, correction=correction)
+        return
     evaluation: Evaluation | None = None
     misfit: InputError | None = None  # raised once the measures are shown: the runs are stored anyway
     total = len(resolved.arm_names()) * (replications or resolved.scenario.replications)
@@ -116,6 +122,111 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     arms = ", ".join(a for a in resolved.arm_names() if a) or "none"
     out.print(f"{scenario}: ok ({len(resolved.mechanism_configs)} mechanisms, "
                f"{len(resolved.population_params)} populations, arms: {arms})", highlight=False)
+
+
+# -- a scenario with cells ---------------------------------------------------------------
+
+
+def _run_cells(resolved: Any, *, replications: int | None, db: str | None, workers: int | None,
+               as_json: bool, criteria: str | None, correction: str | None) -> None:
+    """A scenario declaring ``grid`` cells: run them as a sweep (stored, resumable), then show each
+    measure per cell and arm (and the scorecard, where criteria judge each cell)."""
+    from flagship.sandbox._executors import open_executor, window_for  # noqa: PLC0415
+    from flagship.sandbox._experiment_cli import print_evaluation  # noqa: PLC0415
+    from flagship.sandbox._sweep import Axis, SweepSpec, pending_jobs, plan_sweep, store_results  # noqa: PLC0415
+    from flagship.telemetry import open_store  # noqa: PLC0415
+    from flagship.telemetry._scorecard import SweepData, evaluate, load_criteria  # noqa: PLC0415
+
+    scenario = resolved.scenario
+    spec = SweepSpec(tuple(Axis(path, tuple(values)) for path, values in scenario.grid.items()),
+                     replications=replications or scenario.replications)
+    plan = plan_sweep(resolved, spec)
+    with open_store(db or scenario.store) as store, progress(as_json) as bar:
+        jobs, skipped = pending_jobs(plan, store)
+        task = bar.add_task(scenario.name, total=plan.total, completed=skipped)
+        if jobs:
+            with open_executor("local", workers=workers, scheduler=None, n_jobs=len(jobs)) as pool:
+                store_results(jobs, pool, store, on_result=lambda _: bar.update(task, advance=1),
+                              window=window_for(pool))
+        data = SweepData.load(store, plan.sweep_id)
+        evaluation = (evaluate(data, load_criteria(criteria), source=criteria,
+                               correction=cast(Any, correction)) if criteria is not None else None)
+        failed = [r for r in data.runs if r.status != "completed"]
+        url = store.url
+    if as_json:
+        order = {key: index for index, key in enumerate(plan.result_keys())}
+        runs = sorted(data.runs, key=lambda r: order.get((r.cell, r.arm, r.seed), len(order)))
+        output: dict[str, Any] = {
+            "runs": [{"cell": r.cell, "arm": r.arm or None, "seed": r.seed, "replication": r.replication,
+                      "status": r.status, "measures": r.measures, "n_actions": r.n_actions,
+                      "action_log_sha256": r.action_log_sha256} for r in runs],
+            "cells": _cell_estimates(data)}
+        if evaluation is not None:
+            output["scorecard"] = evaluation.to_dict()
+        sys.stdout.write(json.dumps(output, indent=2) + "\n")
+    else:
+        _print_cells(data)
+        if evaluation is not None:
+            print_evaluation(evaluation, measures=False)
+    err.print(f"stored {plan.total} runs ({len(plan.cells)} cells x {len(plan.arms)} arms x "
+              f"{plan.spec.replications} seeds) as sweep {plan.sweep_id} in {url} "
+              f"(flagship runs --db {url} --sweep {plan.sweep_id}); the same command resumes it",
+              highlight=False, soft_wrap=True)
+    if failed:
+        err.print(f"{len(failed)} runs failed: `flagship show RUN` shows a traceback", highlight=False)
+        raise typer.Exit(1)
+
+
+def _cell_label(assignment: dict[str, Any]) -> str:
+    return ", ".join(f"{path.rsplit('.', 1)[-1]}={value}" for path, value in assignment.items())
+
+
+def _cell_estimates(data: Any) -> list[dict[str, Any]]:
+    """Per cell (design order): its assignment and, per measure and arm, the estimate's fields."""
+    from flagship.sandbox._experiment_cli import summarise_measures  # noqa: PLC0415
+
+    cells = []
+    for cell in data.cells:
+        values: dict[str, dict[str, list[float | None]]] = {}
+        for name in sorted(data.measures):
+            for arm in data.arms:
+                samples = data.samples(name, arm, cell["key"])
+                if samples:
+                    values.setdefault(name, {})[arm or NO_ARM] = [samples[k] for k in sorted(samples)]
+        estimates = summarise_measures(values)
+        cells.append({"cell": cell["assignment"],
+                      "measures": {name: {arm: est.to_dict() for arm, est in by_arm.items()}
+                                   for name, by_arm in estimates.items()}})
+    return cells
+
+
+def _print_cells(data: Any) -> None:
+    """One table per area: a row per measure and cell, a column per arm."""
+    from flagship.sandbox._experiment_cli import format_estimate, summarise_measures  # noqa: PLC0415
+
+    arms = [arm or NO_ARM for arm in data.arms]
+    for area in ("legitimacy", "ux", "robustness"):
+        names = sorted(name for name, info in data.measures.items() if info.area == area)
+        if not names:
+            continue
+        table = Table(title=f"{area} per cell (mean ± 95% CI half-width, n={data.replications} per arm and "
+                            "cell): ± is a t-interval, [low, high] names wilson or bca",
+                      title_justify="left")
+        table.add_column("measure", no_wrap=True)
+        table.add_column("cell", no_wrap=True)
+        table.add_column("better")
+        for arm in arms:
+            table.add_column(arm, justify="right")
+        for name in names:
+            info = data.measures[name]
+            for cell in data.cells:
+                values = {arm or NO_ARM: list(data.samples(name, arm, cell["key"]).values())
+                          for arm in data.arms}
+                values = {arm: v for arm, v in values.items() if v}
+                estimates = summarise_measures({name: values})[name] if values else {}
+                table.add_row(name, _cell_label(cell["assignment"]), "↑" if info.higher_is_better else "↓",
+                              *(format_estimate(estimates[arm]) if values.get(arm) else "—" for arm in arms))
+        out.print(table)
 
 
 # -- helpers -----------------------------------------------------------------------------

@@ -120,6 +120,10 @@ class Scenario(_Strict):
     populations: dict[str, PopulationSpec] = Field(default_factory=dict)
     shocks: list[ShockSpec] = Field(default_factory=list)
     arms: dict[str, ArmSpec] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="cells: dotted path -> values; `flagship run` and `flagship sweep` run every "
+                    "combination (first path slowest), as `flagship sweep --grid path=v1,v2,...`")
     telemetry: TelemetrySpec = Field(default_factory=TelemetrySpec)
     live: dict[str, Any] = Field(default_factory=dict, description="options for `flagship serve`")
 
@@ -409,7 +413,14 @@ def resolve(raw: Mapping[str, Any], *, source: str = "", source_sha256: str = ""
                                     f"got {shock.at!r}"))
     if problems:
         raise ScenarioError(problems, source=source)
+    for path, values in scenario.grid.items():
+        if not values:
+            problems.append(Problem(f"grid.{path}", "expected at least one value"))
+    if problems:
+        raise ScenarioError(problems, source=source)
     data = scenario.model_dump(mode="json")
+    if not scenario.grid:
+        del data["grid"]  # a scenario without cells resolves (and hashes) as it always has
     data["arm"] = arm
     data["mechanisms"] = {n: c.model_dump(mode="json") for n, c in configs.items()}
     for name, p in params.items():

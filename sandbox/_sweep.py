@@ -441,6 +441,7 @@ def plan_sweep(base: ResolvedScenario, spec: SweepSpec) -> SweepPlan:
     for index, assignment in enumerate(assignments):
         try:
             raw = apply_overrides(base.raw, assignment.items(), source=base.source, prefix="sweep")
+            raw.pop("grid", None)  # a cell is one point of the design: a plain scenario, run once per seed
             resolved = resolve(raw, source=base.source, source_sha256=base.source_sha256,
                                overrides=(*base.overrides,
                                           *(f"{p}={_toml_literal(v)}" for p, v in assignment.items())))

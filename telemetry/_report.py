@@ -172,8 +172,10 @@ def _distribution_figure(data: SweepData, evaluation: Evaluation) -> Figure | No
     return figure
 
 
-def _series_bands(data: SweepData) -> dict[str, dict[str, list[dict[str, float | int | str | None]]]]:
-    """series key -> arm -> [{time, mean, ci_low, ci_high, n}] across runs (95% t-interval).
+def _series_bands(data: SweepData, cell: str | None = None
+                  ) -> dict[str, dict[str, list[dict[str, float | int | str | None]]]]:
+    """series key -> arm -> [{time, mean, ci_low, ci_high, n}] across runs (95% t-interval), of
+    every cell or of ``cell`` only.
 
     A counter exists only from its first increment on, so before that a run's counter is
     0, not missing: counters are filled in on every sample time of the run (carrying the
@@ -182,7 +184,7 @@ def _series_bands(data: SweepData) -> dict[str, dict[str, list[dict[str, float |
     an arm without the mechanism has no band at all, not a flat zero. A counter's band
     stays at or above 0.
     """
-    completed = [run for run in data.runs if run.status == "completed"]
+    completed = [run for run in data.runs if run.status == "completed" and cell in (None, run.cell)]
     counters = {key for run in completed for key in run.counters}
     arm_of = {run.id: run.arm for run in completed}
     scopes_of = {run.id: {key.split(".", 1)[0] for key in (*run.measures, *run.counters)}
@@ -191,6 +193,8 @@ def _series_bands(data: SweepData) -> dict[str, dict[str, list[dict[str, float |
     grid: set[float] = set()  # every sample time of any run: a run that had not counted yet has no row
     points: dict[str, dict[str, dict[float, float]]] = {}
     for row in data.series:
+        if cell is not None and row["run_id"] not in arm_of:
+            continue
         key = f"{row['scope']}.{row['name']}"
         time = float(row["time"])
         grid.add(time)
@@ -222,11 +226,63 @@ def _nonnegative(band: dict[str, Any], counter: bool) -> dict[str, Any]:
     return band
 
 
-def _key_series(bands: dict[str, Any], evaluation: Evaluation) -> list[str]:
-    """Series of the scopes the criteria judge first, then the others, at most six."""
+def _reference_bands(keys: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """series key -> (low key, high key): gauges ``<series>_band_low`` and ``<series>_band_high`` of
+    one scope are a reference band (an equilibrium price range, say) drawn behind ``<series>``."""
+    present = set(keys)
+    return {key[:-len("_band_low")]: (key, key[:-len("_low")] + "_high") for key in sorted(present)
+            if key.endswith("_band_low") and key[:-len("_low")] + "_high" in present}
+
+
+def _key_series(bands: dict[str, Any], evaluation: Evaluation, limit: int = _MAX_SERIES) -> list[str]:
+    """Series of the scopes the criteria judge first, then the others, at most ``limit``; the ends of
+    reference bands are drawn behind their series, not as series of their own."""
     scopes = {c.measure.scope for c in evaluation.criteria}
-    ordered = sorted(bands, key=lambda k: (k.split(".", 1)[0] not in scopes, k))
-    return ordered[:_MAX_SERIES]
+    ends = {key for pair in _reference_bands(list(bands)).values() for key in pair}
+    ordered = sorted((k for k in bands if k not in ends), key=lambda k: (k.split(".", 1)[0] not in scopes, k))
+    return ordered[:limit]
+
+
+def _draw_band(ax: Any, bands: dict[str, Any], key: str) -> None:
+    """``key``'s reference band, in grey (its ends' mean over runs, of the first arm with data)."""
+    pair = _reference_bands(list(bands)).get(key)
+    if pair is None:
+        return
+    for arm in bands[pair[0]]:
+        low, high = bands[pair[0]][arm], bands[pair[1]].get(arm, [])
+        if low and high:
+            ax.fill_between([p["time"] for p in low], [p["mean"] for p in low], [p["mean"] for p in high],
+                            step="post", color="#7f7f7f", alpha=0.3, linewidth=0.8, label="reference band")
+            return
+
+
+def _cell_series_figure(data: SweepData, evaluation: Evaluation) -> Figure | None:
+    """With several cells: the judged scopes' series per cell (a column each), behind them their
+    reference bands: a price path against its equilibrium band, for one."""
+    if len(data.cells) < 2 or not data.series:
+        return None
+    cells = data.cells[:_MAX_SERIES]
+    per_cell = [_series_bands(data, cell["key"]) for cell in cells]
+    scopes = {c.measure.scope for c in evaluation.criteria}
+    keys = [k for k in _key_series(per_cell[0], evaluation, limit=3) if k.split(".", 1)[0] in scopes]
+    if not keys:
+        return None
+    with matplotlib.rc_context(_RC):
+        figure = _figure(3.2 * len(cells), 2.6 * len(keys))
+        axes = figure.subplots(len(keys), len(cells), squeeze=False)
+        for column, (cell, bands) in enumerate(zip(cells, per_cell, strict=True)):
+            for row, key in enumerate(keys):
+                ax = axes[row][column]
+                _draw_band(ax, bands, key)
+                for position, arm in enumerate(data.arms):
+                    points = bands.get(key, {}).get(arm, [])
+                    if points:
+                        ax.plot([p["time"] for p in points], [p["mean"] for p in points],
+                                color=_COLORS[position % len(_COLORS)], linewidth=1.2, label=_arm_label(arm))
+                ax.set_title(f"{key}\n{cell_label(cell['assignment']) or cell['key']}", fontsize=7)
+                ax.set_xlabel("sim time (s)")
+        axes[0][0].legend(fontsize=6, frameon=False)
+    return figure
 
 
 def _series_figure(data: SweepData, bands: dict[str, Any], keys: Sequence[str]) -> Figure | None:
@@ -237,6 +293,7 @@ def _series_figure(data: SweepData, bands: dict[str, Any], keys: Sequence[str]) 
         figure = _figure(4.6 * columns, 2.7 * rows)
         axes = figure.subplots(rows, columns, squeeze=False).ravel()
         for ax, key in zip(axes, keys, strict=False):
+            _draw_band(ax, bands, key)
             for position, arm in enumerate(data.arms):
                 points = bands[key].get(arm, [])
                 if not points:
@@ -422,6 +479,9 @@ def build_report(store: RunStore, sweep_id: str, criteria: CriteriaFile | None =
         _distribution_figure(data, evaluation))
     add("series", "Time series", "Counters and gauges in sim time: mean across runs per arm, with a "
         "95% Student-t band.", _series_figure(data, bands, series_keys))
+    add("series_by_cell", "Time series per cell", "The judged scopes' counters and gauges per cell: mean "
+        "across runs per arm; grey, a series' reference band (gauges <series>_band_low and _band_high).",
+        _cell_series_figure(data, evaluation))
     for index, (path, curve) in enumerate(curves.items()):
         add(f"response_{index + 1}", f"Response to {path}",
             f"Mean per value of {path} (marginal over the other swept paths), with {conf} intervals "

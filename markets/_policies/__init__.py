@@ -11,6 +11,7 @@ Modules (each registers itself on import):
 * ``admission``: ``admission = "agents_only"``;
 * ``screen``, ``value_priority``, ``externality_fee`` (with the pool's redistribution),
   ``disclosure``: the norm policies a scenario lists in ``policies``;
+* ``cancel_on_trade``: a trade cancels every outstanding order (listed in ``policies``);
 * ``circuit_breaker``: ``circuit_breaker_move``;
 * ``surveillance``: ``surveillance.enabled``.
 """
@@ -19,6 +20,7 @@ from .._policy import FillFacts, MarketPolicy, Rejection, listed_policies, polic
 
 # The registration lines: one per built-in policy module.
 from .admission import AgentsOnlyAdmission
+from .cancel_on_trade import CancelOnTrade
 from .circuit_breaker import CircuitBreaker
 from .disclosure import Disclosure
 from .externality_fee import ExternalityFee
@@ -29,6 +31,7 @@ from .value_priority import ValuePriority
 
 __all__ = [
     "AgentsOnlyAdmission",
+    "CancelOnTrade",
     "CircuitBreaker",
     "Disclosure",
     "ExternalityFee",

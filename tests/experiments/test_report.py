@@ -46,11 +46,12 @@ def test_report_writes_page_figures_and_numbers(report_dir: Path) -> None:
     html = (report_dir / "report.html").read_text()
     figures = sorted(p.name for p in (report_dir / "figures").iterdir())
     assert figures == ["distributions.png", "distributions.svg", "response_1.png", "response_1.svg",
-                       "scorecard.png", "scorecard.svg", "series.png", "series.svg"]
+                       "scorecard.png", "scorecard.svg", "series.png", "series.svg",
+                       "series_by_cell.png", "series_by_cell.svg"]  # two cells: series per cell too
     assert (report_dir / "figures" / "series.png").read_bytes().startswith(b"\x89PNG")
     assert (report_dir / "figures" / "series.svg").read_text().lstrip().startswith("<?xml")
     # self-contained: every image inline, nothing fetched from anywhere
-    assert html.count('src="data:image/png;base64,') == 4
+    assert html.count('src="data:image/png;base64,') == 5
     assert not re.search(r'(src|href)="(?!data:)', html)
     assert "<link" not in html and "<script" not in html
     # the verdict first, and why
@@ -194,3 +195,13 @@ def test_an_arm_without_a_mechanism_has_no_band_and_counts_never_go_below_zero(t
     lows = [p["ci_low"] for key in counters & bands.keys() for arm in bands[key].values() for p in arm
             if p["ci_low"] is not None]
     assert lows and min(lows) >= 0.0
+
+
+def test_a_series_with_band_gauges_gets_its_reference_band_and_the_ends_are_no_panels() -> None:
+    from flagship.telemetry._report import _reference_bands
+
+    keys = ["traders.trade_price", "traders.trade_price_band_low", "traders.trade_price_band_high",
+            "traders.period_efficiency", "other.x_band_low"]
+    assert _reference_bands(keys) == {
+        "traders.trade_price": ("traders.trade_price_band_low", "traders.trade_price_band_high")}
+    assert _reference_bands(["a.x_band_low"]) == {}  # half a band is no band
