@@ -58,7 +58,8 @@ _GROUP_SIGN = {"winner": 0.5, "loser": -0.5, "no_stake": 0.0}
 
 def _per_construct(default: Mapping[str, float]) -> Any:
     return Field(default_factory=lambda: dict(default),
-                 description="construct -> latent shift (standard-normal units); see the module doc")
+                 description="construct -> latent shift (standard-normal units; a construct not named "
+                             "keeps its default); see the module doc")
 
 
 class RespondentParams(BaseModel):
@@ -119,8 +120,9 @@ class SurveyRespondents(Population[RespondentParams]):
         items = [item for name in params.instruments for item in instrument(name).items]
         self._items: dict[str, Item] = {item.id: item for item in items}
         zero = params.null
-        self._effects = {label: {c: 0.0 if zero else float(getattr(params, label).get(c, 0.0))
-                                 for c in CONSTRUCTS} for label in ("outcome", "voice", "procedure")}
+        defaults = {"outcome": DEFAULT_OUTCOME, "voice": DEFAULT_VOICE, "procedure": DEFAULT_PROCEDURE}
+        self._effects = {label: {c: 0.0 if zero else float(getattr(params, label).get(c, default[c]))
+                                 for c in CONSTRUCTS} for label, default in defaults.items()}
         self._loser_shift = 0.0 if zero else params.loser_response_shift
 
     def start(self) -> None:

@@ -32,8 +32,8 @@ def vote_events(winner: str | None = "restrict") -> list[Event]:
         mode="panel", members=("a", "b", "c", "d"), strata=(), draw_seed=1, ballot_opens=20.0,
         ballot_closes=30.0, quorum=0.5)
     closed = BallotClosed(
-        time=30.0, source="emergency_vote", vote_id="v1", convened=4, counted=3, quorum_met=winner is not None,
-        winner=winner, tally_seed=1,
+        time=30.0, source="emergency_vote", vote_id="v1", convened=4, counted=3,
+        quorum_met=winner is not None, winner=winner, tally_seed=1,
         first_choice_won={} if winner is None else {"a": True, "b": False, "c": True})
     return [convened, closed]
 
@@ -126,8 +126,9 @@ def test_groups_come_from_the_count_not_from_answers() -> None:
 
 def test_gate_decisions_survey_the_agent() -> None:
     revoked = AgentRevoked(time=5.0, source="agent_gate", actor="agent-1", reason="strikes")
-    survey, outcomes, measures = drive([respond(6.0, "agent-1", {"da_accept_even_if_disagree": 1, "da_comply": 1})],
-                                       events=[revoked], config=SurveyConfig(follow=["gate"]))
+    answers = {"da_accept_even_if_disagree": 1, "da_comply": 1}
+    survey, outcomes, measures = drive([respond(6.0, "agent-1", answers)], events=[revoked],
+                                       config=SurveyConfig(follow=["gate"]))
     assert outcomes[0].accepted
     assert survey.snapshot()["surveys"][0]["groups"] == {"agent-1": "loser"}
     assert measures["losers_acceptance"] == 0.0 and measures["response_rate_losers"] == 1.0
@@ -233,7 +234,8 @@ def test_reliability_falls_with_noise() -> None:
     noisy = theta[:, None] + 3.0 * rng.standard_normal((200, 4))
     for statistic in (cronbach_alpha, mcdonald_omega):
         high, low = statistic(clean), statistic(noisy)
-        assert high is not None and low is not None and high > 0.9 > 0.5 > low
+        assert high is not None and low is not None
+        assert high > 0.9 and low < 0.5
 
 
 @settings(max_examples=50, deadline=None)
