@@ -2,7 +2,7 @@
 
 Parts, one module each: ``_instruments`` (questionnaires as versioned TOML data, shipped in
 ``instruments/``), ``_config``, ``_reasons``, ``_events`` (``SurveyOpened``), ``_mechanism``
-(:class:`LegitimacySurvey`, ``legitimacy_survey``), ``_scores`` (its measures),
+(:class:`LegitimacySurvey`, ``legitimacy_survey``), ``_state`` (one survey), ``_scores`` (its measures),
 ``_reliability`` (alpha, omega, intervals), ``_export`` (the anonymised response table),
 ``_http`` (live routes) and ``_respondents`` (:class:`SurveyRespondents`, the simulated
 response model). It imports only the contract, so it could move out of the democracy wing

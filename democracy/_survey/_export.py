@@ -13,14 +13,12 @@ an integer, 1/0 for yes/no, text, ``DK`` for don't know, empty when missing) and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flagship.democracy._survey._instruments import CONSTRUCTS, DONT_KNOW, SCALES, Questionnaire
 from flagship.democracy._survey._scores import Response, Scorer
+from flagship.democracy._survey._state import Survey
 from flagship.mechanisms import RecordTable
-
-if TYPE_CHECKING:
-    from flagship.democracy._survey._mechanism import Survey
 
 __all__ = ["response_table"]
 

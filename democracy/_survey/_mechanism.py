@@ -22,7 +22,6 @@ Lifecycle (every step driven by bus events or actions, never by a special case o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from flagship.democracy._survey._config import SurveyConfig
@@ -32,6 +31,7 @@ from flagship.democracy._survey._http import routes
 from flagship.democracy._survey._instruments import Questionnaire, questionnaire
 from flagship.democracy._survey._reasons import REASON_STATUS, SurveyReason
 from flagship.democracy._survey._scores import MEASURES, Response, Scorer
+from flagship.democracy._survey._state import Survey
 from flagship.mechanisms import Action, CommonReason, Context, Mechanism, Outcome, RecordTable, register
 from flagship.mechanisms.events import (
     AgentAdmitted,
@@ -42,32 +42,11 @@ from flagship.mechanisms.events import (
     VoteConvened,
 )
 
-__all__ = ["LegitimacySurvey", "Survey"]
+__all__ = ["LegitimacySurvey"]
 
 _MAX_ID = 256
 _GATE_GROUP: Mapping[type, str] = {AgentAdmitted: "winner", AgentReinstated: "winner",
                                    AgentSuspended: "loser", AgentRevoked: "loser"}
-
-
-@dataclass
-class Survey:
-    """One survey: the decision it is about, who it asks (by group), its window, who has answered."""
-
-    survey_id: str
-    subject: str
-    kind: str
-    opened: float
-    closes: float
-    groups: dict[str, str]
-    voice: tuple[str, ...]
-    procedural: bool
-    responded: set[str] = field(default_factory=set)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"survey_id": self.survey_id, "subject": self.subject, "kind": self.kind,
-                "opened": self.opened, "closes": self.closes, "groups": dict(sorted(self.groups.items())),
-                "voice": list(self.voice), "procedural": self.procedural,
-                "responded": sorted(self.responded)}
 
 
 @register
