@@ -20,7 +20,7 @@ from flagship.sandbox._replay import commits_from_entries, replay_scenario
 from flagship.telemetry import Store
 from flagship.telemetry._trial_log import TrialLog
 from tests._cli import flagship
-from tests.live._support import problem
+from tests.live._support import fuzz_api, problem
 from tests.live.test_votes_api import MONITOR, RESTRICT, VOTE, Clock, bearer, pilot, write_vote_scenario
 
 SURVEY = "legitimacy_survey-survey-1"
@@ -130,3 +130,18 @@ def test_a_voter_answers_the_survey_after_the_decision(tmp_path: Path) -> None:
         book = {r["column"]: r for r in csv.DictReader(handle)}
     assert book["da_resist"]["reverse"] == "yes" and "Gibson" in book["da_resist"]["source"]
     assert set(book) == set(rows[0])
+
+
+@pytest.mark.slow
+def test_fuzzing_the_survey_routes_finds_no_server_error_and_no_schema_violation(tmp_path: Path) -> None:
+    clock = Clock()
+    scenario = write_survey_scenario(tmp_path)
+    limits = "\n[live.limits]\nrate_per_second = 100000.0\nburst = 100000\n"
+    scenario.write_text(scenario.read_text() + limits)
+    with pilot(f"sqlite:///{tmp_path / 'live.db'}", tmp_path, clock, scenario) as p:
+        _, token = p.register("fuzzer")
+        clock.sim(160.0)
+        assert p.ballot(token, RESTRICT).status_code == 201
+        clock.sim(260.0)
+        p.until_counted()  # the survey is open: responses are really taken and refused
+        fuzz_api(str(p.client.base_url).rstrip("/"), token, tmp_path / "st", paths="^/v1/surveys", seconds=10)
