@@ -52,6 +52,9 @@ from ._reasons import VoteReason
 from ._registry import Property, RuleInfo, RuleOutcome, get_rule, rules, voting_rule
 from ._result import RejectedBallot, TallyResult, TieBreak, TieBreakPolicy
 from ._sortition import stratified_draw
+
+# The legitimacy survey and its simulated respondents (importing registers them).
+from ._survey import LegitimacySurvey, RespondentParams, SurveyConfig, SurveyRespondents, shipped_instruments
 from ._tally import referendum, tally
 from ._tokens import VoterTokens
 
@@ -67,6 +70,7 @@ __all__ = [
     "EmergencyVote",
     "EmergencyVoteConfig",
     "IrvRound",
+    "LegitimacySurvey",
     "PairwiseDetails",
     "ProfileStudy",
     "ProfileStudyConfig",
@@ -74,11 +78,14 @@ __all__ = [
     "RankedProfile",
     "ReferendumDetails",
     "RejectedBallot",
+    "RespondentParams",
     "RoundsDetails",
     "RuleInfo",
     "RuleOutcome",
     "ScoreDetails",
     "StrategicCoalition",
+    "SurveyConfig",
+    "SurveyRespondents",
     "SybilParams",
     "Sybils",
     "TallyResult",
@@ -91,6 +98,7 @@ __all__ = [
     "get_rule",
     "referendum",
     "rules",
+    "shipped_instruments",
     "stratified_draw",
     "tally",
     "validate_ballot",

@@ -179,6 +179,8 @@ class BallotBox:
                 tally_seed=vote.tally_seed,
                 record=tuple(sorted(rankings)),
                 details=details,
+                first_choice_won={} if winner is None else
+                {actor: ranking[0] == winner for actor, ranking in sorted(vote.ballots.items())},
             )
         )
         self._decisions.settle(vote, winner)

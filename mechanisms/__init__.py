@@ -17,6 +17,7 @@ from flagship.mechanisms._base import (
     Population,
     PopulationContext,
     Recorder,
+    RecordTable,
     Submit,
     Timer,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "PopulationContext",
     "Principal",
     "Problem",
+    "RecordTable",
     "Recorder",
     "RoutesFactory",
     "RunFailedError",

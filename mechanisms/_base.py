@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
@@ -45,6 +46,7 @@ __all__ = [
     "NoConfig",
     "Population",
     "PopulationContext",
+    "RecordTable",
     "Recorder",
     "RoutesFactory",
     "Submit",
@@ -204,6 +206,20 @@ class RoutesFactory(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class RecordTable:
+    """Participant-level records a mechanism offers for analysis (``flagship export-responses``).
+
+    ``rows`` hold JSON-able scalars in ``columns`` order and never an actor id (the mechanism
+    pseudonymises); ``codebook`` has one entry per column (``column``, ``label``, ``values``,
+    and any other documentation keys).
+    """
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    codebook: tuple[Mapping[str, str], ...]
+
+
 C = TypeVar("C", bound=BaseModel)
 
 _COMMON_STATUS: dict[str, int] = {
@@ -267,6 +283,10 @@ class Mechanism(_Participant, ABC, Generic[C]):
 
     def finish(self) -> None:
         """Record the final value of every declared measure. Called once at the end of a run."""
+
+    def response_records(self) -> RecordTable | None:
+        """Participant responses to export, anonymised, with a codebook (``None``: none). Default: none."""
+        return None
 
     @abstractmethod
     def snapshot(self) -> Any:

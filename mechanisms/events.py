@@ -204,7 +204,9 @@ class BallotClosed(Event):
     count decided (``None`` when the quorum was not met or nothing was counted);
     ``record`` is the anonymous cast-vote record (every counted ranking, sorted, so
     the cast order is not revealed) for audits and recounts; ``tally_seed`` is the
-    seed of the tally's recorded tie-break.
+    seed of the tally's recorded tie-break. ``first_choice_won`` maps each counted voter to
+    whether the measure they ranked first is ``winner`` (empty when nothing was decided): who
+    won and who lost the vote, for legitimacy surveys (losers' consent), never how anyone ranked.
     """
 
     vote_id: str
@@ -215,6 +217,7 @@ class BallotClosed(Event):
     tally_seed: int
     record: tuple[tuple[str, ...], ...] = ()
     details: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    first_choice_won: Mapping[str, bool] = field(default_factory=lambda: EMPTY)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

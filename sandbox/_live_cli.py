@@ -1,4 +1,4 @@
-"""``flagship serve``, ``verify``, ``replay`` and ``export-metrics``: the live pilot's commands.
+"""The live pilot's commands: ``serve``, ``verify``, ``replay``, ``export-metrics``, ``export-responses``.
 
 Registered on the main Typer ``app`` of :mod:`flagship.sandbox.cli` when that module imports
 this one. Bad input exits 2 with one line per problem; a failed verification, a
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from flagship.telemetry import MeasureValue, SeriesPoint
     from flagship.telemetry._trial_log import Trial
 
-__all__ = ["export_metrics", "register", "replay", "serve", "verify"]
+__all__ = ["export_metrics", "export_responses", "register", "replay", "serve", "verify"]
 
 
 TrialOpt = Annotated[str | None, typer.Option("--trial", help="trial id (or a unique prefix)")]
@@ -286,9 +286,57 @@ def export_metrics(
     sys.stdout.write(openmetrics_for_run(series, measures, epoch=start, final_time=final, arm=arm))
 
 
+def export_responses(
+    trial: Annotated[str, typer.Option("--trial", help="trial id (or a unique prefix)")],
+    out_dir: Annotated[str, typer.Option("--out", help="directory for the CSV files")] = ".",
+    db: StoreArg = None,
+    db_option: StoreOpt = None,
+) -> None:
+    """Write each mechanism's participant responses (a survey's) as an anonymised CSV and a codebook.
+
+    The trial is replayed from its verified log; every mechanism that offers response records
+    (``Mechanism.response_records``) gets ``<mechanism>_responses.csv`` (one row per response, no
+    actor ids) and ``<mechanism>_codebook.csv`` (one row per column) in ``--out``.
+    """
+    import csv  # noqa: PLC0415
+
+    from flagship.mechanisms import InputError, Problem  # noqa: PLC0415
+    from flagship.sandbox._replay import commits_from_entries, replay_scenario  # noqa: PLC0415
+    from flagship.telemetry import Store  # noqa: PLC0415
+    from flagship.telemetry._trial_log import TrialLog  # noqa: PLC0415
+
+    with Store.open(store_url(chosen_store(db, db_option))) as store:
+        log = TrialLog(store)
+        recorded = log.trial(trial)
+        commits = commits_from_entries(log.entries(recorded.id))
+    host, report, _ = replay_scenario(_trial_scenario(recorded, []), recorded.seed, commits, check=True)
+    if not report.exact:
+        raise InputError([Problem("--trial", f"trial {recorded.id} does not replay exactly: "
+                                             f"{report.divergences[0] if report.divergences else ''}")])
+    tables = {name: t for name, m in host.mechanisms.items() if (t := m.response_records()) is not None}
+    if not tables:
+        raise InputError([Problem("--trial", f"no mechanism of trial {recorded.id} records responses")])
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        with (folder / f"{name}_responses.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(table.columns)
+            writer.writerows(table.rows)
+        keys = list(dict.fromkeys(k for entry in table.codebook for k in entry))
+        with (folder / f"{name}_codebook.csv").open("w", newline="", encoding="utf-8") as handle:
+            book = csv.DictWriter(handle, fieldnames=keys)
+            book.writeheader()
+            book.writerows(table.codebook)
+        out.print(f"{name}: {len(table.rows)} responses -> {folder / f'{name}_responses.csv'} "
+                  f"(codebook {folder / f'{name}_codebook.csv'})", highlight=False, markup=False,
+                  soft_wrap=True)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``, in the order ``--help`` lists them."""
     app.command()(serve)
     app.command()(verify)
     app.command()(replay)
     app.command("export-metrics")(export_metrics)
+    app.command("export-responses")(export_responses)

@@ -21,7 +21,8 @@ __all__ = ["app", "main"]
 
 #: The command modules, in the order ``flagship --help`` lists their commands: one scenario (run,
 #: validate), experiments (sweep, evaluate, report), the live pilot (serve, verify, replay,
-#: export-metrics), results (runs, sweeps, trials, show, rerun), what is installed (list, events).
+#: export-metrics, export-responses), results (runs, sweeps, trials, show, rerun), what is installed
+#: (list, events).
 COMMAND_MODULES = (_run_cli, _experiment_cli, _live_cli, _results_cli, _catalog_cli)
 for _module in COMMAND_MODULES:
     _module.register(app)

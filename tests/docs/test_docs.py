@@ -52,6 +52,11 @@ PROMISES: dict[str, list[str]] = {
         r"deceptive\.false_admission_rate", r"honest\.false_rejection_rate",
         r"value_market\.allocative_efficiency",
     ],
+    "docs/legitimacy.md": [
+        r"null model gap\s+[+-]0\.\d+ \[-0\.\d+, \+0\.\d+\]",  # the null gap's interval holds 0
+        r"losers accept the decision[^\n]*│ (pass|inconclusive)",
+        r"losers accept the decision[^\n]*│ fail: ",  # ...and fails under its contrast (the audit)
+    ],
     "docs/live.md": [
         r"trial [0-9a-f]{32}: ok \(\d+ entries, \d+ signed checkpoints",
         r"every outcome and state hash reproduced",
