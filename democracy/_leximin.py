@@ -68,7 +68,7 @@ IMPROVE = 1e-9
 """A priced panel enters only if it beats the LP's dual bound by more than this."""
 FIX = 1e-7
 """A type whose dual weight exceeds this is fixed at the current minimum."""
-SLACK = 1e-9
+SLACK = 1e-10
 """A fixed type's probability may fall this far below its fixed value (LP round-off)."""
 PRUNE = 1e-12
 """Panel probabilities below this are dropped (and the rest renormalised)."""
