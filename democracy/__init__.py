@@ -35,6 +35,7 @@ from ._details import (
 )
 
 # The emergency procedure and its voter populations (importing them registers them).
+from ._leximin import select_panel
 from ._mechanism import EmergencyVote
 from ._populations import (
     Citizens,
@@ -86,6 +87,7 @@ __all__ = [
     "get_rule",
     "referendum",
     "rules",
+    "select_panel",
     "stratified_draw",
     "tally",
     "validate_ballot",

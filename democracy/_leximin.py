@@ -43,7 +43,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from flagship.democracy._sortition import Draw, stratified_draw
 from flagship.mechanisms import ContractError
@@ -141,6 +140,9 @@ def _pricing(
     counts: tuple[int, ...], size: int, quotas: tuple[Quota, ...], objective: FloatArray
 ) -> tuple[int, ...] | None:
     """The quota-satisfying seat vector maximising ``objective @ x`` (None: no panel exists)."""
+    # scipy.optimize costs a third of a second to import: only a leximin selection pays for it
+    from scipy.optimize import Bounds, LinearConstraint, milp  # noqa: PLC0415
+
     n_types = len(counts)
     rows = [np.ones(n_types)]
     low, high = [float(size)], [float(size)]
@@ -168,6 +170,8 @@ def _restricted_lp(
 
     Returns (z, panel probabilities, dual weight per type, dual bound of the sum row).
     """
+    from scipy.optimize import linprog  # noqa: PLC0415 - see _pricing
+
     n_types, n_panels = shares.shape
     # variables: panel probabilities, then z; minimise -z
     cost = np.zeros(n_panels + 1)
