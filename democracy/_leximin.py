@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from flagship.democracy._sortition import Draw, stratified_draw
+from flagship.democracy._sortition import Draw, stratified_draw, stratified_probabilities
 from flagship.mechanisms import ContractError
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "leximin_draw",
     "quotas_for",
     "select_panel",
+    "selection_probabilities",
     "types_of",
 ]
 
@@ -339,3 +340,25 @@ def select_panel(
     if selection == "stratified":
         return stratified_draw(cells, size, rng)
     raise ContractError(f"selection: expected 'stratified' or 'leximin', got {selection!r}")
+
+
+def selection_probabilities(
+    selection: str,
+    cells: Sequence[Cell],
+    size: int,
+    keys: Sequence[str] = (),
+    quotas: Mapping[str, Mapping[str, tuple[int, int]]] | None = None,
+) -> list[float]:
+    """Each member's exact selection probability under :func:`select_panel`'s ``selection``."""
+    if not cells:
+        return []
+    ordered, counts, _ = types_of(cells)
+    size = min(size, len(cells))
+    if selection == "stratified":
+        by_type = stratified_probabilities(dict(zip(ordered, counts, strict=True)), size)
+    elif selection == "leximin":
+        chosen = quotas_for(ordered, counts, size, keys, quotas)
+        by_type = leximin_distribution(ordered, counts, size, chosen).type_probabilities()
+    else:
+        raise ContractError(f"selection: expected 'stratified' or 'leximin', got {selection!r}")
+    return [by_type[cell] for cell in cells]

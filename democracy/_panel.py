@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from flagship.democracy._config import EmergencyVoteConfig
-from flagship.democracy._leximin import select_panel
+from flagship.democracy._leximin import select_panel, selection_probabilities
 from flagship.democracy._proceedings import OpenVote, Proceedings
 from flagship.democracy._sortition import total_variation
 from flagship.democracy._voters import VoterRoll
@@ -44,6 +44,7 @@ class Panel:
         self._tie_breaks = ctx.stream("tie_break")
         self.vote_seq = 0  # state (in the snapshot)
         self.tvds: list[float] = []  # for the representativeness measure only
+        self.min_selection_ratios: list[float] = []  # for the selection-fairness measure only
 
     def convene(
         self, purpose: str, target: str | None, incidents: list[tuple[str, float]], severity: float
@@ -72,6 +73,7 @@ class Panel:
                 config.panel_quotas,
             )
             members = tuple(actors[i] for i in draw.members)
+            self._record_fairness(cells, len(members))
             ctx.recorder.gauge("panel_size", len(members))
         else:
             members = tuple(actors)
@@ -117,3 +119,13 @@ class Panel:
             )
         )
         return vote
+
+    def _record_fairness(self, cells: list[tuple[str, ...]], size: int) -> None:
+        """The least-selected registered voter's probability over the uniform ``size / n``."""
+        config = self.config
+        if not size:
+            return
+        probabilities = selection_probabilities(
+            config.selection, cells, size, config.strata, config.panel_quotas
+        )
+        self.min_selection_ratios.append(min(probabilities) * len(cells) / size)

@@ -3,7 +3,7 @@
 Two questions, each answered exactly where it can be and checked by sampling:
 
 * **Fairness to registrants**: each registrant's selection probability, computed from
-  the algorithm's distribution (:func:`exact_probabilities`), its minimum, its spread and
+  the algorithm's distribution (``_leximin.selection_probabilities``), its minimum, its spread and
   the minimum's ratio to the uniform ``k / n``; and the same frequencies from seeded
   draws (:func:`sample`), with how many registrants' exact probability falls outside the
   95% Wilson interval of their sampled frequency (about 5% by chance alone).
@@ -25,31 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binomtest, t
 
-from flagship.democracy._leximin import leximin_distribution, quotas_for, select_panel, types_of
-from flagship.democracy._sortition import stratified_probabilities, total_variation
+from flagship.democracy._leximin import select_panel, selection_probabilities
+from flagship.democracy._sortition import total_variation
 
-__all__ = ["SelectionReport", "exact_probabilities", "sample", "selection_report"]
+__all__ = ["SelectionReport", "sample", "selection_report"]
 
 Cell = tuple[str, ...]
 CONFIDENCE = 0.95
-
-
-def exact_probabilities(
-    selection: str,
-    cells: Sequence[Cell],
-    size: int,
-    keys: Sequence[str] = (),
-    quotas: Mapping[str, Mapping[str, tuple[int, int]]] | None = None,
-) -> list[float]:
-    """Each registrant's selection probability under ``selection``, from its distribution."""
-    ordered, counts, _ = types_of(cells)
-    size = min(size, len(cells))
-    if selection == "stratified":
-        by_type = stratified_probabilities(dict(zip(ordered, counts, strict=True)), size)
-    else:
-        chosen = quotas_for(ordered, counts, size, keys, quotas)
-        by_type = leximin_distribution(ordered, counts, size, chosen).type_probabilities()
-    return [by_type[cell] for cell in cells]
 
 
 def sample(
@@ -114,7 +96,7 @@ def selection_report(
     n = len(next(iter(columns.values())))
     cells = [tuple(columns[key][i] for key in keys) for i in range(n)]
     size = min(size, n)
-    probabilities = exact_probabilities(selection, cells, size, keys, quotas)
+    probabilities = selection_probabilities(selection, cells, size, keys, quotas)
     panels = sample(selection, cells, size, draws, np.random.default_rng(seed), keys, quotas)
     hits = np.zeros(n, dtype=np.int64)
     for panel in panels:

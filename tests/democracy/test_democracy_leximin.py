@@ -26,9 +26,10 @@ from flagship.democracy._leximin import (
     leximin_draw,
     quotas_for,
     select_panel,
+    selection_probabilities,
     types_of,
 )
-from flagship.democracy._representativeness import exact_probabilities, selection_report
+from flagship.democracy._representativeness import selection_report
 from flagship.democracy._sortition import stratified_draw, stratified_probabilities
 from flagship.democracy.panel_selection import generate_registry, read_registry
 from flagship.mechanisms import ContractError
@@ -61,8 +62,8 @@ def test_the_shipped_registry_is_the_generator_output() -> None:
 
 def test_leximin_raises_the_minimum_selection_probability_on_the_shipped_registry() -> None:
     _, cells = shipped()
-    stratified = exact_probabilities("stratified", cells, K)
-    leximin = exact_probabilities("leximin", cells, K)
+    stratified = selection_probabilities("stratified", cells, K)
+    leximin = selection_probabilities("leximin", cells, K)
     uniform = K / len(cells)
     # The stratified draw's deterministic rounding leaves some cells below k/n (the finding)...
     assert min(stratified) < 0.9 * uniform < uniform * 1.1 < max(stratified)
@@ -126,7 +127,7 @@ def test_sampled_frequencies_agree_with_the_computed_probabilities(
     selection: str, quotas: dict[str, dict[str, tuple[int, int]]] | None
 ) -> None:
     _, cells = shipped()
-    probabilities = exact_probabilities(selection, cells, K, STRATA, quotas)
+    probabilities = selection_probabilities(selection, cells, K, STRATA, quotas)
     assert outside_wilson(selection, cells, probabilities, DRAWS, quotas) == []
 
 
@@ -283,6 +284,19 @@ def test_a_leximin_panel_vote_is_verifiable_from_its_draw_seed() -> None:
     ordered, counts, _ = types_of(cells)
     seats = Counter(tuple(snapshot["voters"][a][1]) for a in convened.members)
     assert meets(quotas_for(ordered, counts, 6, ["region"], None), ordered, seats)
+
+
+@pytest.mark.parametrize("selection", ["stratified", "leximin"])
+def test_the_vote_measures_the_least_selected_voters_chance(selection: str) -> None:
+    world = World(3, panel_size=6, strata=["region"], selection=selection)
+    world.publish_at(SHOCK)
+    regions = ["north", "north", "south", "east", "west"]  # 10, 5, 5, 5 voters: 6 seats do not divide
+    world.feed([reg(0.0, f"v{i}", f"p{i}", regions[i % 5]) for i in range(25)], until=20.0)
+    ratio = world.measures()["panel_min_selection_ratio"]
+    if selection == "leximin":
+        assert ratio == pytest.approx(1.0, abs=1e-6)
+    else:  # quotas 2.4, 1.2, 1.2, 1.2: north's larger remainder takes the 6th seat in every draw
+        assert ratio == pytest.approx((1 / 5) / (6 / 25))  # the others: 1 seat of 5, not 0.24
 
 
 # -- representativeness beyond the quotas --------------------------------------------------------
