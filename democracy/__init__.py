@@ -37,6 +37,7 @@ from ._details import (
 )
 
 # The emergency procedure and its voter populations (importing them registers them).
+from ._leximin import select_panel
 from ._mechanism import EmergencyVote
 from ._populations import (
     Citizens,
@@ -98,6 +99,7 @@ __all__ = [
     "get_rule",
     "referendum",
     "rules",
+    "select_panel",
     "shipped_instruments",
     "stratified_draw",
     "tally",

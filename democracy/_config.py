@@ -66,6 +66,17 @@ class EmergencyVoteConfig(BaseModel):
         default_factory=lambda: ["region", "age_band"],
         description="strata keys every registration carries; the panel is stratified on their values",
     )
+    selection: Literal["stratified", "leximin"] = Field(
+        default="stratified",
+        description="panel selection: stratified (largest-remainder seats per cell, uniform inside) or "
+        "leximin (Flanigan et al. 2021: quotas met, the least-selected registrant's probability "
+        "maximised, then the next's...)",
+    )
+    panel_quotas: dict[str, dict[str, tuple[int, int]]] = Field(
+        default_factory=dict,
+        description="leximin only: stratum key -> value -> [low, high] panel members with that value "
+        "(empty: every strata cell gets floor or ceil of its proportional share)",
+    )
     dedupe_identities: bool = Field(
         default=True,
         description="reject a person registered under a second actor id (false only to "
@@ -124,6 +135,16 @@ class EmergencyVoteConfig(BaseModel):
                 raise ValueError(f"measure_params.{name}: {PROCEDURE_KEY!r} is reserved")
         if len(set(self.strata)) != len(self.strata) or not all(key.isidentifier() for key in self.strata):
             raise ValueError("strata: expected distinct identifier keys")
+        for key, values in self.panel_quotas.items():
+            if key not in self.strata:
+                raise ValueError(f"panel_quotas: {key!r} is not one of strata {self.strata}")
+            for value, (low, high) in values.items():
+                if not 0 <= low <= high:
+                    raise ValueError(
+                        f"panel_quotas.{key}.{value}: expected 0 <= low <= high, got [{low}, {high}]"
+                    )
+        if self.panel_quotas and self.selection != "leximin":
+            raise ValueError("panel_quotas: only the leximin selection takes quotas")
         return self
 
     @property

@@ -100,6 +100,7 @@ class Decisions:
                 "rule": config.rule,
                 "tally_seed": vote.tally_seed,
                 "tie_break": config.tie_break,
+                "selection": config.selection,
                 "fallback": fallback,
                 "supersedes": None if old is None else old.decision_id,
             },

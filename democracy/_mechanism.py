@@ -106,6 +106,14 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
             "and the registered electorate's (0 for a whole-electorate vote)",
         ),
         Measure(
+            "panel_min_selection_ratio",
+            Area.LEGITIMACY,
+            "ratio",
+            True,
+            "mean over panel votes of the least-selected registered voter's selection probability "
+            "(exact, from the selection's distribution) over the uniform panel size / registered voters",
+        ),
+        Measure(
             "condorcet_efficiency",
             Area.LEGITIMACY,
             "ratio",
@@ -199,6 +207,7 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
         record("turnout", _mean(box.turnouts))
         record("quorum_met", _mean(box.quorums))
         record("panel_representativeness_tvd", _mean(self._panel.tvds))
+        record("panel_min_selection_ratio", _mean(self._panel.min_selection_ratios))
         record("condorcet_efficiency", _mean(box.condorcet))
         record("winner_margin", _mean(box.margins))
         record("top_choice_won_share", _mean(box.top_shares))

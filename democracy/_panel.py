@@ -1,8 +1,9 @@
 """Convening a vote: the citizens' panel drawn by stratified sortition, or the whole electorate.
 
 Lifecycle of one convening, at the trigger time ``t``: a vote id is numbered; in
-``panel`` mode ``panel_size`` members are drawn from the registered voters by stratified
-sortition on ``strata`` (:mod:`flagship.democracy._sortition`) with a draw seed taken from
+``panel`` mode ``panel_size`` members are drawn from the registered voters by ``selection`` on
+``strata`` (stratified sortition, :mod:`flagship.democracy._sortition`, or LEXIMIN,
+:mod:`flagship.democracy._leximin`) with a draw seed taken from
 the mechanism's ``sortition`` stream (anyone can re-run the draw from the recorded seed and
 the registry); in ``electorate`` mode every registered voter is convened. The vote's
 tie-break seed is taken from the ``tie_break`` stream, its timetable fixed (ballot opens at
@@ -15,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from flagship.democracy._config import EmergencyVoteConfig
+from flagship.democracy._leximin import select_panel, selection_probabilities
 from flagship.democracy._proceedings import OpenVote, Proceedings
-from flagship.democracy._sortition import stratified_draw, total_variation
+from flagship.democracy._sortition import total_variation
 from flagship.democracy._voters import VoterRoll
 from flagship.mechanisms import Context
 from flagship.mechanisms.events import VoteConvened
@@ -42,6 +44,7 @@ class Panel:
         self._tie_breaks = ctx.stream("tie_break")
         self.vote_seq = 0  # state (in the snapshot)
         self.tvds: list[float] = []  # for the representativeness measure only
+        self.min_selection_ratios: list[float] = []  # for the selection-fairness measure only
 
     def convene(
         self, purpose: str, target: str | None, incidents: list[tuple[str, float]], severity: float
@@ -58,10 +61,19 @@ class Panel:
         draw_seed: int | None = None
         if config.convening == "panel":
             # A seed per draw, itself drawn from the mechanism's stream: anyone can re-run the
-            # draw from the recorded seed and the registry (stratified_draw(cells, size, rng)).
+            # draw from the recorded seed and the registry (select_panel(selection, cells, size, rng,
+            # strata, panel_quotas)).
             draw_seed = int(self._sortition.integers(SEED_BOUND))
-            draw = stratified_draw(cells, config.panel_size, np.random.default_rng(draw_seed))
+            draw = select_panel(
+                config.selection,
+                cells,
+                config.panel_size,
+                np.random.default_rng(draw_seed),
+                config.strata,
+                config.panel_quotas,
+            )
             members = tuple(actors[i] for i in draw.members)
+            self._record_fairness(cells, len(members))
             ctx.recorder.gauge("panel_size", len(members))
         else:
             members = tuple(actors)
@@ -107,3 +119,13 @@ class Panel:
             )
         )
         return vote
+
+    def _record_fairness(self, cells: list[tuple[str, ...]], size: int) -> None:
+        """The least-selected registered voter's probability over the uniform ``size / n``."""
+        config = self.config
+        if not size:
+            return
+        probabilities = selection_probabilities(
+            config.selection, cells, size, config.strata, config.panel_quotas
+        )
+        self.min_selection_ratios.append(min(probabilities) * len(cells) / size)

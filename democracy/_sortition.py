@@ -35,7 +35,14 @@ import numpy as np
 
 from flagship.mechanisms import ContractError
 
-__all__ = ["Draw", "allocate", "cell_shares", "stratified_draw", "total_variation"]
+__all__ = [
+    "Draw",
+    "allocate",
+    "cell_shares",
+    "stratified_draw",
+    "stratified_probabilities",
+    "total_variation",
+]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -95,6 +102,33 @@ def stratified_draw(cells: Sequence[tuple[str, ...]], size: int, rng: np.random.
             picked = rng.choice(len(members), size=take, replace=False)
             chosen.extend(members[int(i)] for i in picked)
     return Draw(tuple(sorted(chosen)), {cell: n for cell, n in seats.items() if n})
+
+
+def stratified_probabilities(
+    counts: Mapping[tuple[str, ...], int], size: int
+) -> dict[tuple[str, ...], float]:
+    """Each cell's exact individual selection probability under :func:`stratified_draw`.
+
+    A cell's expected seats are its floor plus its chance of a remainder seat: certain
+    for remainders above the cut-off, ``seats left / cells tied`` at the cut-off (the tie
+    permutation is uniform), none below; divided by the cell's members.
+    """
+    total = sum(counts.values())
+    size = min(size, total)
+    if any(count <= 0 for count in counts.values()):
+        raise ContractError("stratified_probabilities: every cell count must be positive")
+    floors = {cell: size * n // total for cell, n in counts.items()}
+    remainders = {cell: size * n % total for cell, n in counts.items()}
+    left = size - sum(floors.values())
+    ranked = sorted(set(remainders.values()), reverse=True)
+    extra: dict[tuple[str, ...], float] = dict.fromkeys(counts, 0.0)
+    for remainder in ranked:
+        tied = [cell for cell in counts if remainders[cell] == remainder]
+        share = min(left, len(tied)) / len(tied)
+        for cell in tied:
+            extra[cell] = share
+        left -= min(left, len(tied))
+    return {cell: (floors[cell] + extra[cell]) / counts[cell] for cell in counts}
 
 
 def cell_shares(cells: Sequence[Hashable]) -> dict[Hashable, float]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from flagship.democracy._cultures import impartial_culture, spatial
 from flagship.democracy._deliberation import deliberate, initial_opinions, position_scores, rankings_of
+from flagship.democracy._leximin import select_panel
 from flagship.democracy._populations._electorate import (
     Electorate,
     FloatArray,
@@ -25,7 +26,6 @@ from flagship.democracy._populations._electorate import (
     permutation,
 )
 from flagship.democracy._populations._params import CitizensParams
-from flagship.democracy._sortition import stratified_draw
 from flagship.mechanisms import Area, Measure, PopulationContext, register
 from flagship.mechanisms.events import BallotClosed, DecisionTaken
 
@@ -165,9 +165,12 @@ class Citizens(Electorate):
         strata_keys = view.event.strata
         cells = [tuple(self._strata[i].get(key, "") for key in strata_keys) for i in registered]
         params = self.params
+        # The vote's selection algorithm, on proportional quotas: the vote's own quotas count the
+        # whole panel, these citizens hold only part of it.
+        selection = str(procedure.get("selection", "stratified"))
         flips = 0
         for _ in range(params.redraws):
-            draw = stratified_draw(cells, size, self._redraw_rng)
+            draw = select_panel(selection, cells, size, self._redraw_rng, strata_keys)
             panel = registered[np.array(draw.members, dtype=np.int64)]
             u, _k = deliberate(
                 current[panel],
