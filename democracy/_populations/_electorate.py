@@ -94,8 +94,11 @@ class Electorate(Population[Any]):
         self._index = {actor: i for i, actor in enumerate(self._actors)}
         self._strata: list[dict[str, str]] = []
         self._registered = np.zeros(ctx.count, dtype=bool)
+        self._registration_tried = False  # set once every member has tried to register
         self._candidates: tuple[str, ...] | None = None
         self._votes: dict[str, VoteView] = {}
+        self._ballots_tried = 0
+        self._ballots_rejected = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -146,6 +149,7 @@ class Electorate(Population[Any]):
             )
             self._registered[member] = outcome.accepted
             self.ctx.recorder.count("registered" if outcome.accepted else "registration_rejected")
+        self._registration_tried = True
 
     # -- events ---------------------------------------------------------------------------
 
@@ -193,6 +197,8 @@ class Electorate(Population[Any]):
             Action(self.ctx.now, self._actors[member], "ballot", {"vote_id": vote_id, "ranking": ranking})
         )
         self.ctx.recorder.count("ballots_accepted" if outcome.accepted else f"ballots_{outcome.reason}")
+        self._ballots_tried += 1
+        self._ballots_rejected += 0 if outcome.accepted else 1
         return outcome
 
     def _on_closed(self, event: BallotClosed) -> None:
