@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from flagship.democracy._cultures import impartial_culture, spatial
-from flagship.democracy._decision_rule import condorcet_winner, pairwise_margins
+from flagship.democracy._decision_rule import condorcet_winner
 from flagship.democracy._deliberation import (
     deliberate,
     deliberation_targets,
@@ -34,10 +34,10 @@ from flagship.democracy._populations._electorate import (
     FloatArray,
     IntArray,
     VoteView,
-    decide_with,
+    decide_complete,
     mallows_around,
-    names_of,
     permutation,
+    row_margins,
 )
 from flagship.democracy._populations._params import CitizensParams
 from flagship.democracy._sortition import stratified_draw
@@ -199,11 +199,10 @@ class Citizens(Electorate):
         seed, tie_break = int(procedure.get("tally_seed", 0)), str(procedure.get("tie_break", "random"))
         registered = np.flatnonzero(self._registered)
         if registered.size:
-            informed = names_of(self._informed_rankings[registered], candidates)
-            self._fidelity.append(
-                1.0 if decide_with(view, informed, seed, tie_break) == event.measure else 0.0
-            )
-            winner = condorcet_winner(pairwise_margins(informed, candidates))
+            rows = self._informed_rankings[registered]
+            decided = decide_complete(view, rows, seed, tie_break)
+            self._fidelity.append(1.0 if decided == event.measure else 0.0)
+            winner = condorcet_winner(row_margins(rows))
             if winner is not None:
                 self._condorcet_agreement.append(1.0 if candidates[winner] == event.measure else 0.0)
         before = self._before.pop(view.event.vote_id, None)
@@ -226,7 +225,7 @@ class Citizens(Electorate):
                 params.deliberation_model,
                 view.rounds,
             )
-            if decide_with(view, names_of(rankings_of(u), candidates), seed, tie_break) != event.measure:
+            if decide_complete(view, rankings_of(u), seed, tie_break) != event.measure:
                 flips += 1
         self._flips.append(flips / params.redraws)
 

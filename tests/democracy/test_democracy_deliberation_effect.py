@@ -13,11 +13,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flagship.democracy import EmergencyVote, EmergencyVoteConfig
 from flagship.democracy._deliberation import deliberate, deliberation_targets, position_scores, rankings_of
 from flagship.democracy._populations import Citizens
+from flagship.democracy._populations._electorate import VoteView, decide_complete, decide_with, names_of
 from flagship.mechanisms import Arrival, ContractError
+from flagship.mechanisms.events import VoteConvened
 from flagship.sandbox._host import Host
 from flagship.telemetry._inference import Inference, Interval
 
@@ -135,3 +139,27 @@ def test_honest_ballot_rejection_rate_counts_late_ballots() -> None:
     assert slow is not None and slow > 0.2  # about half the ballots come after the 1200 s close
     quick = measures(0, {"time_to_vote": 10.0, "turnout": 1.0})["citizens.honest_ballot_rejection_rate"]
     assert quick == 0.0
+
+
+# -- the counterfactual count's fast path --------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 30),
+    rule=st.sampled_from(["schulze", "ranked_pairs", "copeland", "minimax", "borda", "plurality", "irv"]),
+    threshold=st.sampled_from([None, 0.3, 0.5, 0.6, 0.9]),
+)
+def test_the_fast_counterfactual_decides_what_the_count_decides(seed: int, n: int, rule: str,
+                                                                 threshold: float | None) -> None:
+    candidates = tuple(INFORMED)
+    rows = np.argsort(np.random.default_rng(seed).random((n, len(candidates))), axis=1).astype(np.int64)
+    thresholds = {} if threshold is None else {"restrict": threshold, "monitor": threshold}
+    event = VoteConvened(time=0.0, source=VOTE, vote_id="v", purpose="incident", incident_ids=(),
+                         severity=1.0, candidates=candidates, rule=rule, tie_break="random", mode="panel",
+                         members=(), strata=(), draw_seed=None, ballot_opens=0.0, ballot_closes=1.0,
+                         quorum=0.5, status_quo="no_action", thresholds=thresholds)
+    view = VoteView(event, [])
+    assert decide_complete(view, rows, seed, "random") == decide_with(view, names_of(rows, candidates), seed,
+                                                                      "random")
