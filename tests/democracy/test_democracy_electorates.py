@@ -285,7 +285,7 @@ def test_coalition_and_sybil_params_validate() -> None:
 
 def test_the_example_runs_every_arm_with_a_decision_and_its_sunset() -> None:
     resolved = load_scenario(REPO / "examples" / "emergency_vote.toml")
-    assert set(resolved.arm_names()) == {"deliberation", "no_deliberation", "misleading_materials",
+    assert set(resolved.arm_names()) == {"deliberation", "no_deliberation", "misleading",
                                           "whole_electorate"}
     delays = {}
     for arm in resolved.arm_names():
@@ -296,5 +296,5 @@ def test_the_example_runs_every_arm_with_a_decision_and_its_sunset() -> None:
         assert measures["emergency_vote.quorum_met"] == 1.0
         assert measures["sybils.duplicate_registrations_blocked_share"] == 1.0
         delays[arm] = measures["emergency_vote.incident_to_decision_seconds"]
-    assert delays == {"deliberation": 3600.0, "no_deliberation": 1800.0, "misleading_materials": 3600.0,
+    assert delays == {"deliberation": 3600.0, "no_deliberation": 1800.0, "misleading": 3600.0,
                       "whole_electorate": 1800.0}
