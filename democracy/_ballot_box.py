@@ -28,6 +28,7 @@ from flagship.democracy._decision_rule import condorcet_winner, decide, pairwise
 from flagship.democracy._decisions import Decisions
 from flagship.democracy._proceedings import OpenVote, Proceedings, quorum_needed
 from flagship.democracy._reasons import BALLOT_REASON, VoteReason
+from flagship.democracy._registry import Property, get_rule
 from flagship.democracy._voters import VoterRoll
 from flagship.mechanisms import Action, CommonReason, Context, Outcome
 from flagship.mechanisms.events import BallotClosed, BallotOpened
@@ -52,10 +53,10 @@ class BallotBox:
         self._proceedings = proceedings
         self._decisions = decisions
         self._candidates = tuple(config.candidates)
-        # -- statistics for measures only (may change on rejected actions) --
-        self.submitted = 0
-        self.rejected = 0
-        self.sybil_ballots_blocked = 0
+        # A Condorcet-consistent rule elects the Condorcet winner of the counted ballots whenever
+        # there is one, so their Condorcet efficiency would be 1 by construction: not scored.
+        self._score_condorcet = not get_rule(config.rule).claims(Property.CONDORCET_WINNER)
+        # -- statistics for measures only --
         self.turnouts: list[float] = []
         self.quorums: list[float] = []
         self.condorcet: list[float] = []
@@ -71,16 +72,11 @@ class BallotBox:
 
     def cast(self, action: Action) -> Outcome:
         """The ``ballot`` action: one ranked ballot per convened member while the ballot is open."""
-        self.submitted += 1
         payload = action.payload
         vote_id = text(payload.get("vote_id"))
         if vote_id is None or "ranking" not in payload:
-            outcome = Outcome.reject(CommonReason.INVALID_PAYLOAD, "expected vote_id (text) and ranking")
-        else:
-            outcome = self._cast(action, vote_id, payload["ranking"])
-        if not outcome.accepted:
-            self.rejected += 1
-        return outcome
+            return Outcome.reject(CommonReason.INVALID_PAYLOAD, "expected vote_id (text) and ranking")
+        return self._cast(action, vote_id, payload["ranking"])
 
     def _cast(self, action: Action, vote_id: str, ranking: Any) -> Outcome:
         vote = self._proceedings.open
@@ -95,8 +91,6 @@ class BallotBox:
             return Outcome.reject(VoteReason.BALLOT_CLOSED, f"the ballot closed at {vote.closes}")
         actor = action.actor
         if actor not in self._roll.voters:
-            if actor in self._roll.flagged:
-                self.sybil_ballots_blocked += 1
             return Outcome.reject(VoteReason.NOT_REGISTERED)
         if actor not in vote.member_set:
             return Outcome.reject(VoteReason.NOT_CONVENED)
@@ -190,7 +184,7 @@ class BallotBox:
         margins = pairwise_margins(rankings, self._candidates)
         w = self._candidates.index(measure)
         condorcet = condorcet_winner(margins)
-        if condorcet is not None:
+        if condorcet is not None and self._score_condorcet:
             self.condorcet.append(1.0 if condorcet == w else 0.0)
         rivals = [int(margins[w, j]) for j in range(len(self._candidates)) if j != w]
         self.margins.append(min(rivals) / len(rankings))

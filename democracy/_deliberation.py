@@ -11,11 +11,19 @@ is the candidates sorted by decreasing score. Each voter has:
   one, the public's shared gut reaction ``p`` (the position scores of a "prior"
   ranking, zero without one) plus its own noise ``e ~ N(0, noise^2)``.
 
+* a **deliberation target** ``t``: where deliberation would lead it. The target is
+  *not* the informed view by construction: it is ``t = q * w + (1 - |q|) * s``
+  (:func:`deliberation_targets`), where ``s`` are the position scores of the voter's
+  *takeaway* from the materials, a ranking drawn independently of ``w`` (its own
+  seed stream), and ``q`` in [-1, 1] is the quality of the materials: 1 leads to
+  the informed view, 0 to an unrelated one, -1 away from it (``-w`` ranks the
+  informed ranking reversed).
+
 A deliberation round moves each convened member's current opinion (models):
 
-* ``learning``: toward its own informed opinion, ``u += rate * (w - u)``, and
-  ``k += rate * (1 - k)``. Deliberation informs; it does not change values. After
-  ``n`` rounds ``u = w + (1 - rate)^n (u0 - w)``.
+* ``learning``: toward its target, ``u += rate * (t - u)``, and
+  ``k += rate * (1 - k)``. After ``n`` rounds ``u = t + (1 - rate)^n (u0 - t)``.
+  ``rate`` is the size of the effect, ``q`` its direction.
 * ``peer``: toward the informedness-weighted mean opinion of the members better
   informed than itself (``k_j > k_i``; equal ``k`` ordered by member index),
   ``u += rate * (mean - u)``, and ``k`` toward their mean informedness. The best
@@ -38,6 +46,7 @@ from flagship.mechanisms import ContractError
 __all__ = [
     "DeliberationModel",
     "deliberate",
+    "deliberation_targets",
     "initial_opinions",
     "position_scores",
     "rankings_of",
@@ -84,9 +93,22 @@ def initial_opinions(
     return opinions
 
 
+def deliberation_targets(informed: FloatArray, takeaway: FloatArray, quality: float) -> FloatArray:
+    """``quality * informed + (1 - |quality|) * takeaway`` row by row: what deliberation leads to.
+
+    ``quality`` in [-1, 1] is the only link between the informed views (what fidelity
+    is scored against) and where deliberation moves voters; ``takeaway`` must be drawn
+    independently of ``informed``.
+    """
+    if not -1.0 <= quality <= 1.0:
+        raise ContractError(f"materials quality must be in [-1, 1], got {quality}")
+    targets: FloatArray = quality * informed + (1.0 - abs(quality)) * takeaway
+    return targets
+
+
 def deliberate(
     current: FloatArray,
-    informed: FloatArray,
+    target: FloatArray,
     informedness: FloatArray,
     rate: float,
     model: DeliberationModel,
@@ -104,7 +126,7 @@ def deliberate(
         return u, k
     if model == "learning":
         keep = (1.0 - rate) ** rounds  # closed form of `rounds` identical rounds
-        return informed + keep * (u - informed), 1.0 - keep * (1.0 - k)
+        return target + keep * (u - target), 1.0 - keep * (1.0 - k)
     if model != "peer":
         raise ContractError(f"unknown deliberation model {model!r}")
     for _ in range(rounds):

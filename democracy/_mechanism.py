@@ -119,7 +119,8 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
             "ratio",
             True,
             "share of decided votes with a Condorcet winner among the counted ballots whose decided "
-            "measure is that winner",
+            "measure is that winner; undefined under a rule registered as Condorcet-consistent, where "
+            "it could only be struck by a threshold",
         ),
         Measure(
             "winner_margin",
@@ -143,7 +144,6 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
             False,
             "mean time from an incident to the decision of the vote that answered it",
         ),
-        Measure("ballot_rejection_rate", Area.UX, "ratio", False, "ballots rejected / ballots submitted"),
         Measure(
             "time_burden_seconds_per_voter",
             Area.UX,
@@ -152,21 +152,8 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
             "(convened members x deliberation window + counted ballots x ballot effort), summed over "
             "votes, per registered voter",
         ),
-        Measure(
-            "sybil_ballots_blocked",
-            Area.ROBUSTNESS,
-            "count",
-            True,
-            "ballots rejected from actor ids whose registration was refused as a duplicate identity",
-        ),
-        Measure(
-            "duplicate_registrations_blocked",
-            Area.ROBUSTNESS,
-            "count",
-            True,
-            "registrations rejected because the person was registered under another actor id",
-        ),
     )
+
     def __init__(self, config: EmergencyVoteConfig, ctx: Context) -> None:
         super().__init__(config, ctx)
         self._roll = VoterRoll(config)
@@ -212,10 +199,7 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
         record("winner_margin", _mean(box.margins))
         record("top_choice_won_share", _mean(box.top_shares))
         record("incident_to_decision_seconds", _mean(self._decisions.delays))
-        record("ballot_rejection_rate", box.rejected / box.submitted if box.submitted else None)
         record("time_burden_seconds_per_voter", box.burden / len(voters) if voters else None)
-        record("sybil_ballots_blocked", float(box.sybil_ballots_blocked))
-        record("duplicate_registrations_blocked", float(self._roll.duplicates_blocked))
 
     def snapshot(self) -> dict[str, Any]:
         proceedings = self._proceedings

@@ -4,9 +4,9 @@ Lifecycle: voters ``register`` once, at any time, with a per-person identity key
 (``person``) and their strata, optionally binding a credential by its SHA-256
 (``token_sha256``; see :mod:`flagship.democracy._tokens`; only the hash is ever stored).
 A second registration of a person under another actor id (a sybil) is rejected with
-``DUPLICATE_IDENTITY`` and the actor is *flagged*, so that its ballots are counted as
-blocked sybil ballots (``dedupe_identities = false`` turns the check off, only to measure
-the threat). The panel draws from the roll at each convening; the ballot box and the
+``DUPLICATE_IDENTITY`` (``dedupe_identities = false`` turns the check off, only to measure
+the threat; the attacker populations score how much of their attack was blocked, since only
+they know what they attempted). The panel draws from the roll at each convening; the ballot box and the
 appeals check membership against it.
 """
 
@@ -43,9 +43,6 @@ class VoterRoll:
         self.voters: dict[str, Voter] = {}  # actor -> voter, in registration order
         self.persons: dict[str, str] = {}  # person -> first actor registered for it
         self.tokens: dict[str, str] = {}  # credential SHA-256 -> the voter it authenticates
-        # -- statistics for measures only (may change on rejected actions) --
-        self.flagged: set[str] = set()  # actors refused as duplicate identities
-        self.duplicates_blocked = 0
 
     def register(self, action: Action) -> Outcome:
         """The ``register`` action: checks the payload, then one voter per actor, person and credential."""
@@ -75,8 +72,6 @@ class VoterRoll:
                                   "token_sha256: this credential is bound to another voter")
         first = self.persons.get(person)
         if first is not None and self.config.dedupe_identities:
-            self.flagged.add(actor)
-            self.duplicates_blocked += 1
             return Outcome.reject(VoteReason.DUPLICATE_IDENTITY, "this person is registered already")
         self.voters[actor] = Voter(person, cell)
         self.persons.setdefault(person, actor)

@@ -33,8 +33,8 @@ voters submit. Choices documented here because the measures depend on them:
   citizens redraw ``redraws`` panels from their registered members with the same
   stratified sortition (their own ``redraw`` stream), the size being the number of
   their members on the actual panel; each redrawn panel deliberates as the actual
-  one did (same model, rate and number of rounds, from the opinions held at the
-  convening), all vote sincerely, and the share of redrawn decisions differing
+  one did (same model, rate, targets and number of rounds, from the opinions held at
+  the convening), all vote sincerely, and the share of redrawn decisions differing
   from the published one is the flip rate.
 * **Strategic success** (``strategic_coalition``): from the anonymous cast-vote
   record in ``BallotClosed`` the coalition recounts with its own counted ballots
@@ -43,7 +43,11 @@ voters submit. Choices documented here because the measures depend on them:
 * **Sybils** (``sybils``): ``operators`` persons each run several actor ids; the
   first id of each operator registers genuinely, the others reuse its person key.
   Every id tries to vote (convened or not), twice with ``double_vote``; surplus
-  ballots are those from duplicate ids and second tries.
+  ballots are those from duplicate ids and second tries. What was blocked is scored
+  as shares of what was tried (surplus ballots, duplicate registrations), undefined
+  when nothing was tried: only the attacker knows its attempts.
+* **Honest ballot rejections** (``citizens``): the citizens' own rejected ballots
+  (late, mostly) over their ballots submitted, apart from the attack ballots.
 """
 
 from __future__ import annotations

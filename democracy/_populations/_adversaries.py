@@ -117,7 +117,16 @@ class Sybils(Electorate):
             Area.ROBUSTNESS,
             "ratio",
             True,
-            "surplus ballots rejected / surplus ballots tried",
+            "the attack ballots' rejected share: surplus ballots rejected / surplus ballots tried "
+            "(undefined when none was tried)",
+        ),
+        Measure(
+            "duplicate_registrations_blocked_share",
+            Area.ROBUSTNESS,
+            "ratio",
+            True,
+            "registrations of an operator's further ids (duplicate identities) rejected / tried "
+            "(undefined when none was tried)",
         ),
     )
 
@@ -163,3 +172,8 @@ class Sybils(Electorate):
         record("sybil_ballots_counted", float(self._surplus_counted))
         tried = self._surplus_tried
         record("sybil_ballots_blocked_share", (tried - self._surplus_counted) / tried if tried else None)
+        duplicates = self._registered[self.params.operators :]  # ids past the first of each operator
+        record(
+            "duplicate_registrations_blocked_share",
+            float((~duplicates).mean()) if duplicates.size and self._registration_tried else None,
+        )

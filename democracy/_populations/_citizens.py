@@ -1,8 +1,16 @@
 """The ``citizens`` population: sincere voters with informed preferences who deliberate when convened.
 
+Three independent streams feed the opinions: ``preferences`` (the informed rankings, what
+fidelity is scored against), ``opinions`` (informedness and the uninformed start) and
+``materials`` (each member's takeaway from the deliberation materials). Where deliberation
+leads is :func:`~flagship.democracy._deliberation.deliberation_targets` of the informed view
+and the takeaway, linked only by ``materials_quality``: no ranking is moved toward what it is
+scored against unless the scenario says the materials do that.
+
 Measures (see :mod:`flagship.democracy._populations` for how they are computed): panel
-fidelity (the counterfactual decision of all registered citizens voting informed) and the
-decision flip rate (redrawn panels deciding otherwise).
+fidelity (the counterfactual decision of all registered citizens voting informed), agreement
+with the Condorcet winner of all registered citizens' informed rankings, the decision flip
+rate (redrawn panels deciding otherwise) and the share of the citizens' ballots rejected.
 """
 
 from __future__ import annotations
@@ -13,17 +21,24 @@ from typing import Any
 import numpy as np
 
 from flagship.democracy._cultures import impartial_culture, spatial
-from flagship.democracy._deliberation import deliberate, initial_opinions, position_scores, rankings_of
+from flagship.democracy._decision_rule import condorcet_winner
+from flagship.democracy._deliberation import (
+    deliberate,
+    deliberation_targets,
+    initial_opinions,
+    position_scores,
+    rankings_of,
+)
 from flagship.democracy._leximin import select_panel
 from flagship.democracy._populations._electorate import (
     Electorate,
     FloatArray,
     IntArray,
     VoteView,
-    decide_with,
+    decide_complete,
     mallows_around,
-    names_of,
     permutation,
+    row_margins,
 )
 from flagship.democracy._populations._params import CitizensParams
 from flagship.mechanisms import Area, Measure, PopulationContext, register
@@ -48,12 +63,28 @@ class Citizens(Electorate):
             "voting their informed rankings",
         ),
         Measure(
+            "electorate_condorcet_agreement",
+            Area.LEGITIMACY,
+            "ratio",
+            True,
+            "share of counted decisions equal to the Condorcet winner of all these registered citizens' "
+            "informed rankings, among decisions where that winner exists (can fail under any rule: the "
+            "panel's ballots are not the electorate's informed views, and thresholds strike)",
+        ),
+        Measure(
             "decision_flip_rate",
             Area.ROBUSTNESS,
             "ratio",
             False,
             "share of panels redrawn from these citizens (same sortition, deliberation, full sincere "
             "turnout) deciding otherwise than the published decision",
+        ),
+        Measure(
+            "honest_ballot_rejection_rate",
+            Area.UX,
+            "ratio",
+            False,
+            "these citizens' ballots rejected (late, not convened...) / their ballots submitted",
         ),
     )
 
@@ -63,13 +94,16 @@ class Citizens(Electorate):
         self._preferences_rng = ctx.stream("preferences")
         self._opinion_rng = ctx.stream("opinions")
         self._redraw_rng = ctx.stream("redraw")
+        self._materials_rng = ctx.stream("materials")
         empty = np.zeros((0, 0))
         self._informed_rankings: IntArray = np.zeros((0, 0), dtype=np.int64)
         self._informed: FloatArray = empty
+        self._target: FloatArray = empty
         self._current: FloatArray = empty
         self._kappa: FloatArray = np.zeros(0)
         self._before: dict[str, tuple[FloatArray, FloatArray]] = {}
         self._fidelity: list[float] = []
+        self._condorcet_agreement: list[float] = []
         self._flips: list[float] = []
 
     def _prepare(self, candidates: tuple[str, ...]) -> None:
@@ -90,6 +124,18 @@ class Citizens(Electorate):
             order = np.array([permutation(params.prior, candidates, "citizens.prior")], dtype=np.int64)
             prior = position_scores(order, m)[0]
         self._current = initial_opinions(self._informed, self._kappa, prior, params.noise, self._opinion_rng)
+        self._target = deliberation_targets(
+            self._informed, position_scores(self._takeaways(candidates), m), params.materials_quality
+        )
+
+    def _takeaways(self, candidates: tuple[str, ...]) -> IntArray:
+        """Each member's takeaway from the materials: from the ``materials`` stream only."""
+        params, n, m = self.params, self.ctx.count, len(candidates)
+        if not params.materials:
+            return impartial_culture(self._materials_rng, n, m)
+        slant = permutation(params.materials, candidates, "citizens.materials")
+        references = np.array([slant] * n, dtype=np.int64).reshape(n, m)
+        return mallows_around(self._materials_rng, references, params.materials_phi)
 
     def _references(self, candidates: tuple[str, ...]) -> IntArray:
         params = self.params
@@ -129,7 +175,7 @@ class Citizens(Electorate):
             yield self.ctx.env.timeout(params.round_seconds)
             u, k = deliberate(
                 self._current[panel],
-                self._informed[panel],
+                self._target[panel],
                 self._kappa[panel],
                 params.deliberation_rate,
                 params.deliberation_model,
@@ -153,10 +199,12 @@ class Citizens(Electorate):
         seed, tie_break = int(procedure.get("tally_seed", 0)), str(procedure.get("tie_break", "random"))
         registered = np.flatnonzero(self._registered)
         if registered.size:
-            informed = names_of(self._informed_rankings[registered], candidates)
-            self._fidelity.append(
-                1.0 if decide_with(view, informed, seed, tie_break) == event.measure else 0.0
-            )
+            rows = self._informed_rankings[registered]
+            decided = decide_complete(view, rows, seed, tie_break)
+            self._fidelity.append(1.0 if decided == event.measure else 0.0)
+            winner = condorcet_winner(row_margins(rows))
+            if winner is not None:
+                self._condorcet_agreement.append(1.0 if candidates[winner] == event.measure else 0.0)
         before = self._before.pop(view.event.vote_id, None)
         size = len(view.convened)
         if before is None or not size or not registered.size:
@@ -174,17 +222,24 @@ class Citizens(Electorate):
             panel = registered[np.array(draw.members, dtype=np.int64)]
             u, _k = deliberate(
                 current[panel],
-                self._informed[panel],
+                self._target[panel],
                 kappa[panel],
                 params.deliberation_rate,
                 params.deliberation_model,
                 view.rounds,
             )
-            if decide_with(view, names_of(rankings_of(u), candidates), seed, tie_break) != event.measure:
+            if decide_complete(view, rankings_of(u), seed, tie_break) != event.measure:
                 flips += 1
         self._flips.append(flips / params.redraws)
 
     def finish(self) -> None:
         record = self.ctx.recorder.measure
-        record("panel_fidelity", sum(self._fidelity) / len(self._fidelity) if self._fidelity else None)
-        record("decision_flip_rate", sum(self._flips) / len(self._flips) if self._flips else None)
+        record("panel_fidelity", _mean(self._fidelity))
+        record("electorate_condorcet_agreement", _mean(self._condorcet_agreement))
+        record("decision_flip_rate", _mean(self._flips))
+        tried = self._ballots_tried
+        record("honest_ballot_rejection_rate", self._ballots_rejected / tried if tried else None)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None

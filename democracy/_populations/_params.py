@@ -72,11 +72,37 @@ class CitizensParams(VoterParams):
     )
     noise: NonNegativeFloat = Field(default=0.2, description="sd of each voter's uninformed score noise")
     deliberation_rate: float = Field(
-        default=0.1, ge=0, le=1, description="opinion update per deliberation round (0: control)"
+        default=0.0,
+        ge=0,
+        le=1,
+        description="the SIZE of deliberation's effect: share of the way to the deliberation target "
+        "covered per round (0, the default: deliberation changes nobody's ranking; a scenario states "
+        "the effect it assumes)",
     )
     deliberation_model: DeliberationModel = Field(
         default="learning",
-        description="learning: toward one's informed view; peer: toward the better informed members' views",
+        description="learning: toward one's deliberation target (see materials_quality); peer: toward "
+        "the better informed members' current views",
+    )
+    materials_quality: float = Field(
+        default=0.0,
+        ge=-1,
+        le=1,
+        description="the DIRECTION of deliberation's effect (learning model): each member's target is "
+        "q * informed + (1 - |q|) * takeaway, the takeaway a ranking drawn from the materials "
+        "independently of the informed one; 1: materials lead to one's informed view, 0: unrelated to "
+        "it, -1: away from it (to its reverse)",
+    )
+    materials: list[str] = Field(
+        default_factory=list,
+        description="the ranking the deliberation materials push (Mallows reference of each member's "
+        "takeaway; empty: takeaways drawn by impartial culture, i.e. materials with no slant)",
+    )
+    materials_phi: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Mallows dispersion of the takeaways around `materials` (1: impartial culture)",
     )
     round_seconds: PositiveFloat = Field(default=60.0, description="seconds per deliberation round")
     redraws: int = Field(default=20, ge=0, description="panels redrawn per decision for the flip rate")

@@ -164,20 +164,12 @@ def world(seed: int = 0, *, populations: dict[str, tuple[type[Population[Any]], 
 
 PANEL: dict[str, Any] = {"panel_size": 25, "deliberation_seconds": 1200.0, "ballot_seconds": 1200.0}
 CITIZENS: dict[str, Any] = {"reference": INFORMED, "phi": 0.6, "prior": PANIC, "informedness": (0.1, 0.6),
-                            "deliberation_rate": 0.1, "redraws": 5}
+                            "deliberation_rate": 0.1, "materials_quality": 1.0, "redraws": 5}
 
 
 def citizens_world(seed: int, **config: Any) -> dict[str, float | None]:
     host = world(seed, populations={"citizens": (Citizens, 300, CITIZENS)}, **{**PANEL, **config})
     return host.finish().measure_map()
-
-
-def test_deliberation_raises_panel_fidelity_on_average_against_the_control() -> None:
-    seeds = range(6)
-    deliberating = [citizens_world(s)["citizens.panel_fidelity"] for s in seeds]
-    control = [citizens_world(s, deliberation_seconds=0.0)["citizens.panel_fidelity"] for s in seeds]
-    assert None not in deliberating and None not in control
-    assert np.mean(deliberating) - np.mean(control) >= 0.5, (deliberating, control)  # type: ignore[arg-type]
 
 
 def test_citizens_register_deliberate_and_vote_with_their_turnout() -> None:
@@ -213,17 +205,28 @@ def test_sybils_are_blocked_and_counted() -> None:
                                  "sybils": (Sybils, 9, SYBILS)},
                  convening="electorate", deliberation_seconds=0.0)
     measures = host.finish().measure_map()
-    assert measures["emergency_vote.duplicate_registrations_blocked"] == 6.0
-    assert measures["emergency_vote.sybil_ballots_blocked"] == 12.0  # 6 duplicates x 2 tries
+    assert measures["sybils.duplicate_registrations_blocked_share"] == 1.0  # 6 of 6 duplicates
     assert measures["sybils.sybil_ballots_counted"] == 0.0
     assert measures["sybils.sybil_ballots_blocked_share"] == 1.0  # the second tries too
+    # Honest voters' rejections (their late ballots) are scored apart: the attack does not move them.
+    alone = world(1, populations={"citizens": (Citizens, 60, {"redraws": 0})},
+                  convening="electorate", deliberation_seconds=0.0).finish().measure_map()
+    honest = measures["citizens.honest_ballot_rejection_rate"]
+    assert honest == alone["citizens.honest_ballot_rejection_rate"] and 0.0 < honest < 0.2  # type: ignore[operator]
     # The same attack without the identity check: duplicates register and their ballots count.
     open_door = world(1, populations={"citizens": (Citizens, 60, {"redraws": 0}),
                                       "sybils": (Sybils, 9, SYBILS)},
                       convening="electorate", deliberation_seconds=0.0, dedupe_identities=False)
     leaked = open_door.finish().measure_map()
     assert leaked["sybils.sybil_ballots_counted"] == 6.0
-    assert leaked["emergency_vote.sybil_ballots_blocked"] == 0.0
+    assert leaked["sybils.duplicate_registrations_blocked_share"] == 0.0  # the measure fails here
+    assert leaked["sybils.sybil_ballots_blocked_share"] == pytest.approx(9 / 15)  # only second tries
+    # Nobody attacked: one id per operator tries no duplicate, and no second ballot.
+    honest_ids = world(1, populations={"citizens": (Citizens, 60, {"redraws": 0}),
+                                       "sybils": (Sybils, 3, {**SYBILS, "double_vote": False})},
+                       convening="electorate", deliberation_seconds=0.0).finish().measure_map()
+    assert honest_ids["sybils.duplicate_registrations_blocked_share"] is None
+    assert honest_ids["sybils.sybil_ballots_blocked_share"] is None
 
 
 def coalition_world(seed: int, strategy: str) -> Host:
@@ -282,7 +285,8 @@ def test_coalition_and_sybil_params_validate() -> None:
 
 def test_the_example_runs_every_arm_with_a_decision_and_its_sunset() -> None:
     resolved = load_scenario(REPO / "examples" / "emergency_vote.toml")
-    assert set(resolved.arm_names()) == {"deliberation", "no_deliberation", "whole_electorate"}
+    assert set(resolved.arm_names()) == {"deliberation", "no_deliberation", "misleading",
+                                          "whole_electorate"}
     delays = {}
     for arm in resolved.arm_names():
         result = run(resolved.with_arm(arm), 21)
@@ -290,6 +294,7 @@ def test_the_example_runs_every_arm_with_a_decision_and_its_sunset() -> None:
         assert result.events.get("DecisionTaken", 0) >= 1, arm
         assert result.events.get("DecisionLapsed", 0) >= 1, arm  # superseded by the renewal, or sunset
         assert measures["emergency_vote.quorum_met"] == 1.0
-        assert measures["emergency_vote.sybil_ballots_blocked"] > 0  # type: ignore[operator]
+        assert measures["sybils.duplicate_registrations_blocked_share"] == 1.0
         delays[arm] = measures["emergency_vote.incident_to_decision_seconds"]
-    assert delays == {"deliberation": 3600.0, "no_deliberation": 1800.0, "whole_electorate": 1800.0}
+    assert delays == {"deliberation": 3600.0, "no_deliberation": 1800.0, "misleading": 3600.0,
+                      "whole_electorate": 1800.0}

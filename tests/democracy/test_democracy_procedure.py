@@ -120,8 +120,8 @@ def test_conformance_kit_passes_and_sees_every_reason() -> None:
     assert report.reasons_seen == {str(r) for r in VoteReason} | {
         CommonReason.INVALID_PAYLOAD, CommonReason.UNKNOWN_KIND}
     assert report.n_accepted == 5 + 1 + 4 + 1  # registrations, late one, ballots, one appeal
-    assert report.measures["emergency_vote.sybil_ballots_blocked"] == 1.0
-    assert report.measures["emergency_vote.duplicate_registrations_blocked"] == 1.0
+    # Blocked attacks are scored as shares by the attacker populations, who know what they tried.
+    assert "emergency_vote.sybil_ballots_blocked" not in report.measures
 
 
 def test_conformance_kit_passes_for_a_whole_electorate_vote() -> None:
@@ -334,19 +334,22 @@ def test_legitimacy_measures_on_a_known_count() -> None:
     assert measures["top_choice_won_share"] == pytest.approx(2 / 5)
     # 6 convened x 100 s of deliberation + 5 ballots x 300 s, per registered voter
     assert measures["time_burden_seconds_per_voter"] == pytest.approx((600 + 1500) / 6)
-    assert measures["ballot_rejection_rate"] == 0.0
 
 
-def test_condorcet_efficiency_and_margin_when_the_condorcet_winner_wins() -> None:
-    # Schulze picks B, the Condorcet winner (beats A 5-4 and C 7-2); plurality would pick A.
+def test_condorcet_efficiency_is_undefined_under_a_condorcet_consistent_rule() -> None:
+    # Schulze picks B, the Condorcet winner (beats A 5-4 and C 7-2); plurality picks A.
     a, b, c = "pause_deployment", "restrict", "monitor"
     rankings = [[a, b, c]] * 4 + [[b, c, a]] * 3 + [[c, b, a]] * 2
     world = vote_and_close(rankings, status_quo=None)
     assert world.events(DecisionTaken)[0].measure == b
     measures = world.measures()
-    assert measures["condorcet_efficiency"] == 1.0
+    assert measures["condorcet_efficiency"] is None  # Schulze claims CONDORCET_WINNER: 1 by construction
     assert measures["winner_margin"] == pytest.approx(1 / 9)
     assert measures["top_choice_won_share"] == pytest.approx(3 / 9)
+    plurality = vote_and_close(rankings, status_quo=None, rule="plurality")
+    assert plurality.events(DecisionTaken)[0].measure == a
+    assert plurality.measures()["condorcet_efficiency"] == 0.0  # the measure fails here
+    assert plurality.measures()["winner_margin"] == pytest.approx(-1 / 9)
 
 
 def test_appeal_signatures_convene_a_review_vote() -> None:
