@@ -14,17 +14,18 @@ __all__ = ["UNIT_RANGES", "Area", "Measure", "unit_range"]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 UNIT_RANGES: dict[str, tuple[float, float]] = {
-    "ratio": (0.0, 1.0),
     "count": (0.0, math.inf),
     "seconds": (0.0, math.inf),
     "lots": (0.0, math.inf),
 }
 """The values a measure in these units can take (other units: any real number).
 
-A ``ratio`` is a share in [0, 1] (the Prometheus convention); counts, durations and lot
-quantities are never negative. The recorder refuses a value outside its unit's range (a
-broken mechanism, not a result), and intervals are clipped to it: the true mean lies in the
-range, so clipping never lowers coverage, and a band never claims an impossible value.
+Counts, durations and lot quantities are never negative. The recorder refuses a value
+outside its unit's range (a broken mechanism, not a result), and intervals are clipped to
+it: the true mean lies in the range, so clipping never lowers coverage, and a band never
+claims an impossible value. ``ratio`` is not bounded here: Cronbach's alpha, allocative
+efficiency and a signed winning margin are ratios that can fall below 0, and a drawdown can
+exceed 1.
 """
 
 
@@ -50,7 +51,7 @@ class Measure:
 
     ``unit`` follows Prometheus base units where one applies (``seconds``,
     ``ratio``, ``bytes``), else a plain noun (``lots``, ``ticks``, ``count``); a unit in
-    :data:`UNIT_RANGES` bounds the values (a ratio is in [0, 1]).
+    :data:`UNIT_RANGES` bounds the values (a count is never negative).
     ``higher_is_better`` tells scorecards and reports which way is good.
     """
 

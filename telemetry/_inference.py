@@ -29,10 +29,9 @@ A test of a threshold uses the same method as the interval, so "the interval at 
 statement (for BCa, the p-value inverts the BCa endpoint formula on the same bootstrap
 distribution). Fewer than two values give no interval (bounds NaN) and p-values of 1.
 
-Every interval is clipped to the range its measure's unit allows (a ratio to [0, 1], a
-difference of ratios to [-1, 1], counts and durations to >= 0; ``unit_range`` in
-:mod:`flagship.mechanisms._measures`). The true mean lies in that range, so clipping cannot
-lower coverage; the estimate is never moved.
+Every interval is clipped to the range its measure's unit allows (counts, durations and lot
+quantities to >= 0; ``unit_range`` in :mod:`flagship.mechanisms._measures`). The true mean
+lies in that range, so clipping cannot lower coverage; the estimate is never moved.
 """
 
 from __future__ import annotations
@@ -172,7 +171,7 @@ class Inference:
 
         ``bounds`` is the range the measure can take (``unit_range`` of its unit): the interval is
         clipped to it, since the true mean lies inside (coverage cannot fall; a t-interval of a
-        ratio near 0 no longer reaches below 0).
+        count near 0 no longer reaches below 0).
         """
         ci = self._interval(values, stream=stream, paired=paired, proportion=proportion,
                             confidence=confidence)

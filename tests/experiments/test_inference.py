@@ -173,30 +173,31 @@ def test_an_effect_just_beyond_its_threshold_is_decided_within_the_maximum() -> 
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.floats(0, 1), min_size=2, max_size=40), st.sampled_from([0.8, 0.95, 0.99]))
-def test_a_ratio_interval_never_leaves_zero_to_one(values: list[float], level: float) -> None:
-    clipped = Inference(level).interval(values, bounds=unit_range("ratio"))
+@given(st.lists(st.floats(0, 50), min_size=2, max_size=40), st.sampled_from([0.8, 0.95, 0.99]))
+def test_a_count_interval_never_reaches_below_zero(values: list[float], level: float) -> None:
+    clipped = Inference(level).interval(values, bounds=unit_range("count"))
     raw = Inference(level).interval(values)
-    assert 0.0 <= clipped.low <= clipped.estimate <= clipped.high <= 1.0
+    assert 0.0 <= clipped.low <= clipped.estimate <= clipped.high
     assert clipped.estimate == raw.estimate and clipped.method == raw.method
-    assert clipped.low == max(raw.low, 0.0) and clipped.high == min(raw.high, 1.0)
+    assert clipped.low == max(raw.low, 0.0) and clipped.high == raw.high
 
 
 def test_clipping_moves_only_the_bound_past_the_range() -> None:
-    shares = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.25, 0.25]  # a halted share: t reaches below 0
-    raw = Inference().interval(shares)
-    clipped = Inference().interval(shares, bounds=unit_range("ratio"))
+    halts = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 2.0]  # halts per run: t reaches below 0
+    raw = Inference().interval(halts)
+    clipped = Inference().interval(halts, bounds=unit_range("count"))
     assert raw.low < 0 and clipped.low == 0.0 and clipped.high == raw.high
-    assert Inference().interval([-0.5, 0.5, 0.1], bounds=unit_range("ratio", difference=True)).low >= -1.0
-    assert unit_range("ticks") == (-math.inf, math.inf) and unit_range("seconds")[0] == 0.0
+    assert unit_range("count", difference=True) == (-math.inf, math.inf)
+    assert unit_range("ratio") == (-math.inf, math.inf)  # alpha, efficiency, margins go below 0
+    assert unit_range("seconds")[0] == 0.0
 
 
 def test_the_recorder_refuses_a_value_outside_its_unit() -> None:
     telemetry = Telemetry()
-    telemetry.recorder("shop").measure("sell_through", 1.25)
-    declared = {"shop": (Measure("sell_through", Area.UX, "ratio", True, "share of stock sold"),)}
-    with pytest.raises(ContractError, match=r"sell_through = 1.25, outside the range \[0, 1\]"):
+    telemetry.recorder("shop").measure("sold", -2.0)
+    declared = {"shop": (Measure("sold", Area.UX, "count", True, "units sold"),)}
+    with pytest.raises(ContractError, match=r"sold = -2.0, outside the range \[0, inf\]"):
         telemetry.collect(declared)
     telemetry = Telemetry()
-    telemetry.recorder("shop").measure("sell_through", 1.0)
-    assert telemetry.collect(declared).measure_map() == {"shop.sell_through": 1.0}
+    telemetry.recorder("shop").measure("sold", 3.0)
+    assert telemetry.collect(declared).measure_map() == {"shop.sold": 3.0}
