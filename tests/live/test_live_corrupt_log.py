@@ -38,7 +38,7 @@ def _corrupt(db: Path, key_dir: Path, trial_id: str, column: str) -> int:
                 values: dict[str, object] = {"prev_hash": prev}
                 if entry.seq == victim.seq:
                     values[column] = '{"offer": 7'
-                changed = dataclasses.replace(entry, **values)  # type: ignore[arg-type]
+                changed = dataclasses.replace(entry, **values)
                 prev = values["hash"] = chain_hash(prev, trial_id, changed)
                 heads[entry.seq + 1] = prev
                 conn.execute(trial_log.update().where(trial_log.c.trial_id == trial_id,
@@ -49,7 +49,7 @@ def _corrupt(db: Path, key_dir: Path, trial_id: str, column: str) -> int:
                     trial_checkpoints.c.trial_id == trial_id, trial_checkpoints.c.size == checkpoint.size)
                     .values(head_hash=signed.head_hash, signature=signed.signature))
         assert log.verify(trial_id).ok  # the chain and every signature hold over the garbage
-    return victim.seq
+    return int(victim.seq)
 
 
 @pytest.mark.parametrize("column", ["payload", "effects"])
