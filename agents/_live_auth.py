@@ -3,8 +3,9 @@
 Entry point ``web_bot_auth`` of the group ``flagship.authenticators``; the live server
 calls ``WebBotAuthenticator(gateway, options)`` with the scenario's
 ``[live.auth.web_bot_auth]`` table. Each request is checked by :class:`RequestVerifier`
-(the Web Bot Auth profile: tag, coverage of ``@method``, ``@authority``, ``@path`` and
-``content-digest``, nonce, time window, replay cache), and its refusal codes become
+(the Web Bot Auth profile: tag, coverage of ``@method``, ``@authority``, ``@path``,
+``@query`` when there is a query, and ``content-digest``, nonce, time window, replay
+cache), and its refusal codes become
 :class:`~flagship.mechanisms.AuthError` reasons unchanged, so a client can tell an expired
 signature from a replayed one or a tampered body. The caller is the signature's
 ``keyid``: the RFC 7638 thumbprint of the signing key, i.e. the agent id.
@@ -101,7 +102,8 @@ class WebBotAuthenticator:
         "type": "apiKey", "in": "header", "name": "Signature",
         "description": "RFC 9421 HTTP Message Signatures, Web Bot Auth profile: Signature, "
                        "Signature-Input (tag=\"web-bot-auth\", keyid = your agent id, Ed25519, "
-                       "created/expires/nonce, covering @method @authority @path content-digest) "
+                       "created/expires/nonce, covering @method @authority @path content-digest, and @query "
+                       "when the URL has a query string) "
                        "and Content-Digest (sha-256) on every request.",
     }
 

@@ -135,6 +135,25 @@ def test_each_refusal_has_its_own_reason(tmp_path: Path) -> None:
     run_gate(tmp_path, body)
 
 
+def test_the_query_string_is_covered_by_the_signature(tmp_path: Path) -> None:
+    async def body(client: httpx.AsyncClient, _: Live) -> None:
+        await admit(client, ALICE)
+        signed = client.build_request("GET", "/v1/market/fills?limit=1")
+        WebBotAuth(ALICE).sign(signed)
+        assert '"@query"' in signed.headers["signature-input"]
+        # ?limit=1 turned into ?limit=1000 after signing: refused, not served.
+        widened = client.build_request("GET", "/v1/market/fills?limit=1000", headers=dict(signed.headers))
+        problem(await client.send(widened), 401, "BAD_SIGNATURE")
+        # A query appended to a request signed without one is not covered by its signature.
+        bare = client.build_request("GET", "/v1/market/fills")
+        WebBotAuth(ALICE).sign(bare)
+        grown = client.build_request("GET", "/v1/market/fills?limit=1000", headers=dict(bare.headers))
+        problem(await client.send(grown), 401, "MISSING_COMPONENT")
+        assert (await client.send(signed)).status_code == 200  # the untouched original
+
+    run_gate(tmp_path, body)
+
+
 def test_a_configured_authority_refuses_signatures_made_for_another_host(tmp_path: Path) -> None:
     async def body(client: httpx.AsyncClient, live: Live) -> None:
         await admit(client, ALICE)  # signed for live.test, the pinned authority
