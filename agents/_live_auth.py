@@ -85,10 +85,11 @@ class WebBotAuthenticator:
     * ``gate`` (default ``"agent_gate"``): the gate mechanism whose agents' keys are known.
     * ``max_age`` (seconds, default 60): how long after ``created`` a signature is accepted.
     * ``clock_skew`` (seconds, default 5): clock disagreement tolerated on every time check.
-    * ``authority`` (default: the request's ``Host``): the ``host[:port]`` clients address,
-      which their signatures cover. Set it in production, behind a proxy especially: then a
-      signature made for another service is refused (``BAD_SIGNATURE``) even when the
-      request reaches this one with a forged ``Host``.
+    * ``authority`` (required): the ``host[:port]`` clients address, which their signatures
+      must cover as ``@authority``. A signature made for another service is refused
+      (``BAD_SIGNATURE``) whatever the request's ``Host`` says, so a request signed for
+      another host cannot be replayed here. Never taken from the request: a server that
+      trusted ``Host`` would accept any service's signatures.
 
     Each nonce is remembered until its signature could no longer verify (``max_age`` plus
     ``clock_skew``, or ``expires`` if earlier), so the replay cache needs no size or TTL of
@@ -118,9 +119,13 @@ class WebBotAuthenticator:
         if not isinstance(gate, str) or not gate:
             problems.append(Problem("gate", "expected the name of the scenario's agent_gate mechanism"))
         authority = options.get("authority")
-        if authority is not None and (not isinstance(authority, str) or not authority
-                                      or len(authority) > _MAX_AUTHORITY or authority != authority.strip()
-                                      or any(ch in authority for ch in "/?#@ ")):
+        if authority is None:
+            problems.append(Problem("authority", "required: the host[:port] clients address this server "
+                                                 "by (e.g. \"pilot.example.org\"), which every signature "
+                                                 "must cover; without it a request signed for another "
+                                                 "host would be accepted"))
+        elif (not isinstance(authority, str) or not authority or len(authority) > _MAX_AUTHORITY
+              or authority != authority.strip() or any(ch in authority for ch in "/?#@ ")):
             problems.append(Problem("authority", "expected host[:port], as clients address this server"))
         verifier: RequestVerifier | None = None
         self._keys = _GateKeys(self)
@@ -133,7 +138,7 @@ class WebBotAuthenticator:
             raise InputError(problems)
         self._gateway = gateway
         self._gate = str(gate)
-        self._authority = None if authority is None else str(authority).lower()
+        self._authority = str(authority).lower()
         self._clock = clock
         self._verifier = verifier
 
@@ -151,7 +156,7 @@ class WebBotAuthenticator:
         # request's authentication can run on this loop before the body is taken back.
         self._keys.body = body
         try:
-            result = self._verifier.verify(request.method, self._url(request, fields), fields, body,
+            result = self._verifier.verify(request.method, self._url(request), fields, body,
                                            now=self._clock())
         finally:
             self._keys.body = b""
@@ -177,13 +182,10 @@ class WebBotAuthenticator:
             return presented.public_key
         return None
 
-    def _url(self, request: Any, fields: Mapping[str, str]) -> str:
+    def _url(self, request: Any) -> str:
         """The absolute URL the client addressed: what ``@authority`` and ``@path`` are read from."""
         scope = request.scope
-        authority = self._authority or fields.get("host")
-        if not authority:
-            server = scope.get("server") or ("localhost", None)
-            authority = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
+        authority = self._authority  # never the request's Host: that is the client's to forge
         raw_path = scope.get("raw_path") or str(scope.get("path", "/")).encode("utf-8")
         target = raw_path.decode("latin-1").split("?", 1)[0]
         query = scope.get("query_string", b"").decode("latin-1")

@@ -105,8 +105,8 @@ def build_live(url: str, scenario: Path, key_dir: Path, *, options: EngineOption
 class ThreadServer:
     """A real uvicorn server on loopback, in a thread of this process."""
 
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = free_port() if port is None else port
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                 access_log=False, ws="none", lifespan="on")
         self.server = uvicorn.Server(config)
@@ -131,9 +131,9 @@ class ThreadServer:
 
 
 @contextlib.contextmanager
-def serving(live: Live) -> Iterator[ThreadServer]:
+def serving(live: Live, port: int | None = None) -> Iterator[ThreadServer]:
     try:
-        with ThreadServer(live.app) as server:
+        with ThreadServer(live.app, port) as server:
             yield server
     finally:
         live.store.close()
@@ -162,8 +162,8 @@ class ServerProcess:
 
     def __init__(self, scenario: Path, url: str, *, cwd: Path, cli: bool = False, tick: float = 0.02,
                  checkpoint_seconds: float = 0.5, measures_seconds: float = 0.0, new_trial: bool = False,
-                 extra_args: Sequence[str] = ()) -> None:
-        self.port = free_port()
+                 extra_args: Sequence[str] = (), port: int | None = None) -> None:
+        self.port = free_port() if port is None else port
         self.log_path = cwd / f"serve-{self.port}.log"
         self._log = self.log_path.open("wb")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}

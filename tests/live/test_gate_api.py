@@ -34,7 +34,7 @@ from tests.live._gate_support import (
     standing,
     write_gate_scenario,
 )
-from tests.live._support import Live, build_live, fuzz_api, problem, serving
+from tests.live._support import Live, build_live, free_port, fuzz_api, problem, serving
 
 ALICE, BOB, CAROL, DAVE = (agent(name) for name in ("alice", "bob", "carol", "dave"))
 
@@ -307,8 +307,9 @@ def limit(order_id: str, side: str, price: int, qty: int) -> dict[str, Any]:
 
 
 def test_agents_only_market_end_to_end_over_loopback(tmp_path: Path, store_url: str) -> None:
-    live = build_live(store_url, write_gate_scenario(tmp_path), tmp_path)
-    with serving(live) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+    port = free_port()  # signatures are made for the authority the scenario binds
+    live = build_live(store_url, write_gate_scenario(tmp_path, authority=f"127.0.0.1:{port}"), tmp_path)
+    with serving(live, port) as server, httpx.Client(base_url=server.url, timeout=10) as client:
         alice, bob, carol = WebBotAuth(ALICE), WebBotAuth(BOB), WebBotAuth(CAROL)
 
         # Alice applies (her JWK in the body is how the server learns her key), answers, trades.
@@ -381,7 +382,8 @@ def test_fuzzing_the_gate_routes_finds_no_server_error_and_no_schema_violation(t
     # bearer token standing for Alice, who is admitted first, lets it reach every gate action.
     # The body limit is raised so that oversized fuzz reaches validation instead of a 413.
     scenario = write_gate_scenario(
-        tmp_path, auth=f'[live.auth.bearer_token]\ntokens = {{ "tok-alice" = "{ALICE.agent_id}" }}',
+        tmp_path, auth=f'[live.auth.bearer_token]\ntokens = {{ "tok-alice" = "{ALICE.agent_id}" }}\n'
+                       '[live.auth.web_bot_auth]\nauthority = "live.test"',
         limits="[live.limits]\nrate_per_second = 100000.0\nburst = 100000\nmax_body_bytes = 1000000")
     scenario.write_text(scenario.read_text().replace('authenticators = ["web_bot_auth"]',
                                                      'authenticators = ["bearer_token", "web_bot_auth"]'))
