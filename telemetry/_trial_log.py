@@ -23,7 +23,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -471,21 +471,25 @@ class TrialLog:
     # -- plumbing ----------------------------------------------------------------------------
 
     def _connect(self) -> _Guard:
-        return _Guard(self.engine.connect())
+        # The factory, not engine.connect(): connecting (after an outage, reconnecting) can
+        # fail too, and must fail inside the guard as a StoreError.
+        return _Guard(self.engine.connect)
 
     def _begin(self, timeout: float | None = None) -> _Guard:
-        return _Guard(self.engine.begin(), timeout)
+        return _Guard(self.engine.begin, timeout)
 
 
 class _Guard:
-    """A connection context that turns database errors into :class:`StoreError`."""
+    """A connection context, opened on entry, that turns database errors into :class:`StoreError`."""
 
-    def __init__(self, context: Any, timeout: float | None = None) -> None:
-        self._context = context
+    def __init__(self, open_context: Callable[[], Any], timeout: float | None = None) -> None:
+        self._open = open_context
+        self._context: Any = None
         self._timeout = timeout
 
     def __enter__(self) -> Connection:
         try:
+            self._context = self._open()
             conn: Connection = self._context.__enter__()
             if self._timeout is not None:
                 millis = max(1, int(self._timeout * 1000))
@@ -496,8 +500,9 @@ class _Guard:
                     conn.exec_driver_sql(f"PRAGMA busy_timeout = {millis}")
         except SQLAlchemyError as exc:
             # The connection may already be gone; the original error is the one to report.
-            with contextlib.suppress(SQLAlchemyError):
-                self._context.__exit__(type(exc), exc, exc.__traceback__)
+            if self._context is not None:
+                with contextlib.suppress(SQLAlchemyError):
+                    self._context.__exit__(type(exc), exc, exc.__traceback__)
             raise StoreError(f"cannot reach the store: {_short(exc)}") from exc
         return conn
 
