@@ -187,3 +187,13 @@ class StoreUnavailableError(StoreError):
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class CommitOutcomeUnknownError(StoreError):
+    """A commit was sent but its answer was lost (the connection dropped during COMMIT): it may
+    have landed. 503 ``OUTCOME_UNKNOWN``; a retry with the same idempotency key returns the
+    committed outcome if it landed, or acts if it did not."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)

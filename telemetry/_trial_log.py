@@ -37,7 +37,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from flagship.mechanisms._canonical import canonical_bytes
-from flagship.mechanisms._errors import InputError, Problem, StoreError, UnknownNameError
+from flagship.mechanisms._errors import (
+    CommitOutcomeUnknownError,
+    InputError,
+    Problem,
+    StoreError,
+    UnknownNameError,
+)
 from flagship.telemetry._schema import trial_checkpoints, trial_log, trials
 from flagship.telemetry._store import Store
 
@@ -476,21 +482,25 @@ class TrialLog:
         return _Guard(self.engine.connect)
 
     def _begin(self, timeout: float | None = None) -> _Guard:
-        return _Guard(self.engine.begin, timeout)
+        return _Guard(self.engine.begin, timeout, commits=True)
 
 
 class _Guard:
     """A connection context, opened on entry, that turns database errors into :class:`StoreError`."""
 
-    def __init__(self, open_context: Callable[[], Any], timeout: float | None = None) -> None:
+    def __init__(self, open_context: Callable[[], Any], timeout: float | None = None, *,
+                 commits: bool = False) -> None:
         self._open = open_context
         self._context: Any = None
         self._timeout = timeout
+        self._commits = commits
+        self._networked = False
 
     def __enter__(self) -> Connection:
         try:
             self._context = self._open()
             conn: Connection = self._context.__enter__()
+            self._networked = conn.dialect.name != "sqlite"
             if self._timeout is not None:
                 millis = max(1, int(self._timeout * 1000))
                 if conn.dialect.name == "postgresql":
@@ -510,6 +520,10 @@ class _Guard:
         try:
             self._context.__exit__(exc_type, exc, tb)
         except SQLAlchemyError as error:
+            if exc is None and self._commits and self._networked:
+                # COMMIT was sent; its answer was lost: the server may have committed. (SQLite is
+                # in-process: a failed COMMIT there did not happen.)
+                raise CommitOutcomeUnknownError(f"no answer to COMMIT: {_short(error)}") from error
             raise StoreError(f"store write failed: {_short(error)}") from error
         if isinstance(exc, SQLAlchemyError):
             raise StoreError(f"store operation failed: {_short(exc)}") from exc

@@ -307,6 +307,8 @@ class TcpProxy:
         self._sockets: list[socket.socket] = []
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._lose_answer_to: bytes | None = None
+        self.answers_lost = 0
 
     def __enter__(self) -> TcpProxy:
         self.restore()
@@ -341,6 +343,11 @@ class TcpProxy:
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
+    def lose_answer_to(self, marker: bytes) -> None:
+        """Forward the next client message holding ``marker`` (b"COMMIT"), then drop that
+        connection without relaying the server's answer: the statement ran, the client never knows."""
+        self._lose_answer_to = marker
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
@@ -359,13 +366,24 @@ class TcpProxy:
                     upstream.close()
                     return
                 self._sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            muted = threading.Event()
+            threading.Thread(target=self._pipe, args=(client, upstream, muted, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, muted, False), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, muted: threading.Event,
+              from_client: bool) -> None:
         try:
             while data := source.recv(65536):
+                marker = self._lose_answer_to
+                if from_client and marker is not None and marker in data:
+                    self._lose_answer_to = None
+                    muted.set()  # the answer must not reach the client
+                    sink.sendall(data)
+                    time.sleep(0.5)  # the server runs it and answers into the void
+                    self.answers_lost += 1
+                    break
+                if muted.is_set() and not from_client:
+                    continue
                 sink.sendall(data)
         except OSError:
             pass
