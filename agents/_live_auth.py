@@ -95,7 +95,10 @@ class WebBotAuthenticator:
     ``clock_skew``, or ``expires`` if earlier), so the replay cache needs no size or TTL of
     its own: it holds at most (accepted requests/s) x that window, and evicting a nonce any
     earlier would reopen a replay window. It lives in memory: after a restart, a still-valid
-    signed request can be replayed once, which idempotency keys make harmless for POSTs.
+    signed request can be replayed once. Every state-changing request (POST, PATCH, DELETE)
+    carries an Idempotency-Key that its signature covers, and the server's key index is
+    rebuilt from the durable log, so such a replay returns the committed outcome and acts no
+    second time; a replayed GET only reads.
     """
 
     scheme = "web_bot_auth"
@@ -103,8 +106,8 @@ class WebBotAuthenticator:
         "type": "apiKey", "in": "header", "name": "Signature",
         "description": "RFC 9421 HTTP Message Signatures, Web Bot Auth profile: Signature, "
                        "Signature-Input (tag=\"web-bot-auth\", keyid = your agent id, Ed25519, "
-                       "created/expires/nonce, covering @method @authority @path content-digest, and @query "
-                       "when the URL has a query string) "
+                       "created/expires/nonce, covering @method @authority @path content-digest, @query "
+                       "when the URL has a query string and idempotency-key when sent) "
                        "and Content-Digest (sha-256) on every request.",
     }
 

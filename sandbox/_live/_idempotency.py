@@ -2,7 +2,7 @@
 
 Lifecycle of a key:
 
-1. A POST or PATCH arrives with ``Idempotency-Key``; :func:`parse_key` checks its form and
+1. A POST, PATCH or DELETE arrives with ``Idempotency-Key``; :func:`parse_key` checks its form and
    :func:`request_hash` fingerprints the request (JSON bodies by value, others by bytes).
 2. The idempotency middleware looks the key up in the :class:`IdempotencyIndex`: unknown, it
    runs the route; known with the same hash, it runs the route in *replay* mode (each
@@ -42,8 +42,10 @@ __all__ = [
     "stored_outcome",
 ]
 
-#: Methods whose effect must happen once: they carry an ``Idempotency-Key``.
-KEYED_METHODS = frozenset({"POST", "PATCH"})
+#: Methods whose effect must happen once: they carry an ``Idempotency-Key``. DELETE too: a
+#: cancellation replayed (after a restart emptied the signatures' replay cache) must return
+#: the committed outcome, not cancel an order placed again under the same id.
+KEYED_METHODS = frozenset({"POST", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True)

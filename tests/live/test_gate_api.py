@@ -241,7 +241,7 @@ def test_a_spoofer_is_revoked_appeals_and_is_reinstated_over_http(tmp_path: Path
         assert spoof.status_code == 201, spoof.text
         # A large order far from the touch, cancelled at once: surveillance reports it, the gate
         # (on probation) revokes, the market drops the agent and its resting orders.
-        cancelled = await client.delete("/v1/market/orders/spoof", auth=WebBotAuth(ALICE))
+        cancelled = await client.delete("/v1/market/orders/spoof", auth=WebBotAuth(ALICE), headers=key())
         assert cancelled.status_code == 200, cancelled.text
         view = (await standing(client, ALICE)).json()
         assert (view["status"], view["reasons"], view["strikes"]) == \
@@ -359,7 +359,7 @@ def test_agents_only_market_end_to_end_over_loopback(tmp_path: Path, store_url: 
         exam = bobs.json()
         assert client.post(f"/v1/gate/applications/{exam['exam_id']}/answers", headers=key(), auth=bob,
                            json=answer_body(BOB, exam)).status_code == 200
-        problem(client.delete("/v1/market/orders/a-1", auth=bob), 404, "UNKNOWN_ORDER")
+        problem(client.delete("/v1/market/orders/a-1", auth=bob, headers=key()), 404, "UNKNOWN_ORDER")
         assert client.post("/v1/market/orders", headers=key(), auth=bob,
                            json=limit("a-1", "sell", 101, 2)).status_code == 201
         book = client.get("/v1/market/book", auth=bob).json()
@@ -369,7 +369,7 @@ def test_agents_only_market_end_to_end_over_loopback(tmp_path: Path, store_url: 
         problem(client.get(f"/v1/gate/agents/{ALICE.agent_id}", auth=bob), 404, "UNKNOWN_AGENT")
         mine = client.get(f"/v1/gate/agents/{ALICE.agent_id}", auth=alice)
         assert mine.status_code == 200 and mine.json()["status"] == "admitted"
-        cancelled = client.delete("/v1/market/orders/a-1", auth=alice)
+        cancelled = client.delete("/v1/market/orders/a-1", auth=alice, headers=key())
         assert cancelled.json() == {"order_id": "a-1", "cancelled": 5}
 
 

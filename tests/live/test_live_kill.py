@@ -79,7 +79,7 @@ class Ledger:
 
 async def _send(client: httpx.AsyncClient, ledger: Ledger, key: str) -> None:
     actor, method, path, body = ledger.sent[key]
-    headers = {"Idempotency-Key": key} if method == "POST" else {}
+    headers = {"Idempotency-Key": key}  # every state-changing request is keyed, DELETE too
     try:
         response = await client.request(method, path, json=body, headers=headers, auth=SIGNERS[actor])
     except httpx.HTTPError:
