@@ -17,6 +17,7 @@ Every error Flagship raises on purpose derives from :class:`FlagshipError`::
     │   └── MechanismFailedError    a mechanism raised while handling a live action (500)
     ├── StoreError                  the SQL store cannot be opened, migrated, read or written
     │   ├── StoreUnavailableError   a live action could not be committed (503, no effect)
+    │   ├── CommitOutcomeUnknownError  the answer to a commit was lost: it may have landed (503)
     │   └── RunNotFoundError
     └── RunFailedError              a simulation run raised; carries the worker's traceback
 
@@ -36,6 +37,7 @@ from typing import Generic, TypeVar
 __all__ = [
     "ActionRejected",
     "AuthError",
+    "CommitOutcomeUnknownError",
     "ConformanceError",
     "ContractError",
     "FlagshipError",
