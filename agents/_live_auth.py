@@ -3,8 +3,9 @@
 Entry point ``web_bot_auth`` of the group ``flagship.authenticators``; the live server
 calls ``WebBotAuthenticator(gateway, options)`` with the scenario's
 ``[live.auth.web_bot_auth]`` table. Each request is checked by :class:`RequestVerifier`
-(the Web Bot Auth profile: tag, coverage of ``@method``, ``@authority``, ``@path`` and
-``content-digest``, nonce, time window, replay cache), and its refusal codes become
+(the Web Bot Auth profile: tag, coverage of ``@method``, ``@authority``, ``@path``,
+``@query`` when there is a query, and ``content-digest``, nonce, time window, replay
+cache), and its refusal codes become
 :class:`~flagship.mechanisms.AuthError` reasons unchanged, so a client can tell an expired
 signature from a replayed one or a tampered body. The caller is the signature's
 ``keyid``: the RFC 7638 thumbprint of the signing key, i.e. the agent id.
@@ -84,16 +85,20 @@ class WebBotAuthenticator:
     * ``gate`` (default ``"agent_gate"``): the gate mechanism whose agents' keys are known.
     * ``max_age`` (seconds, default 60): how long after ``created`` a signature is accepted.
     * ``clock_skew`` (seconds, default 5): clock disagreement tolerated on every time check.
-    * ``authority`` (default: the request's ``Host``): the ``host[:port]`` clients address,
-      which their signatures cover. Set it in production, behind a proxy especially: then a
-      signature made for another service is refused (``BAD_SIGNATURE``) even when the
-      request reaches this one with a forged ``Host``.
+    * ``authority`` (required): the ``host[:port]`` clients address, which their signatures
+      must cover as ``@authority``. A signature made for another service is refused
+      (``BAD_SIGNATURE``) whatever the request's ``Host`` says, so a request signed for
+      another host cannot be replayed here. Never taken from the request: a server that
+      trusted ``Host`` would accept any service's signatures.
 
     Each nonce is remembered until its signature could no longer verify (``max_age`` plus
     ``clock_skew``, or ``expires`` if earlier), so the replay cache needs no size or TTL of
     its own: it holds at most (accepted requests/s) x that window, and evicting a nonce any
     earlier would reopen a replay window. It lives in memory: after a restart, a still-valid
-    signed request can be replayed once, which idempotency keys make harmless for POSTs.
+    signed request can be replayed once. Every state-changing request (POST, PATCH, DELETE)
+    carries an Idempotency-Key that its signature covers, and the server's key index is
+    rebuilt from the durable log, so such a replay returns the committed outcome and acts no
+    second time; a replayed GET only reads.
     """
 
     scheme = "web_bot_auth"
@@ -101,7 +106,8 @@ class WebBotAuthenticator:
         "type": "apiKey", "in": "header", "name": "Signature",
         "description": "RFC 9421 HTTP Message Signatures, Web Bot Auth profile: Signature, "
                        "Signature-Input (tag=\"web-bot-auth\", keyid = your agent id, Ed25519, "
-                       "created/expires/nonce, covering @method @authority @path content-digest) "
+                       "created/expires/nonce, covering @method @authority @path content-digest, @query "
+                       "when the URL has a query string and idempotency-key when sent) "
                        "and Content-Digest (sha-256) on every request.",
     }
 
@@ -116,9 +122,13 @@ class WebBotAuthenticator:
         if not isinstance(gate, str) or not gate:
             problems.append(Problem("gate", "expected the name of the scenario's agent_gate mechanism"))
         authority = options.get("authority")
-        if authority is not None and (not isinstance(authority, str) or not authority
-                                      or len(authority) > _MAX_AUTHORITY or authority != authority.strip()
-                                      or any(ch in authority for ch in "/?#@ ")):
+        if authority is None:
+            problems.append(Problem("authority", "required: the host[:port] clients address this server "
+                                                 "by (e.g. \"pilot.example.org\"), which every signature "
+                                                 "must cover; without it a request signed for another "
+                                                 "host would be accepted"))
+        elif (not isinstance(authority, str) or not authority or len(authority) > _MAX_AUTHORITY
+              or authority != authority.strip() or any(ch in authority for ch in "/?#@ ")):
             problems.append(Problem("authority", "expected host[:port], as clients address this server"))
         verifier: RequestVerifier | None = None
         self._keys = _GateKeys(self)
@@ -131,7 +141,7 @@ class WebBotAuthenticator:
             raise InputError(problems)
         self._gateway = gateway
         self._gate = str(gate)
-        self._authority = None if authority is None else str(authority).lower()
+        self._authority = str(authority).lower()
         self._clock = clock
         self._verifier = verifier
 
@@ -149,7 +159,7 @@ class WebBotAuthenticator:
         # request's authentication can run on this loop before the body is taken back.
         self._keys.body = body
         try:
-            result = self._verifier.verify(request.method, self._url(request, fields), fields, body,
+            result = self._verifier.verify(request.method, self._url(request), fields, body,
                                            now=self._clock())
         finally:
             self._keys.body = b""
@@ -175,13 +185,10 @@ class WebBotAuthenticator:
             return presented.public_key
         return None
 
-    def _url(self, request: Any, fields: Mapping[str, str]) -> str:
+    def _url(self, request: Any) -> str:
         """The absolute URL the client addressed: what ``@authority`` and ``@path`` are read from."""
         scope = request.scope
-        authority = self._authority or fields.get("host")
-        if not authority:
-            server = scope.get("server") or ("localhost", None)
-            authority = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
+        authority = self._authority  # never the request's Host: that is the client's to forge
         raw_path = scope.get("raw_path") or str(scope.get("path", "/")).encode("utf-8")
         target = raw_path.decode("latin-1").split("?", 1)[0]
         query = scope.get("query_string", b"").decode("latin-1")

@@ -4,9 +4,13 @@ Every signed request carries one signature (label ``sig1``) made with the agent'
 Ed25519 key, with parameters ``created``, ``expires``, ``nonce``, ``keyid`` (the
 agent id, i.e. the key's JWK thumbprint), ``alg="ed25519"`` and
 ``tag="web-bot-auth"``, covering ``@method``, ``@authority``, ``@path`` and
-``content-digest``.  Content-Digest (RFC 9530, ``sha-256``) is sent and signed on
-*every* request, bodyless ones included (the digest of the empty body), so the
-server applies one rule: a signature that does not bind the body is refused.
+``content-digest``, and ``@query`` whenever the request has a query string (a
+``?limit=1`` changed to ``?limit=1000`` after signing must not verify), and the
+``idempotency-key`` field whenever the request carries one (a captured request replayed
+with another key would act again; with its own key it returns the committed outcome).
+Content-Digest (RFC 9530, ``sha-256``) is sent and signed on *every* request,
+bodyless ones included (the digest of the empty body), so the server applies one
+rule: a signature that does not bind the body is refused.
 
 The ``http-message-signatures`` library builds and checks the signature base,
 the Content-Digest and the Ed25519 signature.  This module adds the profile's
@@ -66,6 +70,8 @@ COVERED_COMPONENTS = ("@method", "@authority", "@path", "content-digest")
 
 _LABEL = "sig1"
 _ROUTING_COMPONENTS = COVERED_COMPONENTS[:3]
+_QUERY = "@query"
+_IDEMPOTENCY_KEY = "idempotency-key"
 _SIGNATURE_PARAMETERS = frozenset({"alg", "created", "expires", "keyid", "nonce", "tag"})
 # 256 bits cannot collide by chance; longer nonces only cost time, since the
 # structured-field code checks every character each time it parses or writes one.
@@ -85,7 +91,8 @@ class RequestRejectReason(StrEnum):
     WRONG_TAG = "WRONG_TAG"
     """Signatures are present but none is tagged ``web-bot-auth``."""
     MISSING_COMPONENT = "MISSING_COMPONENT"
-    """The signature does not cover ``@method``, ``@authority`` and ``@path``."""
+    """The signature does not cover ``@method``, ``@authority`` and ``@path`` (and ``@query``
+    when the URL has a query string, ``idempotency-key`` when that field is sent)."""
     UNKNOWN_KEY = "UNKNOWN_KEY"
     """The ``keyid`` names no key the resolver knows."""
     BAD_SIGNATURE = "BAD_SIGNATURE"
@@ -179,7 +186,8 @@ class WebBotAuth(httpx.Auth):
     """httpx authentication that signs every request as the agent (Web Bot Auth profile).
 
     Works with ``httpx.Client`` and ``httpx.AsyncClient``.  Each request gets a
-    Content-Digest of its body (the empty body's digest when it has none),
+    Content-Digest of its body (the empty body's digest when it has none), ``@query``
+    covered when the URL has a query string and ``idempotency-key`` when it is set,
     ``created`` = the clock's whole second, ``expires`` = created + ``ttl``, and a
     fresh nonce of 32 random bytes (base64url).  A Content-Digest the caller
     already set is kept if it matches the body; one that does not is an error.
@@ -235,7 +243,10 @@ class WebBotAuth(httpx.Auth):
                 nonce=secrets.token_urlsafe(_NONCE_BYTES),
                 label=_LABEL,
                 tag=WEB_BOT_AUTH_TAG,
-                covered_component_ids=COVERED_COMPONENTS,
+                covered_component_ids=(*COVERED_COMPONENTS,
+                                       *((_QUERY,) if request.url.query else ()),
+                                       *((_IDEMPOTENCY_KEY,) if _IDEMPOTENCY_KEY in request.headers
+                                         else ())),
                 body=request.content,
                 # Re-signing a retried request finds our own digest: keep it if it matches.
                 use_existing_digest=True,
@@ -314,11 +325,14 @@ class _OneVerification(HTTPMessageVerifier):
     policy refusal here is cheap and happens before any cryptography.
     """
 
-    def __init__(self, policy: RequestVerifier, now: float, has_digest_header: bool) -> None:
+    def __init__(self, policy: RequestVerifier, now: float, has_digest_header: bool,
+                 has_query: bool, has_idempotency_key: bool) -> None:
         super().__init__(signature_algorithm=_Ed25519, key_resolver=_KeyLookup(policy.keys))
         self._policy = policy
         self._now = now
         self._has_digest_header = has_digest_header
+        self._has_query = has_query
+        self._has_idempotency_key = has_idempotency_key
         self.selected = 0
 
     def validate_created_and_expires(self, sig_input: Any, max_age: Any = None) -> None:
@@ -344,6 +358,10 @@ class _OneVerification(HTTPMessageVerifier):
         nodes: list[Any] = list(getattr(sig_input, "data", sig_input))
         plain = {str(node.value) for node in nodes if not node.params}
         missing = [name for name in _ROUTING_COMPONENTS if name not in plain]
+        if self._has_query and _QUERY not in plain:
+            missing.append(_QUERY)  # else the query could be changed after signing
+        if self._has_idempotency_key and _IDEMPOTENCY_KEY not in plain:
+            missing.append(_IDEMPOTENCY_KEY)  # else a replay under a fresh key would act again
         if missing:
             raise refuse(reason.MISSING_COMPONENT, f"signature does not cover {missing}")
         # Same test as the library's digest check: the whole field or a member of it.
@@ -398,7 +416,8 @@ class RequestVerifier:
     or a :class:`RequestRejected` with the first failed check, in this order:
     headers present (UNSIGNED); headers parse and a ``web-bot-auth`` signature
     exists (MALFORMED, WRONG_TAG); parameters (MALFORMED); coverage
-    (MISSING_COMPONENT, CONTENT_DIGEST_MISSING); MISSING_NONCE; time
+    (MISSING_COMPONENT, ``@query`` included when the URL has a query and ``idempotency-key``
+    when sent; CONTENT_DIGEST_MISSING); MISSING_NONCE; time
     (CREATED_IN_FUTURE, EXPIRED); UNKNOWN_KEY; BAD_SIGNATURE; DIGEST_MISMATCH;
     REPLAYED_NONCE.  A nonce is remembered only once everything else passed, so
     a forged or tampered copy of a request cannot burn the genuine one's nonce.
@@ -483,7 +502,10 @@ class RequestVerifier:
             return RequestRejected(RequestRejectReason.UNSIGNED, "no Signature / Signature-Input")
 
         message = _Request(method=method, url=url, headers=fields)
-        verifier = _OneVerification(self, at, has_digest_header="content-digest" in lines)
+        query = url.partition("#")[0].partition("?")[2]
+        verifier = _OneVerification(self, at, has_digest_header="content-digest" in lines,
+                                    has_query=bool(query),
+                                    has_idempotency_key=_IDEMPOTENCY_KEY in lines)
         try:
             results: list[VerifyResult] = verifier.verify(
                 message, max_age=None, expect_tag=WEB_BOT_AUTH_TAG

@@ -52,7 +52,7 @@ sys.path.insert(0, str(REPO))
 from flagship.agents import AgentIdentity, WebBotAuth  # noqa: E402
 from flagship.sandbox._live import EngineOptions  # noqa: E402
 from tests.live._gate_support import answer_body, application_body, write_gate_scenario  # noqa: E402
-from tests.live._support import ServerProcess  # noqa: E402
+from tests.live._support import ServerProcess, free_port  # noqa: E402
 
 # Orders are limits on a 100-tick band around a mid that drifts: they trade often but most rest.
 MID, SPREAD = 10_000, 50
@@ -221,9 +221,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         # The gate + agents-only market of the live tests, with rate limits off (this measures capacity).
-        scenario = write_gate_scenario(directory, time_factor=1.0,
+        port = free_port()
+        scenario = write_gate_scenario(directory, time_factor=1.0, authority=f"127.0.0.1:{port}",
                                        limits="[live.limits]\nrate_per_second = 1e9\nburst = 1000000000\n")
         server = ServerProcess(scenario, args.db or f"sqlite:///{directory / 'bench.db'}", cwd=directory,
+                               port=port,
                                tick=defaults.tick_seconds, checkpoint_seconds=defaults.checkpoint_seconds,
                                measures_seconds=defaults.measures_seconds, new_trial=True)
         try:

@@ -26,6 +26,7 @@ from flagship.mechanisms._canonical import canonical_bytes, canonical_json, sha2
 from flagship.mechanisms._errors import (
     ActionRejected,
     AuthError,
+    CommitOutcomeUnknownError,
     ConformanceError,
     ContractError,
     FlagshipError,
@@ -74,6 +75,7 @@ __all__ = [
     "AuthError",
     "Authenticator",
     "Bus",
+    "CommitOutcomeUnknownError",
     "CommonReason",
     "ConformanceError",
     "Context",

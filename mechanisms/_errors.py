@@ -17,6 +17,7 @@ Every error Flagship raises on purpose derives from :class:`FlagshipError`::
     │   └── MechanismFailedError    a mechanism raised while handling a live action (500)
     ├── StoreError                  the SQL store cannot be opened, migrated, read or written
     │   ├── StoreUnavailableError   a live action could not be committed (503, no effect)
+    │   ├── CommitOutcomeUnknownError  the answer to a commit was lost: it may have landed (503)
     │   └── RunNotFoundError
     └── RunFailedError              a simulation run raised; carries the worker's traceback
 
@@ -36,6 +37,7 @@ from typing import Generic, TypeVar
 __all__ = [
     "ActionRejected",
     "AuthError",
+    "CommitOutcomeUnknownError",
     "ConformanceError",
     "ContractError",
     "FlagshipError",
@@ -183,6 +185,16 @@ class MechanismFailedError(ContractError):
 
 class StoreUnavailableError(StoreError):
     """A live action could not be committed (database unreachable or refusing): 503, no effect."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class CommitOutcomeUnknownError(StoreError):
+    """A commit was sent but its answer was lost (the connection dropped during COMMIT): it may
+    have landed. 503 ``OUTCOME_UNKNOWN``; a retry with the same idempotency key returns the
+    committed outcome if it landed, or acts if it did not."""
 
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
         self.retry_after = retry_after

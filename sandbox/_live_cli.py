@@ -169,7 +169,7 @@ def replay(
     with Store.open(store_url(chosen_store(db, db_option))) as store:
         log = TrialLog(store)
         recorded = log.trial(trial)
-        commits = commits_from_entries(log.entries(recorded.id))
+        commits = commits_from_entries(log.entries(recorded.id), trial_id=recorded.id)
     real_scenario = _trial_scenario(recorded, [])
     _, real, real_telemetry = replay_scenario(real_scenario, recorded.seed, commits, check=True, finish=True)
     counter: ReplayReport | None = None
@@ -275,7 +275,7 @@ def export_metrics(
         else:
             log = TrialLog(store)
             recorded = log.trial(trial or "")
-            commits = commits_from_entries(log.entries(recorded.id))
+            commits = commits_from_entries(log.entries(recorded.id), trial_id=recorded.id)
             host, _, telemetry = replay_scenario(_trial_scenario(recorded, []), recorded.seed, commits,
                                                  check=False, finish=True)
             series = telemetry.series if telemetry else ()

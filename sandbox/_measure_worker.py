@@ -143,7 +143,7 @@ def _measure_trial(url: str, trial_id: str, size: int, arms: Sequence[tuple[str,
     if size > mirror.size:
         entries = list(itertools.takewhile(lambda entry: entry.seq < size,
                                            mirror.log.entries(trial_id, start=mirror.size)))
-        commits = commits_from_entries(entries)
+        commits = commits_from_entries(entries, trial_id=trial_id)
         if fork:
             for host in mirror.hosts:
                 replay(host, commits, check=False)

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from flagship.mechanisms import Action, ContractError, Outcome, canonical_json
+from flagship.mechanisms import Action, ContractError, Outcome, StoreError, canonical_json
 from flagship.sandbox._host import Host, build_host
 from flagship.sandbox._scenario import ResolvedScenario
 from flagship.telemetry import RunTelemetry
@@ -87,20 +87,29 @@ class ReplayReport:
         return not self.divergences
 
 
-def _parse(text: str) -> Any:
-    value = orjson.loads(text)
-    return value
+def _parse(text: str, trial_id: str, seq: int, column: str) -> Any:
+    """A JSON column of a log entry; a stored text that is not JSON is a corrupt log, named."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        trial = f"trial {trial_id}: " if trial_id else ""
+        raise StoreError(f"{trial}log entry seq {seq} holds invalid JSON in its {column} "
+                         f"({exc}); the log is corrupt") from None
 
 
-def commits_from_entries(entries: Iterable[LogEntry]) -> list[Commit]:
-    """Group log rows into commits (a commit ends with the entry that carries ``clock``)."""
+def commits_from_entries(entries: Iterable[LogEntry], *, trial_id: str = "") -> list[Commit]:
+    """Group log rows into commits (a commit ends with the entry that carries ``clock``).
+
+    A payload or effects column that is not JSON raises :class:`StoreError` naming the
+    trial and the entry's sequence number (a hash chain can be consistent over garbage).
+    """
     commits: list[Commit] = []
     pending: list[Recorded] = []
     last_seq = -1
     for entry in entries:
         last_seq = entry.seq
-        payload = _parse(entry.payload)
-        effects = _parse(entry.effects)
+        payload = _parse(entry.payload, trial_id, entry.seq, "payload")
+        effects = _parse(entry.effects, trial_id, entry.seq, "effects")
         outcome = Outcome(entry.accepted, entry.reason, effects)
         pending.append(Recorded(entry.seq, entry.mechanism,
                                 Action(entry.time, entry.actor, entry.kind, payload), outcome,

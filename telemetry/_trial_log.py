@@ -23,7 +23,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from flagship.mechanisms._canonical import canonical_bytes
-from flagship.mechanisms._errors import InputError, Problem, StoreError, UnknownNameError
+from flagship.mechanisms._errors import (
+    CommitOutcomeUnknownError,
+    InputError,
+    Problem,
+    StoreError,
+    UnknownNameError,
+)
 from flagship.telemetry._schema import trial_checkpoints, trial_log, trials
 from flagship.telemetry._store import Store
 
@@ -471,22 +477,30 @@ class TrialLog:
     # -- plumbing ----------------------------------------------------------------------------
 
     def _connect(self) -> _Guard:
-        return _Guard(self.engine.connect())
+        # The factory, not engine.connect(): connecting (after an outage, reconnecting) can
+        # fail too, and must fail inside the guard as a StoreError.
+        return _Guard(self.engine.connect)
 
     def _begin(self, timeout: float | None = None) -> _Guard:
-        return _Guard(self.engine.begin(), timeout)
+        return _Guard(self.engine.begin, timeout, commits=True)
 
 
 class _Guard:
-    """A connection context that turns database errors into :class:`StoreError`."""
+    """A connection context, opened on entry, that turns database errors into :class:`StoreError`."""
 
-    def __init__(self, context: Any, timeout: float | None = None) -> None:
-        self._context = context
+    def __init__(self, open_context: Callable[[], Any], timeout: float | None = None, *,
+                 commits: bool = False) -> None:
+        self._open = open_context
+        self._context: Any = None
         self._timeout = timeout
+        self._commits = commits
+        self._networked = False
 
     def __enter__(self) -> Connection:
         try:
+            self._context = self._open()
             conn: Connection = self._context.__enter__()
+            self._networked = conn.dialect.name != "sqlite"
             if self._timeout is not None:
                 millis = max(1, int(self._timeout * 1000))
                 if conn.dialect.name == "postgresql":
@@ -496,8 +510,9 @@ class _Guard:
                     conn.exec_driver_sql(f"PRAGMA busy_timeout = {millis}")
         except SQLAlchemyError as exc:
             # The connection may already be gone; the original error is the one to report.
-            with contextlib.suppress(SQLAlchemyError):
-                self._context.__exit__(type(exc), exc, exc.__traceback__)
+            if self._context is not None:
+                with contextlib.suppress(SQLAlchemyError):
+                    self._context.__exit__(type(exc), exc, exc.__traceback__)
             raise StoreError(f"cannot reach the store: {_short(exc)}") from exc
         return conn
 
@@ -505,6 +520,10 @@ class _Guard:
         try:
             self._context.__exit__(exc_type, exc, tb)
         except SQLAlchemyError as error:
+            if exc is None and self._commits and self._networked:
+                # COMMIT was sent; its answer was lost: the server may have committed. (SQLite is
+                # in-process: a failed COMMIT there did not happen.)
+                raise CommitOutcomeUnknownError(f"no answer to COMMIT: {_short(error)}") from error
             raise StoreError(f"store write failed: {_short(error)}") from error
         if isinstance(exc, SQLAlchemyError):
             raise StoreError(f"store operation failed: {_short(exc)}") from exc

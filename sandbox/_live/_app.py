@@ -235,6 +235,8 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
     """
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
+    from flagship.sandbox._live._protocol import http_protocol  # noqa: PLC0415 - it imports uvicorn
+
     live = load_live_scenario(scenario, overrides, arm=arm)
     url = db or live.resolved.scenario.store
     configure_logging(log_format)
@@ -261,7 +263,7 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
         # uvicorn logs through our handler (log_config=None); its access lines are INFO
         level = "info" if access_log else "warning"
         config = uvicorn.Config(application, host=host, port=port, log_level=level,
-                                access_log=access_log, ws="none", lifespan="on",
+                                access_log=access_log, ws="none", lifespan="on", http=http_protocol(),
                                 timeout_graceful_shutdown=10, log_config=None)
         uvicorn.Server(config).run()  # the engine logs its stop (uvicorn re-raises SIGTERM after it)
     finally:

@@ -11,8 +11,9 @@ its log records here. Lifecycle of one commit:
 3. :meth:`DurableLog.append` writes entries and checkpoint in ONE transaction, in a
    thread, so the event loop keeps reading requests (they form the next batch);
 4. :meth:`DurableLog.committed` moves the head; or :meth:`DurableLog.failed` starts a
-   backoff (every action of the batch is answered 503) and marks the head for a
-   :meth:`DurableLog.check_head` before the next batch, in case the commit landed after all.
+   backoff (every action of the batch is answered 503: ``STORE_UNAVAILABLE`` if it certainly
+   did not commit, ``OUTCOME_UNKNOWN`` if the answer to COMMIT was lost) and marks the head for
+   a :meth:`DurableLog.check_head` before the next batch, in case the commit landed after all.
 
 At shutdown :meth:`DurableLog.sign_final` signs a last checkpoint.
 """
@@ -25,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from flagship.mechanisms import StoreError, StoreUnavailableError, canonical_json
+from flagship.mechanisms import CommitOutcomeUnknownError, StoreError, StoreUnavailableError, canonical_json
 from flagship.sandbox._live._idempotency import response_json
 from flagship.sandbox._replay import Recorded
 from flagship.telemetry._prometheus import LiveMetrics
@@ -152,13 +153,24 @@ class DurableLog:
             self._last_checkpoint_time = checkpoint.time
             self.metrics.checkpoint_time.set(checkpoint.time)
 
-    def failed(self, exc: StoreError) -> StoreUnavailableError:
-        """A commit failed: back off, check the head before the next batch; the error to answer."""
+    def failed(self, exc: StoreError) -> StoreUnavailableError | CommitOutcomeUnknownError:
+        """A commit failed: back off, check the head before the next batch; the error to answer.
+
+        Either the batch certainly did not commit (503 ``STORE_UNAVAILABLE``: no effect), or
+        the answer to its COMMIT was lost (503 ``OUTCOME_UNKNOWN``): then only a retry with the
+        same idempotency key, once the head check has reloaded the log, tells which.
+        """
         # str(exc): a kept log record must not keep the failed batch's frame (and the old host) alive.
         _log.warning("trial %s: commit failed, answering 503: %s", self.trial.id, str(exc))
         self.metrics.commit_failures.inc()
         self.backoff_until = time.monotonic() + self._backoff
-        error = StoreUnavailableError(f"the action was not committed: {exc}", retry_after=self._backoff)
+        error: StoreUnavailableError | CommitOutcomeUnknownError
+        if isinstance(exc, CommitOutcomeUnknownError):
+            error = CommitOutcomeUnknownError(
+                f"the outcome is unknown (the database's answer to the commit was lost: {exc}); "
+                "retry with the same Idempotency-Key to learn it", retry_after=self._backoff)
+        else:
+            error = StoreUnavailableError(f"the action was not committed: {exc}", retry_after=self._backoff)
         self._backoff = min(self.options.max_backoff, self._backoff * 2)
         self.resync = True
         return error

@@ -2,7 +2,7 @@
 
 Lifecycle of a key:
 
-1. A POST or PATCH arrives with ``Idempotency-Key``; :func:`parse_key` checks its form and
+1. A POST, PATCH or DELETE arrives with ``Idempotency-Key``; :func:`parse_key` checks its form and
    :func:`request_hash` fingerprints the request (JSON bodies by value, others by bytes).
 2. The idempotency middleware looks the key up in the :class:`IdempotencyIndex`: unknown, it
    runs the route; known with the same hash, it runs the route in *replay* mode (each
@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from flagship.mechanisms import Outcome, canonical_bytes, canonical_json
+from flagship.mechanisms import Outcome, StoreError, canonical_bytes, canonical_json
 from flagship.mechanisms._action import EMPTY
 from flagship.telemetry._trial_log import LogEntry
 
@@ -42,8 +42,10 @@ __all__ = [
     "stored_outcome",
 ]
 
-#: Methods whose effect must happen once: they carry an ``Idempotency-Key``.
-KEYED_METHODS = frozenset({"POST", "PATCH"})
+#: Methods whose effect must happen once: they carry an ``Idempotency-Key``. DELETE too: a
+#: cancellation replayed (after a restart emptied the signatures' replay cache) must return
+#: the committed outcome, not cancel an order placed again under the same id.
+KEYED_METHODS = frozenset({"POST", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True)
@@ -63,14 +65,23 @@ class IdempotencyIndex:
         self._records: dict[str, IdempotencyRecord] = {} if records is None else records
 
     @classmethod
-    def from_entries(cls, entries: Iterable[LogEntry]) -> IdempotencyIndex:
-        """The index of a trial's log: every entry that answered a keyed request."""
+    def from_entries(cls, entries: Iterable[LogEntry], *, trial_id: str = "") -> IdempotencyIndex:
+        """The index of a trial's log: every entry that answered a keyed request.
+
+        A stored key or response that cannot be read raises :class:`StoreError` naming
+        the trial and the entry's sequence number.
+        """
         index = cls()
         for entry in entries:
             if entry.idempotency_key is None or entry.request_hash is None or entry.response is None:
                 continue
-            base, position = parse_stored_key(entry.idempotency_key)
-            index.remember(base, entry.request_hash, position, stored_outcome(entry.response))
+            try:
+                base, position = parse_stored_key(entry.idempotency_key)
+                outcome = stored_outcome(entry.response)
+            except (ValueError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
+                raise StoreError(f"trial {trial_id}: log entry seq {entry.seq} holds an unreadable "
+                                 f"idempotency record ({exc}); the log is corrupt") from None
+            index.remember(base, entry.request_hash, position, outcome)
         return index
 
     def lookup(self, base_key: str) -> IdempotencyRecord | None:

@@ -14,7 +14,7 @@ Every request goes through, in order:
    :class:`~flagship.mechanisms.Principal` (or ``None``) into the scope; refused credentials
    are 401 (after spending the caller's address bucket: guessing is rate limited too);
 5. :class:`RateLimitMiddleware`: per-identity token buckets (429 + ``Retry-After``);
-6. :class:`IdempotencyMiddleware`: every POST or PATCH to a route carries ``Idempotency-Key``.
+6. :class:`IdempotencyMiddleware`: every POST, PATCH or DELETE to a route carries ``Idempotency-Key``.
    The first request with a key runs; a retry with the same key and body gets the stored
    outcome (the route runs again but ``gateway.submit`` returns the committed outcome
    instead of acting twice, marked ``Idempotent-Replayed: true``); the same key with another
@@ -336,7 +336,7 @@ class RateLimitMiddleware:
 
 
 class IdempotencyMiddleware:
-    """POST and PATCH to a route: a valid key, not in flight, not reused with another body.
+    """POST, PATCH and DELETE to a route: a valid key, not in flight, not reused with another body.
 
     The request's :class:`IdempotencyContext` goes into its :class:`LiveRequest` and is
     bound to the serving task in ``requests`` while the route runs, for ``gateway.submit``.
@@ -361,7 +361,7 @@ class IdempotencyMiddleware:
             reason = "IDEMPOTENCY_KEY_REQUIRED" if "idempotency-key" not in headers else \
                 "IDEMPOTENCY_KEY_INVALID"
             await refuse(scope, receive, send, self.metrics, 400, reason,
-                         "every POST and PATCH needs an Idempotency-Key header: 1 to 255 visible "
+                         "every POST, PATCH and DELETE needs an Idempotency-Key header: 1 to 255 visible "
                          "ASCII characters, unique per intended action")
             return
         query = scope.get("query_string", b"").decode("latin-1")

@@ -7,8 +7,9 @@ errors by raising :class:`~flagship.mechanisms.AuthError` (its status and reason
 :class:`~flagship.mechanisms.UnknownNameError` is 404) or ``fastapi.HTTPException(status,
 detail)`` where ``detail`` is a string or a mapping ``{"reason", "detail", "errors"}``.
 Request validation errors are 422 naming each field; unknown routes 404, wrong methods 405.
-Only a store outage gives a 5xx for a well-formed request (503 with ``Retry-After``), besides
-bugs (500).
+Only a store outage gives a 5xx for a well-formed request (503 with ``Retry-After``:
+``STORE_UNAVAILABLE``, no effect, or ``OUTCOME_UNKNOWN``, the answer to a commit was lost),
+besides bugs (500).
 
 Lifecycle: the app factory calls :func:`install_problem_handlers` once; the middlewares
 answer their own refusals with :func:`problem_response` directly (they run before a route).
@@ -33,6 +34,7 @@ from starlette.responses import Response
 from flagship.mechanisms import (
     ActionRejected,
     AuthError,
+    CommitOutcomeUnknownError,
     InputError,
     MechanismFailedError,
     Problem,
@@ -163,8 +165,9 @@ def install_problem_handlers(app: FastAPI, *, www_authenticate: Callable[[], str
                                 errors=exc.problems)
 
     async def on_unavailable(_: Request, exc: Exception) -> Response:
-        retry = exc.retry_after if isinstance(exc, StoreUnavailableError) else 1.0
-        reason = "SHUTTING_DOWN" if isinstance(exc, ShuttingDownError) else "STORE_UNAVAILABLE"
+        retry = exc.retry_after if isinstance(exc, StoreUnavailableError | CommitOutcomeUnknownError) else 1.0
+        reason = "SHUTTING_DOWN" if isinstance(exc, ShuttingDownError) else \
+            "OUTCOME_UNKNOWN" if isinstance(exc, CommitOutcomeUnknownError) else "STORE_UNAVAILABLE"
         return problem_response(503, reason, str(exc),
                                 headers={"Retry-After": str(max(1, math.ceil(retry)))})
 
@@ -187,6 +190,7 @@ def install_problem_handlers(app: FastAPI, *, www_authenticate: Callable[[], str
     app.add_exception_handler(InputError, on_input)
     app.add_exception_handler(StoreUnavailableError, on_unavailable)
     app.add_exception_handler(ShuttingDownError, on_unavailable)
+    app.add_exception_handler(CommitOutcomeUnknownError, on_unavailable)
     app.add_exception_handler(TrialEndedError, on_ended)
     app.add_exception_handler(MechanismFailedError, on_mechanism)
     app.add_exception_handler(Exception, on_bug)

@@ -62,7 +62,7 @@ def recover_trial(resolved: ResolvedScenario, trial: Trial, log: TrialLog, heap:
     if not verification.ok:
         where = "" if verification.first_bad is None else f" at seq {verification.first_bad}"
         raise StoreError(f"trial {trial_id}: the log fails verification{where}: {verification.problem}")
-    commits = commits_from_entries(entries)
+    commits = commits_from_entries(entries, trial_id=trial_id)
     heap.thaw()
     host = new_host(resolved, trial.seed)
     report = replay(host, commits, check=True, max_divergences=1)
@@ -72,7 +72,7 @@ def recover_trial(resolved: ResolvedScenario, trial: Trial, log: TrialLog, heap:
                             "deterministic, or its code changed since the trial started")
     return Recovered(host=host, history=commits, size=len(entries),
                      head=entries[-1].hash if entries else None, state_sha256=report.state_sha256,
-                     index=IdempotencyIndex.from_entries(entries),
+                     index=IdempotencyIndex.from_entries(entries, trial_id=trial_id),
                      last_checkpoint=checkpoints[-1] if checkpoints else None)
 
 

@@ -280,7 +280,9 @@ class Engine:
         """Queue an action for the writer; returns its outcome once committed.
 
         Raises :class:`StoreUnavailableError` (503) when it could not be committed
-        (nothing happened), :class:`TrialEndedError` past the scenario's duration,
+        (nothing happened), :class:`CommitOutcomeUnknownError` (503) when the answer to its
+        commit was lost (a retry with the same key tells), :class:`TrialEndedError` past the
+        scenario's duration,
         :class:`ShuttingDownError` while stopping.
         """
         if self.status != "ready" or self._queue is None:
@@ -374,9 +376,12 @@ class Engine:
         if self.durable.resync:
             try:
                 if await self.durable.check_head():
-                    self.recover()
+                    # The failed commit landed after all: reload the whole log, in a thread so the
+                    # loop goes on answering (readers wait for this step to settle; the index is
+                    # swapped whole, so a retry finds the landed outcome by its key).
+                    await asyncio.to_thread(self.recover)
             except StoreError as exc:
-                self._commit_failed(live, exc, rebuild=False)
+                await self._commit_failed(live, exc, rebuild=False)
                 return
             self.durable.resync = False
         await self._apply_and_commit(live, self.sim_time())
@@ -435,7 +440,7 @@ class Engine:
             try:
                 await durable.append(entries, checkpoint)
             except StoreError as exc:
-                self._commit_failed([item for item, _ in results] + remaining, exc, rebuild=True)
+                await self._commit_failed([item for item, _ in results] + remaining, exc, rebuild=True)
                 return
             host.committed = len(host.log) if host.log is not None else 0  # (host may be rebuilt)
             durable.committed(entries, checkpoint)
@@ -473,10 +478,12 @@ class Engine:
                 continue
             index.remember(item.base_key, item.request_hash, item.index, outcome)
 
-    def _commit_failed(self, items: Sequence[_Pending], exc: StoreError, *, rebuild: bool) -> None:
+    async def _commit_failed(self, items: Sequence[_Pending], exc: StoreError, *, rebuild: bool) -> None:
         error = self.durable.failed(exc)
         if rebuild:
-            self._rebuild()  # memory must equal the durable log again
+            # Memory must equal the durable log again: a replay of the history, O(log), in a
+            # thread so the loop goes on answering (503 while backing off; readers wait to settle).
+            await asyncio.to_thread(self._rebuild)
         self._fail(items, error)
 
     # -- measures ---------------------------------------------------------------------------

@@ -43,6 +43,7 @@ AGENT = AgentIdentity.from_seed(bytes(range(32)))
 OTHER = AgentIdentity.from_seed(b"\x07" * 32)
 UNREGISTERED = AgentIdentity.from_seed(b"\x09" * 32)
 URL = "https://market.example/v1/bids?round=3"
+SIGNED = (*COVERED_COMPONENTS, "@query")  # what WebBotAuth covers for URL, which has a query
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class LibrarySigned(httpx.Auth):
         key: AgentIdentity = AGENT,
         *,
         keyid: str | None = None,
-        components: Sequence[str] = COVERED_COMPONENTS,
+        components: Sequence[str] = SIGNED,
         digest: bool = True,
         **options: Any,
     ) -> None:
@@ -189,7 +190,8 @@ def test_signature_headers_follow_the_web_bot_auth_profile() -> None:
     headers = server.received[-1].headers
     assert headers["content-digest"] == digest_field(b'{"price": 10}')
     signature_input = headers["signature-input"]
-    assert signature_input.startswith('sig1=("@method" "@authority" "@path" "content-digest");')
+    assert signature_input.startswith(
+        'sig1=("@method" "@authority" "@path" "content-digest" "@query");')
     params = dict(re.findall(r';(\w+)=("[^"]*"|\d+)', signature_input))
     assert params["created"] == str(T0)  # the clock's whole second
     assert params["expires"] == str(T0 + 30)
@@ -390,10 +392,25 @@ def test_any_change_to_a_covered_value_is_a_bad_signature(tamper: Tamper) -> Non
     assert reason(send(new_server(), tamper=tamper)) is R.BAD_SIGNATURE
 
 
-def test_query_is_not_covered_so_changing_it_still_verifies() -> None:
-    # Documents the profile's coverage: @path, not @query (the brief's component set).
-    result = send(new_server(), tamper=lambda seen: replace(seen, url=seen.url.replace("3", "4")))
+def test_a_query_changed_after_signing_is_a_bad_signature() -> None:
+    # ?round=3 signed, ?round=3000 received: @query is covered whenever there is a query.
+    result = send(new_server(), tamper=lambda seen: replace(seen, url=seen.url.replace("=3", "=3000")))
+    assert reason(result) is R.BAD_SIGNATURE
+
+
+def test_a_signature_leaving_a_present_query_uncovered_is_missing_component() -> None:
+    assert reason(send(new_server(), LibrarySigned(components=COVERED_COMPONENTS))) is R.MISSING_COMPONENT
+    # signed without a query, one appended on the way: the signature does not cover it
+    added = send(new_server(), url="https://market.example/v1/bids",
+                 tamper=lambda seen: replace(seen, url=seen.url + "?limit=1000"))
+    assert reason(added) is R.MISSING_COMPONENT
+
+
+def test_a_url_without_query_is_signed_and_verified_without_query() -> None:
+    server = new_server()
+    result = send(server, method="GET", url="https://market.example/v1/bids", content=None)
     assert isinstance(result, VerifiedRequest)
+    assert '"@query"' not in server.received[-1].headers["signature-input"]
 
 
 def test_time_window_with_five_seconds_of_skew() -> None:
@@ -464,7 +481,7 @@ def test_content_digest_absent_or_unsigned_is_content_digest_missing() -> None:
     assert reason(send(new_server(), tamper=drop_header("content-digest"))) is (
         R.CONTENT_DIGEST_MISSING
     )
-    unsigned_digest = LibrarySigned(components=COVERED_COMPONENTS[:3], digest=False)
+    unsigned_digest = LibrarySigned(components=(*COVERED_COMPONENTS[:3], "@query"), digest=False)
     assert reason(send(new_server(), unsigned_digest, content=None)) is R.CONTENT_DIGEST_MISSING
 
 
@@ -657,6 +674,6 @@ def test_the_signer_writes_exactly_what_the_librarys_own_sign_writes(
         public_keys={}, private_keys={AGENT.agent_id: AGENT.private_key})).sign(
         theirs, key_id=AGENT.agent_id, created=datetime.datetime.fromtimestamp(T0, datetime.UTC),
         expires=datetime.datetime.fromtimestamp(T0 + 60, datetime.UTC), nonce="fixed-nonce",
-        label="sig1", tag=WEB_BOT_AUTH_TAG, covered_component_ids=COVERED_COMPONENTS, body=body)
+        label="sig1", tag=WEB_BOT_AUTH_TAG, covered_component_ids=SIGNED, body=body)
     for field in ("signature-input", "signature", "content-digest"):
         assert ours.headers[field] == theirs.headers[field], field

@@ -37,9 +37,15 @@ def credential(subject: AgentIdentity, *, score: float = 0.9, evaluator: Evaluat
     return evaluator.issue(subject.agent_id, BATTERY, score, issued_at=0, valid_until=valid_until)
 
 
-def write_gate_scenario(directory: Path, *, gate: str = "", market: str = "", auth: str = "",
-                        time_factor: float = 1.0, limits: str = "") -> Path:
-    """agent_gate (trusting EVALUATOR's JWK only) + an agents-only value_market, web_bot_auth."""
+def write_gate_scenario(directory: Path, *, gate: str = "", market: str = "", auth: str | None = None,
+                        time_factor: float = 1.0, limits: str = "", authority: str = "live.test") -> Path:
+    """agent_gate (trusting EVALUATOR's JWK only) + an agents-only value_market, web_bot_auth.
+
+    Signatures must be made for ``authority`` (``BASE_URL``'s, or ``127.0.0.1:PORT`` of a real
+    server); ``auth`` replaces the whole ``[live.auth...]`` part.
+    """
+    if auth is None:
+        auth = f'[live.auth.web_bot_auth]\nauthority = "{authority}"'
     jwk = EVALUATOR.public.jwk()
     path = directory / "gate.toml"
     path.write_text(f"""

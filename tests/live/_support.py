@@ -105,8 +105,8 @@ def build_live(url: str, scenario: Path, key_dir: Path, *, options: EngineOption
 class ThreadServer:
     """A real uvicorn server on loopback, in a thread of this process."""
 
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = free_port() if port is None else port
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                 access_log=False, ws="none", lifespan="on")
         self.server = uvicorn.Server(config)
@@ -131,9 +131,9 @@ class ThreadServer:
 
 
 @contextlib.contextmanager
-def serving(live: Live) -> Iterator[ThreadServer]:
+def serving(live: Live, port: int | None = None) -> Iterator[ThreadServer]:
     try:
-        with ThreadServer(live.app) as server:
+        with ThreadServer(live.app, port) as server:
             yield server
     finally:
         live.store.close()
@@ -162,8 +162,8 @@ class ServerProcess:
 
     def __init__(self, scenario: Path, url: str, *, cwd: Path, cli: bool = False, tick: float = 0.02,
                  checkpoint_seconds: float = 0.5, measures_seconds: float = 0.0, new_trial: bool = False,
-                 extra_args: Sequence[str] = ()) -> None:
-        self.port = free_port()
+                 extra_args: Sequence[str] = (), port: int | None = None) -> None:
+        self.port = free_port() if port is None else port
         self.log_path = cwd / f"serve-{self.port}.log"
         self._log = self.log_path.open("wb")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -291,3 +291,104 @@ def problem(response: httpx.Response, status: int, reason: str) -> dict[str, Any
     assert body["status"] == status and body["reason"] == reason, body
     assert set(body) == {"type", "title", "status", "detail", "reason", "errors"}
     return body
+
+
+class TcpProxy:
+    """A TCP proxy on loopback in front of a server (PostgreSQL), to cut the connection for real.
+
+    :meth:`cut` closes the listening socket and every relayed connection (clients see the
+    database vanish mid-connection and new connections refused); :meth:`restore` listens
+    again on the same port. The database itself is never touched.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._lose_answer_to: bytes | None = None
+        self.answers_lost = 0
+
+    def __enter__(self) -> TcpProxy:
+        self.restore()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cut()
+
+    def restore(self) -> None:
+        """Accept connections again (on the same port)."""
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        self._thread = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._thread.start()
+
+    def cut(self) -> None:
+        """Refuse new connections and drop every open one."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def lose_answer_to(self, marker: bytes) -> None:
+        """Forward the next client message holding ``marker`` (b"COMMIT"), then drop that
+        connection without relaying the server's answer: the statement ran, the client never knows."""
+        self._lose_answer_to = marker
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                if self._listener is not listener:  # cut meanwhile
+                    client.close()
+                    upstream.close()
+                    return
+                self._sockets += [client, upstream]
+            muted = threading.Event()
+            threading.Thread(target=self._pipe, args=(client, upstream, muted, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, muted, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, muted: threading.Event,
+              from_client: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                marker = self._lose_answer_to
+                if from_client and marker is not None and marker in data:
+                    self._lose_answer_to = None
+                    muted.set()  # the answer must not reach the client
+                    sink.sendall(data)
+                    time.sleep(0.5)  # the server runs it and answers into the void
+                    self.answers_lost += 1
+                    break
+                if muted.is_set() and not from_client:
+                    continue
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)

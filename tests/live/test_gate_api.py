@@ -34,7 +34,7 @@ from tests.live._gate_support import (
     standing,
     write_gate_scenario,
 )
-from tests.live._support import Live, build_live, fuzz_api, problem, serving
+from tests.live._support import Live, build_live, free_port, fuzz_api, problem, serving
 
 ALICE, BOB, CAROL, DAVE = (agent(name) for name in ("alice", "bob", "carol", "dave"))
 
@@ -241,7 +241,7 @@ def test_a_spoofer_is_revoked_appeals_and_is_reinstated_over_http(tmp_path: Path
         assert spoof.status_code == 201, spoof.text
         # A large order far from the touch, cancelled at once: surveillance reports it, the gate
         # (on probation) revokes, the market drops the agent and its resting orders.
-        cancelled = await client.delete("/v1/market/orders/spoof", auth=WebBotAuth(ALICE))
+        cancelled = await client.delete("/v1/market/orders/spoof", auth=WebBotAuth(ALICE), headers=key())
         assert cancelled.status_code == 200, cancelled.text
         view = (await standing(client, ALICE)).json()
         assert (view["status"], view["reasons"], view["strikes"]) == \
@@ -307,8 +307,9 @@ def limit(order_id: str, side: str, price: int, qty: int) -> dict[str, Any]:
 
 
 def test_agents_only_market_end_to_end_over_loopback(tmp_path: Path, store_url: str) -> None:
-    live = build_live(store_url, write_gate_scenario(tmp_path), tmp_path)
-    with serving(live) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+    port = free_port()  # signatures are made for the authority the scenario binds
+    live = build_live(store_url, write_gate_scenario(tmp_path, authority=f"127.0.0.1:{port}"), tmp_path)
+    with serving(live, port) as server, httpx.Client(base_url=server.url, timeout=10) as client:
         alice, bob, carol = WebBotAuth(ALICE), WebBotAuth(BOB), WebBotAuth(CAROL)
 
         # Alice applies (her JWK in the body is how the server learns her key), answers, trades.
@@ -358,7 +359,7 @@ def test_agents_only_market_end_to_end_over_loopback(tmp_path: Path, store_url: 
         exam = bobs.json()
         assert client.post(f"/v1/gate/applications/{exam['exam_id']}/answers", headers=key(), auth=bob,
                            json=answer_body(BOB, exam)).status_code == 200
-        problem(client.delete("/v1/market/orders/a-1", auth=bob), 404, "UNKNOWN_ORDER")
+        problem(client.delete("/v1/market/orders/a-1", auth=bob, headers=key()), 404, "UNKNOWN_ORDER")
         assert client.post("/v1/market/orders", headers=key(), auth=bob,
                            json=limit("a-1", "sell", 101, 2)).status_code == 201
         book = client.get("/v1/market/book", auth=bob).json()
@@ -368,7 +369,7 @@ def test_agents_only_market_end_to_end_over_loopback(tmp_path: Path, store_url: 
         problem(client.get(f"/v1/gate/agents/{ALICE.agent_id}", auth=bob), 404, "UNKNOWN_AGENT")
         mine = client.get(f"/v1/gate/agents/{ALICE.agent_id}", auth=alice)
         assert mine.status_code == 200 and mine.json()["status"] == "admitted"
-        cancelled = client.delete("/v1/market/orders/a-1", auth=alice)
+        cancelled = client.delete("/v1/market/orders/a-1", auth=alice, headers=key())
         assert cancelled.json() == {"order_id": "a-1", "cancelled": 5}
 
 
@@ -381,7 +382,8 @@ def test_fuzzing_the_gate_routes_finds_no_server_error_and_no_schema_violation(t
     # bearer token standing for Alice, who is admitted first, lets it reach every gate action.
     # The body limit is raised so that oversized fuzz reaches validation instead of a 413.
     scenario = write_gate_scenario(
-        tmp_path, auth=f'[live.auth.bearer_token]\ntokens = {{ "tok-alice" = "{ALICE.agent_id}" }}',
+        tmp_path, auth=f'[live.auth.bearer_token]\ntokens = {{ "tok-alice" = "{ALICE.agent_id}" }}\n'
+                       '[live.auth.web_bot_auth]\nauthority = "live.test"',
         limits="[live.limits]\nrate_per_second = 100000.0\nburst = 100000\nmax_body_bytes = 1000000")
     scenario.write_text(scenario.read_text().replace('authenticators = ["web_bot_auth"]',
                                                      'authenticators = ["bearer_token", "web_bot_auth"]'))

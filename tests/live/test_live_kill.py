@@ -33,7 +33,7 @@ from flagship.sandbox._runner import build_host
 from flagship.telemetry import Store
 from flagship.telemetry._trial_log import LogEntry, TrialLog
 from tests.live._gate_support import agent, answer_body, application_body, write_gate_scenario
-from tests.live._support import ServerProcess
+from tests.live._support import ServerProcess, free_port
 
 KILLS = 10
 AGENTS = [agent(f"kill-{i}") for i in range(4)]
@@ -79,7 +79,7 @@ class Ledger:
 
 async def _send(client: httpx.AsyncClient, ledger: Ledger, key: str) -> None:
     actor, method, path, body = ledger.sent[key]
-    headers = {"Idempotency-Key": key} if method == "POST" else {}
+    headers = {"Idempotency-Key": key}  # every state-changing request is keyed, DELETE too
     try:
         response = await client.request(method, path, json=body, headers=headers, auth=SIGNERS[actor])
     except httpx.HTTPError:
@@ -140,14 +140,14 @@ def _durable(scenario: Path, store_url: str, trial_id: str) -> tuple[int, str]:
     return len(entries), report.state_sha256
 
 
-def _rounds(scenario: Path, store_url: str, tmp_path: Path, ledger: Ledger, rng: random.Random
-            ) -> tuple[str, int, dict[str, Any]]:
+def _rounds(scenario: Path, store_url: str, tmp_path: Path, ledger: Ledger, rng: random.Random,
+            port: int) -> tuple[str, int, dict[str, Any]]:
     """Serve, load, SIGKILL, restart... KILLS times; returns (trial id, kills, the final book)."""
     trial_id = ""
     durable: tuple[int, str] = (0, "")
     kills = 0
     while True:
-        server = ServerProcess(scenario, store_url, cwd=tmp_path)
+        server = ServerProcess(scenario, store_url, cwd=tmp_path, port=port)
         try:
             server.wait_ready()
             info = httpx.get(f"{server.url}/v1/trial").json()
@@ -198,11 +198,12 @@ def _plain_book(entries: list[LogEntry]) -> OrderBook:
 def test_sigkill_loses_nothing_acknowledged_and_applies_nothing_twice(store_url: str, tmp_path: Path) -> None:
     rng = random.Random(20261127)
     # Four agents trading with each other look like wash traders: surveillance is another test's.
-    scenario = write_gate_scenario(tmp_path, time_factor=20.0,
+    port = free_port()  # every restart listens here: the authority signatures are made for
+    scenario = write_gate_scenario(tmp_path, time_factor=20.0, authority=f"127.0.0.1:{port}",
                                    market="[mechanisms.value_market.surveillance]\nenabled = false",
                                    limits="[live.limits]\nrate_per_second = 1e6\nburst = 1000000\n")
     ledger = Ledger()
-    trial_id, kills, final_book = _rounds(scenario, store_url, tmp_path, ledger, rng)
+    trial_id, kills, final_book = _rounds(scenario, store_url, tmp_path, ledger, rng, port)
 
     with Store.open(store_url) as store:
         log = TrialLog(store)

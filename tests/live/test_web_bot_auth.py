@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 
 from flagship.agents import AgentIdentity, WebBotAuth, WebBotAuthenticator
 from flagship.mechanisms import ContractError, InputError, Principal, ScenarioError, UnknownNameError
-from flagship.sandbox._live import LiveGateway, LiveSpec, create_app, load_authenticators
+from flagship.sandbox._live import LiveGateway, LiveSpec, create_app, load_authenticators, load_live_scenario
 from tests.live._gate_support import (
     admit,
     agent,
@@ -29,7 +30,7 @@ from tests.live._gate_support import (
     standing,
     write_gate_scenario,
 )
-from tests.live._support import Live, build_live, problem
+from tests.live._support import REPO_ROOT, Live, build_live, flagship_command, free_port, problem
 
 ALICE, BOB, MALLORY = (agent(name) for name in ("alice", "bob", "mallory"))
 
@@ -53,9 +54,11 @@ def test_the_entry_point_builds_it_and_options_are_checked_by_name(tmp_path: Pat
         assert paths == {f"live.auth.web_bot_auth.{name}" for name in
                          ("nonce_ttl", "gate", "authority", "max_age")}
         for options, field in (({"max_age": 0}, "max_age"), ({"clock_skew": -1}, "clock_skew"),
-                               ({"max_age": float("nan")}, "max_age"), ({"authority": 80}, "authority")):
+                               ({"max_age": float("nan")}, "max_age"), ({"authority": 80}, "authority"),
+                               ({"authority": None}, "authority")):
             with pytest.raises(InputError) as one:
-                WebBotAuthenticator(gateway, options)
+                WebBotAuthenticator(gateway, {k: v for k, v in {"authority": "live.test", **options}.items()
+                                              if v is not None})
             assert [problem.path for problem in one.value.problems] == [field]
     finally:
         live.store.close()
@@ -135,6 +138,25 @@ def test_each_refusal_has_its_own_reason(tmp_path: Path) -> None:
     run_gate(tmp_path, body)
 
 
+def test_the_query_string_is_covered_by_the_signature(tmp_path: Path) -> None:
+    async def body(client: httpx.AsyncClient, _: Live) -> None:
+        await admit(client, ALICE)
+        signed = client.build_request("GET", "/v1/market/fills?limit=1")
+        WebBotAuth(ALICE).sign(signed)
+        assert '"@query"' in signed.headers["signature-input"]
+        # ?limit=1 turned into ?limit=1000 after signing: refused, not served.
+        widened = client.build_request("GET", "/v1/market/fills?limit=1000", headers=dict(signed.headers))
+        problem(await client.send(widened), 401, "BAD_SIGNATURE")
+        # A query appended to a request signed without one is not covered by its signature.
+        bare = client.build_request("GET", "/v1/market/fills")
+        WebBotAuth(ALICE).sign(bare)
+        grown = client.build_request("GET", "/v1/market/fills?limit=1000", headers=dict(bare.headers))
+        problem(await client.send(grown), 401, "MISSING_COMPONENT")
+        assert (await client.send(signed)).status_code == 200  # the untouched original
+
+    run_gate(tmp_path, body)
+
+
 def test_a_configured_authority_refuses_signatures_made_for_another_host(tmp_path: Path) -> None:
     async def body(client: httpx.AsyncClient, live: Live) -> None:
         await admit(client, ALICE)  # signed for live.test, the pinned authority
@@ -148,21 +170,45 @@ def test_a_configured_authority_refuses_signatures_made_for_another_host(tmp_pat
     run_gate(tmp_path, body, auth='[live.auth.web_bot_auth]\nauthority = "LIVE.test"')
 
 
-def test_without_an_authority_the_host_header_is_what_signatures_must_cover(tmp_path: Path) -> None:
-    async def body(client: httpx.AsyncClient, _: Live) -> None:
+def test_the_host_header_never_decides_what_signatures_must_cover(tmp_path: Path) -> None:
+    async def body(client: httpx.AsyncClient, live: Live) -> None:
         await admit(client, ALICE)
         request = client.build_request("GET", f"/v1/gate/agents/{ALICE.agent_id}")
         WebBotAuth(ALICE).sign(request)
         moved = client.build_request("GET", request.url, headers={**dict(request.headers),
                                                                    "host": "other.example"})
-        problem(await client.send(moved), 401, "BAD_SIGNATURE")
+        assert (await client.send(moved)).status_code == 200  # signed for live.test, served here
+        # signed for another host, Host forged to match: refused, the authority is configured
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=live.app),
+                                     base_url="http://other.example") as elsewhere:
+            problem(await elsewhere.get(f"/v1/gate/agents/{ALICE.agent_id}", auth=WebBotAuth(ALICE)),
+                    401, "BAD_SIGNATURE")
 
     run_gate(tmp_path, body)
 
 
+def test_a_live_server_without_an_authority_refuses_to_start(tmp_path: Path) -> None:
+    # The red team's finding: with no authority, a request signed for another host was accepted.
+    scenario = write_gate_scenario(tmp_path, auth="")
+    result = subprocess.run(flagship_command("serve", str(scenario), "--db", f"sqlite:///{tmp_path / 'l.db'}",
+                                             "--port", str(free_port()), "--key-dir", str(tmp_path)),
+                            capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "live.auth.web_bot_auth.authority" in lines[0] and "required" in lines[0], \
+        result.stderr
+
+
+def test_the_example_pilot_binds_its_authority() -> None:
+    spec = load_live_scenario(REPO_ROOT / "examples" / "live_pilot.toml").spec
+    assert "web_bot_auth" in spec.authenticators
+    assert spec.auth["web_bot_auth"]["authority"] == "127.0.0.1:8000"
+
+
 def test_the_server_clock_judges_signatures_and_openapi_lists_the_scheme(tmp_path: Path) -> None:
     live = build_live(f"sqlite:///{tmp_path / 'live.db'}", write_gate_scenario(tmp_path), tmp_path)
-    hour_later = WebBotAuthenticator(LiveGateway(live.engine), {}, clock=lambda: time.time() + 3600)
+    hour_later = WebBotAuthenticator(LiveGateway(live.engine), {"authority": "live.test"},
+                                     clock=lambda: time.time() + 3600)
     live = dataclasses.replace(live, app=create_app(live.engine, authenticators=[hour_later]))
 
     async def body() -> None:
@@ -209,7 +255,7 @@ class _Gateway:
 def test_a_gate_option_naming_no_gate_is_a_configuration_bug_not_a_refusal() -> None:
     for gateway, message in ((_Gateway(None), "no mechanism 'agent_gate'"),
                              (_Gateway(object()), "not an agent_gate")):
-        authenticator = WebBotAuthenticator(gateway, {})
+        authenticator = WebBotAuthenticator(gateway, {"authority": "live.test"})
         with pytest.raises(ContractError, match=message):
             authenticator.known_key(AgentIdentity.from_seed(b"\1" * 32).agent_id)
 

@@ -13,6 +13,13 @@ import httpx
 
 from tests.live._support import TOKENS, Live, auth, build_live, problem
 
+_keys = itertools.count()
+
+
+def keyed(actor: str) -> dict[str, str]:
+    """The actor's credentials and a fresh Idempotency-Key (every DELETE carries one)."""
+    return {**auth(actor), "Idempotency-Key": f"cancel-{next(_keys)}"}
+
 _KEYS = itertools.count()
 
 
@@ -84,15 +91,19 @@ def test_place_and_cancel_round_trip_and_ids_are_per_participant(tmp_path: Path)
                 409, "DUPLICATE_ID")
 
         # Carol cannot cancel Alice's order (her "a-1" names nothing): 404, the order stays.
-        problem(await client.delete("/v1/market/orders/a-1", headers=auth("carol")), 404, "UNKNOWN_ORDER")
+        problem(await client.delete("/v1/market/orders/a-1", headers=keyed("carol")), 404, "UNKNOWN_ORDER")
         assert (await book(client))["bids"][0] == {"price": 100, "qty": 5, "orders": 1}
 
-        cancelled = await client.delete("/v1/market/orders/a-1", headers=auth("alice"))
+        cancelled = await client.delete("/v1/market/orders/a-1", headers=keyed("alice"))
         assert cancelled.status_code == 200, cancelled.text
         assert cancelled.json() == {"order_id": "a-1", "cancelled": 5}
         assert (await book(client))["bids"] == [{"price": 99, "qty": 1, "orders": 1}]  # Bob's remains
-        problem(await client.delete("/v1/market/orders/a-1", headers=auth("alice")), 404, "UNKNOWN_ORDER")
-        problem(await client.delete("/v1/market/orders/a-1"), 401, "UNAUTHENTICATED")
+        problem(await client.delete("/v1/market/orders/a-1", headers=keyed("alice")), 404, "UNKNOWN_ORDER")
+        problem(await client.delete("/v1/market/orders/a-1", headers={"Idempotency-Key": "k"}), 401,
+                "UNAUTHENTICATED")
+        # a cancellation is keyed like any state-changing request: a replay acts once
+        problem(await client.delete("/v1/market/orders/a-1", headers=auth("alice")), 400,
+                "IDEMPOTENCY_KEY_REQUIRED")
 
     run(tmp_path, body)
 
@@ -233,7 +244,7 @@ def test_participants_see_only_their_own_orders_and_fills_and_cannot_touch_other
                 ).status_code == 201
         # Bob cannot modify or cancel Alice's order: under his identity the id names nothing.
         problem(await modify(client, "bob", "a", qty=1), 404, "UNKNOWN_ORDER")
-        problem(await client.delete("/v1/market/orders/a", headers=auth("bob")), 404, "UNKNOWN_ORDER")
+        problem(await client.delete("/v1/market/orders/a", headers=keyed("bob")), 404, "UNKNOWN_ORDER")
         alice = (await client.get("/v1/market/orders", headers=auth("alice"))).json()["orders"]
         assert [(o["order_id"], o["side"], o["price"], o["resting"], o["filled"]) for o in alice] == [
             ("a", "sell", 50, 1, 2)]
