@@ -105,7 +105,7 @@ def test_every_arm_runs_and_records_its_layers_measures(
             assert run_measures["value_market.allocative_efficiency"] is not None
             gated = arm in ("full_stack", "gate_only")
             regulated = arm in ("full_stack", "regulator_only")
-            assert ("agent_gate.decisions_explained" in run_measures) is gated
+            assert ("agent_gate.time_to_admission" in run_measures) is gated
             assert ("emergency_vote.turnout" in run_measures) is regulated
             # without a gate nobody applies: the admission measures are undefined, not zero
             assert (run_measures["deceptive.false_admission_rate"] is not None) is gated
