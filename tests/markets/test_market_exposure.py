@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from flagship.markets import ValueMarket
+from flagship.mechanisms import Area
 from flagship.mechanisms.events import TraderProfile, TradingHalted, TradingResumed
 from tests.markets.test_market_mechanism import MARKET, World, quote
 
@@ -82,3 +84,12 @@ def test_alignment_and_leakage_are_undefined_when_nobody_attests() -> None:
     attested.limit("b", 1, "buy", 100, 2, t=2.0)
     measures = attested.measures(until=10.0)
     assert measures["aligned_volume_share"] == 0.5 and measures["norm_leakage"] == 0.0
+
+
+def test_halts_are_declared_as_costs_and_spoofing_rates_as_robustness() -> None:
+    declared = {m.name: m for m in ValueMarket.measures}
+    for name in ("halts", "halted_seconds", "halted_share"):
+        assert declared[name].area is Area.UX and not declared[name].higher_is_better
+    rate = declared["spoof_orders_per_open_second"]
+    assert rate.area is Area.ROBUSTNESS and rate.unit == "orders/s" and not rate.higher_is_better
+    assert "rejections_with_reason" not in declared  # an invariant, checked by conformance instead
