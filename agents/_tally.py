@@ -38,8 +38,9 @@ def _mean(values: Sequence[float]) -> float | None:
 class GateTally:
     """Counts and delays behind the gate's measures, fed by its parts as decisions are taken."""
 
-    __slots__ = ("_admission_delays", "_admission_steps", "_admitted_once", "_first_apply", "_recorder", "_revocation_delays", "_revoked_once", "appeals_denied",
-                 "appeals_upheld", "first_violation", "steps", "violations_admitted")
+    __slots__ = ("_admission_delays", "_admission_steps", "_admitted_once", "_first_apply", "_recorder",
+                 "_revocation_delays", "_revoked_once", "appeals_denied", "appeals_upheld", "first_violation",
+                 "steps", "violations_admitted")
 
     def __init__(self, recorder: Recorder) -> None:
         self._recorder = recorder

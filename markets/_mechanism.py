@@ -78,7 +78,8 @@ _FINISH_ORDER = (
     "aligned_volume_share", "norm_leakage", "allocative_efficiency", "gains_gini",
     "fill_ratio", "time_to_fill_seconds", "quoted_spread_ticks", "honest_rejection_rate",
     "manipulator_profit", "price_volatility", "shock_drawdown", "shock_recovery_seconds", "halts",
-    "halted_seconds", "halted_share", "manipulator_volume_share", "spoof_orders", "spoof_orders_per_open_second",
+    "halted_seconds", "halted_share", "manipulator_volume_share", "spoof_orders",
+    "spoof_orders_per_open_second",
 )
 
 

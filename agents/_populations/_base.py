@@ -21,6 +21,7 @@ from flagship.agents._reasons import DecisionReason
 from flagship.mechanisms import (
     Action,
     ContractError,
+    Event,
     Measure,
     Outcome,
     Population,
@@ -60,7 +61,7 @@ class AgentPopulation(Population[AgentParams]):
 
     Params = AgentParams
     publishes = (TraderProfile,)
-    subscribes = _STATUS_EVENTS
+    subscribes: ClassVar[tuple[type[Event], ...]] = _STATUS_EVENTS
     measures: ClassVar[tuple[Measure, ...]] = (false_admission_measure(),)
     manipulates: ClassVar[bool] = False
     """Ground truth for the market's measures: whether these agents manipulate the market."""

@@ -65,7 +65,8 @@ class AgentParams(BaseModel):
         default=0.0, ge=0, le=1,
         description="chance a genuine order is repriced: cancelled after an exponential delay of mean "
                     "reprice_after seconds and replaced by a fresh small order")
-    reprice_after: PositiveFloat = Field(default=2.0, description="mean seconds before a repriced order is cancelled")
+    reprice_after: PositiveFloat = Field(
+        default=2.0, description="mean seconds before a repriced order is cancelled")
 
     @model_validator(mode="after")
     def _check_ranges(self) -> AgentParams:

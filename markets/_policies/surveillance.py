@@ -97,7 +97,8 @@ class MarketSurveillance(MarketPolicy):
         start, halted_before = self._spoof_clock
         open_seconds = now - start - (market.halts.halted_seconds(now) - halted_before)
         values["spoof_orders"] = float(self._spoof_orders)
-        values["spoof_orders_per_open_second"] = self._spoof_orders / open_seconds if open_seconds > 0 else None
+        values["spoof_orders_per_open_second"] = (self._spoof_orders / open_seconds if open_seconds > 0
+                                                  else None)
 
     def snapshot(self) -> dict[str, Any]:
         return {"surveillance": self._detector.to_json()}

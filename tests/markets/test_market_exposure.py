@@ -53,7 +53,7 @@ def test_a_halt_lowers_the_spoof_count_but_not_the_rate_per_open_second() -> Non
     # and the halt is reported as what it cost
     assert (halted["halts"], halted["halted_seconds"]) == (1.0, 100.0)
     assert halted["halted_share"] == pytest.approx(100.0 / END)
-    assert (open_market["halts"], open_market["halted_seconds"], open_market["halted_share"]) == (0.0, 0.0, 0.0)
+    assert [open_market[name] for name in ("halts", "halted_seconds", "halted_share")] == [0.0, 0.0, 0.0]
 
 
 def test_the_rate_per_open_second_rises_with_the_spoofing() -> None:
