@@ -178,6 +178,21 @@ def test_preregistration_is_checked_against_the_first_stored_run(tmp_path: Path,
 V1_VACUOUS = {"gate decisions are explained", "market rejections are explained",
               "honest agents are not sanctioned", "competent honest agents get in"}
 V1_NOT_CONSTANT = {"the panel looks like the electorate", "the regulator decides within ten minutes"}
+V1_REMOVED = {"agent_gate.decisions_explained", "value_market.rejections_with_reason"}
+"""Measures of the old file that are now invariants checked by tests (conformance), not measures."""
+V1_NOW_VARYING = {"honest agents are not sanctioned", "competent honest agents get in"}
+"""Vacuous on the pilot the old file was written for; honest agents' block orders and reprices, and
+their competence spread from the bar up, now make these measures vary."""
+
+
+def _v1_on_todays_measures(tmp_path: Path) -> Path:
+    """The old criteria file without the criteria on measures that no longer exist."""
+    head, *blocks = (FIXTURES / "criteria_v1.toml").read_text().split("[[criteria]]")
+    kept = [block for block in blocks if not any(f'"{name}"' in block for name in V1_REMOVED)]
+    assert len(kept) == len(blocks) - len(V1_REMOVED)
+    path = tmp_path / "criteria_v1_today.toml"
+    path.write_text("[[criteria]]".join([head, *kept]))
+    return path
 
 
 def test_the_fixture_is_the_old_criteria_file() -> None:
@@ -188,21 +203,30 @@ def test_the_fixture_is_the_old_criteria_file() -> None:
 
 @pytest.mark.slow
 def test_the_audit_flags_the_old_criteria_that_cannot_fail(tmp_path: Path) -> None:
-    """On the pilot at 8 seeds, four of the six criteria issue #13 names are constant: vacuous.
+    """On the pilot at 8 seeds, four of the six criteria issue #13 names were constant: vacuous.
 
     The other two vary a little at 8 seeds (the panel's TVD 0.05-0.07 against a 0.1
     threshold; decision times 141-243 s against 600 s), so the constant-measure rule does not
     flag them; they need a contrast to be shown unable to fail (see docs/experiments.md).
     """
     db = f"sqlite:///{tmp_path / 'pilot.db'}"
+    criteria = _v1_on_todays_measures(tmp_path)
+    # The honest agents as they were when the old file was written: 1-lot orders never cancelled
+    # quickly, competence far above the bar.
+    old_honest = ["--set", "populations.honest.params.block_probability=0",
+                  "--set", "populations.honest.params.reprice_probability=0",
+                  "--set", "populations.honest.params.competence=[0.8, 1.0]"]
     ran = flagship("run", str(REPO / "examples" / "full_stack_pilot.toml"), "--replications", "8", "--db", db,
-                   "--criteria", str(FIXTURES / "criteria_v1.toml"), cwd=tmp_path, timeout=900)
+                   "--criteria", str(criteria), *old_honest, cwd=tmp_path, timeout=900)
     assert ran.returncode == 0, ran.stderr
     with Store.open(db) as store:
         data = SweepData.load(store, store.sweep_ids()[0])
-    evaluation = evaluate(data, load_criteria(FIXTURES / "criteria_v1.toml"))
+    evaluation = evaluate(data, load_criteria(criteria))
     vacuous = {c.label for c in evaluation.criteria if evaluation.audit[c.index].vacuous}
-    assert vacuous == V1_VACUOUS
+    # Two of the four issue #13 named now measure invariants checked by tests instead (dropped above);
+    # the other two are vacuous again under the old honest agents, and vary under today's.
+    assert vacuous == V1_VACUOUS - {"gate decisions are explained", "market rejections are explained"} \
+        == V1_NOW_VARYING
     assert evaluation.verdict is not Verdict.PASS  # flagged criteria never count as passes
     assert "audit: can each criterion fail?" in ran.stdout and " wilson @ " in ran.stdout
 
