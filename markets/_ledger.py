@@ -198,4 +198,4 @@ class Ledger:
         actors = set(self.cash) | set(self.groups)
         return {actor: float(self.cash.get(actor, 0) + self.induced_worth.get(actor, 0)
                              + (self.position.get(actor, 0) - self.consumed.get(actor, 0)) * last)
-                for actor in actors}
+                for actor in sorted(actors)}  # sorted: per-group float sums must not follow hash order
