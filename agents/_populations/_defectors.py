@@ -19,10 +19,26 @@ __all__ = ["DeceptiveAgents", "Defectors", "SybilAgents"]
 
 
 class Defectors(AgentPopulation):
-    """Agents that spoof on the market once admitted (from ``spoof_from`` on)."""
+    """Agents that spoof on the market once admitted (from ``spoof_from`` on).
+
+    They follow their market's own ``TradingHalted`` / ``TradingResumed`` events (public, as any
+    trader sees them) to clock the seconds it was open, for ``spoof_orders_per_open_second``.
+    """
 
     manipulates = True
     subscribes = (*AgentPopulation.subscribes, TradingHalted, TradingResumed)
+    measures: ClassVar[tuple[Measure, ...]] = (
+        false_admission_measure(),
+        Measure("spoof_orders_accepted", Area.ROBUSTNESS, "count", False,
+                "spoofing orders the market accepted from these agents: the damage proxy "
+                "(undefined without a market); halts lower it by closing the market"),
+        Measure("spoof_orders_per_open_second", Area.ROBUSTNESS, "orders/s", False,
+                "spoof_orders_accepted / seconds their market was open (not halted, as its "
+                "TradingHalted / TradingResumed events say) from spoof_from to the run's end: what "
+                "halts cannot lower by closing the market (undefined without a market)"),
+        Measure("caught_ratio", Area.ROBUSTNESS, "ratio", True,
+                "share of the admitted agents revoked by the end of the run"),
+    )
 
     def __init__(self, params: AgentParams, ctx: PopulationContext) -> None:
         super().__init__(params, ctx)
@@ -53,18 +69,6 @@ class Defectors(AgentPopulation):
         if event.source == self.params.market and self._halted_since is not None:
             self._halted_seconds = self._halted_until(self.ctx.now)
             self._halted_since = None
-    measures: ClassVar[tuple[Measure, ...]] = (
-        false_admission_measure(),
-        Measure("spoof_orders_accepted", Area.ROBUSTNESS, "count", False,
-                "spoofing orders the market accepted from these agents: the damage proxy "
-                "(undefined without a market); halts lower it by closing the market"),
-        Measure("spoof_orders_per_open_second", Area.ROBUSTNESS, "orders/s", False,
-                "spoof_orders_accepted / seconds their market was open (not halted, as its "
-                "TradingHalted / TradingResumed events say) from spoof_from to the run's end: what "
-                "halts cannot lower by closing the market (undefined without a market)"),
-        Measure("caught_ratio", Area.ROBUSTNESS, "ratio", True,
-                "share of the admitted agents revoked by the end of the run"),
-    )
 
     def _market_step(self, agent: SimulatedAgent, trader: Trader) -> None:
         params = self.params
