@@ -117,7 +117,7 @@ MERIT_REFUSALS = frozenset({
     GateReason.CREDENTIAL_SCORE_LOW, *CREDENTIAL_REASON.values(),
 })
 """Refusals on the merits (who the applicant is and what it presents): these are admission
-decisions, counted in ``decisions_explained``. Other rejections (rate limit, bad payload...) are not."""
+decisions, counted under ``decision.refused``. Other rejections (rate limit, bad payload...) are not."""
 
 DECISION_CODES = frozenset(GateReason) | frozenset(DecisionReason)
 """Every code a decision may be explained with."""

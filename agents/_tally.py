@@ -10,15 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flagship.agents._reasons import DECISION_CODES
 from flagship.mechanisms import Area, Measure, Recorder
 
 __all__ = ["MEASURES", "GateTally"]
 
 MEASURES = (
-    Measure("decisions_explained", Area.LEGITIMACY, "ratio", True,
-            "share of the gate's decisions (credentials accepted, admit, refuse, recertify, suspend, "
-            "revoke, reinstate, lapse, appeal) carrying reason codes, all from its closed sets"),
     Measure("appeal_overturn_rate", Area.LEGITIMACY, "ratio", False,
             "appeals upheld / appeals decided (appeals made moot by the sanction ending excluded)"),
     Measure("time_to_admission", Area.UX, "seconds", False,
@@ -30,7 +26,9 @@ MEASURES = (
     Measure("violations_before_revocation", Area.ROBUSTNESS, "count", False,
             "mean violations observed while admitted (trading, not yet sanctioned) per agent with any"),
 )
-"""The ``agent_gate`` measures (``AgentGate.measures``)."""
+"""The ``agent_gate`` measures (``AgentGate.measures``). That every decision carries reason codes from
+the closed sets is an invariant by construction, not a measure: tests/agents/test_agents_gate.py checks
+it on every outcome and event of random action sequences."""
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -40,14 +38,12 @@ def _mean(values: Sequence[float]) -> float | None:
 class GateTally:
     """Counts and delays behind the gate's measures, fed by its parts as decisions are taken."""
 
-    __slots__ = ("_admission_delays", "_admission_steps", "_admitted_once", "_decisions", "_explained",
-                 "_first_apply", "_recorder", "_revocation_delays", "_revoked_once", "appeals_denied",
-                 "appeals_upheld", "first_violation", "steps", "violations_admitted")
+    __slots__ = ("_admission_delays", "_admission_steps", "_admitted_once", "_first_apply", "_recorder",
+                 "_revocation_delays", "_revoked_once", "appeals_denied", "appeals_upheld", "first_violation",
+                 "steps", "violations_admitted")
 
     def __init__(self, recorder: Recorder) -> None:
         self._recorder = recorder
-        self._decisions = 0
-        self._explained = 0
         self.appeals_upheld = 0
         self.appeals_denied = 0
         self.steps: dict[str, int] = {}
@@ -63,10 +59,7 @@ class GateTally:
         """Violations observed while the agent was admitted (trading, not yet sanctioned)."""
 
     def decided(self, decision: str, reasons: Sequence[str]) -> None:
-        """Count a decision; it is explained when it has reasons, all from the closed sets."""
-        self._decisions += 1
-        if reasons and all(reason in DECISION_CODES for reason in reasons):
-            self._explained += 1
+        """Count a decision (its ``reasons`` are from the closed sets by construction)."""
         self._recorder.count(f"decision.{decision}")
 
     def applied(self, actor: str, now: float) -> None:
@@ -89,7 +82,6 @@ class GateTally:
     def finish(self) -> None:
         """Record the final value of every measure in :data:`MEASURES`."""
         record = self._recorder.measure
-        record("decisions_explained", self._explained / self._decisions if self._decisions else None)
         appeals = self.appeals_upheld + self.appeals_denied
         record("appeal_overturn_rate", self.appeals_upheld / appeals if appeals else None)
         record("time_to_admission", _mean(self._admission_delays))

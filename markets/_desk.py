@@ -52,12 +52,11 @@ class OrderDesk:
     """Order records, the action path and the queries on orders and fills of one market."""
 
     def __init__(self, config: MarketConfig, ctx: Context, ledger: Ledger, norms: NormBook,
-                 policies: list[MarketPolicy], pending: list[Event], codes: frozenset[str]) -> None:
+                 policies: list[MarketPolicy], pending: list[Event]) -> None:
         self.ctx = ctx
         self.ledger = ledger
         self.norms = norms
         self.pending = pending  # events to publish once the current change is complete
-        self._codes = codes
         self._vocabulary = frozenset(config.vocabulary)
         self._attestors = frozenset(config.trusted_attestors)
         self._max_externality = config.max_externality
@@ -84,10 +83,8 @@ class OrderDesk:
     # -- actions ----------------------------------------------------------------------------
 
     def reject(self, reason: StrEnum | str, detail: str = "") -> Outcome:
-        ledger = self.ledger
-        ledger.rejections += 1
-        if reason in self._codes:
-            ledger.explained += 1
+        # Every reason is from the closed set by construction (the conformance check's
+        # "reasons" verifies it), so it is not a measure.
         self.ctx.recorder.count(f"rejected.{reason}")
         return Outcome(False, reason, EMPTY, detail)
 
@@ -318,8 +315,11 @@ class OrderDesk:
             maker_att = order.att
             if maker_att is not NO_ATTESTATION:
                 maker_aligned, maker_breach = classify(maker_att)
+                ledger.attested_sides += qty
             else:
                 maker_aligned, maker_breach = False, None
+            if taker_att is not NO_ATTESTATION:
+                ledger.attested_sides += qty
             ledger.aligned_sides += qty * (maker_aligned + taker_aligned)
             if maker_breach is not None or taker_breach is not None:
                 ledger.leakage += qty

@@ -39,14 +39,13 @@ class Ledger:
         # -- statistics for measures only (may change on rejected actions) --
         self.fees_total = 0
         self.paid_total = 0
-        self.rejections = 0
-        self.explained = 0
         self.honest_actions = 0
         self.honest_rejected = 0
         self.ordered = 0
         self.filled = 0
         self.traded = 0
         self.aligned_sides = 0
+        self.attested_sides = 0  # traded lots, once per side, whose order carried an attestation
         self.leakage = 0
         self.fill_time_sum = 0.0
         self.fill_time_n = 0
@@ -149,8 +148,9 @@ class Ledger:
                  volatility_interval: float, recovery_band: float) -> None:
         """The final values of the measures computed from the ledger (``now``: the run's end)."""
         traded = self.traded
-        values["aligned_volume_share"] = self.aligned_sides / (2 * traded) if traded else None
-        values["norm_leakage"] = float(self.leakage)
+        attested = self.attested_sides > 0  # no attestation traded: alignment and leakage do not apply
+        values["aligned_volume_share"] = self.aligned_sides / (2 * traded) if traded and attested else None
+        values["norm_leakage"] = float(self.leakage) if attested else None
         gains = self.gains()
         maximum = sum(competitive_surplus(v, c) for v, c in self.schedule.values())
         values["allocative_efficiency"] = self.realized_surplus() / maximum if maximum > 0 else None
@@ -158,7 +158,8 @@ class Ledger:
         for actor, gain in gains.items():
             by_group.setdefault(self.groups.get(actor, "other"), []).append(gain)
         values["gains_gini"] = gini([max(0.0, sum(g) / len(g)) for g in by_group.values()])
-        values["rejections_with_reason"] = self.explained / self.rejections if self.rejections else None
+        # filled by the surveillance policy when it is enabled
+        values["spoof_orders"] = values["spoof_orders_per_open_second"] = None
         values["fill_ratio"] = self.filled / self.ordered if self.ordered else None
         values["time_to_fill_seconds"] = (self.fill_time_sum / self.fill_time_n if self.fill_time_n
                                           else None)
@@ -197,4 +198,4 @@ class Ledger:
         actors = set(self.cash) | set(self.groups)
         return {actor: float(self.cash.get(actor, 0) + self.induced_worth.get(actor, 0)
                              + (self.position.get(actor, 0) - self.consumed.get(actor, 0)) * last)
-                for actor in actors}
+                for actor in sorted(actors)}  # sorted: per-group float sums must not follow hash order

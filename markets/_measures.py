@@ -15,9 +15,10 @@ __all__ = ["MEASURES", "clearing_price", "competitive_surplus", "gini", "shock_e
 MEASURES: tuple[Measure, ...] = (
     Measure("aligned_volume_share", Area.LEGITIMACY, "ratio", True,
             "traded lots, counted once per side, whose order was aligned (an aligned tag, no "
-            "prohibited one) / (2 x traded lots)"),
+            "prohibited one) / (2 x traded lots); undefined when no traded order attested values"),
     Measure("norm_leakage", Area.LEGITIMACY, "lots", False,
-            "traded lots where either side's order breached a norm prohibited at the time of the trade"),
+            "traded lots where either side's order breached a norm prohibited at the time of the "
+            "trade; undefined when no traded order attested values"),
     Measure("allocative_efficiency", Area.LEGITIMACY, "ratio", True,
             "realized surplus (induced values of units consumed minus costs of units sold, "
             "units from or to participants without induced values at the equilibrium price) / "
@@ -25,8 +26,6 @@ MEASURES: tuple[Measure, ...] = (
     Measure("gains_gini", Area.LEGITIMACY, "ratio", False,
             "Gini coefficient across participant groups of the mean gain per participant "
             "(surplus or marked-to-market profit net of fees; losses count as zero)"),
-    Measure("rejections_with_reason", Area.LEGITIMACY, "ratio", True,
-            "rejected actions carrying a reason code from the closed set / rejected actions"),
     Measure("fill_ratio", Area.UX, "ratio", True,
             "lots filled / lots ordered, over accepted limit and market orders"),
     Measure("time_to_fill_seconds", Area.UX, "seconds", False,
@@ -38,7 +37,12 @@ MEASURES: tuple[Measure, ...] = (
             "rejected / all actions of participants not profiled as manipulators"),
     Measure("halted_share", Area.UX, "ratio", False,
             "share of the run's time during which trading was halted (regulator decision, halt "
-            "event or shock, circuit breaker)"),
+            "event or shock, circuit breaker): a cost, the price of spoof_orders_per_open_second"),
+    Measure("halted_seconds", Area.UX, "seconds", False,
+            "seconds trading was halted (a cost to every trader, as halted_share)"),
+    Measure("halts", Area.UX, "count", False,
+            "times trading was halted (regulator decision, halt event or shock, circuit breaker): "
+            "a cost, as halted_share"),
     Measure("manipulator_profit", Area.ROBUSTNESS, "ticks", False,
             "profit of profiled manipulators' accounts: cash net of fees plus position marked at "
             "the last trade price"),
@@ -53,8 +57,14 @@ MEASURES: tuple[Measure, ...] = (
     Measure("shock_recovery_seconds", Area.ROBUSTNESS, "seconds", False,
             "mean seconds from a liquidity shock to the first trade back within recovery_band of "
             "the pre-shock price after the drawdown's extreme (censored at the next shock or run end)"),
-    Measure("halts", Area.ROBUSTNESS, "count", False,
-            "times trading was halted (regulator decision, halt event or shock, circuit breaker)"),
+    Measure("spoof_orders", Area.ROBUSTNESS, "count", False,
+            "profiled manipulators' accepted orders cancelled in the spoofing pattern surveillance "
+            "looks for (large, far from the touch, cancelled quickly, barely filled); undefined "
+            "without surveillance"),
+    Measure("spoof_orders_per_open_second", Area.ROBUSTNESS, "orders/s", False,
+            "spoof_orders / seconds the market was open (not halted) from the first of them to the "
+            "run's end (the whole run when there is none): the exposure-normalised rate, which halts "
+            "cannot lower by closing the market; undefined without surveillance"),
 )
 """The measures ``ValueMarket`` declares (docs/markets.md defines each)."""
 

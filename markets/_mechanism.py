@@ -75,10 +75,11 @@ __all__ = ["LIQUIDITY_SHOCK", "MarketConfig", "MarketReason", "TraderProfile", "
 LIQUIDITY_SHOCK = "liquidity_shock"
 # The order in which finish() has always recorded the measures (recorders keep insertion order).
 _FINISH_ORDER = (
-    "aligned_volume_share", "norm_leakage", "allocative_efficiency", "gains_gini", "rejections_with_reason",
+    "aligned_volume_share", "norm_leakage", "allocative_efficiency", "gains_gini",
     "fill_ratio", "time_to_fill_seconds", "quoted_spread_ticks", "honest_rejection_rate",
     "manipulator_profit", "price_volatility", "shock_drawdown", "shock_recovery_seconds", "halts",
-    "halted_share", "manipulator_volume_share",
+    "halted_seconds", "halted_share", "manipulator_volume_share", "spoof_orders",
+    "spoof_orders_per_open_second",
 )
 
 
@@ -129,8 +130,7 @@ class ValueMarket(Mechanism[MarketConfig]):
         # The desk is built after the policies (it binds their hooks), and they reach it through
         # the market only once the run starts.
         self.policies: list[MarketPolicy] = [cls(self) for cls in classes if cls.enabled(config)]
-        self.desk = OrderDesk(config, ctx, self.ledger, self.norms, self.policies, self._pending,
-                              type(self).reason_codes())
+        self.desk = OrderDesk(config, ctx, self.ledger, self.norms, self.policies, self._pending)
         # the halts policy is always on; the market drives it from events (see HaltControl)
         self.halts = cast("HaltControl", next(policy for policy in self.policies if policy.name == "halts"))
         self._on_restricted = bound(self.policies, "on_norms_restricted")

@@ -98,13 +98,19 @@ class Surveillance:
         touch = best_ask if best_ask is not None else best_bid
         return touch is not None and price - touch >= self._far
 
+    def suspicious(self, qty: int, filled: int, far: bool, lifetime: float) -> bool:
+        """Whether a cancel has the spoofing pattern: far from the touch when placed, cancelled within
+        ``spoof_max_lifetime`` with at most ``spoof_max_filled`` of it filled (large: flagged on entry)."""
+        config = self._config
+        return far and lifetime <= config.spoof_max_lifetime and filled <= config.spoof_max_filled * qty
+
     def on_cancel(self, actor: str, client_id: object, qty: int, filled: int, far: bool, placed: float,
                   now: float) -> Finding | None:
         """A cancel of ``actor``'s order (``qty`` lots, ``filled`` of them filled, ``far`` from the
         touch when placed at ``placed``): the report it triggers, if any."""
         config = self._config
         lifetime = now - placed
-        if not far or lifetime > config.spoof_max_lifetime or filled > config.spoof_max_filled * qty:
+        if not self.suspicious(qty, filled, far, lifetime):
             return None
         times = self._spoofs.get(actor)
         if times is None:

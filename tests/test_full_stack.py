@@ -105,7 +105,7 @@ def test_every_arm_runs_and_records_its_layers_measures(
             assert run_measures["value_market.allocative_efficiency"] is not None
             gated = arm in ("full_stack", "gate_only")
             regulated = arm in ("full_stack", "regulator_only")
-            assert ("agent_gate.decisions_explained" in run_measures) is gated
+            assert ("agent_gate.time_to_admission" in run_measures) is gated
             assert ("emergency_vote.turnout" in run_measures) is regulated
             # without a gate nobody applies: the admission measures are undefined, not zero
             assert (run_measures["deceptive.false_admission_rate"] is not None) is gated
@@ -120,6 +120,23 @@ def test_the_gate_and_the_regulator_each_cut_spoofing_on_the_same_seeds(
     share = {arm: _values(measures, arm, "value_market.manipulator_volume_share") for arm in ARMS}
     assert sum(share["full_stack"]) < sum(share["neither"])
     assert sum(share["gate_only"]) < sum(share["neither"])
+
+
+def test_halts_cut_the_spoof_count_but_the_rate_per_open_second_shows_no_protection(
+        measures: dict[str, list[dict[str, float | None]]]) -> None:
+    """Without a gate the regulator's halts lower the raw count only by closing the market: per second
+    the market was open (from spoof_from) the deceptive agents spoof as often as with no regulator."""
+    count = {arm: _values(measures, arm, "deceptive.spoof_orders_accepted") for arm in ARMS}
+    rate = {arm: _values(measures, arm, "deceptive.spoof_orders_per_open_second") for arm in ARMS}
+    market_rate = {arm: _values(measures, arm, "value_market.spoof_orders_per_open_second") for arm in ARMS}
+    halted = _values(measures, "regulator_only", "value_market.halted_seconds")
+    for index in range(len(SEEDS)):
+        assert halted[index] > 0
+        assert count["regulator_only"][index] < 0.8 * count["neither"][index]
+        assert rate["regulator_only"][index] > 0.9 * rate["neither"][index]
+        assert market_rate["regulator_only"][index] > 0.9 * market_rate["neither"][index]
+    # the gate, by contrast, lowers the rate itself
+    assert sum(rate["gate_only"]) < 0.5 * sum(rate["neither"])
 
 
 def test_the_regulator_halts_the_market_and_the_gate_spares_it_halts(

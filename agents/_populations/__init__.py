@@ -30,7 +30,7 @@ gate's decisions never depend on anything but what the agents present.
 from ._defectors import DeceptiveAgents, SybilAgents
 from ._honest import HonestAgents, IncompetentAgents
 from ._impostors import ForgerAgents, ReplayerAgents
-from ._params import AgentParams, DeceptiveParams, ForgerParams, ReplayerParams, SybilParams
+from ._params import AgentParams, DeceptiveParams, ForgerParams, HonestParams, ReplayerParams, SybilParams
 
 __all__ = [
     "AgentParams",
@@ -39,6 +39,7 @@ __all__ = [
     "ForgerAgents",
     "ForgerParams",
     "HonestAgents",
+    "HonestParams",
     "IncompetentAgents",
     "ReplayerAgents",
     "ReplayerParams",

@@ -21,6 +21,7 @@ from flagship.agents._reasons import DecisionReason
 from flagship.mechanisms import (
     Action,
     ContractError,
+    Event,
     Measure,
     Outcome,
     Population,
@@ -51,13 +52,16 @@ from ._trader import Trader
 
 __all__ = ["AgentPopulation"]
 
+_STATUS_EVENTS = (AgentAdmitted, AgentSuspended, AgentReinstated, AgentRevoked)
+"""The gate's events that change what an agent believes of its status."""
+
 
 class AgentPopulation(Population[AgentParams]):
     """Shared machinery; subclasses choose the latent type, the credentials and the market conduct."""
 
     Params = AgentParams
     publishes = (TraderProfile,)
-    subscribes = (AgentAdmitted, AgentSuspended, AgentReinstated, AgentRevoked)
+    subscribes: ClassVar[tuple[type[Event], ...]] = _STATUS_EVENTS
     measures: ClassVar[tuple[Measure, ...]] = (false_admission_measure(),)
     manipulates: ClassVar[bool] = False
     """Ground truth for the market's measures: whether these agents manipulate the market."""
@@ -84,7 +88,7 @@ class AgentPopulation(Population[AgentParams]):
             for agent in self._agents:
                 agent.status = ADMITTED
         else:
-            for event_type in self.subscribes:
+            for event_type in _STATUS_EVENTS:
                 self.ctx.subscribe(event_type, self._on_status)
         if market:
             self._trader = Trader(self.ctx, self.params, self.ctx.submit_to(market))

@@ -7,28 +7,68 @@ from typing import ClassVar
 import numpy as np
 
 from flagship.agents._identity import AgentIdentity
-from flagship.mechanisms import Area, Measure, register
+from flagship.mechanisms import Area, Measure, PopulationContext, register
+from flagship.mechanisms.events import TradingHalted, TradingResumed
 
 from ._agent import SimulatedAgent, false_admission_measure
 from ._base import AgentPopulation
-from ._params import DeceptiveParams, DefectorParams, SybilParams
+from ._params import AgentParams, DeceptiveParams, DefectorParams, SybilParams
 from ._trader import Trader
 
 __all__ = ["DeceptiveAgents", "Defectors", "SybilAgents"]
 
 
 class Defectors(AgentPopulation):
-    """Agents that spoof on the market once admitted (from ``spoof_from`` on)."""
+    """Agents that spoof on the market once admitted (from ``spoof_from`` on).
+
+    They follow their market's own ``TradingHalted`` / ``TradingResumed`` events (public, as any
+    trader sees them) to clock the seconds it was open, for ``spoof_orders_per_open_second``.
+    """
 
     manipulates = True
+    subscribes = (*AgentPopulation.subscribes, TradingHalted, TradingResumed)
     measures: ClassVar[tuple[Measure, ...]] = (
         false_admission_measure(),
         Measure("spoof_orders_accepted", Area.ROBUSTNESS, "count", False,
                 "spoofing orders the market accepted from these agents: the damage proxy "
-                "(undefined without a market)"),
+                "(undefined without a market); halts lower it by closing the market"),
+        Measure("spoof_orders_per_open_second", Area.ROBUSTNESS, "orders/s", False,
+                "spoof_orders_accepted / seconds their market was open (not halted, as its "
+                "TradingHalted / TradingResumed events say) from spoof_from to the run's end: what "
+                "halts cannot lower by closing the market (undefined without a market)"),
         Measure("caught_ratio", Area.ROBUSTNESS, "ratio", True,
                 "share of the admitted agents revoked by the end of the run"),
     )
+
+    def __init__(self, params: AgentParams, ctx: PopulationContext) -> None:
+        super().__init__(params, ctx)
+        self._halted_since: float | None = None  # while their market is halted: since when
+        self._halted_seconds = 0.0  # halted after spoof_from, up to the last resumption
+
+    def start(self) -> None:
+        super().start()
+        if self.params.market:
+            self.ctx.subscribe(TradingHalted, self._on_halted)
+            self.ctx.subscribe(TradingResumed, self._on_resumed)
+
+    def _spoof_from(self) -> float:
+        params = self.params
+        return params.spoof_from if isinstance(params, DefectorParams) else 0.0
+
+    def _halted_until(self, now: float) -> float:
+        """Seconds their market was halted between ``spoof_from`` and ``now``."""
+        since = self._halted_since
+        current = max(0.0, now - max(since, self._spoof_from())) if since is not None else 0.0
+        return self._halted_seconds + current
+
+    def _on_halted(self, event: TradingHalted) -> None:
+        if event.source == self.params.market and self._halted_since is None:
+            self._halted_since = self.ctx.now
+
+    def _on_resumed(self, event: TradingResumed) -> None:
+        if event.source == self.params.market and self._halted_since is not None:
+            self._halted_seconds = self._halted_until(self.ctx.now)
+            self._halted_since = None
 
     def _market_step(self, agent: SimulatedAgent, trader: Trader) -> None:
         params = self.params
@@ -43,6 +83,10 @@ class Defectors(AgentPopulation):
         super().finish()
         record = self.ctx.recorder.measure
         record("spoof_orders_accepted", None if self._trader is None else float(self._trader.spoofs))
+        now = self.ctx.now
+        open_seconds = now - self._spoof_from() - self._halted_until(now)
+        record("spoof_orders_per_open_second", None if self._trader is None or open_seconds <= 0
+               else self._trader.spoofs / open_seconds)
         admitted = [agent for agent in self._agents if agent.ever_admitted]
         record("caught_ratio",
                sum(agent.revoked_for_strikes for agent in admitted) / len(admitted) if admitted else None)

@@ -8,7 +8,7 @@ from flagship.mechanisms import Area, Measure, register
 
 from ._agent import SimulatedAgent
 from ._base import AgentPopulation
-from ._params import IncompetentParams
+from ._params import HonestParams, IncompetentParams
 
 __all__ = ["HonestAgents", "IncompetentAgents"]
 
@@ -18,6 +18,7 @@ class HonestAgents(AgentPopulation):
     """Competent, honest agents: every one of them should be admitted and never sanctioned."""
 
     name = "honest_agents"
+    Params = HonestParams
     measures: ClassVar[tuple[Measure, ...]] = (
         Measure("false_rejection_rate", Area.UX, "ratio", False,
                 "share of these competent honest applicants not admitted by the end of the run"),

@@ -12,6 +12,7 @@ __all__ = [
     "DefectorParams",
     "ForgerParams",
     "ForgeryMode",
+    "HonestParams",
     "IncompetentParams",
     "ReplayMode",
     "ReplayerParams",
@@ -53,17 +54,52 @@ class AgentParams(BaseModel):
     reference_price: int = Field(default=100, gt=0, description="price ticks agents quote around")
     order_qty: int = Field(default=1, gt=0, description="lots per genuine order")
     max_open_orders: int = Field(default=3, ge=1, description="genuine orders kept open per agent")
+    block_probability: float = Field(
+        default=0.0, ge=0, le=1,
+        description="chance a genuine order is a block: block_qty lots, placed block_distance ticks "
+                    "from the reference price (patient liquidity, away from the touch)")
+    block_qty: tuple[int, int] = Field(default=(10, 60), description="lots of a block order (uniform draw)")
+    block_distance: tuple[int, int] = Field(
+        default=(1, 10), description="ticks a block order sits from the reference price (uniform draw)")
+    reprice_probability: float = Field(
+        default=0.0, ge=0, le=1,
+        description="chance a genuine order is repriced: cancelled after an exponential delay of mean "
+                    "reprice_after seconds and replaced by a fresh small order")
+    reprice_after: PositiveFloat = Field(
+        default=2.0, description="mean seconds before a repriced order is cancelled")
 
     @model_validator(mode="after")
     def _check_ranges(self) -> AgentParams:
         _unit_range(self.competence, "competence")
         _unit_range(self.honesty, "honesty")
+        for name in ("block_qty", "block_distance"):
+            low, high = getattr(self, name)
+            if not 1 <= low <= high:
+                raise ValueError(f"{name}: expected 1 <= low <= high, got {[low, high]}")
         if not self.vendors:
             raise ValueError("vendors: expected at least one vendor")
         return self
 
 
-class IncompetentParams(AgentParams):
+class HonestParams(AgentParams):
+    """Honest agents: competent, and trading as legitimate algorithmic traders do.
+
+    Competence spans the whole competent range, from the marketplace's bar (0.6, the examples'
+    credential threshold) up: a marginal agent's noisy credential or exam can fail it. Their
+    conduct includes occasional block orders away from the touch and quick cancels (reprices),
+    which is legitimate and can still look like spoofing to a surveillance desk.
+    """
+
+    competence: tuple[float, float] = Field(
+        default=(0.6, 1.0), description="latent competence range (uniform draw per agent): competent "
+                                        "means at or above the marketplace's bar, 0.6")
+    block_probability: float = Field(default=0.1, ge=0, le=1,
+                                     description="chance a genuine order is a block (see AgentParams)")
+    reprice_probability: float = Field(default=0.5, ge=0, le=1,
+                                       description="chance a genuine order is repriced (see AgentParams)")
+
+
+class IncompetentParams(HonestParams):
     """Honest but incompetent agents."""
 
     competence: tuple[float, float] = Field(default=(0.3, 0.6), description="latent competence range")

@@ -6,7 +6,7 @@ import numpy as np
 
 from flagship.mechanisms import Action, Outcome, PopulationContext, Submit
 
-from ._agent import SimulatedAgent
+from ._agent import ADMITTED, SimulatedAgent
 from ._params import AgentParams, DefectorParams
 
 __all__ = ["Trader"]
@@ -32,18 +32,41 @@ class Trader:
         agent.orders += 1
         return f"{self._ctx.name}-{agent.index}-{agent.orders}"
 
-    def genuine_order(self, agent: SimulatedAgent, rng: np.random.Generator) -> None:
-        """A small limit order a few ticks from the reference price; cancel the oldest beyond the cap."""
+    def genuine_order(self, agent: SimulatedAgent, rng: np.random.Generator, reprice: bool = True) -> None:
+        """A limit order near the reference price; cancel the oldest beyond the cap.
+
+        Small (``order_qty`` lots, 1-3 ticks away) or, with ``block_probability``, a block
+        (``block_qty`` lots, ``block_distance`` ticks away). With ``reprice_probability`` it is
+        cancelled after an exponential delay (mean ``reprice_after``) and replaced by a small
+        order that is not repriced again. Every draw comes from ``rng``; a zero probability
+        draws nothing.
+        """
         params = self._params
         side = "buy" if rng.random() < 0.5 else "sell"
-        distance = int(rng.integers(1, 4))
+        if params.block_probability > 0 and rng.random() < params.block_probability:
+            qty = int(rng.integers(params.block_qty[0], params.block_qty[1] + 1))
+            distance = int(rng.integers(params.block_distance[0], params.block_distance[1] + 1))
+        else:
+            qty, distance = params.order_qty, int(rng.integers(1, 4))
         price = params.reference_price - distance if side == "buy" else params.reference_price + distance
         order_id = self._order_id(agent)
-        outcome = self._limit(agent, order_id, side, max(1, price), params.order_qty)
+        outcome = self._limit(agent, order_id, side, max(1, price), qty)
         if outcome.accepted:
             agent.open_orders.append(order_id)
+            if reprice and params.reprice_probability > 0 and rng.random() < params.reprice_probability:
+                delay = float(rng.exponential(params.reprice_after))
+                self._ctx.call_later(delay, self._reprice, agent, order_id, rng)
         if len(agent.open_orders) > params.max_open_orders:
             self._cancel(agent, agent.open_orders.pop(0))
+
+    def _reprice(self, agent: SimulatedAgent, order_id: str, rng: np.random.Generator) -> None:
+        """Cancel ``order_id`` if still open and, if the agent still trades, place a fresh small order."""
+        if order_id not in agent.open_orders:
+            return  # already cancelled beyond the cap
+        agent.open_orders.remove(order_id)
+        self._cancel(agent, order_id)
+        if agent.status == ADMITTED:
+            self.genuine_order(agent, rng, reprice=False)
 
     def spoof(self, agent: SimulatedAgent) -> None:
         """A large buy order well below the price, cancelled ``spoof_cancel_after`` seconds later."""

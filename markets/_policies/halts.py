@@ -5,7 +5,9 @@ Always on; the market subscribes its handlers, in the order it always has. Obeys
 ``TradingHalted`` / ``TradingResumed`` from anyone else naming this market, decisions whose
 measure is in ``halt_on`` (until they lapse) and shocks whose kind is in ``halt_shocks`` (for
 ``payload.duration`` or ``halt_shock_seconds``); publishes its own ``TradingHalted`` /
-``TradingResumed``. Measures ``halts`` and ``halted_share``.
+``TradingResumed``. Measures ``halts``, ``halted_seconds`` and ``halted_share`` (area ux: halts are
+the regulator's control, a cost to every trader, reported beside the protection they buy; see
+``spoof_orders_per_open_second``).
 """
 
 from __future__ import annotations
@@ -124,10 +126,15 @@ class Halts(MarketPolicy):
             self.release(f"event:{event.source}")
             self.market.flush()
 
+    def halted_seconds(self, now: float) -> float:
+        """Seconds trading has been halted up to ``now`` (the current halt included)."""
+        return self._halted_seconds + (now - self._halted_since if self._halted_since is not None else 0.0)
+
     def finish(self, values: MutableMapping[str, float | None]) -> None:
         now = self.market.ctx.now
         values["halts"] = float(self._halts)
-        halted = self._halted_seconds + (now - self._halted_since if self._halted_since is not None else 0.0)
+        halted = self.halted_seconds(now)
+        values["halted_seconds"] = halted
         values["halted_share"] = halted / now if now > 0 else None
 
     def snapshot(self) -> dict[str, Any]:

@@ -2,11 +2,16 @@
 
 The detector is :class:`~flagship.markets._surveillance.Surveillance`; this policy feeds it what
 the market observes (large orders far from the touch, their cancels, every trade) and publishes
-its findings as ``ViolationObserved`` and, once enough accumulate, ``IncidentRaised``.
+its findings as ``ViolationObserved`` and, once enough accumulate, ``IncidentRaised``. Measures
+``spoof_orders`` (profiled manipulators' cancels with the spoofing pattern: ground truth, so an
+honest block order that looks alike is not counted) and
+``spoof_orders_per_open_second`` (per second the market was not halted, from the first of them on:
+halts before any spoofing protect nothing and must not dilute the rate).
 """
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from flagship.mechanisms.events import IncidentRaised, ViolationObserved
@@ -44,6 +49,9 @@ class MarketSurveillance(MarketPolicy):
         self._detector = Surveillance(self.config.surveillance, self.config.tick_size)
         self._spoof_qty = self.config.surveillance.spoof_min_qty
         self._violations = 0
+        # profiled manipulators' cancels with the spoofing pattern, reported or not (a measure only)
+        self._spoof_orders = 0
+        self._spoof_clock = (0.0, 0.0)  # (time, halted seconds then) of the first of them
 
     def flag(self, is_buy: bool, price: int, qty: int) -> bool:
         if qty < self._spoof_qty:
@@ -60,6 +68,11 @@ class MarketSurveillance(MarketPolicy):
 
     def on_cancel(self, order: RestingOrder, now: float) -> None:
         if order.far:
+            if order.actor in self.market.ledger.manipulators and \
+                    self._detector.suspicious(order.qty, order.filled, True, now - order.placed):
+                if not self._spoof_orders:  # exposure counts from the first one on
+                    self._spoof_clock = (now, self.market.halts.halted_seconds(now))
+                self._spoof_orders += 1
             finding = self._detector.on_cancel(order.actor, order.client_id, order.qty, order.filled, True,
                                                order.placed, now)
             if finding is not None:
@@ -77,6 +90,15 @@ class MarketSurveillance(MarketPolicy):
             market.emit(IncidentRaised(
                 incident_id=f"{name}-incident-{self._detector.incidents}", kind="market_manipulation",
                 severity=severity, details={"violations": self._violations, "latest": finding.kind}))
+
+    def finish(self, values: MutableMapping[str, float | None]) -> None:
+        market = self.market
+        now = market.ctx.now
+        start, halted_before = self._spoof_clock
+        open_seconds = now - start - (market.halts.halted_seconds(now) - halted_before)
+        values["spoof_orders"] = float(self._spoof_orders)
+        values["spoof_orders_per_open_second"] = (self._spoof_orders / open_seconds if open_seconds > 0
+                                                  else None)
 
     def snapshot(self) -> dict[str, Any]:
         return {"surveillance": self._detector.to_json()}

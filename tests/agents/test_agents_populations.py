@@ -146,7 +146,6 @@ def test_honest_agents_get_in_and_forgers_and_replayers_do_not() -> None:
         assert counters[f"forgers.rejected.{reason}"] > 0
     for reason in ("CREDENTIAL_SUBJECT_MISMATCH", "BAD_PROOF"):
         assert counters[f"replayers.rejected.{reason}"] > 0
-    assert result["agent_gate.decisions_explained"] == 1.0
 
 
 def test_incompetent_agents_are_mostly_kept_out_by_credentials_and_exam() -> None:
@@ -157,8 +156,8 @@ def test_incompetent_agents_are_mostly_kept_out_by_credentials_and_exam() -> Non
 
 def test_deceptive_agents_pass_the_exam_but_get_caught_by_the_market_through_the_bus(
         fake_market: type[FakeMarket]) -> None:
-    host = world({
-        "honest": ("honest_agents", 20, {"market": MARKET}),
+    host = world({  # honest agents placing no block orders: the fake market's crude detector spares them
+        "honest": ("honest_agents", 20, {"market": MARKET, "block_probability": 0.0}),
         "deceptive": ("deceptive_agents", 10, {"market": MARKET}),
     }, market=True, probation=60.0)
     result = measures(host)
@@ -180,11 +179,35 @@ def test_deceptive_agents_pass_the_exam_but_get_caught_by_the_market_through_the
     assert honest_orders > 0
 
 
+def test_honest_block_orders_repriced_quickly_get_honest_agents_wrongly_sanctioned(
+        fake_market: type[FakeMarket]) -> None:
+    """The default honest conduct (blocks, quick reprices) trips a detector of large quick cancels."""
+    host = world({"honest": ("honest_agents", 20, {"market": MARKET})}, market=True, probation=60.0)
+    result = measures(host)
+    rate = result["honest.wrongful_sanction_rate"]
+    assert rate is not None and 0.0 < rate <= 1.0
+    calm = measures(world({"honest": ("honest_agents", 20, {"market": MARKET, "block_probability": 0.0,
+                                                            "reprice_probability": 0.0})},
+                          market=True, probation=60.0))
+    assert calm["honest.wrongful_sanction_rate"] == 0.0
+
+
+def test_marginally_competent_honest_agents_can_be_refused() -> None:
+    """Competence spans 0.6-1.0: the noisy credential and the exam refuse some agents near the bar."""
+    rates = [measures(world({"honest": ("honest_agents", 30, {})}, seed=seed))["honest.false_rejection_rate"]
+             for seed in range(4)]
+    assert all(rate is not None for rate in rates)
+    assert max(rate or 0.0 for rate in rates) > 0.0
+    strong = measures(world({"honest": ("honest_agents", 30, {"competence": (0.95, 1.0)})}))
+    assert strong["honest.false_rejection_rate"] == 0.0
+
+
 def test_without_a_market_deceptive_agents_stay_admitted_and_damage_is_undefined() -> None:
     result = measures(world({"deceptive": ("deceptive_agents", 6, {})}))
     assert result["deceptive.false_admission_rate"] == 1.0
     assert result["deceptive.caught_ratio"] == 0.0
     assert result["deceptive.spoof_orders_accepted"] is None
+    assert result["deceptive.spoof_orders_per_open_second"] is None
 
 
 def test_sybil_operators_get_in_more_often_than_their_identities() -> None:
@@ -241,4 +264,3 @@ def test_the_example_scenario_runs_and_reports_rates_per_adversary_type() -> Non
         assert f"{adversary}.false_admission_rate" in values
     assert values["honest.false_rejection_rate"] is not None
     assert values["forgers.false_admission_rate"] == 0.0
-    assert values["agent_gate.decisions_explained"] == 1.0

@@ -96,7 +96,7 @@ def test_under_screen_nothing_prohibited_ever_trades(flow: list[Step], restrict_
             assert breached in tags and breached in world.market.prohibited
         if outcome is not None and step[0] in ("limit", "market") and PROHIBITED & set(tags):
             assert not outcome.accepted
-    assert world.measures()["norm_leakage"] == 0
+    assert world.measures()["norm_leakage"] in (None, 0)  # None: no attested order traded
 
 
 # -- externality fee --------------------------------------------------------------------------------

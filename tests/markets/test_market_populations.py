@@ -167,7 +167,6 @@ def test_manipulators_are_caught_spoofing_and_wash_trading_and_honest_traders_ar
     result = measures(host)
     assert result["manipulator_profit"] is not None
     assert result["gains_gini"] is not None and 0 <= result["gains_gini"] <= 1
-    assert result["rejections_with_reason"] in (None, 1.0)
 
 
 def test_deceptive_agents_are_revoked_through_the_markets_surveillance() -> None:
@@ -224,7 +223,6 @@ def test_the_example_runs_baseline_against_screen_and_value_priority() -> None:
     assert resolved.arm_names() == ["baseline", "screen", "value_priority"]
     results = {arm: run(resolved.with_arm(arm)).telemetry.measure_map() for arm in resolved.arm_names()}
     for arm, result in results.items():
-        assert result[f"{MARKET}.rejections_with_reason"] in (None, 1.0), arm
         assert result[f"{MARKET}.allocative_efficiency"] is not None, arm
         assert result[f"{MARKET}.manipulator_profit"] is not None, arm
     assert results["screen"][f"{MARKET}.norm_leakage"] == 0
