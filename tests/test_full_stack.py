@@ -291,7 +291,7 @@ def test_the_quickstart_command_prints_the_measures_then_the_scorecard(tmp_path:
     assert "robustness (mean ± 95% CI half-width, n=2 per arm)" in out
     assert out.index("robustness (mean") < out.index("scorecard")
     assert "the full stack cuts spoofing" in out and "deciding part" in out
-    verdict = r"^(PASS|FAIL|INCONCLUSIVE): \d+ pass, \d+ fail, \d+ inconclusive of 14 criteria"
+    verdict = r"^(PASS|FAIL|INCONCLUSIVE): \d+ pass, \d+ fail, \d+ inconclusive of 13 criteria"
     assert re.search(verdict, out, re.M)
     assert (tmp_path / "flagship.db").is_file()  # the scenario's default store, where the user runs it
 
