@@ -139,12 +139,14 @@ def test_halts_cut_the_spoof_count_but_the_rate_per_open_second_shows_no_protect
     assert sum(rate["gate_only"]) < 0.5 * sum(rate["neither"])
 
 
-def test_the_regulator_halts_the_market_and_the_gate_spares_it_halts(
+def test_the_regulator_halts_the_market_and_the_gate_adds_no_halts(
         measures: dict[str, list[dict[str, float | None]]]) -> None:
     halted = {arm: _values(measures, arm, "value_market.halted_share") for arm in ARMS}
     assert halted["gate_only"] == halted["neither"] == [0.0] * len(SEEDS)  # no regulator: never halted
     assert all(h > 0 for h in halted["full_stack"] + halted["regulator_only"])
-    assert sum(halted["full_stack"]) < sum(halted["regulator_only"])
+    # the spoofers reach the incident threshold before their third strike revokes them, so the
+    # gate does not spare halts on these seeds (seeds 101-108: 1 or 2 halts, equal in both arms)
+    assert sum(halted["full_stack"]) <= sum(halted["regulator_only"])
     # halts stop honest trading too: the price of the regulator is allocative efficiency
     efficiency = {arm: _values(measures, arm, "value_market.allocative_efficiency") for arm in ARMS}
     assert sum(efficiency["full_stack"]) < sum(efficiency["gate_only"])
@@ -302,7 +304,7 @@ def test_run_with_criteria_as_json_and_bad_criteria(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     scorecard = output["scorecard"]
-    assert scorecard["arms"] == ARMS and len(scorecard["criteria"]) == 14
+    assert scorecard["arms"] == ARMS and len(scorecard["criteria"]) == 13
     assert {c["verdict"] for c in scorecard["criteria"]} <= {"pass", "fail", "inconclusive"}
     misfit = tmp_path / "misfit.toml"
     misfit.write_text('[[criteria]]\nmeasure = "ux.nothing"\nop = "<="\nthreshold = 1\n')

@@ -193,6 +193,10 @@ def test_sweep_id_depends_on_the_design_not_on_the_run(shop: Path, tmp_path: Pat
     copy.write_text(shop.read_text())
     assert plan_sweep(load_scenario(copy), spec).sweep_id == first.sweep_id  # content, not path
     assert plan_sweep(load_scenario(shop, ["seed=4"]), spec).sweep_id != first.sweep_id
+    assert plan_sweep(load_scenario(shop, ["duration=60"]), spec).sweep_id != first.sweep_id
+    other_grid = SweepSpec(grids=(Axis("populations.shoppers.count", (2, 6)),), replications=2)
+    assert plan_sweep(load_scenario(shop), other_grid).sweep_id != first.sweep_id
+    # more replications extend the same sweep: a resumed or grown sweep keeps its stored runs
     more = SweepSpec(grids=spec.grids, replications=3)
-    assert plan_sweep(load_scenario(shop), more).sweep_id != first.sweep_id
+    assert plan_sweep(load_scenario(shop), more).sweep_id == first.sweep_id
     assert "--grid populations.shoppers.count=2,5 --replications 2" in first.command()

@@ -83,7 +83,7 @@ def test_a_voter_answers_the_survey_after_the_decision(tmp_path: Path) -> None:
             engine.metrics.set_measures(arm, values)
         text, _ = engine.metrics.render("text/plain")
         gauges = {s.labels["measure"]: s.value for f in text_string_to_metric_families(text.decode())
-                  if f.name == "flagship_measure_legitimacy" for s in f.samples
+                  if f.name.startswith("flagship_measure_legitimacy") for s in f.samples
                   if s.labels.get("scope") == "legitimacy_survey"}
         assert gauges["response_rate"] == pytest.approx(2 / 3)
         assert "decision_acceptance" in gauges and "winner_loser_gap" in gauges

@@ -193,4 +193,6 @@ def order_flow(rng: np.random.Generator) -> list[Action]:
 def test_cancel_on_trade_conforms(policies: list[str]) -> None:
     report = check_conformance(MARKET, {"policies": policies}, order_flow, seed=3, until=160.0)
     assert report.n_accepted and report.n_rejected
-    assert report.measures["value_market.rejections_with_reason"] == 1.0
+    # the kit raised on any rejection without a code from the market's closed set; the flow
+    # exercises more than one of them
+    assert len(report.reasons_seen) >= 2
