@@ -71,9 +71,10 @@ def _run_logged(resolved: ResolvedScenario, seed: int) -> Host:
 def test_the_pilot_declares_four_arms_that_switch_layers_off(pilot: ResolvedScenario) -> None:
     assert pilot.arm_names() == ARMS
     layers = {arm: set(pilot.with_arm(arm).mechanism_configs) for arm in ARMS}
-    assert layers == {"full_stack": {"agent_gate", "value_market", "emergency_vote"},
+    # the survey follows the regulator's decisions, so it goes wherever the regulator goes
+    assert layers == {"full_stack": {"agent_gate", "value_market", "emergency_vote", "legitimacy_survey"},
                       "gate_only": {"agent_gate", "value_market"},
-                      "regulator_only": {"value_market", "emergency_vote"},
+                      "regulator_only": {"value_market", "emergency_vote", "legitimacy_survey"},
                       "neither": {"value_market"}}
     for arm in ("regulator_only", "neither"):  # no gate: an open market, agents trade directly
         armed = pilot.with_arm(arm)
@@ -241,7 +242,13 @@ def test_every_declared_event_flow_happens_and_nothing_else(pilot: ResolvedScena
     for name, participant in participants.items():
         cls = type(participant)
         assert published.get(name, set()) == set(cls.publishes), name
-        assert subscribed.get(name, set()) == {t.topic for t in cls.subscribes}, name
+        declared = {t.topic for t in cls.subscribes}
+        if name == "legitimacy_survey":
+            # a survey declares every decision it can follow and subscribes to those its config
+            # names: here the vote's (follow = ["vote"]), not the gate's
+            assert list(participant.config.follow) == ["vote"]
+            declared = {VoteConvened.topic, BallotClosed.topic}
+        assert subscribed.get(name, set()) == declared, name
 
 
 def _built_in_mechanisms() -> dict[str, Any]:
@@ -293,7 +300,7 @@ def test_the_quickstart_command_prints_the_measures_then_the_scorecard(tmp_path:
     assert "robustness (mean ± 95% CI half-width, n=2 per arm)" in out
     assert out.index("robustness (mean") < out.index("scorecard")
     assert "the full stack cuts spoofing" in out and "deciding part" in out
-    verdict = r"^(PASS|FAIL|INCONCLUSIVE): \d+ pass, \d+ fail, \d+ inconclusive of 13 criteria"
+    verdict = r"^(PASS|FAIL|INCONCLUSIVE): \d+ pass, \d+ fail, \d+ inconclusive of 14 criteria"
     assert re.search(verdict, out, re.M)
     assert (tmp_path / "flagship.db").is_file()  # the scenario's default store, where the user runs it
 
@@ -304,7 +311,7 @@ def test_run_with_criteria_as_json_and_bad_criteria(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     scorecard = output["scorecard"]
-    assert scorecard["arms"] == ARMS and len(scorecard["criteria"]) == 13
+    assert scorecard["arms"] == ARMS and len(scorecard["criteria"]) == 14
     assert {c["verdict"] for c in scorecard["criteria"]} <= {"pass", "fail", "inconclusive"}
     misfit = tmp_path / "misfit.toml"
     misfit.write_text('[[criteria]]\nmeasure = "ux.nothing"\nop = "<="\nthreshold = 1\n')

@@ -31,6 +31,7 @@ __all__ = ["Estimate", "cronbach_alpha", "mcdonald_omega", "mean_interval", "wel
 _HEYWOOD = 0.995
 _TOLERANCE = 1e-9
 _MAX_ITERATIONS = 1000
+_SINGULAR_CONDITION = 1e12  # beyond this the computed inverse of a correlation matrix is noise
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +81,7 @@ def mcdonald_omega(matrix: np.typing.ArrayLike) -> float | None:
 
 def one_factor_loadings(corr: np.ndarray) -> np.ndarray:
     """Loadings of the first factor of correlation matrix ``corr`` (iterated principal axes)."""
-    try:
-        smc = 1.0 - 1.0 / np.diag(np.linalg.inv(corr))
-    except np.linalg.LinAlgError:
-        smc = np.full(corr.shape[0], 0.5)  # a singular matrix: a neutral start
-    h2 = np.clip(smc, 0.0, _HEYWOOD)
+    h2 = np.clip(_squared_multiple_correlations(corr), 0.0, _HEYWOOD)
     loadings = np.sqrt(h2)
     for _ in range(_MAX_ITERATIONS):
         reduced = corr.copy()
@@ -98,6 +95,28 @@ def one_factor_loadings(corr: np.ndarray) -> np.ndarray:
         h2 = updated
     loadings = np.sqrt(h2) * np.sign(loadings)
     result: np.ndarray = loadings if loadings.sum() >= 0 else -loadings
+    return result
+
+
+def _squared_multiple_correlations(corr: np.ndarray) -> np.ndarray:
+    """Each item's squared multiple correlation with the others, the usual start for the fit.
+
+    They exist only for a non-singular matrix: with fewer respondents than items, or an item
+    that is a linear combination of others, the correlation matrix is singular and its computed
+    inverse is noise (a diagonal below 1, or a division by zero). Then every item starts from a
+    neutral 0.5 and the iteration decides.
+    """
+    neutral = np.full(corr.shape[0], 0.5)
+    if not np.all(np.isfinite(corr)) or np.linalg.cond(corr) > _SINGULAR_CONDITION:
+        return neutral
+    try:
+        inverse_diagonal = np.diag(np.linalg.inv(corr))
+    except np.linalg.LinAlgError:
+        return neutral
+    # The inverse of a correlation matrix has a diagonal of at least 1 (1 / (1 - R^2)).
+    if not np.all(np.isfinite(inverse_diagonal)) or np.any(inverse_diagonal < 1.0):
+        return neutral
+    result: np.ndarray = 1.0 - 1.0 / inverse_diagonal
     return result
 
 

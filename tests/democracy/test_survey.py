@@ -5,6 +5,7 @@ a hand case)."""
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -236,6 +237,30 @@ def test_reliability_falls_with_noise() -> None:
         high, low = statistic(clean), statistic(noisy)
         assert high is not None and low is not None
         assert high > 0.9 and low < 0.5
+
+
+def test_omega_of_a_singular_correlation_matrix_is_computed_without_a_warning() -> None:
+    # Three respondents and four items: the items' correlation matrix has rank 2, and its computed
+    # inverse had a zero on the diagonal (a RuntimeWarning, then an infinite start for the fit).
+    data = np.array([[4.0, 1.0, 2.0, 4.0], [1.0, 1.0, 1.0, 2.0], [5.0, 5.0, 4.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        omega = mcdonald_omega(data)
+    assert omega is not None and 0.0 <= omega <= 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(3, 8).flatmap(lambda n: st.integers(2, 5).flatmap(
+    lambda k: st.lists(st.lists(st.integers(1, 5), min_size=k, max_size=k), min_size=n, max_size=n))),
+    st.booleans())
+def test_omega_is_a_share_or_undefined_and_never_warns(rows: list[list[int]], duplicate: bool) -> None:
+    data = np.array(rows, dtype=float)
+    if duplicate:
+        data[:, -1] = data[:, 0]  # an item that repeats another: a singular correlation matrix
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        omega = mcdonald_omega(data)
+    assert omega is None or 0.0 <= omega <= 1.0 + 1e-12
 
 
 @settings(max_examples=50, deadline=None)
