@@ -225,6 +225,10 @@ class CheckpointKey:
         return self._key.public_key().public_bytes(serialization.Encoding.Raw,
                                                    serialization.PublicFormat.Raw).hex()
 
+    def sign_message(self, message: bytes) -> str:
+        """The hex Ed25519 signature of ``message``; callers domain-separate what they sign."""
+        return self._key.sign(message).hex()
+
     def sign(self, trial_id: str, size: int, head_hash: str, time: float) -> Checkpoint:
         """A checkpoint over the first ``size`` entries."""
         signature = self._key.sign(checkpoint_message(trial_id, size, head_hash, time))
