@@ -9,8 +9,11 @@ name the seq where the log disagrees, and the exit code is non-zero.
 
 from __future__ import annotations
 
+import logging
 import shutil
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -19,12 +22,20 @@ import pytest
 import sqlalchemy as sa
 
 from flagship.sandbox import ReceiptKeeper
+from flagship.sandbox._live._witness import Witness
 from flagship.sandbox.cli import main
 from flagship.telemetry import Store
-from flagship.telemetry._receipts import RECEIPT_HEADER, Receipt, load_receipts, load_witness
+from flagship.telemetry._receipts import RECEIPT_HEADER, Receipt, WitnessedHead, load_receipts, load_witness
 from flagship.telemetry._schema import trial_checkpoints, trial_log
 from flagship.telemetry._trial_log import CheckpointKey, LogEntry, TrialLog, make_entry
-from tests.live._support import ServerProcess, auth, build_live, flagship_command, serving, write_scenario
+from tests.live._support import (
+    ServerProcess,
+    auth,
+    build_live,
+    free_port,
+    serving,
+    write_scenario,
+)
 from tests.live.test_trial_log import _trial
 
 PURCHASES = 6
@@ -204,10 +215,12 @@ def test_the_witness_catches_a_cut_or_forked_log_and_the_server_refuses_to_serve
     assert code == 1 and f"witnessed head at size {len(entries)}: log truncated: it has {cut} entries" in out
 
     refused = ServerProcess(scenario, url, cwd=tmp_path, witness=witness, cli=True)
-    code_ = refused.process.wait(timeout=120)
-    output = refused.output()
-    refused.kill()
-    assert code_ == 1, output
+    try:
+        with pytest.raises(RuntimeError, match=r"the server exited \(1\)"):
+            refused.wait_ready()  # returns (and the test fails) if it serves the cut log
+        output = refused.output()
+    finally:
+        refused.kill()
     assert "the log contradicts its witness" in output and "Traceback" not in output, output
     assert len([line for line in output.splitlines() if line.strip()]) == 1, output
 
@@ -219,4 +232,30 @@ def test_the_witness_catches_a_cut_or_forked_log_and_the_server_refuses_to_serve
         conn.execute(trial_checkpoints.delete())
     code, out = _verify(capsys, "--db", forked_url, "--trial", trial_id, "--witness", str(witness))
     assert code == 1 and f"witnessed head at size {len(entries)}: fork: entry {len(entries) - 1}" in out, out
-    assert flagship_command("verify")[0]  # the CLI the refusal above ran is this interpreter's
+
+
+def test_a_url_witness_gets_each_head_posted_and_a_dead_one_only_warns(
+        caplog: pytest.LogCaptureFixture) -> None:
+    received: list[bytes] = []
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    key = CheckpointKey.generate()
+    checkpoint = key.sign("t" * 32, 7, "ab" * 32, 1.7e9)
+    with ThreadingHTTPServer(("127.0.0.1", 0), Sink) as sink:
+        thread = threading.Thread(target=sink.serve_forever, daemon=True)
+        thread.start()
+        Witness(f"http://127.0.0.1:{sink.server_address[1]}/heads").record("t" * 32, checkpoint)
+        sink.shutdown()
+    assert [orjson.loads(line) for line in received] == [WitnessedHead.of("t" * 32, checkpoint).to_json()]
+
+    with caplog.at_level(logging.WARNING, logger="flagship.live"):
+        Witness(f"http://127.0.0.1:{free_port()}/heads").record("t" * 32, checkpoint)  # nobody listens
+    assert "did not take the head at size 7" in caplog.text
