@@ -19,7 +19,8 @@ Every request goes through, in order:
    outcome (the route runs again but ``gateway.submit`` returns the committed outcome
    instead of acting twice, marked ``Idempotent-Replayed: true``); the same key with another
    body is 422; a duplicate while the first is still running is 409. Keys are scoped by the
-   caller's identity;
+   caller's identity. A 2xx answer to a request that committed a log entry carries its signed
+   receipt (``Flagship-Receipt``, see :mod:`flagship.telemetry._receipts`);
 7. :class:`SettledReadsMiddleware`: other requests to a route wait until no batch is applied
    but uncommitted, so they read committed state only;
 8. the route (FastAPI's own handling: 405 for a wrong method, validation, the endpoint).
