@@ -57,6 +57,7 @@ from flagship.sandbox._live._scenario import (
 from flagship.sandbox._live._sequencer import Engine, EngineOptions
 from flagship.sandbox._live._witness import Witness
 from flagship.telemetry._prometheus import LiveMetrics
+from flagship.telemetry._receipts import RECEIPT_HEADER
 from flagship.telemetry._trial_log import TrialLog
 
 __all__ = ["Health", "TrialInfo", "create_app", "install_openapi", "is_coroutine_route",
@@ -279,7 +280,8 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
 def install_openapi(app: FastAPI, *, security_schemes: Callable[[], Mapping[str, Any]]) -> None:
     """Document the server's conventions in ``/openapi.json``.
 
-    Every POST gets the required ``Idempotency-Key`` header; every operation gets a
+    Every POST, PATCH and DELETE gets the required ``Idempotency-Key`` header and its 2xx
+    answers the optional ``Flagship-Receipt`` header; every operation gets a
     ``default`` problem+json response and its 422 is documented as problem+json;
     the authenticators' security schemes (``security_scheme`` attribute) are listed.
     """
@@ -305,6 +307,13 @@ def install_openapi(app: FastAPI, *, security_schemes: Callable[[], Mapping[str,
                 responses["default"] = {"description": "A problem (RFC 9457)",
                                         "content": problem_content}
                 if method.upper() in KEYED_METHODS:
+                    for code, response in responses.items():
+                        if code.startswith("2"):
+                            response.setdefault("headers", {})[RECEIPT_HEADER] = {
+                                "description": "when the request committed a log entry: base64url of the "
+                                               "receipt's canonical JSON, signed with the trial's key "
+                                               "(docs/live.md)",
+                                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"}}
                     params = operation.setdefault("parameters", [])
                     params.append({
                         "name": "Idempotency-Key", "in": "header", "required": True,
