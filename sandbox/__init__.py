@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from flagship.sandbox._executors import open_executor
     from flagship.sandbox._host import ActionLog, Host, LoggedAction, action_rows, log_digest
+    from flagship.sandbox._receipt_keeper import ReceiptKeeper
     from flagship.sandbox._runner import (
         Batch,
         RunJob,
@@ -50,6 +51,7 @@ __all__ = [
     "LoggedAction",
     "PopulationSpec",
     "Range",
+    "ReceiptKeeper",
     "ResolvedScenario",
     "RunJob",
     "Scenario",
@@ -85,6 +87,7 @@ _EXPORTS: dict[str, str] = {
     "LoggedAction": "_host",
     "PopulationSpec": "_scenario",
     "Range": "_sweep",
+    "ReceiptKeeper": "_receipt_keeper",
     "ResolvedScenario": "_scenario",
     "RunJob": "_runner",
     "Scenario": "_scenario",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from flagship.sandbox._replay import ReplayReport
     from flagship.sandbox._scenario import ResolvedScenario
     from flagship.telemetry import MeasureValue, SeriesPoint
+    from flagship.telemetry._receipts import Audit
     from flagship.telemetry._trial_log import Trial
 
 __all__ = ["export_metrics", "export_responses", "register", "replay", "serve", "verify"]
@@ -91,6 +92,9 @@ def serve(
     log_format: Annotated[LogFormatChoice, typer.Option(
         "--log-format", help="text lines, or one JSON object per line (for a log shipper)")
     ] = LogFormatChoice.TEXT,
+    witness: Annotated[str | None, typer.Option(
+        "--witness", help="append every signed checkpoint head to this file (JSON lines) or POST it to "
+                          "this http(s) URL; a witness file is checked against the log at start")] = None,
 ) -> None:
     """Serve a live trial of a scenario over HTTP (resuming its trial after a restart)."""
     from flagship.sandbox._live import EngineOptions, run_server  # noqa: PLC0415
@@ -99,41 +103,87 @@ def serve(
                shadow=shadow or [], arm=arm, trial=trial, new_trial=new_trial, key_dir=key_dir,
                options=EngineOptions(tick_seconds=tick, measures_seconds=measures_interval,
                                      checkpoint_seconds=checkpoint_seconds, db_timeout=db_timeout),
-               access_log=access_log, log_format=log_format.value)
+               access_log=access_log, log_format=log_format.value, witness=witness)
 
 
 def verify(
     trial: TrialOpt = None,
     public_key: Annotated[str | None, typer.Option(
         "--public-key", help="expected checkpoint public key (hex) instead of the stored one")] = None,
+    receipts: Annotated[Path | None, typer.Option(
+        "--receipts", help="directory of receipts clients kept (one JSON file each): each must "
+                           "match the log")] = None,
+    witness: Annotated[Path | None, typer.Option(
+        "--witness", help="witness file (JSON lines of signed heads, `flagship serve --witness`): "
+                          "the log must hold every witnessed head")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON")] = False,
     db: StoreArg = None,
     db_option: StoreOpt = None,
 ) -> None:
-    """Check trial logs' hash chains and signed checkpoints; name the first bad entry."""
+    """Check trial logs' hash chains, signed checkpoints, receipts and witnessed heads.
+
+    Exit 0: every trial verifies and every entry is covered by a signature; 1: a chain,
+    checkpoint, receipt or witnessed head fails (one line each, naming the seq); 3: it
+    verifies, but entries after the last signature are unsigned (a crash, or an append
+    nobody signed); 2: bad input.
+    """
     from flagship.telemetry import Store  # noqa: PLC0415
+    from flagship.telemetry._receipts import audit_trial, load_receipts, load_witness  # noqa: PLC0415
     from flagship.telemetry._trial_log import TrialLog  # noqa: PLC0415
 
+    kept = load_receipts(receipts) if receipts is not None else []
+    heads = load_witness(witness) if witness is not None else []
     with Store.open(store_url(chosen_store(db, db_option))) as store:
         log = TrialLog(store)
-        ids = [log.trial(trial).id] if trial else [t.id for t in log.trials()]
-        results = [log.verify(trial_id, public_key=public_key) for trial_id in ids]
+        chosen = [log.trial(trial)] if trial else log.trials()
+        audits = [audit_trial(t, log.entries(t.id), log.checkpoints(t.id), receipts=kept, witnessed=heads,
+                              public_key=public_key) for t in chosen]
+    known = {t.id for t in chosen}
+    strays = sorted({r.trial for r in kept} - known) if not trial else []
     if as_json:
-        sys.stdout.write(json.dumps([r.__dict__ for r in results], indent=2) + "\n")
-    elif not results:
+        sys.stdout.write(json.dumps([{**a.chain.__dict__, "findings": a.findings, "receipts": a.receipts,
+                                      "witnessed": a.witnessed, "unsigned": a.unsigned} for a in audits],
+                                    indent=2) + "\n")
+    elif not audits:
         out.print("no trials in this store", highlight=False)
-    for result in results:
+    failed = bool(strays)
+    for audit in audits:
+        failed = failed or not audit.chain.ok or bool(audit.findings)
         if as_json:
-            break
-        if result.ok:
-            out.print(f"trial {result.trial_id}: ok ({result.size} entries, {result.checkpoints} "
-                       f"signed checkpoints, head {result.head_hash[:16]})", highlight=False, soft_wrap=True)
-        else:
-            where = f"first bad entry: seq {result.first_bad}: " if result.first_bad is not None else ""
-            out.print(f"trial {result.trial_id}: FAILED: {where}{result.problem}", highlight=False,
-                       markup=False, soft_wrap=True)
-    if any(not r.ok for r in results):
+            continue
+        _print_audit(audit)
+    for stray in strays:
+        out.print(f"trial {stray}: FAILED: receipts name this trial, the store has no such trial",
+                  highlight=False, markup=False, soft_wrap=True)
+    if failed:
         raise typer.Exit(1)
+    if any(a.unsigned for a in audits):
+        raise typer.Exit(3)
+
+
+def _print_audit(audit: Audit) -> None:
+    result = audit.chain
+    evidence = "".join([f", {audit.receipts} receipts" if audit.receipts else "",
+                        f", {audit.witnessed} witnessed heads" if audit.witnessed else ""])
+    if result.ok and not audit.findings:
+        out.print(f"trial {result.trial_id}: ok ({result.size} entries, {result.checkpoints} "
+                  f"signed checkpoints{evidence}, head {result.head_hash[:16]})", highlight=False,
+                  soft_wrap=True)
+    elif not result.ok:
+        where = f"first bad entry: seq {result.first_bad}: " if result.first_bad is not None else ""
+        out.print(f"trial {result.trial_id}: FAILED: {where}{result.problem}", highlight=False,
+                  markup=False, soft_wrap=True)
+    else:
+        out.print(f"trial {result.trial_id}: FAILED: {len(audit.findings)} of the outside evidence "
+                  f"contradict the log ({result.size} entries{evidence})", highlight=False, markup=False,
+                  soft_wrap=True)
+    for finding in audit.findings:
+        out.print(f"  {finding}", highlight=False, markup=False, soft_wrap=True)
+    if audit.unsigned:
+        out.print(f"  warning: the last {audit.unsigned} entries (seq {result.size - audit.unsigned} to "
+                  f"{result.size - 1}) are unsigned: no checkpoint, receipt or witnessed head covers "
+                  "them (a crash before the next checkpoint, or entries appended since)",
+                  highlight=False, markup=False, soft_wrap=True)
 
 
 def _trial_scenario(trial: Trial, overrides: Sequence[str]) -> ResolvedScenario:

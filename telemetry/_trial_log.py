@@ -10,7 +10,9 @@ entry without its hashes)``; the first entry's ``prev_hash`` is the trial's gene
 hash (the SHA-256 of its header: id, scenario, epoch, time factor, seed, public key),
 so the header cannot be altered either. Every so often the writer adds a checkpoint
 (size, head hash, wall time) signed with the trial's Ed25519 key, so a truncated log
-is caught too. :func:`verify_chain` names the first bad sequence number.
+is caught too. :func:`verify_chain` names the first bad sequence number. Checkpoint rows live
+in the same database as the log, so evidence that survives its operator is kept outside it:
+receipts and witnessed heads (:mod:`flagship.telemetry._receipts`).
 
 The private checkpoint key is not in the database: it is a PEM file
 (:func:`key_path`) next to the SQLite file, or in a directory the operator chooses;
@@ -225,6 +227,10 @@ class CheckpointKey:
         return self._key.public_key().public_bytes(serialization.Encoding.Raw,
                                                    serialization.PublicFormat.Raw).hex()
 
+    def sign_message(self, message: bytes) -> str:
+        """The hex Ed25519 signature of ``message``; callers domain-separate what they sign."""
+        return self._key.sign(message).hex()
+
     def sign(self, trial_id: str, size: int, head_hash: str, time: float) -> Checkpoint:
         """A checkpoint over the first ``size`` entries."""
         signature = self._key.sign(checkpoint_message(trial_id, size, head_hash, time))
@@ -266,7 +272,8 @@ def verify_chain(trial: Trial, entries: Iterable[LogEntry], checkpoints: Sequenc
     Detects an altered entry (its hash no longer matches), a deleted one (a gap in
     the sequence numbers), reordered ones (a hash or link mismatch where they moved)
     and a truncated tail (a signed checkpoint covers more entries than remain; a
-    tail cut after the last checkpoint cannot be detected). ``public_key`` (hex)
+    tail cut after the last checkpoint cannot be detected here: receipts and witnessed heads,
+    kept outside the store, catch it, see :mod:`flagship.telemetry._receipts`). ``public_key`` (hex)
     pins the expected signer instead of trusting the one stored with the trial.
     """
     findings: list[tuple[int, str]] = []

@@ -55,7 +55,9 @@ from flagship.sandbox._live._scenario import (
     shadow_scenario,
 )
 from flagship.sandbox._live._sequencer import Engine, EngineOptions
+from flagship.sandbox._live._witness import Witness
 from flagship.telemetry._prometheus import LiveMetrics
+from flagship.telemetry._receipts import RECEIPT_HEADER
 from flagship.telemetry._trial_log import TrialLog
 
 __all__ = ["Health", "TrialInfo", "create_app", "install_openapi", "is_coroutine_route",
@@ -98,12 +100,13 @@ def _package_version() -> str:
 
 def request_pipeline(limits: Limits, gateway: LiveGateway, *, metrics: LiveMetrics,
                      lookup: Callable[[str], IdempotencyRecord | None],
-                     settled: Callable[[], Awaitable[None]]) -> ASGIApp:
+                     settled: Callable[[], Awaitable[None]],
+                     receipt: Callable[[str], str | None] = lambda _: None) -> ASGIApp:
     """The middlewares every routed request goes through, outermost first, ending at its route."""
     buckets = RateBuckets(limits.rate_per_second, limits.burst)
     app: ASGIApp = to_route
     app = SettledReadsMiddleware(app, settled)
-    app = IdempotencyMiddleware(app, lookup, gateway.requests, metrics)
+    app = IdempotencyMiddleware(app, lookup, gateway.requests, metrics, receipt)
     app = RateLimitMiddleware(app, buckets, metrics)
     app = AuthenticationMiddleware(app, gateway.authenticators, buckets, metrics)
     return BodyLimitMiddleware(app, limits, metrics)
@@ -202,7 +205,8 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
         served.extend(router.routes)  # an included router hands requests to these very objects
 
     install_route_stacks(app.router, served, request_pipeline(
-        spec.limits, gateway, metrics=engine.metrics, lookup=engine.lookup, settled=engine.settled))
+        spec.limits, gateway, metrics=engine.metrics, lookup=engine.lookup, settled=engine.settled,
+        receipt=engine.receipt))
     app.add_middleware(RequestMetricsMiddleware, metrics=engine.metrics)
 
     def security_schemes() -> dict[str, Any]:
@@ -224,20 +228,23 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
                shadow: Sequence[str] = (), arm: str | None = None, trial: str | None = None,
                new_trial: bool = False, key_dir: str | Path | None = None,
                options: EngineOptions | None = None, access_log: bool = False,
-               log_format: LogFormat = "text") -> None:
+               log_format: LogFormat = "text", witness: str | None = None) -> None:
     """``flagship serve``: open the store, resume or start the trial, recover, serve until stopped.
 
     Recovery runs before the socket opens, so a trial whose log fails verification
     or does not replay never serves. Stops gracefully on SIGINT/SIGTERM (queued
     actions finish, a last checkpoint is signed). Logs (``log_format``: text or JSON lines)
     a line when the trial starts serving (its id, URL and store) and one when it stopped
-    (entries, actions drained, entries covered by the last checkpoint).
+    (entries, actions drained, entries covered by the last checkpoint). ``witness`` (a
+    file or an http(s) URL) receives every signed head; a witness file's heads are checked
+    against the log before serving.
     """
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
     from flagship.sandbox._live._protocol import http_protocol  # noqa: PLC0415 - it imports uvicorn
 
     live = load_live_scenario(scenario, overrides, arm=arm)
+    witnessing = Witness(witness) if witness is not None else None
     url = db or live.resolved.scenario.store
     configure_logging(log_format)
     log_ = logging.getLogger("flagship.live")
@@ -251,7 +258,7 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
                                           trial_id=trial, new=new_trial, time_factor=time_factor)
         engine = Engine(live.resolved, opened, log, key, options=options or EngineOptions(),
                         metrics=LiveMetrics(),
-                        shadow=shadow_scenario(opened, shadow) if shadow else None)
+                        shadow=shadow_scenario(opened, shadow) if shadow else None, witness=witnessing)
         engine.recover()
         application = create_app(engine, spec=live.spec)
         event = "trial_resumed" if resumed else "trial_started"
@@ -273,7 +280,8 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
 def install_openapi(app: FastAPI, *, security_schemes: Callable[[], Mapping[str, Any]]) -> None:
     """Document the server's conventions in ``/openapi.json``.
 
-    Every POST gets the required ``Idempotency-Key`` header; every operation gets a
+    Every POST, PATCH and DELETE gets the required ``Idempotency-Key`` header and its 2xx
+    answers the optional ``Flagship-Receipt`` header; every operation gets a
     ``default`` problem+json response and its 422 is documented as problem+json;
     the authenticators' security schemes (``security_scheme`` attribute) are listed.
     """
@@ -299,6 +307,13 @@ def install_openapi(app: FastAPI, *, security_schemes: Callable[[], Mapping[str,
                 responses["default"] = {"description": "A problem (RFC 9457)",
                                         "content": problem_content}
                 if method.upper() in KEYED_METHODS:
+                    for code, response in responses.items():
+                        if code.startswith("2"):
+                            response.setdefault("headers", {})[RECEIPT_HEADER] = {
+                                "description": "when the request committed a log entry: base64url of the "
+                                               "receipt's canonical JSON, signed with the trial's key "
+                                               "(docs/live.md)",
+                                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"}}
                     params = operation.setdefault("parameters", [])
                     params.append({
                         "name": "Idempotency-Key", "in": "header", "required": True,

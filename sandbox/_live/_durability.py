@@ -15,7 +15,8 @@ its log records here. Lifecycle of one commit:
    did not commit, ``OUTCOME_UNKNOWN`` if the answer to COMMIT was lost) and marks the head for
    a :meth:`DurableLog.check_head` before the next batch, in case the commit landed after all.
 
-At shutdown :meth:`DurableLog.sign_final` signs a last checkpoint.
+At shutdown :meth:`DurableLog.sign_final` signs a last checkpoint. Each committed checkpoint
+is also handed to the witness, if the server has one (:mod:`flagship.sandbox._live._witness`).
 """
 
 from __future__ import annotations
@@ -63,8 +64,11 @@ class DurableLog:
     """The trial's durable log as the single writer sees it: head, commits, checkpoints, backoff."""
 
     def __init__(self, trial: Trial, log: TrialLog, key: CheckpointKey, options: DurabilityOptions,
-                 metrics: LiveMetrics, clock: Callable[[], float]) -> None:
+                 metrics: LiveMetrics, clock: Callable[[], float],
+                 witness: Callable[[str, Checkpoint], None] | None = None) -> None:
         self.trial = trial
+        self.witness = witness
+        """Called (off the event loop) with each checkpoint once it is committed."""
         self.log = log
         self.key = key
         self.options = options
@@ -138,9 +142,13 @@ class DurableLog:
         this batch before it is committed.
         """
         started = time.perf_counter()
-        await asyncio.to_thread(self.log.append, self.trial.id, entries, checkpoint,
-                                timeout=self.options.db_timeout)
+        await asyncio.to_thread(self._append, entries, checkpoint)
         self.metrics.commit_duration.observe(time.perf_counter() - started)
+
+    def _append(self, entries: Sequence[LogEntry], checkpoint: Checkpoint | None) -> None:
+        self.log.append(self.trial.id, entries, checkpoint, timeout=self.options.db_timeout)
+        if checkpoint is not None and self.witness is not None:
+            self.witness(self.trial.id, checkpoint)  # committed first: a witnessed head is durable
 
     def committed(self, entries: Sequence[LogEntry], checkpoint: Checkpoint | None) -> None:
         """Move the head past ``entries``, now durable."""
@@ -197,5 +205,7 @@ class DurableLog:
             checkpoint = self.key.sign(self.trial.id, self.size, self.head, self.clock())
             self.log.write_checkpoint(self.trial.id, checkpoint, timeout=self.options.db_timeout)
             self._last_checkpoint_size = self.size
+            if self.witness is not None:
+                self.witness(self.trial.id, checkpoint)
         except StoreError as exc:
             _log.warning("no final checkpoint for trial %s: %s", self.trial.id, exc)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -50,10 +50,20 @@ KEYED_METHODS = frozenset({"POST", "PATCH", "DELETE"})
 
 @dataclass(frozen=True)
 class IdempotencyRecord:
-    """What a key has done: the request it was first used with and its committed outcomes."""
+    """What a key has done: the request it was first used with and its committed outcomes.
+
+    ``entries`` holds, per submit, the log entry that committed it (seq, hash): what the
+    request's receipt is signed over.
+    """
 
     request_hash: str
     outcomes: dict[int, Outcome]
+    entries: dict[int, tuple[int, str]] = field(default_factory=dict)
+
+    @property
+    def last_entry(self) -> tuple[int, str] | None:
+        """(seq, hash) of the request's last committed entry (its chain covers the earlier ones)."""
+        return max(self.entries.values()) if self.entries else None
 
 
 class IdempotencyIndex:
@@ -81,19 +91,23 @@ class IdempotencyIndex:
             except (ValueError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
                 raise StoreError(f"trial {trial_id}: log entry seq {entry.seq} holds an unreadable "
                                  f"idempotency record ({exc}); the log is corrupt") from None
-            index.remember(base, entry.request_hash, position, outcome)
+            index.remember(base, entry.request_hash, position, outcome, entry=(entry.seq, entry.hash))
         return index
 
     def lookup(self, base_key: str) -> IdempotencyRecord | None:
         """The record of ``base_key`` if an action under it has been committed."""
         return self._records.get(base_key)
 
-    def remember(self, base_key: str, request_hash: str, position: int, outcome: Outcome) -> None:
-        """Record the committed outcome of the ``position``-th submit under ``base_key``."""
+    def remember(self, base_key: str, request_hash: str, position: int, outcome: Outcome, *,
+                 entry: tuple[int, str] | None = None) -> None:
+        """Record the committed outcome of the ``position``-th submit under ``base_key``
+        (and ``entry``, the (seq, hash) of the log entry that committed it)."""
         record = self._records.get(base_key)
         if record is None:
             record = self._records[base_key] = IdempotencyRecord(request_hash, {})
         record.outcomes[position] = outcome
+        if entry is not None:
+            record.entries[position] = entry
 
 
 @dataclass(slots=True)

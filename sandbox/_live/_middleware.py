@@ -19,7 +19,8 @@ Every request goes through, in order:
    outcome (the route runs again but ``gateway.submit`` returns the committed outcome
    instead of acting twice, marked ``Idempotent-Replayed: true``); the same key with another
    body is 422; a duplicate while the first is still running is 409. Keys are scoped by the
-   caller's identity;
+   caller's identity. A 2xx answer to a request that committed a log entry carries its signed
+   receipt (``Flagship-Receipt``, see :mod:`flagship.telemetry._receipts`);
 7. :class:`SettledReadsMiddleware`: other requests to a route wait until no batch is applied
    but uncommitted, so they read committed state only;
 8. the route (FastAPI's own handling: 405 for a wrong method, validation, the endpoint).
@@ -340,14 +341,19 @@ class IdempotencyMiddleware:
 
     The request's :class:`IdempotencyContext` goes into its :class:`LiveRequest` and is
     bound to the serving task in ``requests`` while the route runs, for ``gateway.submit``.
+    A 2xx answer to a request that committed a log entry (first time or replayed) carries
+    ``receipt(base key)`` in the ``Flagship-Receipt`` header: signed when the answer starts,
+    which is after the commit (a route's outcome exists only once committed).
     """
 
     def __init__(self, app: ASGIApp, lookup: Callable[[str], IdempotencyRecord | None],
-                 requests: ActiveRequests, metrics: LiveMetrics) -> None:
+                 requests: ActiveRequests, metrics: LiveMetrics,
+                 receipt: Callable[[str], str | None] = lambda _: None) -> None:
         self.app = app
         self.lookup = lookup
         self.requests = requests
         self.metrics = metrics
+        self.receipt = receipt
         self.in_flight: set[str] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -387,20 +393,29 @@ class IdempotencyMiddleware:
         self.in_flight.add(base)
         task = self.requests.bind(context)
         try:
-            await self.app(scope, receive, _mark_replayed(send) if context.replayed else send)
+            await self.app(scope, receive, self._marked(send, base, context.replayed))
         finally:
             self.requests.release(task)
             self.in_flight.discard(base)
 
+    def _marked(self, send: Send, base: str, replayed: bool) -> Send:
+        """``send`` adding the receipt to a 2xx answer, and ``Idempotent-Replayed`` to a replay's."""
+        receipt = self.receipt
 
-def _mark_replayed(send: Send) -> Send:
-    async def marked(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []),
-                                              (b"idempotent-replayed", b"true")]}
-        await send(message)
+        async def marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra: list[tuple[bytes, bytes]] = []
+                if replayed:
+                    extra.append((b"idempotent-replayed", b"true"))
+                if 200 <= int(message["status"]) < 300:
+                    signed = receipt(base)
+                    if signed is not None:
+                        extra.append((b"flagship-receipt", signed.encode("ascii")))
+                if extra:
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
 
-    return marked
+        return marked
 
 
 class SettledReadsMiddleware:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from flagship.mechanisms import ContractError, StoreError
 from flagship.sandbox._gc import FrozenHeap
 from flagship.sandbox._host import Host
@@ -22,6 +24,7 @@ from flagship.sandbox._live._idempotency import IdempotencyIndex
 from flagship.sandbox._replay import Commit, commits_from_entries, replay
 from flagship.sandbox._runner import build_host
 from flagship.sandbox._scenario import ResolvedScenario
+from flagship.telemetry._receipts import WitnessedHead, witness_findings
 from flagship.telemetry._trial_log import Checkpoint, Trial, TrialLog, verify_chain
 
 __all__ = ["Recovered", "new_host", "rebuild_host", "recover_trial"]
@@ -49,11 +52,13 @@ def new_host(resolved: ResolvedScenario, seed: int) -> Host:
     return host
 
 
-def recover_trial(resolved: ResolvedScenario, trial: Trial, log: TrialLog, heap: FrozenHeap) -> Recovered:
-    """Verify the trial's chain and rebuild every mechanism by replaying its log.
+def recover_trial(resolved: ResolvedScenario, trial: Trial, log: TrialLog, heap: FrozenHeap, *,
+                  witnessed: Sequence[WitnessedHead] = ()) -> Recovered:
+    """Verify the trial's chain (and its witnessed heads) and rebuild every mechanism by replaying its log.
 
     ``heap`` is thawed before the replay: the state this replaces may be frozen, and the
-    collector must be able to reclaim it.
+    collector must be able to reclaim it. A log shorter than a witnessed head, or with
+    another hash at a witnessed size, is refused like a broken chain.
     """
     trial_id = trial.id
     entries = list(log.entries(trial_id))
@@ -62,6 +67,12 @@ def recover_trial(resolved: ResolvedScenario, trial: Trial, log: TrialLog, heap:
     if not verification.ok:
         where = "" if verification.first_bad is None else f" at seq {verification.first_bad}"
         raise StoreError(f"trial {trial_id}: the log fails verification{where}: {verification.problem}")
+    if witnessed:
+        hashes = {entry.seq: entry.hash for entry in entries}
+        contradictions = witness_findings(hashes, verification, witnessed,
+                                          Ed25519PublicKey.from_public_bytes(bytes.fromhex(trial.public_key)))
+        if contradictions:
+            raise StoreError(f"trial {trial_id}: the log contradicts its witness: {contradictions[-1]}")
     commits = commits_from_entries(entries, trial_id=trial_id)
     heap.thaw()
     host = new_host(resolved, trial.seed)

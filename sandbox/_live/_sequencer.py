@@ -54,11 +54,13 @@ from flagship.sandbox._host import Host
 from flagship.sandbox._live._durability import DurableLog
 from flagship.sandbox._live._idempotency import IdempotencyIndex, IdempotencyRecord
 from flagship.sandbox._live._recovery import rebuild_host, recover_trial
+from flagship.sandbox._live._witness import Witness
 from flagship.sandbox._measure_worker import ArmMeasures, MeasureWorker, measure_arms, refresh_measures
 from flagship.sandbox._replay import Commit, Recorded, advance
 from flagship.sandbox._scenario import ResolvedScenario
 from flagship.telemetry._prometheus import LiveMetrics
-from flagship.telemetry._trial_log import CheckpointKey, Trial, TrialLog
+from flagship.telemetry._receipts import sign_receipt
+from flagship.telemetry._trial_log import CheckpointKey, LogEntry, Trial, TrialLog
 
 __all__ = ["Engine", "EngineOptions"]
 
@@ -117,7 +119,8 @@ class Engine:
 
     def __init__(self, resolved: ResolvedScenario, trial: Trial, log: TrialLog, key: CheckpointKey, *,
                  options: EngineOptions | None = None, metrics: LiveMetrics | None = None,
-                 shadow: ResolvedScenario | None = None, clock: Callable[[], float] = time.time) -> None:
+                 shadow: ResolvedScenario | None = None, clock: Callable[[], float] = time.time,
+                 witness: Witness | None = None) -> None:
         self.resolved = resolved
         self.trial = trial
         self.log = log
@@ -133,7 +136,9 @@ class Engine:
         """Queued actions the last stop let finish before it signed the final checkpoint."""
         self.recovered_entries = 0
         self.recovered_state_hash = ""
-        self.durable = DurableLog(trial, log, key, self.options, self.metrics, clock)
+        self.witness = witness
+        self.durable = DurableLog(trial, log, key, self.options, self.metrics, clock,
+                                  witness.record if witness is not None else None)
         self._history: list[Commit] = []
         self._state_hash: tuple[float, str] | None = None  # (sim time, hash) of the last one computed
         self._index = IdempotencyIndex()
@@ -191,6 +196,23 @@ class Engine:
         """The committed record of an idempotency key (for the idempotency middleware)."""
         return self._index.lookup(base_key)
 
+    def receipt(self, base_key: str) -> str | None:
+        """A signed receipt (header value) for the committed request under ``base_key``, if any.
+
+        Signed now, over the request's last committed entry and the durable head: only
+        committed entries ever reach the index, so a receipt never vouches for more than
+        the database holds.
+        """
+        record = self._index.lookup(base_key)
+        last = None if record is None else record.last_entry
+        if last is None:
+            return None
+        durable = self.durable
+        # While a resync reloads the log in a thread, size and head are replaced one after the
+        # other: vouch for the entry itself then (a head that is certainly consistent).
+        size, head = (last[0] + 1, last[1]) if durable.resync else (durable.size, durable.head)
+        return sign_receipt(self.key, self.trial.id, last[0], last[1], size, head, self.clock()).header()
+
     def mechanism(self, name: str) -> Mechanism[Any]:
         """The live mechanism ``name`` (fetch it per request: a rebuild replaces it)."""
         if self.host is None or name not in self.host.mechanisms:
@@ -202,7 +224,8 @@ class Engine:
     def recover(self) -> None:
         """Verify the trial's chain and rebuild every mechanism by replaying its log."""
         started = time.perf_counter()
-        recovered = recover_trial(self.resolved, self.trial, self.log, self._heap)
+        witnessed = self.witness.heads(self.trial.id) if self.witness is not None else ()
+        recovered = recover_trial(self.resolved, self.trial, self.log, self._heap, witnessed=witnessed)
         host = recovered.host
         self.host = host
         self.metrics.declare_measures((m.area.value, m.unit) for declared in host.declared_measures().values()
@@ -444,7 +467,7 @@ class Engine:
                 return
             host.committed = len(host.log) if host.log is not None else 0  # (host may be rebuilt)
             durable.committed(entries, checkpoint)
-            self._committed(recorded, ours, now, state_hash)
+            self._committed(recorded, entries, ours, now, state_hash)
         for item, result in results:
             if item.future.done():
                 continue
@@ -462,13 +485,13 @@ class Engine:
         if remaining:
             await self._apply_and_commit(remaining, target)
 
-    def _committed(self, recorded: tuple[Recorded, ...], ours: Mapping[int, _Pending], now: float,
-                   state_hash: str | None) -> None:
+    def _committed(self, recorded: tuple[Recorded, ...], entries: Sequence[LogEntry],
+                   ours: Mapping[int, _Pending], now: float, state_hash: str | None) -> None:
         """What a durable batch changes in memory: history, state hash, metrics, key index."""
         self._state_hash = None if state_hash is None else (now, state_hash)
         self._history.append(Commit(now, recorded, state_hash))
         index = self._index
-        for rec in recorded:
+        for rec, entry in zip(recorded, entries, strict=True):
             outcome = rec.outcome
             self.metrics.actions.labels(rec.mechanism, "http" if rec.external else "sim",
                                         "accepted" if outcome.accepted else "rejected",
@@ -476,7 +499,8 @@ class Engine:
             item = ours.get(id(rec.action)) if rec.external else None
             if item is None or item.base_key is None or item.request_hash is None:
                 continue
-            index.remember(item.base_key, item.request_hash, item.index, outcome)
+            index.remember(item.base_key, item.request_hash, item.index, outcome,
+                           entry=(entry.seq, entry.hash))
 
     async def _commit_failed(self, items: Sequence[_Pending], exc: StoreError, *, rebuild: bool) -> None:
         error = self.durable.failed(exc)

@@ -246,6 +246,8 @@ def test_openapi_documents_routes_keys_problems_and_security(tmp_path: Path) -> 
         purchase = paths["/v1/shop/purchases"]["post"]
         key = next(p for p in purchase["parameters"] if p["name"] == "Idempotency-Key")
         assert key["in"] == "header" and key["required"] is True
+        assert "Flagship-Receipt" in purchase["responses"]["201"]["headers"]  # documented, optional
+        assert "headers" not in paths["/v1/shop"]["get"]["responses"]["200"]  # a read has no receipt
         assert "application/problem+json" in purchase["responses"]["422"]["content"]
         assert "application/problem+json" in purchase["responses"]["default"]["content"]
         assert spec["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status", "reason"]

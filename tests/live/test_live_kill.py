@@ -8,7 +8,8 @@ each restart: the trial resumes, the log it recovered is the durable log, and th
 it rebuilt is what an independent replay of that log gives. Every request whose fate was
 unknown at the kill is retried with its key and body (signed afresh). At the end: every
 acknowledged action is in the log exactly once with the outcome the client got, no key is
-applied twice, the chain verifies, every state hash the server reported before a kill is
+applied twice, the chain verifies, every receipt the agents kept verifies against the recovered
+log and names the entry of its request, every state hash the server reported before a kill is
 the state of its log at that size, and the book equals a plain :class:`flagship.markets.OrderBook`
 fed the accepted orders and cancels: nothing unacknowledged is half-applied.
 """
@@ -27,10 +28,12 @@ import orjson
 from flagship.agents import AgentIdentity, WebBotAuth
 from flagship.markets import OrderBook
 from flagship.mechanisms import sha256_hex
+from flagship.sandbox import ReceiptKeeper
 from flagship.sandbox._live import load_live_scenario
 from flagship.sandbox._replay import commits_from_entries, replay, replay_scenario
 from flagship.sandbox._runner import build_host
 from flagship.telemetry import Store
+from flagship.telemetry._receipts import Receipt, audit_trial, load_receipts
 from flagship.telemetry._trial_log import LogEntry, TrialLog
 from tests.live._gate_support import agent, answer_body, application_body, write_gate_scenario
 from tests.live._support import ServerProcess, free_port
@@ -43,9 +46,11 @@ Request = tuple[str, str, str, dict[str, Any] | None]  # actor, method, path, bo
 
 
 class Ledger:
-    """What the agents sent and what they were told."""
+    """What the agents sent and what they were told (and the receipts they kept)."""
 
-    def __init__(self) -> None:
+    def __init__(self, receipts: Path) -> None:
+        self.keeper = ReceiptKeeper(receipts)
+        self.receipts: dict[str, Receipt] = {}
         self.sent: dict[str, Request] = {}
         self.acked: dict[str, tuple[int, dict[str, Any]]] = {}
         self.unknown: set[str] = set()
@@ -73,6 +78,10 @@ class Ledger:
     def answer(self, key: str, response: httpx.Response) -> None:
         # never a 5xx while the store is up; a cancel may find its order already traded (404)
         assert response.status_code in (200, 201, 404, 409), response.text
+        if response.is_success:  # every acknowledgement of a committed action carries a receipt
+            receipt = self.keeper.keep(response)
+            assert receipt is not None, response.headers
+            self.receipts[key] = receipt
         self.acked[key] = (response.status_code, response.json())
         self.unknown.discard(key)
 
@@ -202,7 +211,7 @@ def test_sigkill_loses_nothing_acknowledged_and_applies_nothing_twice(store_url:
     scenario = write_gate_scenario(tmp_path, time_factor=20.0, authority=f"127.0.0.1:{port}",
                                    market="[mechanisms.value_market.surveillance]\nenabled = false",
                                    limits="[live.limits]\nrate_per_second = 1e6\nburst = 1000000\n")
-    ledger = Ledger()
+    ledger = Ledger(tmp_path / "receipts")
     trial_id, kills, final_book = _rounds(scenario, store_url, tmp_path, ledger, rng, port)
 
     with Store.open(store_url) as store:
@@ -210,8 +219,15 @@ def test_sigkill_loses_nothing_acknowledged_and_applies_nothing_twice(store_url:
         verification = log.verify(trial_id)
         entries = list(log.entries(trial_id))
         trial = log.trial(trial_id)
+        # every receipt kept across the kills verifies against the recovered log: signature, entry, head
+        kept = load_receipts(tmp_path / "receipts")
+        audit = audit_trial(trial, log.entries(trial_id), log.checkpoints(trial_id), receipts=kept)
     assert verification.ok, verification
     assert kills >= KILLS and len(ledger.acked) >= 50, (kills, len(ledger.acked))
+    assert audit.findings == [] and audit.receipts == len(kept) >= 50, audit
+    for key, receipt in ledger.receipts.items():  # ...and names the entry that committed that request
+        stored = entries[receipt.seq].idempotency_key
+        assert stored is not None and orjson.loads(stored)[1] == key
 
     by_key: dict[str, LogEntry] = {}
     counts: Counter[str] = Counter()
