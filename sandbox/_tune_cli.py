@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from flagship.sandbox._cli_app import DbOpt, ScenarioArg, SetOpt, err, out
+from flagship.sandbox._cli_app import ScenarioArg, SetOpt, err, out
 
 if TYPE_CHECKING:
     from flagship.sandbox._tune import TrialResult, TuneOutcome
@@ -42,7 +43,8 @@ def tune_command(
     seed: Annotated[int | None, typer.Option(
         help="the search's seed (default: the scenario's seed); the runs' seeds stay the scenario's",
         min=0)] = None,
-    db: DbOpt = None,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="store URL or SQLite file (default: the scenario's store)")] = None,
     set_: SetOpt = None,
     workers: Annotated[int | None, typer.Option(help="local processes (default: all cores)", min=1)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print every trial and the result as JSON")] = False,
@@ -93,7 +95,8 @@ def tune_command(
             err.print(f"trial {result.number + 1}/{trials}: {_config(result.assignment)}: {state}",
                       highlight=False, markup=False, soft_wrap=True)
 
-    with open_store(db or base.scenario.store) as store:
+    url = db if db is None or "://" in db else f"sqlite:///{Path(db).resolve()}"  # a SQLite file's path too
+    with open_store(url or base.scenario.store) as store:
         n_jobs = trials * len(arms) * tune.replications
         with open_executor("local", workers=workers, n_jobs=n_jobs) as pool:
             outcome = run_tune(tune, store, pool, window=window_for(pool), on_trial=progress)
