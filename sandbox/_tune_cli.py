@@ -58,6 +58,7 @@ def tune_command(
     """
     from flagship.mechanisms import InputError, Problem  # noqa: PLC0415
     from flagship.sandbox._executors import open_executor, window_for  # noqa: PLC0415
+    from flagship.sandbox._interrupt import stop_on_signals  # noqa: PLC0415
     from flagship.sandbox._scenario import load_scenario  # noqa: PLC0415
     from flagship.sandbox._tune import (  # noqa: PLC0415
         Tune,
@@ -98,8 +99,15 @@ def tune_command(
     url = db if db is None or "://" in db else f"sqlite:///{Path(db).resolve()}"  # a SQLite file's path too
     with open_store(url or base.scenario.store) as store:
         n_jobs = trials * len(arms) * tune.replications
-        with open_executor("local", workers=workers, n_jobs=n_jobs) as pool:
-            outcome = run_tune(tune, store, pool, window=window_for(pool), on_trial=progress)
+        try:
+            with stop_on_signals() as received, \
+                    open_executor("local", workers=workers, n_jobs=n_jobs) as pool:
+                outcome = run_tune(tune, store, pool, window=window_for(pool), on_trial=progress)
+        except KeyboardInterrupt:  # every finished run is stored: the same command replays and goes on
+            err.print(f"interrupted by {received.name}: workers stopped; completed runs are stored in "
+                      f"{store.url}; rerun the same command to resume", highlight=False, markup=False,
+                      soft_wrap=True)
+            raise typer.Exit(received.exit_code) from None
         url = store.url
     if as_json:
         sys.stdout.write(json.dumps(_tune_json(outcome), indent=2) + "\n")
