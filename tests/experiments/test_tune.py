@@ -114,3 +114,19 @@ def test_values_are_searched_as_toml_choices(tmp_path: Path, shop: Path) -> None
     assert {t["configuration"]["mechanisms.posted_price.price"] for t in trials} <= {60, 80, 100}
     assert all(t["configuration"]["populations.shoppers.arrival"] == {"process": "poisson", "rate": 0.5}
                for t in trials)
+
+
+def test_common_seeds_give_every_cell_the_scenarios_own_seeds_under_another_sweep_id(shop: Path) -> None:
+    from flagship.sandbox import load_scenario
+    from flagship.sandbox._sweep import Axis, SweepSpec, plan_sweep
+
+    base = load_scenario(shop)
+    grid = (Axis("mechanisms.posted_price.price", (80, 100)),)
+    own = plan_sweep(base, SweepSpec(replications=3)).cells[0].seeds  # the scenario's own (empty) cell
+    common = plan_sweep(base, SweepSpec(grids=grid, replications=3, common_seeds=True))
+    per_cell = plan_sweep(base, SweepSpec(grids=grid, replications=3))
+    assert [c.seeds for c in common.cells] == [own, own]
+    assert per_cell.cells[0].seeds != per_cell.cells[1].seeds  # without it, seeds follow the cell
+    assert common.sweep_id != per_cell.sweep_id  # other seeds, another sweep: never mixed in the store
+    assert common.command().endswith("--common-seeds")
+    assert "common_seeds" not in per_cell.record()["design"]  # existing sweeps keep their records and ids
