@@ -54,7 +54,7 @@ def _spec(design: dict[str, Any], replications: int) -> SweepSpec:
         zips=tuple(Axis(a["path"], tuple(a["values"])) for a in design.get("zips", [])),
         ranges=tuple(Range(r["path"], r["low"], r["high"], r["integer"]) for r in design.get("ranges", [])),
         samples=int(design.get("samples", 0)), sampler=design.get("sampler", "lhs"),
-        replications=replications)
+        replications=replications, common_seeds=bool(design.get("common_seeds", False)))
 
 
 def _run(jobs: list[RunJob], store: RunStore, workers: int | None) -> tuple[int, int]:

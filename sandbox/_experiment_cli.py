@@ -75,6 +75,7 @@ def sweep_command(
     sampler: Annotated[str, typer.Option(help="lhs (Latin hypercube) or random")] = "lhs",
     replications: Annotated[int | None, typer.Option(
         help="seeds per cell (default: the scenario's replications)", min=1)] = None,
+    common_seeds: Annotated[bool, typer.Option(help="every cell on the scenario's own seeds")] = False,
     db: Annotated[str | None, typer.Option("--db", help="store URL (default: the scenario's store)")] = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="override a scenario field for every cell: dotted.path=value")] = None,
@@ -144,7 +145,7 @@ def sweep_command(
     grids = [*(Axis(path, tuple(values)) for path, values in base.scenario.grid.items() if path not in swept),
              *grids]
     spec = SweepSpec(tuple(grids), tuple(zips), tuple(ranges), sample or 0,
-                     cast(Sampler, sampler), replications or base.scenario.replications)
+                     cast(Sampler, sampler), replications or base.scenario.replications, common_seeds)
     plan = plan_sweep(base, spec)
     metrics = SweepMetrics() if metrics_port is not None or pushgateway else None
     if pushgateway and metrics is not None:  # an unreachable gateway is found before anything is stored

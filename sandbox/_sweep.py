@@ -92,6 +92,10 @@ class SweepSpec:
     samples: int = 0
     sampler: Sampler = "lhs"
     replications: int = 1
+    common_seeds: bool = False
+    """Every cell runs the same K seeds (those of the scenario's own, empty cell) instead of seeds
+    derived from its assignment: common random numbers across cells too, as ``flagship tune``'s
+    trials use, so two cells differ by their configuration and not by their draws."""
 
     def __post_init__(self) -> None:
         problems: list[Problem] = []
@@ -135,6 +139,7 @@ class SweepSpec:
             "samples": self.samples,
             "sampler": self.sampler,
             "replications": self.replications,
+            **({"common_seeds": True} if self.common_seeds else {}),
         }
 
     def command_args(self) -> list[str]:
@@ -150,7 +155,7 @@ class SweepSpec:
                 low, high = (int(r.low), int(r.high)) if r.integer else (r.low, r.high)
                 args += ["--range", f"{r.path}={low}:{high}"]
         args += ["--replications", str(self.replications)]
-        return args
+        return [*args, "--common-seeds"] if self.common_seeds else args
 
 
 def split_values(text: str) -> list[str]:
@@ -203,12 +208,12 @@ def parse_axis(text: str, option: str = "--grid") -> Axis:
     return Axis(path, tuple(values))
 
 
-def parse_range(text: str) -> Range:
+def parse_range(text: str, option: str = "--range") -> Range:
     """``path=low:high`` -> :class:`Range` (integer sampling when both bounds are integers)."""
     path, sep, bounds = text.partition("=")
     path = path.strip()
     low_text, colon, high_text = bounds.partition(":")
-    problem = Problem("--range", f"expected path=low:high with numbers low < high, got {text!r}")
+    problem = Problem(option, f"expected path=low:high with numbers low < high, got {text!r}")
     if not sep or not path or not colon:
         raise InputError([problem])
     try:
@@ -410,7 +415,7 @@ def _content(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def sweep_id_for(base: ResolvedScenario, cell_keys: Iterable[str],
-                 overrides: Sequence[tuple[str, Any]]) -> str:
+                 overrides: Sequence[tuple[str, Any]], *, common_seeds: bool = False) -> str:
     """A digest of what decides the results: 32 hex chars.
 
     The scenario's parsed data (not its text: a comment or a reordered table changes nothing),
@@ -423,6 +428,7 @@ def sweep_id_for(base: ResolvedScenario, cell_keys: Iterable[str],
         "overrides": sorted([[path, value] for path, value in overrides], key=lambda o: str(o[0])),
         "cells": sorted(cell_keys),
         "seed": base.scenario.seed,
+        **({"common_seeds": True} if common_seeds else {}),  # other seeds: another sweep
     }
     return hashlib.sha256(canonical_json(identity).encode("utf-8")).hexdigest()[:32]
 
@@ -448,12 +454,12 @@ def plan_sweep(base: ResolvedScenario, spec: SweepSpec) -> SweepPlan:
         except ScenarioError as exc:
             problems.extend(p for p in exc.problems if p not in problems)
             continue
-        cells.append(Cell(index, cell_key(assignment), dict(assignment),
-                          tuple(cell_seeds(seed, assignment, spec.replications)), resolved))
+        seeds = cell_seeds(seed, {} if spec.common_seeds else assignment, spec.replications)
+        cells.append(Cell(index, cell_key(assignment), dict(assignment), tuple(seeds), resolved))
     if problems:
         raise ScenarioError(problems, source=base.source)
-    return SweepPlan(sweep_id_for(base, (c.key for c in cells), overrides), base, spec, tuple(cells),
-                     overrides)
+    return SweepPlan(sweep_id_for(base, (c.key for c in cells), overrides, common_seeds=spec.common_seeds),
+                     base, spec, tuple(cells), overrides)
 
 
 # -- running ------------------------------------------------------------------------------

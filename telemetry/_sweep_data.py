@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from flagship.mechanisms._errors import InputError, Problem
 from flagship.telemetry._store_protocol import RunStore, StoredRun, StoredSweep
 
-__all__ = ["AREAS", "MeasureInfo", "SweepData"]
+__all__ = ["AREAS", "MeasureInfo", "SweepData", "resolve_measure"]
 
 AREAS = ("legitimacy", "ux", "robustness")
 
@@ -33,6 +34,21 @@ class MeasureInfo:
 
 
 ValueKey = tuple[str, str, int]  # (cell, arm, seed)
+
+
+def resolve_measure(measures: Mapping[str, MeasureInfo], name: str, *, where: str = "measure") -> MeasureInfo:
+    """The measure called ``scope.name`` or ``area.name`` (unique across scopes) among ``measures``."""
+    if name in measures:
+        return measures[name]
+    area, _, short = name.partition(".")
+    candidates = [m for m in measures.values() if m.area == area and m.name == short]
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        listed = ", ".join(sorted(m.key for m in candidates))
+        raise InputError([Problem(where, f"{name!r} is ambiguous; name one of: {listed}")])
+    known = ", ".join(f"{m.qualified} ({m.key})" for m in measures.values()) or "none"
+    raise InputError([Problem(where, f"unknown measure {name!r}; known: {known}")])
 
 
 @dataclass
@@ -89,17 +105,7 @@ class SweepData:
 
     def resolve_measure(self, name: str, *, where: str = "measure") -> MeasureInfo:
         """The measure called ``scope.name`` or ``area.name`` (unique across scopes)."""
-        if name in self.measures:
-            return self.measures[name]
-        area, _, short = name.partition(".")
-        candidates = [m for m in self.measures.values() if m.area == area and m.name == short]
-        if len(candidates) == 1:
-            return candidates[0]
-        if candidates:
-            listed = ", ".join(sorted(m.key for m in candidates))
-            raise InputError([Problem(where, f"{name!r} is ambiguous; name one of: {listed}")])
-        known = ", ".join(f"{m.qualified} ({m.key})" for m in self.measures.values()) or "none"
-        raise InputError([Problem(where, f"unknown measure {name!r}; known: {known}")])
+        return resolve_measure(self.measures, name, where=where)
 
     def samples(self, measure: str, arm: str, cell: str | None = None) -> dict[tuple[str, int], float]:
         """(cell, seed) -> defined value of ``measure`` in ``arm`` (one cell, or all)."""

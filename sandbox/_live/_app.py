@@ -32,6 +32,8 @@ from flagship.sandbox._live._idempotency import KEYED_METHODS, IdempotencyRecord
 from flagship.sandbox._live._limits import Limits, RateBuckets
 from flagship.sandbox._live._logs import LogFormat, configure_logging
 from flagship.sandbox._live._middleware import (
+    REQUEST_STATE_KEY,
+    UNMATCHED,
     AuthenticationMiddleware,
     BodyLimitMiddleware,
     IdempotencyMiddleware,
@@ -139,7 +141,12 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
                               "with a reason code; every POST needs an Idempotency-Key.",
                   openapi_url="/openapi.json", redoc_url=None)
     schemes = [a.scheme for a in gateway.authenticators]
-    install_problem_handlers(app, www_authenticate=lambda: ", ".join(schemes))
+    def count_problem(request: Request, reason: str) -> None:
+        # a route's refusal (401 without credentials, 422 from validation) under its route's label
+        labelled = request.scope.get("state", {}).get(REQUEST_STATE_KEY)
+        engine.metrics.problem(labelled.endpoint if labelled is not None else UNMATCHED, reason)
+
+    install_problem_handlers(app, www_authenticate=lambda: ", ".join(schemes), count=count_problem)
     shadow = list(engine.shadow.overrides) if engine.shadow is not None else []
 
     @app.get("/healthz", response_model=Health, tags=["server"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import http
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -56,6 +57,9 @@ _REASON_BY_STATUS = {
     415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_REQUEST", 429: "RATE_LIMITED",
     500: "INTERNAL_ERROR", 503: "UNAVAILABLE",
 }
+#: What a reason code looks like; anything else (a route that put free text in its reason) is counted
+#: as OTHER, so the metric's reason label stays a bounded set.
+_BOUNDED_REASON = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _MAX_MESSAGE = 300  # characters of a validation message (pydantic echoes inputs, which may be huge)
 
 
@@ -115,19 +119,29 @@ def _validation_problems(errors: Sequence[Any]) -> list[Problem]:
     return problems
 
 
-def install_problem_handlers(app: FastAPI, *, www_authenticate: Callable[[], str] = lambda: "") -> None:
-    """Make every error the app can produce a problem+json response with a reason code."""
+def install_problem_handlers(app: FastAPI, *, www_authenticate: Callable[[], str] = lambda: "",
+                             count: Callable[[Request, str], None] = lambda _request, _reason: None) -> None:
+    """Make every error the app can produce a problem+json response with a reason code.
+
+    ``count(request, reason)`` is called for each such answer (the app counts them in
+    ``flagship_http_problems_total``; the middlewares count their own refusals), except a mechanism's
+    rejection of an action, which ``flagship_actions_total`` counts by its reason already.
+    """
+
+    def counted(request: Request, response: Response, reason: str) -> Response:
+        count(request, reason if _BOUNDED_REASON.fullmatch(reason) else "OTHER")
+        return response
 
     def unauthorized_headers(status: int) -> dict[str, str]:
         challenge = www_authenticate()
         return {"WWW-Authenticate": challenge} if status == 401 and challenge else {}
 
-    async def on_validation(_: Request, exc: Exception) -> Response:
+    async def on_validation(request: Request, exc: Exception) -> Response:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-        return problem_response(422, "INVALID_REQUEST", "the request does not validate",
-                                errors=_validation_problems(errors))
+        return counted(request, problem_response(422, "INVALID_REQUEST", "the request does not validate",
+                                                 errors=_validation_problems(errors)), "INVALID_REQUEST")
 
-    async def on_http(_: Request, exc: Exception) -> Response:
+    async def on_http(request: Request, exc: Exception) -> Response:
         if not isinstance(exc, StarletteHTTPException):  # pragma: no cover - registered for it only
             raise exc
         status = exc.status_code
@@ -143,45 +157,50 @@ def install_problem_handlers(app: FastAPI, *, www_authenticate: Callable[[], str
         elif exc.detail and exc.detail != http.HTTPStatus(status).phrase:
             detail = str(exc.detail)
         headers = {**unauthorized_headers(status), **dict(exc.headers or {})}
-        return problem_response(status, reason, detail, errors=problems, headers=headers)
+        return counted(request, problem_response(status, reason, detail, errors=problems, headers=headers),
+                       reason)
 
-    async def on_auth(_: Request, exc: Exception) -> Response:
+    async def on_auth(request: Request, exc: Exception) -> Response:
         if not isinstance(exc, AuthError):  # pragma: no cover
             raise exc
-        return problem_response(exc.status, exc.reason, exc.detail,
-                                headers=unauthorized_headers(exc.status))
+        return counted(request, problem_response(exc.status, exc.reason, exc.detail,
+                                                 headers=unauthorized_headers(exc.status)), exc.reason)
 
     async def on_rejected(_: Request, exc: Exception) -> Response:
         if not isinstance(exc, ActionRejected):  # pragma: no cover
             raise exc
         return problem_response(exc.status, exc.reason, exc.detail)
 
-    async def on_input(_: Request, exc: Exception) -> Response:
+    async def on_input(request: Request, exc: Exception) -> Response:
         if not isinstance(exc, InputError):  # pragma: no cover
             raise exc
         if isinstance(exc, UnknownNameError):
-            return problem_response(404, "NOT_FOUND", "; ".join(exc.lines()), errors=exc.problems)
-        return problem_response(422, "INVALID_INPUT", "the request does not validate",
-                                errors=exc.problems)
+            return counted(request, problem_response(404, "NOT_FOUND", "; ".join(exc.lines()),
+                                                     errors=exc.problems), "NOT_FOUND")
+        return counted(request, problem_response(422, "INVALID_INPUT", "the request does not validate",
+                                                 errors=exc.problems), "INVALID_INPUT")
 
-    async def on_unavailable(_: Request, exc: Exception) -> Response:
+    async def on_unavailable(request: Request, exc: Exception) -> Response:
         retry = exc.retry_after if isinstance(exc, StoreUnavailableError | CommitOutcomeUnknownError) else 1.0
         reason = "SHUTTING_DOWN" if isinstance(exc, ShuttingDownError) else \
             "OUTCOME_UNKNOWN" if isinstance(exc, CommitOutcomeUnknownError) else "STORE_UNAVAILABLE"
-        return problem_response(503, reason, str(exc),
-                                headers={"Retry-After": str(max(1, math.ceil(retry)))})
+        return counted(request, problem_response(503, reason, str(exc),
+                                                 headers={"Retry-After": str(max(1, math.ceil(retry)))}),
+                       reason)
 
-    async def on_ended(_: Request, exc: Exception) -> Response:
-        return problem_response(409, "TRIAL_ENDED", str(exc))
+    async def on_ended(request: Request, exc: Exception) -> Response:
+        return counted(request, problem_response(409, "TRIAL_ENDED", str(exc)), "TRIAL_ENDED")
 
-    async def on_mechanism(_: Request, exc: Exception) -> Response:
+    async def on_mechanism(request: Request, exc: Exception) -> Response:
         _log.error("mechanism failed: %s", exc)
-        return problem_response(500, "MECHANISM_ERROR", "the mechanism failed on this action; "
-                                                        "it had no effect")
+        return counted(request, problem_response(500, "MECHANISM_ERROR", "the mechanism failed on this "
+                                                                         "action; it had no effect"),
+                       "MECHANISM_ERROR")
 
-    async def on_bug(_: Request, exc: Exception) -> Response:
+    async def on_bug(request: Request, exc: Exception) -> Response:
         _log.exception("unhandled error", exc_info=exc)
-        return problem_response(500, "INTERNAL_ERROR", "an internal error occurred")
+        return counted(request, problem_response(500, "INTERNAL_ERROR", "an internal error occurred"),
+                       "INTERNAL_ERROR")
 
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -69,8 +69,9 @@ def test_list_filters_by_kind_and_name_and_includes_measures(tmp_path: Path) -> 
 
 def test_help_lists_commands_in_the_workflow_order(tmp_path: Path) -> None:
     shown = flagship("--help", cwd=tmp_path).stdout
-    order = ["run", "validate", "sweep", "evaluate", "report", "serve", "verify", "replay", "export-metrics",
-             "export-responses", "runs", "sweeps", "trials", "show", "rerun", "list", "events"]
+    order = ["run", "validate", "sweep", "evaluate", "report", "tune", "serve", "verify", "replay",
+             "export-metrics", "export-responses", "runs", "sweeps", "trials", "show", "rerun", "list",
+             "events"]
     positions = [shown.index(f"│ {name} ") for name in order]
     assert positions == sorted(positions)
 

@@ -1,6 +1,6 @@
 """Differential tests: our co-winners equal pref_voting's on thousands of small profiles.
 
-pref_voting is a test dependency only.  Profiles are small (3-6 candidates, 5-50
+pref_voting is the `oracle` extra, not the test extra.  Profiles are small (3-6 candidates, 5-50
 voters, some drawn from a handful of ballot types) so that ties, cycles and
 all-tied IRV rounds come up often.  Complete profiles are compared with
 ``Profile``; truncated ones with ``ProfileWithTies`` using extended strict
@@ -25,7 +25,7 @@ import pytest
 # small; run them interpreted.  Only this module imports numba (via pref_voting), and
 # the variable is read when numba is first imported; setdefault lets a caller override.
 os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
-pytest.importorskip("pref_voting")
+pytest.importorskip("pref_voting")  # the `oracle` extra: tests/democracy/test_oracle.py
 
 from pref_voting.c1_methods import copeland
 from pref_voting.iterative_methods import instant_runoff
@@ -35,6 +35,8 @@ from pref_voting.profiles_with_ties import ProfileWithTies
 from pref_voting.scoring_methods import borda, plurality
 
 from flagship.democracy import tally
+
+pytestmark = pytest.mark.oracle  # CI runs these once the oracle extra is installed (.ci/run)
 
 Rows = np.ndarray
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 os.environ.setdefault("NUMBA_DISABLE_JIT", "1")  # see test_democracy_pref_voting.py
-pytest.importorskip("pref_voting")
+pytest.importorskip("pref_voting")  # the `oracle` extra: tests/democracy/test_oracle.py
 
 from pref_voting.iterative_methods import instant_runoff
 from pref_voting.profiles import Profile
@@ -34,6 +34,8 @@ from flagship.democracy._count_profiles import (
 from flagship.democracy.study_table import main as table_main
 from flagship.mechanisms import InputError
 from tests._cli import flagship
+
+pytestmark = pytest.mark.oracle  # CI runs these once the oracle extra is installed (.ci/run)
 
 REPO = Path(__file__).resolve().parents[2]
 CANDIDATES = ("a", "b", "c")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import re
 from pathlib import Path
 
 import httpx
 
-from tests.live._support import REPO_ROOT, Live, auth, problem
+from tests.live._support import REPO_ROOT, Live, auth, build_live, problem, serving, write_scenario
 from tests.live.test_live_api import GATES, post, run
 
 
@@ -37,6 +38,24 @@ def test_metric_labels_are_the_routers_templates_and_unmatched_is_bounded(tmp_pa
         assert "nowhere" not in text
 
     run(tmp_path, body)
+
+
+def test_route_refusals_401_and_422_are_counted_as_problems_on_a_real_server(tmp_path: Path) -> None:
+    # Raised inside a route (the gateway finds no principal; FastAPI finds an invalid body), these are
+    # answered by the exception handlers, not the middlewares: they were never counted before.
+    live = build_live(f"sqlite:///{tmp_path / 'live.db'}", write_scenario(tmp_path, shoppers=0), tmp_path)
+    with serving(live) as server, httpx.Client(base_url=server.url) as client:
+        unsigned = client.post("/v1/shop/purchases", json={"offer": 120}, headers={"Idempotency-Key": "u1"})
+        problem(unsigned, 401, "UNAUTHENTICATED")
+        for key in ("v1", "v2"):
+            invalid = client.post("/v1/shop/purchases", json={"offer": -1},
+                                  headers={**auth(), "Idempotency-Key": key})
+            problem(invalid, 422, "INVALID_REQUEST")
+        text = client.get("/metrics").text
+    assert 'flagship_http_problems_total{endpoint="/v1/shop/purchases",reason="UNAUTHENTICATED"} 1.0' in text
+    assert 'flagship_http_problems_total{endpoint="/v1/shop/purchases",reason="INVALID_REQUEST"} 2.0' in text
+    reasons = re.findall(r'flagship_http_problems_total\{[^}]*reason="([^"]*)"', text)
+    assert reasons and all(re.fullmatch(r"[A-Z][A-Z0-9_]{0,63}", r) for r in reasons)  # a bounded label set
 
 
 def test_concurrent_keyed_requests_of_one_caller_keep_their_own_keys(tmp_path: Path) -> None:
