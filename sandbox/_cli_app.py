@@ -10,14 +10,20 @@ server, matplotlib) is imported when the command runs, so help and validation st
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+if TYPE_CHECKING:
+    from flagship.mechanisms import Problem
+
 __all__ = ["DEFAULT_STORE_URL", "NO_ARM", "DbOpt", "ScenarioArg", "SetOpt", "StoreArg", "StoreOpt", "app",
-           "chosen_store", "err", "out", "progress"]
+           "chosen_store", "err", "out", "parse_each", "progress"]
+
+_Parsed = TypeVar("_Parsed")
 
 #: The embedded default store (as :data:`flagship.telemetry.DEFAULT_URL`, which a test pins equal).
 DEFAULT_STORE_URL = "sqlite:///flagship.db"
@@ -82,3 +88,21 @@ def progress(quiet: bool) -> Progress:
     """A transient progress bar on stderr (disabled when ``quiet``, e.g. with ``--json``)."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeRemainingColumn(), console=err, transient=True, disable=quiet)
+
+
+def parse_each(texts: Sequence[str] | None, parse: Callable[[str], _Parsed],
+               problems: list[Problem]) -> list[_Parsed]:
+    """Parse every text of a repeated option, adding each one's problems to ``problems``.
+
+    A command reports every bad value at once (one line each) rather than the first, so the
+    caller raises ``InputError(problems)`` after parsing all its options.
+    """
+    from flagship.mechanisms import InputError  # noqa: PLC0415 - keeps --help free of the contract
+
+    parsed: list[_Parsed] = []
+    for text in texts or []:
+        try:
+            parsed.append(parse(text))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    return parsed

@@ -29,7 +29,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from flagship.sandbox._cli_app import StoreArg, StoreOpt, chosen_store, err, out
+from flagship.sandbox._cli_app import StoreArg, StoreOpt, chosen_store, err, out, parse_each
 
 if TYPE_CHECKING:
     from flagship.mechanisms import Problem
@@ -121,22 +121,9 @@ def sweep_command(
 
     check_executor_options(executor, workers=workers, scheduler=scheduler)
     problems: list[Problem] = []
-    grids, zips, ranges = [], [], []
-    for text in grid or []:
-        try:
-            grids.append(parse_axis(text, "--grid"))
-        except InputError as exc:
-            problems.extend(exc.problems)
-    for text in zip_ or []:
-        try:
-            zips.append(parse_axis(text, "--zip"))
-        except InputError as exc:
-            problems.extend(exc.problems)
-    for text in range_ or []:
-        try:
-            ranges.append(parse_range(text))
-        except InputError as exc:
-            problems.extend(exc.problems)
+    grids = parse_each(grid, lambda text: parse_axis(text, "--grid"), problems)
+    zips = parse_each(zip_, lambda text: parse_axis(text, "--zip"), problems)
+    ranges = parse_each(range_, parse_range, problems)
     if problems:
         raise InputError(problems)
     base = load_scenario(scenario, set_ or [])

@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from flagship.sandbox._cli_app import ScenarioArg, SetOpt, err, out
+from flagship.sandbox._cli_app import ScenarioArg, SetOpt, err, out, parse_each
 
 if TYPE_CHECKING:
     from flagship.sandbox._tune import TrialResult, TuneOutcome
@@ -72,12 +72,7 @@ def tune_command(
     from flagship.telemetry._criteria import load_criteria  # noqa: PLC0415
 
     problems: list[Problem] = []
-    params = []
-    for text in param or []:
-        try:
-            params.append(parse_param(text))
-        except InputError as exc:
-            problems.extend(exc.problems)
+    params = parse_each(param, parse_param, problems)
     if problems:
         raise InputError(problems)
     base = load_scenario(scenario, set_ or [])
