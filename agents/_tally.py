@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flagship.mechanisms import Area, Measure, Recorder
+from flagship.mechanisms import SHARE, Area, Measure, Recorder
 
 __all__ = ["MEASURES", "GateTally"]
 
 MEASURES = (
     Measure("appeal_overturn_rate", Area.LEGITIMACY, "ratio", False,
-            "appeals upheld / appeals decided (appeals made moot by the sanction ending excluded)"),
+            "appeals upheld / appeals decided (appeals made moot by the sanction ending excluded)",
+            bounds=SHARE),
     Measure("time_to_admission", Area.UX, "seconds", False,
             "mean time from an identity's first accepted application to its first admission"),
     Measure("steps_per_admission", Area.UX, "count", False,

@@ -56,7 +56,18 @@ from flagship.democracy._panel import Panel
 from flagship.democracy._proceedings import Proceedings, quorum_needed
 from flagship.democracy._reasons import REASON_STATUS, VoteReason
 from flagship.democracy._voters import VoterRoll
-from flagship.mechanisms import Action, Area, CommonReason, Context, Measure, Mechanism, Outcome, register
+from flagship.mechanisms import (
+    SHARE,
+    SIGNED_SHARE,
+    Action,
+    Area,
+    CommonReason,
+    Context,
+    Measure,
+    Mechanism,
+    Outcome,
+    register,
+)
 from flagship.mechanisms.events import (
     BallotClosed,
     BallotOpened,
@@ -95,8 +106,10 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
             "ratio",
             True,
             "mean over counted votes of counted ballots / convened members",
+            bounds=SHARE,
         ),
-        Measure("quorum_met", Area.LEGITIMACY, "ratio", True, "share of counted votes that met the quorum"),
+        Measure("quorum_met", Area.LEGITIMACY, "ratio", True, "share of counted votes that met the quorum",
+        bounds=SHARE),
         Measure(
             "panel_representativeness_tvd",
             Area.LEGITIMACY,
@@ -104,6 +117,7 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
             False,
             "mean over votes of the total variation distance between the convened members' strata "
             "and the registered electorate's (0 for a whole-electorate vote)",
+            bounds=SHARE,
         ),
         Measure(
             "panel_min_selection_ratio",
@@ -112,6 +126,7 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
             True,
             "mean over panel votes of the least-selected registered voter's selection probability "
             "(exact, from the selection's distribution) over the uniform panel size / registered voters",
+            bounds=SHARE,
         ),
         Measure(
             "condorcet_efficiency",
@@ -121,6 +136,7 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
             "share of decided votes with a Condorcet winner among the counted ballots whose decided "
             "measure is that winner; undefined under a rule registered as Condorcet-consistent, where "
             "it could only be struck by a threshold",
+            bounds=SHARE,
         ),
         Measure(
             "winner_margin",
@@ -129,6 +145,7 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
             True,
             "mean over decided votes of the decided measure's smallest head-to-head margin over a "
             "rival, as a share of counted ballots (> 0 iff it is the Condorcet winner)",
+            bounds=SIGNED_SHARE,
         ),
         Measure(
             "top_choice_won_share",
@@ -136,6 +153,7 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
             "ratio",
             True,
             "mean over decided votes of the share of counted ballots ranking the decided measure first",
+            bounds=SHARE,
         ),
         Measure(
             "incident_to_decision_seconds",

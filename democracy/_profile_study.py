@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from flagship.mechanisms import Action, Area, CommonReason, Measure, Mechanism, Outcome, register
+from flagship.mechanisms import SHARE, Action, Area, CommonReason, Measure, Mechanism, Outcome, register
 
 from ._count_profiles import (
     Coalition,
@@ -65,16 +65,19 @@ class ProfileStudy(Mechanism[ProfileStudyConfig]):
     Config = ProfileStudyConfig
     measures = (
         Measure("condorcet_winner_share", Area.LEGITIMACY, "ratio", True,
-                "share of the run's profiles with a Condorcet winner (beats each rival head to head)"),
+                "share of the run's profiles with a Condorcet winner (beats each rival head to head)",
+                bounds=SHARE),
         Measure("condorcet_efficiency", Area.LEGITIMACY, "ratio", True,
-                "among the run's profiles with a Condorcet winner, the share where the rule elects it"),
+                "among the run's profiles with a Condorcet winner, the share where the rule elects it",
+                bounds=SHARE),
         Measure("manipulable_share", Area.ROBUSTNESS, "ratio", False,
                 "share of profiles where a coalition of voters sharing a ranking (config coalition) "
-                "can elect a candidate they all prefer to the sincere winner"),
+                "can elect a candidate they all prefer to the sincere winner", bounds=SHARE),
         Measure("individually_manipulable_share", Area.ROBUSTNESS, "ratio", False,
-                "share of profiles where one voter can elect a candidate they prefer to the sincere winner"),
+                "share of profiles where one voter can elect a candidate they prefer to the sincere winner",
+                bounds=SHARE),
         Measure("tie_share", Area.LEGITIMACY, "ratio", False,
-                "share of profiles where the rule had co-winners (broken lexicographically)"),
+                "share of profiles where the rule had co-winners (broken lexicographically)", bounds=SHARE),
     )
 
     def handle(self, action: Action) -> Outcome:

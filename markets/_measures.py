@@ -7,7 +7,7 @@ import math
 from bisect import bisect_right
 from itertools import pairwise
 
-from flagship.mechanisms import Area, Measure
+from flagship.mechanisms import NON_NEGATIVE, SHARE, Area, Measure
 
 __all__ = ["MEASURES", "clearing_price", "competitive_surplus", "gini", "shock_effects", "volatility"]
 
@@ -15,7 +15,8 @@ __all__ = ["MEASURES", "clearing_price", "competitive_surplus", "gini", "shock_e
 MEASURES: tuple[Measure, ...] = (
     Measure("aligned_volume_share", Area.LEGITIMACY, "ratio", True,
             "traded lots, counted once per side, whose order was aligned (an aligned tag, no "
-            "prohibited one) / (2 x traded lots); undefined when no traded order attested values"),
+            "prohibited one) / (2 x traded lots); undefined when no traded order attested values",
+            bounds=SHARE),
     Measure("norm_leakage", Area.LEGITIMACY, "lots", False,
             "traded lots where either side's order breached a norm prohibited at the time of the "
             "trade; undefined when no traded order attested values"),
@@ -25,19 +26,20 @@ MEASURES: tuple[Measure, ...] = (
             "competitive-equilibrium surplus of the induced values and costs"),
     Measure("gains_gini", Area.LEGITIMACY, "ratio", False,
             "Gini coefficient across participant groups of the mean gain per participant "
-            "(surplus or marked-to-market profit net of fees; losses count as zero)"),
+            "(surplus or marked-to-market profit net of fees; losses count as zero)", bounds=SHARE),
     Measure("fill_ratio", Area.UX, "ratio", True,
-            "lots filled / lots ordered, over accepted limit and market orders"),
+            "lots filled / lots ordered, over accepted limit and market orders", bounds=SHARE),
     Measure("time_to_fill_seconds", Area.UX, "seconds", False,
             "mean seconds from an order's acceptance to its last lot filled, over orders "
             "filled completely (immediate fills count 0)"),
     Measure("quoted_spread_ticks", Area.UX, "ticks", False,
             "time-weighted mean of best ask - best bid, in ticks, while both sides are quoted"),
     Measure("honest_rejection_rate", Area.UX, "ratio", False,
-            "rejected / all actions of participants not profiled as manipulators"),
+            "rejected / all actions of participants not profiled as manipulators", bounds=SHARE),
     Measure("halted_share", Area.UX, "ratio", False,
             "share of the run's time during which trading was halted (regulator decision, halt "
-            "event or shock, circuit breaker): a cost, the price of spoof_orders_per_open_second"),
+            "event or shock, circuit breaker): a cost, the price of spoof_orders_per_open_second",
+            bounds=SHARE),
     Measure("halted_seconds", Area.UX, "seconds", False,
             "seconds trading was halted (a cost to every trader, as halted_share)"),
     Measure("halts", Area.UX, "count", False,
@@ -47,13 +49,13 @@ MEASURES: tuple[Measure, ...] = (
             "profit of profiled manipulators' accounts: cash net of fees plus position marked at "
             "the last trade price"),
     Measure("manipulator_volume_share", Area.ROBUSTNESS, "ratio", False,
-            "traded lots with a profiled manipulator on either side / traded lots"),
+            "traded lots with a profiled manipulator on either side / traded lots", bounds=SHARE),
     Measure("price_volatility", Area.ROBUSTNESS, "ratio", False,
             "standard deviation of log returns of the last trade price sampled every "
-            "volatility_interval seconds"),
+            "volatility_interval seconds", bounds=NON_NEGATIVE),
     Measure("shock_drawdown", Area.ROBUSTNESS, "ratio", False,
             "largest |trade price - pre-shock price| / pre-shock price after a liquidity shock "
-            "(worst over shocks)"),
+            "(worst over shocks)", bounds=NON_NEGATIVE),
     Measure("shock_recovery_seconds", Area.ROBUSTNESS, "seconds", False,
             "mean seconds from a liquidity shock to the first trade back within recovery_band of "
             "the pre-shock price after the drawdown's extreme (censored at the next shock or run end)"),

@@ -50,7 +50,7 @@ from flagship.mechanisms._live import (
     Principal,
     RoutesFactory,
 )
-from flagship.mechanisms._measures import Area, Measure
+from flagship.mechanisms._measures import NON_NEGATIVE, SHARE, SIGNED_SHARE, Area, Measure
 from flagship.mechanisms._random import Streams, seed_sequence
 from flagship.mechanisms._registry import (
     MECHANISM_GROUP,
@@ -67,7 +67,10 @@ __all__ = [
     "AUTHENTICATOR_GROUP",
     "EMPTY",
     "MECHANISM_GROUP",
+    "NON_NEGATIVE",
     "POPULATION_GROUP",
+    "SHARE",
+    "SIGNED_SHARE",
     "Action",
     "ActionRejected",
     "Area",

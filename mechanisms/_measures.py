@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from flagship.mechanisms._errors import ContractError
 
-__all__ = ["UNIT_RANGES", "Area", "Measure", "unit_range"]
+__all__ = ["NON_NEGATIVE", "SHARE", "SIGNED_SHARE", "UNIT_RANGES", "Area", "Measure", "unit_range"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -29,9 +29,23 @@ exceed 1.
 """
 
 
+SHARE: tuple[float, float] = (0.0, 1.0)
+"""``bounds`` of a share, a rate or a fraction of a whole: never below 0, never above 1."""
+
+SIGNED_SHARE: tuple[float, float] = (-1.0, 1.0)
+"""``bounds`` of a signed share, such as a gap between two rates."""
+
+NON_NEGATIVE: tuple[float, float] = (0.0, math.inf)
+"""``bounds`` of a quantity that cannot fall below 0 but has no ceiling (a volatility, a ratio of sizes)."""
+
+
 def unit_range(unit: str, *, difference: bool = False) -> tuple[float, float]:
     """The range of a measure in ``unit`` (of a difference of two such measures when asked)."""
-    low, high = UNIT_RANGES.get(unit, (-math.inf, math.inf))
+    return _as_difference(UNIT_RANGES.get(unit, (-math.inf, math.inf)), difference=difference)
+
+
+def _as_difference(bounds: tuple[float, float], *, difference: bool) -> tuple[float, float]:
+    low, high = bounds
     if difference:
         return low - high, high - low
     return low, high
@@ -53,6 +67,10 @@ class Measure:
     ``ratio``, ``bytes``), else a plain noun (``lots``, ``ticks``, ``count``); a unit in
     :data:`UNIT_RANGES` bounds the values (a count is never negative).
     ``higher_is_better`` tells scorecards and reports which way is good.
+    ``bounds`` narrows the range further for one measure (:data:`SHARE` for a rate or a
+    fraction, :data:`SIGNED_SHARE`, :data:`NON_NEGATIVE`): the recorder refuses a value
+    outside it, and intervals, bands and differences are clipped to it, because the true
+    mean lies inside and an interval claiming a negative share misleads a reader.
     """
 
     name: str
@@ -60,6 +78,7 @@ class Measure:
     unit: str
     higher_is_better: bool
     definition: str
+    bounds: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -68,6 +87,24 @@ class Measure:
             object.__setattr__(self, "area", Area(self.area))
         if not self.definition.strip():
             raise ContractError(f"measure {self.name!r}: a one-line definition is required")
+        if self.bounds is not None:
+            low, high = (float(b) for b in self.bounds)
+            unit_low, unit_high = unit_range(self.unit)
+            if math.isnan(low) or math.isnan(high) or not low < high:
+                raise ContractError(f"measure {self.name!r}: bounds {self.bounds!r}: expected (low, high) "
+                                    "with low < high")
+            if low < unit_low or high > unit_high:
+                raise ContractError(f"measure {self.name!r}: bounds {self.bounds!r} leave the range "
+                                    f"[{unit_low:g}, {unit_high:g}] of its unit {self.unit!r}")
+            object.__setattr__(self, "bounds", (low, high))
+
+    def value_range(self) -> tuple[float, float]:
+        """The values this measure can take: its ``bounds``, else its unit's range."""
+        return self.bounds if self.bounds is not None else unit_range(self.unit)
+
+    def difference_range(self) -> tuple[float, float]:
+        """The values a difference of two runs' values of this measure can take."""
+        return _as_difference(self.value_range(), difference=True)
 
     @property
     def qualified(self) -> str:

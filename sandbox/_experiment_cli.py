@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -240,11 +241,12 @@ def format_estimate(est: Estimate) -> str:
 
 
 def summarise_measures(values: dict[str, dict[str, list[float | None]]], confidence: float = 0.95, *,
-                       units: dict[str, str] | None = None) -> dict[str, dict[str, Estimate]]:
+                       ranges: Mapping[str, tuple[float, float]] | None = None,
+                       ) -> dict[str, dict[str, Estimate]]:
     """measure -> arm -> estimate by the inference module's rule (Wilson when a measure is 0/1 in every
-    run of every arm), clipped to the range of the measure's unit where ``units`` names it;
-    ``constant`` marks a measure with one value (or none) across all runs and arms."""
-    from flagship.mechanisms._measures import unit_range  # noqa: PLC0415
+    run of every arm), clipped to the measure's range where ``ranges`` names it (its declared
+    bounds, else its unit's range); ``constant`` marks a measure with one value (or none) across all
+    runs and arms."""
     from flagship.telemetry._inference import Inference, is_proportion  # noqa: PLC0415
     from flagship.telemetry._stats import summarise  # noqa: PLC0415
 
@@ -254,7 +256,7 @@ def summarise_measures(values: dict[str, dict[str, list[float | None]]], confide
         every = [v for arm_values in by_arm.values() for v in arm_values]
         proportion = is_proportion(every)
         constant = len({float(v) for v in every if v is not None and math.isfinite(v)}) <= 1
-        bounds = unit_range(units[name]) if units and name in units else None
+        bounds = ranges.get(name) if ranges else None
         table[name] = {arm: dataclasses.replace(summarise(arm_values, proportion=proportion,
                                                           inference=inference, stream=f"{name}/{arm}",
                                                           bounds=bounds),
@@ -274,7 +276,10 @@ def _print_summary(plan: SweepPlan, by_key: dict[tuple[str, str, int], Any]) -> 
             values.setdefault(name, {}).setdefault(key[1], []).append(value)
     if not values:
         return
-    estimates = summarise_measures(values)
+    from flagship.sandbox._sweep import declared_measures  # noqa: PLC0415
+
+    ranges = {key: info.value_range() for key, info in declared_measures(plan.base).items()}
+    estimates = summarise_measures(values, ranges=ranges)
     table = Table(title=f"sweep {plan.sweep_id[:12]}: mean ± 95% half-width (t), or mean [95% interval] "
                         "(wilson, bca), over all cells; = marks a measure constant across all runs",
                   title_justify="left")

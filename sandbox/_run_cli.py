@@ -181,6 +181,11 @@ def _cell_label(assignment: dict[str, Any]) -> str:
     return ", ".join(f"{path.rsplit('.', 1)[-1]}={value}" for path, value in assignment.items())
 
 
+def _ranges(data: Any) -> dict[str, tuple[float, float]]:
+    """Each stored measure's range (its declared bounds, else its unit's), to clip intervals to."""
+    return {name: info.value_range() for name, info in data.measures.items()}
+
+
 def _cell_estimates(data: Any) -> list[dict[str, Any]]:
     """Per cell (design order): its assignment and, per measure and arm, the estimate's fields."""
     from flagship.sandbox._experiment_cli import summarise_measures  # noqa: PLC0415
@@ -193,7 +198,7 @@ def _cell_estimates(data: Any) -> list[dict[str, Any]]:
                 samples = data.samples(name, arm, cell["key"])
                 if samples:
                     values.setdefault(name, {})[arm or NO_ARM] = [samples[k] for k in sorted(samples)]
-        estimates = summarise_measures(values)
+        estimates = summarise_measures(values, ranges=_ranges(data))
         cells.append({"cell": cell["assignment"],
                       "measures": {name: {arm: est.to_dict() for arm, est in by_arm.items()}
                                    for name, by_arm in estimates.items()}})
@@ -223,7 +228,7 @@ def _print_cells(data: Any) -> None:
                 values = {arm or NO_ARM: list(data.samples(name, arm, cell["key"]).values())
                           for arm in data.arms}
                 values = {arm: v for arm, v in values.items() if v}
-                estimates = summarise_measures({name: values})[name] if values else {}
+                estimates = summarise_measures({name: values}, ranges=_ranges(data))[name] if values else {}
                 table.add_row(name, _cell_label(cell["assignment"]), "↑" if info.higher_is_better else "↓",
                               *(format_estimate(estimates[arm]) if values.get(arm) else "—" for arm in arms))
         out.print(table)
@@ -237,19 +242,19 @@ def _aggregate(batch: Batch) -> dict[str, dict[str, Estimate]]:
     from flagship.sandbox._experiment_cli import summarise_measures  # noqa: PLC0415
 
     by_measure: dict[str, dict[str, list[float | None]]] = {}
-    units: dict[str, str] = {}
+    ranges: dict[str, tuple[float, float]] = {}
     arms: list[str] = []
     for result in batch.results:
         if not result.ok:
             continue
         if result.telemetry is not None:
-            units.update({f"{m.scope}.{m.name}": m.unit for m in result.telemetry.measures})
+            ranges.update({f"{m.scope}.{m.name}": m.bounds for m in result.telemetry.measures})
         arm = result.arm or NO_ARM
         if arm not in arms:
             arms.append(arm)
         for name, value in result.measures().items():
             by_measure.setdefault(name, {}).setdefault(arm, []).append(value)
-    estimates = summarise_measures(by_measure, units=units)
+    estimates = summarise_measures(by_measure, ranges=ranges)
     return {arm: {name: estimates[name][arm] for name in sorted(estimates) if arm in estimates[name]}
             for arm in arms}
 

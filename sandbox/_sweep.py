@@ -26,10 +26,19 @@ from typing import Any, Literal
 
 import numpy as np
 
-from flagship.mechanisms import InputError, Problem, ScenarioError, canonical_json, seed_sequence
+from flagship.mechanisms import (
+    InputError,
+    Mechanism,
+    Population,
+    Problem,
+    ScenarioError,
+    canonical_json,
+    seed_sequence,
+)
 from flagship.sandbox._runner import RunJob, jobs_for, stream_results
 from flagship.sandbox._scenario import ResolvedScenario, apply_overrides, parse_override, resolve
 from flagship.telemetry import RunResult, RunStore
+from flagship.telemetry._sweep_data import MeasureInfo
 
 __all__ = [
     "Axis",
@@ -40,6 +49,7 @@ __all__ = [
     "SweepSpec",
     "cell_key",
     "cell_seeds",
+    "declared_measures",
     "design_cells",
     "parse_axis",
     "parse_range",
@@ -507,3 +517,19 @@ def run_sweep(plan: SweepPlan, store: RunStore, executor: Executor, *,
     jobs, skipped = pending_jobs(plan, store)
     ran, failed = store_results(jobs, executor, store, on_result=on_result, window=window)
     return SweepOutcome(plan, skipped, ran, failed)
+
+
+def declared_measures(base: ResolvedScenario) -> dict[str, MeasureInfo]:
+    """Every measure the scenario's mechanisms and populations declare, in any arm, by ``scope.name``."""
+    measures: dict[str, MeasureInfo] = {}
+    for arm in base.arm_names():
+        resolved = base.with_arm(arm)
+        scopes: list[tuple[str, type[Mechanism[Any]] | type[Population[Any]]]] = [
+            (name, resolved.mechanism_class(name)) for name in resolved.mechanism_configs]
+        scopes += [(name, resolved.population_class(name)) for name in resolved.scenario.populations]
+        for scope, cls in scopes:
+            for m in cls.measures:
+                measures.setdefault(f"{scope}.{m.name}", MeasureInfo(
+                    f"{scope}.{m.name}", scope, m.name, m.area.value, m.unit, m.higher_is_better,
+                    m.value_range()))
+    return measures

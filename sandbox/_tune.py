@@ -44,19 +44,17 @@ from optuna.trial import TrialState
 
 from flagship.mechanisms import (
     InputError,
-    Mechanism,
-    Population,
     Problem,
     ScenarioError,
     canonical_json,
     seed_sequence,
 )
-from flagship.mechanisms._measures import unit_range
 from flagship.sandbox._scenario import ResolvedScenario
 from flagship.sandbox._sweep import (
     Axis,
     SweepPlan,
     SweepSpec,
+    declared_measures,
     parse_axis,
     parse_range,
     plan_sweep,
@@ -139,21 +137,6 @@ def parse_objective(text: str, measures: Mapping[str, MeasureInfo], arms: Sequen
                                                  f"{', '.join(a for a in arms if a) or 'none'}")])
     maximise = measure.higher_is_better if not direction else direction == "max"
     return Objective(measure, arm if at else None, maximise)
-
-
-def declared_measures(base: ResolvedScenario) -> dict[str, MeasureInfo]:
-    """Every measure the scenario's mechanisms and populations declare, in any arm, by ``scope.name``."""
-    measures: dict[str, MeasureInfo] = {}
-    for arm in base.arm_names():
-        resolved = base.with_arm(arm)
-        scopes: list[tuple[str, type[Mechanism[Any]] | type[Population[Any]]]] = [
-            (name, resolved.mechanism_class(name)) for name in resolved.mechanism_configs]
-        scopes += [(name, resolved.population_class(name)) for name in resolved.scenario.populations]
-        for scope, cls in scopes:
-            for m in cls.measures:
-                measures.setdefault(f"{scope}.{m.name}", MeasureInfo(
-                    f"{scope}.{m.name}", scope, m.name, m.area.value, m.unit, m.higher_is_better))
-    return measures
 
 
 def check_criteria(criteria: CriteriaFile, measures: Mapping[str, MeasureInfo], arms: Sequence[str],
@@ -280,7 +263,7 @@ def _objective_interval(data: SweepData, objective: Objective, inference: Infere
     # per-seed averages are independent across seeds (arms share a seed, seeds do not)
     proportion = len(arms) == 1 and data.is_proportion(key)
     return inference.interval(values, stream=f"tune/{objective.label}", proportion=proportion,
-                              bounds=unit_range(objective.measure.unit))
+                              bounds=objective.measure.value_range())
 
 
 def _judge(tune: Tune, number: int, plan: SweepPlan, store: RunStore) -> TrialResult:

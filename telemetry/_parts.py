@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from flagship.mechanisms._errors import InputError, Problem
-from flagship.mechanisms._measures import unit_range
 from flagship.telemetry._bootstrap import Op, Verdict, judge
 from flagship.telemetry._criteria import Criterion
 from flagship.telemetry._inference import Inference, Interval, power_replications
@@ -168,7 +167,7 @@ def criterion_parts(data: SweepData, index: int, criterion: Criterion,
         for cell in cells:
             diffs = [sign * d for d in data.paired(measure.key, effect.treatment, effect.control, cell)]
             parts.append(PartSample(f"{effect.treatment} - {effect.control}", cell, diffs, True, False,
-                                    f"criterion/{index}/{cell}", unit_range(measure.unit, difference=True)))
+                                    f"criterion/{index}/{cell}", measure.difference_range()))
         return label, target, ">=", effect.min, parts
     if criterion.op is None or criterion.threshold is None:  # the model refuses this already
         raise InputError([Problem(f"criteria.{index}", "give op and threshold, or effect")])
@@ -181,7 +180,7 @@ def criterion_parts(data: SweepData, index: int, criterion: Criterion,
         for cell in cells:
             values = list(data.samples(measure.key, arm, cell).values())
             parts.append(PartSample(arm, cell, values, False, proportion, f"criterion/{index}/{arm}/{cell}",
-                                    unit_range(measure.unit)))
+                                    measure.value_range()))
     return label, target, criterion.op, criterion.threshold, parts
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from flagship.mechanisms._errors import ContractError
-from flagship.mechanisms._measures import Measure, unit_range
+from flagship.mechanisms._measures import Measure
 
 if TYPE_CHECKING:
     import simpy
@@ -47,6 +47,8 @@ class MeasureValue:
     unit: str
     higher_is_better: bool
     value: float | None
+    bounds: tuple[float, float] = (-math.inf, math.inf)
+    """The values the measure can take (:meth:`Measure.value_range`), stored beside it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,12 +194,13 @@ class Telemetry:
                 if d.name not in recorded:
                     raise ContractError(f"{scope} did not record its declared measure {d.name!r}")
                 value = _finite_or_none(recorded[d.name])
-                low, high = unit_range(d.unit)
+                low, high = d.value_range()
                 if value is not None and not low <= value <= high:
+                    source = "its bounds" if d.bounds is not None else f"its unit {d.unit!r}"
                     raise ContractError(f"{scope} recorded {d.name} = {value!r}, outside the range "
-                                        f"[{low:g}, {high:g}] of its unit {d.unit!r}")
+                                        f"[{low:g}, {high:g}] of {source}")
                 measures.append(MeasureValue(scope, d.name, d.area.value, d.unit, d.higher_is_better,
-                                             value))
+                                             value, (low, high)))
         summaries = [
             _summarise(scope, name, values)
             for scope, recorder in self._recorders.items()

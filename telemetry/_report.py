@@ -31,7 +31,6 @@ from matplotlib.figure import Figure
 
 from flagship.mechanisms._canonical import canonical_json
 from flagship.mechanisms._errors import InputError, Problem
-from flagship.mechanisms._measures import unit_range
 from flagship.mechanisms._random import seed_sequence
 from flagship.telemetry._bootstrap import Verdict
 from flagship.telemetry._inference import Inference, Interval
@@ -340,7 +339,7 @@ def _response(data: SweepData, evaluation: Evaluation) -> dict[str, dict[str, An
                     values = [v for cell in cells for v in data.samples(key, arm, cell).values()]
                     intervals.append(inference.interval(
                         values, stream=f"response/{path}/{key}/{arm}/{canonical_json(value)}",
-                        proportion=data.is_proportion(key), bounds=unit_range(data.measures[key].unit)))
+                        proportion=data.is_proportion(key), bounds=data.measures[key].value_range()))
                 curve["measures"][key][arm] = intervals
         curves[path] = curve
     return curves

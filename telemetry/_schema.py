@@ -96,6 +96,10 @@ measures = sa.Table(
     sa.Column("unit", sa.String(32), nullable=False),
     sa.Column("higher_is_better", sa.Boolean, nullable=False),
     sa.Column("value", sa.Float, nullable=True),
+    # The measure's range (0007); NULL is unbounded on that side, both NULL on rows stored
+    # before 0007: the unit's range then (``stored_bounds``).
+    sa.Column("low", sa.Float, nullable=True),
+    sa.Column("high", sa.Float, nullable=True),
 )
 
 summaries = sa.Table(

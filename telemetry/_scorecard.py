@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flagship.mechanisms._errors import InputError, Problem
-from flagship.mechanisms._measures import unit_range
 from flagship.telemetry._audit import audit_stored
 from flagship.telemetry._bootstrap import Verdict
 from flagship.telemetry._criteria import (
@@ -175,7 +174,7 @@ def evaluate(data: SweepData, criteria: CriteriaFile | None = None, *, source: s
     control = data.arms[0] if data.arms else ""
     for key in data.measures:
         proportion = data.is_proportion(key)
-        bounds = unit_range(data.measures[key].unit)
+        bounds = data.measures[key].value_range()
         pooled[key] = {arm: inference.interval(data.samples(key, arm).values(), stream=f"{key}/{arm}",
                                                proportion=proportion, bounds=bounds)
                        for arm in data.arms}
@@ -186,7 +185,7 @@ def evaluate(data: SweepData, criteria: CriteriaFile | None = None, *, source: s
                         for arm in data.arms}
         differences[key] = {f"{arm} - {control}": inference.interval(
             data.paired(key, arm, control), stream=f"{key}/{arm}-{control}", paired=True,
-            bounds=unit_range(data.measures[key].unit, difference=True))
+            bounds=data.measures[key].difference_range())
             for arm in data.arms[1:]}
     results = _judge_all(data, criteria, source, inference, correction) if criteria else []
     evaluation = Evaluation(data, criteria.title if criteria else "Sweep measures", confidence, resamples,

@@ -10,6 +10,7 @@ on PostgreSQL (psycopg 3), both far faster than row-by-row ORM inserts.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -42,6 +43,11 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _finite_or_null(bound: float) -> float | None:
+    """A measure's bound as stored: an infinite side is NULL (SQL has no portable infinity)."""
+    return bound if math.isfinite(bound) else None
 
 
 def open_store(url: str = DEFAULT_URL, *, durable: bool = False) -> RunStore:
@@ -174,7 +180,8 @@ class Store:
                 if telemetry.measures:
                     conn.execute(measures.insert(), [
                         {"run_id": result.run_id, "scope": m.scope, "name": m.name, "area": m.area,
-                         "unit": m.unit, "higher_is_better": m.higher_is_better, "value": m.value}
+                         "unit": m.unit, "higher_is_better": m.higher_is_better, "value": m.value,
+                         "low": _finite_or_null(m.bounds[0]), "high": _finite_or_null(m.bounds[1])}
                         for m in telemetry.measures])
                 if telemetry.summaries:
                     conn.execute(summaries.insert(), [
@@ -315,7 +322,9 @@ class Store:
         """Every measure of a sweep's completed runs, with the run's cell, arm and seed.
 
         Keys: run_id, cell, arm, seed, replication, scope, name, area, unit,
-        higher_is_better, value; ordered by cell, arm, seed, scope, name.
+        higher_is_better, value, low, high (the measure's range; NULL is unbounded on that
+        side, both NULL on runs stored before migration 0007); ordered by cell, arm, seed,
+        scope, name.
         """
         query = (sa.select(runs.c.cell, runs.c.arm, runs.c.seed, runs.c.replication, measures)
                  .join(runs, runs.c.id == measures.c.run_id)

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flagship.mechanisms._errors import InputError, Problem
+from flagship.mechanisms._measures import unit_range
 from flagship.telemetry._store_protocol import RunStore, StoredRun, StoredSweep
 
-__all__ = ["AREAS", "MeasureInfo", "SweepData", "resolve_measure"]
+__all__ = ["AREAS", "MeasureInfo", "SweepData", "resolve_measure", "stored_bounds"]
 
 AREAS = ("legitimacy", "ux", "robustness")
 
@@ -27,10 +28,29 @@ class MeasureInfo:
     area: str
     unit: str
     higher_is_better: bool
+    bounds: tuple[float, float] = (-math.inf, math.inf)
 
     @property
     def qualified(self) -> str:
         return f"{self.area}.{self.name}"
+
+    def value_range(self) -> tuple[float, float]:
+        """The values the measure can take, as its runs stored them."""
+        return self.bounds
+
+    def difference_range(self) -> tuple[float, float]:
+        """The values a difference of two runs' values can take."""
+        low, high = self.bounds
+        return low - high, high - low
+
+
+def stored_bounds(row: Mapping[str, Any]) -> tuple[float, float]:
+    """A measure row's range: its ``low``/``high`` columns (NULL: unbounded on that side), or its
+    unit's range for rows stored before the columns existed (both NULL, or absent)."""
+    low, high = row.get("low"), row.get("high")
+    if low is None and high is None:
+        return unit_range(str(row["unit"]))
+    return (-math.inf if low is None else float(low), math.inf if high is None else float(high))
 
 
 ValueKey = tuple[str, str, int]  # (cell, arm, seed)
@@ -86,7 +106,7 @@ class SweepData:
             key = f"{row['scope']}.{row['name']}"
             if key not in infos:
                 infos[key] = MeasureInfo(key, row["scope"], row["name"], row["area"], row["unit"],
-                                         bool(row["higher_is_better"]))
+                                         bool(row["higher_is_better"]), stored_bounds(row))
             values.setdefault(key, {})[(row["cell"], row["arm"], int(row["seed"]))] = row["value"]
         order = {area: i for i, area in enumerate(AREAS)}
         infos = dict(sorted(infos.items(), key=lambda kv: (order.get(kv[1].area, len(order)), kv[0])))

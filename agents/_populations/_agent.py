@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flagship.agents._identity import AgentIdentity
-from flagship.mechanisms import Area, Measure
+from flagship.mechanisms import SHARE, Area, Measure
 
 __all__ = ["ADMITTED", "EXAMINING", "GAVE_UP", "LAPSED", "NEW", "REFUSED", "REVOKED", "SUSPENDED",
            "SimulatedAgent", "false_admission_measure"]
@@ -61,5 +61,6 @@ class SimulatedAgent:
 
 def false_admission_measure() -> Measure:
     return Measure("false_admission_rate", Area.ROBUSTNESS, "ratio", False,
-                   "share of this population's applicants admitted at least once (none should be)")
+                   "share of this population's applicants admitted at least once (none should be)",
+                   bounds=SHARE)
 

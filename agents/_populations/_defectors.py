@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 
 from flagship.agents._identity import AgentIdentity
-from flagship.mechanisms import Area, Measure, PopulationContext, register
+from flagship.mechanisms import SHARE, Area, Measure, PopulationContext, register
 from flagship.mechanisms.events import TradingHalted, TradingResumed
 
 from ._agent import SimulatedAgent, false_admission_measure
@@ -37,7 +37,7 @@ class Defectors(AgentPopulation):
                 "TradingHalted / TradingResumed events say) from spoof_from to the run's end: what "
                 "halts cannot lower by closing the market (undefined without a market)"),
         Measure("caught_ratio", Area.ROBUSTNESS, "ratio", True,
-                "share of the admitted agents revoked by the end of the run"),
+                "share of the admitted agents revoked by the end of the run", bounds=SHARE),
     )
 
     def __init__(self, params: AgentParams, ctx: PopulationContext) -> None:
@@ -118,7 +118,7 @@ class SybilAgents(Defectors):
     measures = (
         *Defectors.measures,
         Measure("operator_admission_rate", Area.ROBUSTNESS, "ratio", False,
-                "share of operators with at least one identity admitted"),
+                "share of operators with at least one identity admitted", bounds=SHARE),
     )
 
     def _make_agents(self, identities: np.random.Generator,

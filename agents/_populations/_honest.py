@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from flagship.mechanisms import Area, Measure, register
+from flagship.mechanisms import SHARE, Area, Measure, register
 
 from ._agent import SimulatedAgent
 from ._base import AgentPopulation
@@ -21,16 +21,18 @@ class HonestAgents(AgentPopulation):
     Params = HonestParams
     measures: ClassVar[tuple[Measure, ...]] = (
         Measure("false_rejection_rate", Area.UX, "ratio", False,
-                "share of these competent honest applicants not admitted by the end of the run"),
+                "share of these competent honest applicants not admitted by the end of the run",
+                bounds=SHARE),
         Measure("vendor_admission_gap", Area.LEGITIMACY, "ratio", False,
                 "max - min over vendors of the admitted share of applicants (same competence "
-                "distribution for every vendor)"),
+                "distribution for every vendor)", bounds=SHARE),
         Measure("time_to_admission", Area.UX, "seconds", False,
                 "mean time from an agent's first application to its first admission"),
         Measure("steps_per_admission", Area.UX, "count", False,
                 "mean gate actions an agent sent up to its first admission"),
         Measure("wrongful_sanction_rate", Area.LEGITIMACY, "ratio", False,
-                "share of admitted agents ever suspended or revoked (none of them breaks a norm)"),
+                "share of admitted agents ever suspended or revoked (none of them breaks a norm)",
+                bounds=SHARE),
     )
 
     def finish(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flagship.democracy._populations._electorate import Electorate, VoteView, decide_with, permutation
 from flagship.democracy._populations._params import CoalitionParams, SybilParams
-from flagship.mechanisms import Area, ContractError, Measure, PopulationContext, register
+from flagship.mechanisms import SHARE, Area, ContractError, Measure, PopulationContext, register
 from flagship.mechanisms.events import BallotClosed
 
 __all__ = ["StrategicCoalition", "Sybils"]
@@ -29,6 +29,7 @@ class StrategicCoalition(Electorate):
             False,
             "share of counted votes with coalition ballots whose decision the coalition sincerely "
             "prefers to the decision had its ballots been sincere",
+            bounds=SHARE,
         ),
     )
 
@@ -119,6 +120,7 @@ class Sybils(Electorate):
             True,
             "the attack ballots' rejected share: surplus ballots rejected / surplus ballots tried "
             "(undefined when none was tried)",
+            bounds=SHARE,
         ),
         Measure(
             "duplicate_registrations_blocked_share",
@@ -127,6 +129,7 @@ class Sybils(Electorate):
             True,
             "registrations of an operator's further ids (duplicate identities) rejected / tried "
             "(undefined when none was tried)",
+            bounds=SHARE,
         ),
     )
 

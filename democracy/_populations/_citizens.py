@@ -41,7 +41,7 @@ from flagship.democracy._populations._electorate import (
     row_margins,
 )
 from flagship.democracy._populations._params import CitizensParams
-from flagship.mechanisms import Area, Measure, PopulationContext, register
+from flagship.mechanisms import SHARE, Area, Measure, PopulationContext, register
 from flagship.mechanisms.events import BallotClosed, DecisionTaken
 
 __all__ = ["Citizens"]
@@ -61,6 +61,7 @@ class Citizens(Electorate):
             True,
             "share of counted decisions equal to what all these registered citizens would decide "
             "voting their informed rankings",
+            bounds=SHARE,
         ),
         Measure(
             "electorate_condorcet_agreement",
@@ -70,6 +71,7 @@ class Citizens(Electorate):
             "share of counted decisions equal to the Condorcet winner of all these registered citizens' "
             "informed rankings, among decisions where that winner exists (can fail under any rule: the "
             "panel's ballots are not the electorate's informed views, and thresholds strike)",
+            bounds=SHARE,
         ),
         Measure(
             "decision_flip_rate",
@@ -78,6 +80,7 @@ class Citizens(Electorate):
             False,
             "share of panels redrawn from these citizens (same sortition, deliberation, full sincere "
             "turnout) deciding otherwise than the published decision",
+            bounds=SHARE,
         ),
         Measure(
             "honest_ballot_rejection_rate",
@@ -85,6 +88,7 @@ class Citizens(Electorate):
             "ratio",
             False,
             "these citizens' ballots rejected (late, not convened...) / their ballots submitted",
+            bounds=SHARE,
         ),
     )
 

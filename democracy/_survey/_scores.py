@@ -32,7 +32,7 @@ from flagship.democracy._survey._reliability import (
     mean_interval,
     welch_interval,
 )
-from flagship.mechanisms import Area, Measure
+from flagship.mechanisms import SHARE, Area, Measure
 
 __all__ = ["MEASURES", "Response", "Scorer"]
 
@@ -56,18 +56,21 @@ def _construct_measures() -> list[Measure]:
 
 MEASURES: tuple[Measure, ...] = (
     *_construct_measures(),
-    Measure("response_rate", Area.LEGITIMACY, "ratio", True, "accepted responses / participants invited"),
+    Measure("response_rate", Area.LEGITIMACY, "ratio", True, "accepted responses / participants invited",
+    bounds=SHARE),
     Measure("response_rate_winners", Area.LEGITIMACY, "ratio", True,
-            "accepted responses / invited participants whose preferred option won"),
+            "accepted responses / invited participants whose preferred option won", bounds=SHARE),
     Measure("response_rate_losers", Area.LEGITIMACY, "ratio", True,
-            "accepted responses / invited participants whose preferred option lost"),
+            "accepted responses / invited participants whose preferred option lost", bounds=SHARE),
     Measure("losers_acceptance", Area.LEGITIMACY, "score", True,
             "losers' consent: mean decision-acceptance score of respondents whose preferred option lost"),
     Measure("winners_acceptance", Area.LEGITIMACY, "score", True,
             "mean decision-acceptance score of respondents whose preferred option won"),
     Measure("winner_loser_gap", Area.LEGITIMACY, "score", False,
             "winners' mean decision acceptance minus losers' (0: losers accept as winners do)"),
-    Measure("response_rejection_rate", Area.UX, "ratio", False, "responses rejected / responses submitted"),
+    Measure("response_rejection_rate", Area.UX, "ratio", False,
+            "responses rejected / responses submitted",
+            bounds=SHARE),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from flagship import telemetry
 from flagship.mechanisms import InputError, RunNotFoundError, StoreError
 from flagship.sandbox import load_scenario, run, run_batch
 from flagship.telemetry import RunResult, Store
+from flagship.telemetry._sweep_data import stored_bounds
 
 SHOP = """
 name = "shop"
@@ -167,3 +169,47 @@ def test_a_new_batch_store_uses_large_pages_a_live_one_small_and_an_existing_one
             assert conn.exec_driver_sql("PRAGMA page_size").scalar() == expected
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == (2 if durable else 1)
+
+
+def _measure_columns(url: str) -> dict[tuple[str, str], tuple[float | None, float | None]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT scope, name, low, high FROM measures").all()
+    finally:
+        engine.dispose()
+    return {(scope, name): (low, high) for scope, name, low, high in rows}
+
+
+def test_each_measure_is_stored_with_its_range_and_older_rows_read_with_their_units(
+        store_url: str, tmp_path: Path) -> None:
+    full_stack = Path(__file__).resolve().parents[2] / "examples" / "full_stack_pilot.toml"
+    result = run(load_scenario(full_stack).with_arm("full_stack"), seed=101)
+    assert result.telemetry is not None
+    with Store.open(store_url) as store:
+        store.save_run(result)
+        rows = store.measure_rows([result.run_id])
+    stored = {f"{row['scope']}.{row['name']}": stored_bounds(row) for row in rows}
+    declared = {f"{m.scope}.{m.name}": m.bounds for m in result.telemetry.measures}
+    assert stored == declared
+    assert stored["value_market.fill_ratio"] == (0.0, 1.0)  # a share: SHARE
+    assert stored["value_market.price_volatility"] == (0.0, math.inf)  # NON_NEGATIVE: NULL above
+    assert stored["value_market.allocative_efficiency"] == (-math.inf, math.inf)  # can be negative
+    assert stored["value_market.norm_leakage"] == (0.0, math.inf)  # lots: its unit's range
+    # A row stored before migration 0007 has neither column: its unit's range, as before.
+    assert stored_bounds({"unit": "count", "low": None, "high": None}) == (0.0, math.inf)
+    assert stored_bounds({"unit": "ratio"}) == (-math.inf, math.inf)
+
+
+def test_measure_ranges_survive_a_downgrade_below_0007_and_back(tmp_path: Path, shop: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    result = run(load_scenario(shop), seed=3)
+    with Store.open(url) as store:
+        store.save_run(result)
+    assert set(_measure_columns(url).values()) == {(0.0, 1.0), (None, None)}  # shares; ticks unbounded
+    _migrate_to(url, "0006", down=True)
+    with Store.open(url) as store:  # back at head: the old rows have no range, read with their unit's
+        assert set(_measure_columns(url).values()) == {(None, None)}
+        (run_row,) = store.runs()
+        by_name = {f"{r['scope']}.{r['name']}": stored_bounds(r) for r in store.measure_rows([run_row.id])}
+    assert by_name["posted_price.sell_through"] == (-math.inf, math.inf)  # a ratio: its unit's range

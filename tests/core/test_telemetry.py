@@ -7,7 +7,7 @@ import math
 import pytest
 import simpy
 
-from flagship.mechanisms import Area, ContractError, Measure
+from flagship.mechanisms import SHARE, SIGNED_SHARE, Area, ContractError, Measure
 from flagship.telemetry import Telemetry, mean_ci, t_critical
 
 DECLARED = {"m": (Measure("fill_ratio", Area.UX, "ratio", True, "filled / submitted"),)}
@@ -71,3 +71,40 @@ def test_mean_ci_matches_textbook_values() -> None:
     assert est.low == pytest.approx(2.5 - half, abs=1e-3) and est.high == pytest.approx(2.5 + half, abs=1e-3)
     assert math.isnan(mean_ci([1.0]).low) and mean_ci([]).n == 0
     assert t_critical(1000) == pytest.approx(1.962, abs=5e-4) and 2.021 > t_critical(50) > 2.0
+
+
+SHARE_DECLARED = {"m": (Measure("fill_ratio", Area.UX, "ratio", True, "filled / submitted", bounds=SHARE),)}
+
+
+@pytest.mark.parametrize(("value", "refused"), [(0.0, False), (1.0, False), (1.25, True), (-0.01, True)])
+def test_a_measure_outside_its_declared_bounds_is_a_broken_mechanism(value: float, refused: bool) -> None:
+    telemetry = Telemetry(None)
+    telemetry.recorder("m").measure("fill_ratio", value)
+    if refused:  # the unit alone ("ratio") would have let it through: see the unbounded declaration
+        with pytest.raises(ContractError, match=r"outside the range \[0, 1\] of its bounds"):
+            telemetry.collect(SHARE_DECLARED)
+        unbounded = Telemetry(None)
+        unbounded.recorder("m").measure("fill_ratio", value)
+        assert unbounded.collect(DECLARED).measures[0].value == value
+    else:
+        (stored,) = telemetry.collect(SHARE_DECLARED).measures
+        assert (stored.value, stored.bounds) == (value, (0.0, 1.0))
+
+
+@pytest.mark.parametrize(("bounds", "message"), [
+    ((1.0, 0.0), "expected \\(low, high\\) with low < high"),
+    ((0.5, 0.5), "expected \\(low, high\\) with low < high"),
+    ((float("nan"), 1.0), "expected \\(low, high\\) with low < high"),
+])
+def test_bounds_must_be_an_interval(bounds: tuple[float, float], message: str) -> None:
+    with pytest.raises(ContractError, match=message):
+        Measure("share", Area.UX, "ratio", True, "a share", bounds=bounds)
+
+
+def test_bounds_cannot_leave_the_units_range() -> None:
+    with pytest.raises(ContractError, match=r"leave the range \[0, inf\] of its unit 'count'"):
+        Measure("orders", Area.UX, "count", True, "orders placed", bounds=SIGNED_SHARE)
+    measure = Measure("orders", Area.UX, "count", True, "orders placed")
+    assert measure.value_range() == (0.0, math.inf) and measure.difference_range() == (-math.inf, math.inf)
+    share = Measure("fill", Area.UX, "ratio", True, "filled / ordered", bounds=SHARE)
+    assert share.value_range() == (0.0, 1.0) and share.difference_range() == (-1.0, 1.0)

@@ -215,3 +215,33 @@ def test_evaluate_command_exit_codes_gate_a_pilot(tmp_path: Path, stored_sweep: 
     unknown = flagship("evaluate", url, "--sweep", "feedface", "--criteria", str(passing), cwd=tmp_path)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == "sweep: no sweep with id 'feedface' in the store"
+
+
+def _two_arms(info: MeasureInfo, control: list[float], treatment: list[float]) -> SweepData:
+    sweep = StoredSweep("s", "sweep", "x", dt.datetime(2026, 1, 1, tzinfo=dt.UTC), {})
+    values: dict[tuple[str, str, int], float | None] = {}
+    for seed, (c, t) in enumerate(zip(control, treatment, strict=True)):
+        values[("", "control", seed)] = c
+        values[("", "treatment", seed)] = t
+    return SweepData(sweep, ["control", "treatment"], [{"key": "", "assignment": {}}], {info.key: info},
+                     {info.key: values}, [])
+
+
+def test_intervals_and_differences_stay_within_a_measures_declared_range() -> None:
+    # A rare event: mostly 0, once 0.6 (not 0/1, so not Wilson). Unbounded, the t-interval of the
+    # mean goes below 0 and the difference's above 1: impossible for a share.
+    control = [0.0] * 7 + [0.6]
+    treatment = [1.0] * 7 + [0.4]
+    unbounded = MeasureInfo("gate.false_rejection_rate", "gate", "false_rejection_rate", "ux", "ratio",
+                            False)
+    share = MeasureInfo(**{**unbounded.__dict__, "bounds": (0.0, 1.0)})
+    loose = evaluate(_two_arms(unbounded, control, treatment), seed=1)
+    tight = evaluate(_two_arms(share, control, treatment), seed=1)
+    key = unbounded.key
+    assert loose.pooled[key]["control"].low < 0.0  # the input under which the clipping matters
+    assert tight.pooled[key]["control"].low == 0.0
+    assert tight.pooled[key]["control"].high == loose.pooled[key]["control"].high
+    assert loose.pooled[key]["treatment"].high > 1.0
+    assert tight.pooled[key]["treatment"].high == 1.0
+    assert loose.differences[key]["treatment - control"].high > 1.0
+    assert tight.differences[key]["treatment - control"].high == 1.0

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from flagship.mechanisms import (
+    SHARE,
     Action,
     Area,
     CommonReason,
@@ -47,11 +48,11 @@ class PostedPrice(Mechanism[ShopConfig]):
     reasons = ShopReason
     http = routes
     measures = (
-        Measure("sell_through", Area.UX, "ratio", True, "units sold / units offered"),
+        Measure("sell_through", Area.UX, "ratio", True, "units sold / units offered", bounds=SHARE),
         Measure("buyer_surplus_per_sale", Area.LEGITIMACY, "ticks", True,
                 "mean (buyer value - price) over sales"),
         Measure("turned_away_ratio", Area.ROBUSTNESS, "ratio", False,
-                "buy requests rejected / buy requests"),
+                "buy requests rejected / buy requests", bounds=SHARE),
     )
 
     def __init__(self, config: ShopConfig, ctx: Any) -> None:
