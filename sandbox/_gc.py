@@ -22,11 +22,45 @@ only cyclic garbage among them waits for :func:`gc.unfreeze`.
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 __all__ = ["FrozenHeap", "no_collection", "quiet_gc"]
+
+
+class _QuietRuns:
+    """How many :func:`quiet_gc` blocks are open in this process, and what to restore after the last.
+
+    The collector is process-wide, while runs nest (a run inside a block that builds its log)
+    and overlap (runs on a thread executor): the first block to enter sets the quiet
+    thresholds, the last to leave restores the old ones and unfreezes. An inner or
+    concurrent block leaving early must not switch the collector back under the others.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.saved: tuple[int, int, int] = gc.get_threshold()
+
+    def enter(self) -> None:
+        with self.lock:
+            if self.depth == 0:
+                self.saved = gc.get_threshold()
+                gc.set_threshold(100_000, 50, 100)
+            self.depth += 1
+            gc.freeze()  # what exists now, this block's caller's state included
+
+    def leave(self) -> None:
+        with self.lock:
+            self.depth -= 1
+            if self.depth == 0:
+                gc.set_threshold(*self.saved)
+                gc.unfreeze()
+
+
+_QUIET = _QuietRuns()
 
 
 @contextmanager
@@ -36,16 +70,14 @@ def quiet_gc() -> Iterator[None]:
     A run keeps every action it logs, so most allocations survive; CPython's default
     thresholds then rescan the growing log over and over (it made logging runs ~2x
     slower). Freezing what exists and raising the gen-0 threshold keeps collection
-    cost flat; everything is unfrozen and collected normally afterwards.
+    cost flat; everything is unfrozen and collected normally after the last open
+    block ends (blocks nest and may overlap across threads: :class:`_QuietRuns`).
     """
-    old = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+    _QUIET.enter()
     try:
         yield
     finally:
-        gc.set_threshold(*old)
-        gc.unfreeze()
+        _QUIET.leave()
 
 
 @contextmanager

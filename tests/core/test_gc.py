@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 from collections.abc import Iterator
 
@@ -93,6 +94,44 @@ def test_quiet_gc_restores_the_thresholds_and_unfreezes() -> None:
     before = gc.get_threshold()
     with quiet_gc():
         assert gc.get_threshold() != before
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_a_nested_quiet_gc_leaves_the_outer_block_quiet() -> None:
+    before = gc.get_threshold()
+    with quiet_gc():
+        quiet = gc.get_threshold()
+        with quiet_gc():
+            pass
+        # Without the depth count the inner exit restored the defaults mid-run.
+        assert gc.get_threshold() == quiet != before and gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_overlapping_quiet_gc_blocks_on_threads_restore_once_the_last_ends() -> None:
+    before = gc.get_threshold()
+    first_in, second_out, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[tuple[int, int, int]] = []
+
+    def first() -> None:
+        with quiet_gc():
+            first_in.set()
+            second_out.wait(10)
+            seen.append(gc.get_threshold())  # the other thread's block has ended; this one has not
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(10)
+        with quiet_gc():
+            pass
+        second_out.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert first_out.is_set() and seen and seen[0] != before
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 

@@ -76,9 +76,26 @@ def test_help_lists_commands_in_the_workflow_order(tmp_path: Path) -> None:
     assert positions == sorted(positions)
 
 
+# Typer detects the parent shell for --show-completion; the test must not depend on the shell
+# (or the lack of one) that runs pytest, so it names the shell and turns detection off.
+_NO_SHELL_DETECTION = {"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+
+
+def _complete(words: str, tmp_path: Path) -> list[str]:
+    """What bash completion offers for the last of ``words``, by the protocol the script uses."""
+    env = {**_NO_SHELL_DETECTION, "_FLAGSHIP_COMPLETE": "complete_bash", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split()) - 1)}
+    done = flagship(cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
 def test_shell_completion_and_the_batch_id_on_stderr(tmp_path: Path) -> None:
-    completion = flagship("--show-completion", "bash", cwd=tmp_path)
+    completion = flagship("--show-completion", "bash", cwd=tmp_path, env=_NO_SHELL_DETECTION)
     assert completion.returncode == 0 and "_flagship_completion()" in completion.stdout
+    assert _complete("flagship sw", tmp_path) == ["sweep", "sweeps"]
+    assert _complete("flagship list mea", tmp_path) == ["measures"]
+    assert _complete("flagship zz", tmp_path) == []
     db = f"sqlite:///{tmp_path / 'r.db'}"
     made = flagship("run", str(SHOP), "--replications", "1", "--json", "--set", "duration=30.0", "--db", db,
                     cwd=tmp_path)
