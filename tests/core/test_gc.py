@@ -111,13 +111,14 @@ def test_a_nested_quiet_gc_leaves_the_outer_block_quiet() -> None:
 def test_overlapping_quiet_gc_blocks_on_threads_restore_once_the_last_ends() -> None:
     before = gc.get_threshold()
     first_in, second_out, first_out = threading.Event(), threading.Event(), threading.Event()
-    seen: list[tuple[int, int, int]] = []
+    seen: list[tuple[tuple[int, int, int], int]] = []
 
     def first() -> None:
         with quiet_gc():
             first_in.set()
             second_out.wait(10)
-            seen.append(gc.get_threshold())  # the other thread's block has ended; this one has not
+            # the other thread's block has ended; this one has not: still frozen and quiet
+            seen.append((gc.get_threshold(), gc.get_freeze_count()))
         first_out.set()
 
     def second() -> None:
@@ -131,7 +132,9 @@ def test_overlapping_quiet_gc_blocks_on_threads_restore_once_the_last_ends() -> 
         thread.start()
     for thread in threads:
         thread.join(10)
-    assert first_out.is_set() and seen and seen[0] != before
+    assert first_out.is_set() and seen
+    thresholds, frozen = seen[0]
+    assert thresholds != before and frozen > 0
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
