@@ -10,12 +10,21 @@ schema, dropped afterwards, so tests never see each other's rows.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+# Tests stop commands with SIGINT, as Ctrl-C would. A shell that starts pytest in the background
+# (`pytest &`, a CI runner's job) ignores SIGINT for it; the ignored disposition passes through
+# exec to every command a test starts, and Python then never installs its KeyboardInterrupt
+# handler, so the command would shrug off the test's Ctrl-C. A terminal's foreground job has
+# SIGINT handled; restore that here, in the main thread, before any test starts a process.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 PG_URL = os.environ.get("FLAGSHIP_TEST_PG_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from flagship.sandbox._gc import FrozenHeap, no_collection, quiet_gc
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 class Node:
@@ -90,14 +95,36 @@ def test_frozen_cyclic_garbage_waits_for_thaw(heap: tuple[FrozenHeap, Clock]) ->
     assert dropped() is None
 
 
+# The collector's thresholds and frozen generation are process-wide: a run still going on another
+# thread of this pytest process (a sweep's executor winding down) holds its quiet block open, and
+# rightly keeps the collector quiet. The quiet_gc tests therefore run in a fresh interpreter.
+def _in_a_fresh_interpreter(body: Callable[[], None]) -> None:
+    code = f"import tests.core.test_gc as module; module.{body.__name__}()"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+
+
 def test_quiet_gc_restores_the_thresholds_and_unfreezes() -> None:
+    _in_a_fresh_interpreter(_restores_the_thresholds_and_unfreezes)
+
+
+def test_a_nested_quiet_gc_leaves_the_outer_block_quiet() -> None:
+    _in_a_fresh_interpreter(_nested_blocks)
+
+
+def test_overlapping_quiet_gc_blocks_on_threads_restore_once_the_last_ends() -> None:
+    _in_a_fresh_interpreter(_overlapping_blocks)
+
+
+def _restores_the_thresholds_and_unfreezes() -> None:
     before = gc.get_threshold()
     with quiet_gc():
         assert gc.get_threshold() != before
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
-def test_a_nested_quiet_gc_leaves_the_outer_block_quiet() -> None:
+def _nested_blocks() -> None:
     before = gc.get_threshold()
     with quiet_gc():
         quiet = gc.get_threshold()
@@ -108,7 +135,7 @@ def test_a_nested_quiet_gc_leaves_the_outer_block_quiet() -> None:
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
-def test_overlapping_quiet_gc_blocks_on_threads_restore_once_the_last_ends() -> None:
+def _overlapping_blocks() -> None:
     before = gc.get_threshold()
     first_in, second_out, first_out = threading.Event(), threading.Event(), threading.Event()
     seen: list[tuple[tuple[int, int, int], int]] = []
