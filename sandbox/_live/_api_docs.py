@@ -14,7 +14,8 @@ exempt from the rate limits (:data:`~flagship.sandbox._live._limits.EXEMPT_ENDPO
 loading the docs is reading, not acting. A missing asset is a problem+json 404 like any
 other; an asset is served with a day's ``Cache-Control`` and its ``ETag``/``Last-Modified``
 (a changed package changes both, so a browser revalidates after an upgrade at the latest a
-day later).
+day later). Nothing the pages need comes from elsewhere; the one request that still leaves is
+ReDoc's cosmetic footer logo (see :func:`install_api_docs`).
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def install_api_docs(app: FastAPI) -> None:
             openapi_url=openapi_url, title=f"{title} - Swagger UI",
             oauth2_redirect_url="/docs/oauth2-redirect",
             swagger_js_url=f"{swagger}/swagger-ui-bundle.js", swagger_css_url=f"{swagger}/swagger-ui.css",
-            swagger_favicon_url=f"{swagger}/favicon-32x32.png")
+            swagger_favicon_url=f"{swagger}/favicon-32x32.png",
+            # no badge from validator.swagger.io: it would hand the spec's URL to a third party
+            swagger_ui_parameters={"validatorUrl": None})
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False, response_class=HTMLResponse)
     async def swagger_ui_redirect() -> HTMLResponse:
@@ -77,7 +80,11 @@ def install_api_docs(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False, response_class=HTMLResponse)
     async def redoc() -> HTMLResponse:
-        """ReDoc over this server's OpenAPI document (system fonts: no Google Fonts offline)."""
+        """ReDoc over this server's OpenAPI document (system fonts: no Google Fonts offline).
+
+        ReDoc 2 always tries its "API docs by Redocly" logo from ``cdn.redoc.ly`` and drops
+        the image when that fails, so offline the menu's footer link shows its text only.
+        """
         return get_redoc_html(openapi_url=openapi_url, title=f"{title} - ReDoc",
                               redoc_js_url=f"{ASSETS_PATH}/redoc/redoc.standalone.js",
                               redoc_favicon_url=f"{swagger}/favicon-32x32.png", with_google_fonts=False)
