@@ -108,8 +108,8 @@ def test_swagger_ui_renders_the_operation_list_offline(server: ServerProcess, br
         # the server's own routes and the mechanism's, each one operation block
         assert {"/healthz", "/readyz", "/v1/trial", "/v1/shop/purchases"} <= set(paths), paths
         assert "/docs" not in paths and "/docs/assets" not in paths  # the docs document the API only
-        assert page.locator(".opblock-get .opblock-summary-path[data-path='/v1/trial']").count() == 1
-        assert page.locator(".opblock-post .opblock-summary-path[data-path='/v1/shop/purchases']").count() == 1
+        for method, path in [("get", "/v1/trial"), ("post", "/v1/shop/purchases")]:
+            assert page.locator(f".opblock-{method} .opblock-summary-path[data-path='{path}']").count() == 1
         shot = page.screenshot(path=str(tmp_path / "docs.png"), full_page=False)
         share, colours = ink(shot)
         assert share > 0.05 and colours > 20, (share, colours)  # a blank page is one colour
