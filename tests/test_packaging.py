@@ -51,6 +51,15 @@ def test_the_wheel_has_exactly_one_top_level_import_name(wheels: dict[str, Path]
     missing = [name for name in sources if name not in names]
     assert missing == []
     assert "flagship/telemetry/templates/report.html.j2" in names
+    # /docs and /redoc work offline: the wheel carries every vendored asset, licences included
+    static = REPO / "sandbox" / "_live" / "static"
+    assets = sorted(f"flagship/sandbox/_live/static/{path.relative_to(static).as_posix()}"
+                    for path in static.rglob("*") if path.is_file())
+    assert {"flagship/sandbox/_live/static/swagger-ui/swagger-ui-bundle.js",
+            "flagship/sandbox/_live/static/swagger-ui/LICENSE",
+            "flagship/sandbox/_live/static/redoc/redoc.standalone.js",
+            "flagship/sandbox/_live/static/redoc/LICENSE"} <= set(assets)
+    assert [name for name in assets if name not in names] == []
 
 
 def test_every_package_folder_is_mapped_in_pyproject() -> None:

@@ -4,7 +4,7 @@ Lifecycle: :func:`run_server` loads the scenario, opens the store, resumes or st
 trial, recovers the engine (before the socket opens, so a trial whose log fails
 verification never serves), then serves :func:`create_app`'s app with uvicorn until
 SIGINT/SIGTERM. :func:`create_app` builds the gateway and authenticators, the core routes
-(probes, metrics, ``/v1/trial``), mounts every mechanism's own router, installs the
+(probes, metrics, ``/v1/trial``, the API docs pages), mounts every mechanism's own router, installs the
 problem+json handlers, the request pipeline (:mod:`~flagship.sandbox._live._middleware`)
 and the OpenAPI document; the app's lifespan starts and stops the engine.
 """
@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from flagship.mechanisms import Authenticator, ContractError
+from flagship.sandbox._live._api_docs import install_api_docs
 from flagship.sandbox._live._gateway import LiveGateway, load_authenticators
 from flagship.sandbox._live._idempotency import KEYED_METHODS, IdempotencyRecord
 from flagship.sandbox._live._limits import Limits, RateBuckets
@@ -139,7 +140,8 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
     app = FastAPI(title="Flagship live pilot", version=_package_version(), lifespan=lifespan,
                   description="A live trial of a Flagship scenario. Errors are application/problem+json "
                               "with a reason code; every POST needs an Idempotency-Key.",
-                  openapi_url="/openapi.json", redoc_url=None)
+                  openapi_url="/openapi.json", docs_url=None, redoc_url=None)
+    install_api_docs(app)  # /docs and /redoc with the package's assets (offline), before the pipeline
     schemes = [a.scheme for a in gateway.authenticators]
     def count_problem(request: Request, reason: str) -> None:
         # a route's refusal (401 without credentials, 422 from validation) under its route's label

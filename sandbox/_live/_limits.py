@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 __all__ = ["EXEMPT_ENDPOINTS", "Limits", "RateBuckets", "json_depth"]
 
 EXEMPT_ENDPOINTS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
-                              "/docs/oauth2-redirect", "/redoc"})
-"""Endpoints that are never rate limited nor wait for a commit (probes and scrapes must get through)."""
+                              "/docs/oauth2-redirect", "/docs/assets", "/redoc"})
+"""Endpoints that are never rate limited nor wait for a commit (probes and scrapes must get through;
+reading the API docs and their assets is not acting)."""
 
 
 class Limits(BaseModel):

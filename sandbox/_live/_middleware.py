@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Route, Router
+from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flagship.mechanisms import Authenticator, AuthError, Principal
@@ -198,8 +198,10 @@ def install_route_stacks(router: Router, routes: Iterable[BaseRoute], pipeline: 
     its own objects when its router is included).
     """
     for route in routes:
-        if isinstance(route, Route):  # an endpoint route (APIRoute is one); the server mounts no apps
+        if isinstance(route, Route):  # an endpoint route (APIRoute is one)
             route.handle = RouteStack(route.handle, route.path, route.methods, pipeline)  # type: ignore[method-assign]
+        elif isinstance(route, Mount):  # the only mounts are static files: read-only, so GET and HEAD
+            route.handle = RouteStack(route.handle, route.path, ("GET", "HEAD"), pipeline)  # type: ignore[method-assign]
     router.default = RouteStack(router.default, UNMATCHED, (), pipeline)
 
 

@@ -251,7 +251,8 @@ def require_tool(name: str) -> str:
     """The path of an external tool; missing fails under CI=true and skips locally."""
     found = shutil.which(name)
     if found is None:
-        package = {"prometheus-pushgateway": "prometheus-pushgateway"}.get(name, "prometheus")
+        package = {"prometheus-pushgateway": "prometheus-pushgateway",
+                   "chromium": "chromium"}.get(name, "prometheus")
         message = f"{name} is not installed (Debian: apt-get install -y {package})"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
