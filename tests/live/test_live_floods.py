@@ -9,6 +9,7 @@ each refused application was a durable log entry; five keys of one operator had 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from flagship.agents import AgentIdentity, WebBotAuth
+from flagship.sandbox.cli import main
 from tests.live._gate_support import UNTRUSTED, admit, apply, credential, key, write_gate_scenario
 from tests.live._support import build_live, free_port, problem, serving
 
@@ -52,16 +54,19 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 
 def serve_gate(tmp_path: Path, body: Callable[[str], Awaitable[None]], *, limits: str,
-               market: str = "") -> None:
+               market: str = "", url: str | None = None) -> str:
+    """Serve the gate scenario on loopback, run ``body`` against it; the trial's id."""
     port = free_port()
     scenario = write_gate_scenario(tmp_path, authority=f"127.0.0.1:{port}", limits=limits, market=market,
                                    time_factor=1.0)
-    live = build_live(f"sqlite:///{tmp_path / 'live.db'}", scenario, tmp_path)
+    live = build_live(url or f"sqlite:///{tmp_path / 'live.db'}", scenario, tmp_path)
     with serving(live, port) as server:
         asyncio.run(body(server.url))
+    return live.engine.trial.id
 
 
-def test_a_fresh_key_flood_is_throttled_by_address_and_does_not_grow_the_log(tmp_path: Path) -> None:
+def test_a_fresh_key_flood_is_throttled_by_address_and_does_not_grow_the_log(
+        tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     limits = "[live.limits]\naddress_burst = 20\naddress_rate_per_second = 0.5"
 
     async def body(url: str) -> None:
@@ -87,7 +92,14 @@ def test_a_fresh_key_flood_is_throttled_by_address_and_does_not_grow_the_log(tmp
             after = metric((await other.get("/metrics")).text, "flagship_trial_log_entries")
             assert after == before + 1
 
-    serve_gate(tmp_path, body, limits=limits)
+    trial = serve_gate(tmp_path, body, limits=limits, url=store_url)
+    # The log without the refusals still replays to every recorded outcome and state hash.
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as replayed:
+        main(["replay", store_url, "--trial", trial, "--json"])
+    assert replayed.value.code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["exact"] and report["divergences"] == [] and report["external"] == 1
 
 
 def test_churning_keys_earns_no_fresh_burst(tmp_path: Path) -> None:
@@ -124,11 +136,13 @@ def test_five_keys_of_one_operator_share_one_burst(tmp_path: Path) -> None:
                     problem(sent, 429, "OPERATOR_RATE_LIMITED")
             # One burst for all five (each alone would have had its own 100).
             assert statuses.count(201) == 12 and statuses.count(429) == 18, statuses
-            # An identity of no operator is not charged to it.
+            # Naming the operator without the signature covering it charges nobody else's budget.
             loner = fresh(300)
             await admit(client, loner)
-            sent = await client.post("/v1/market/orders", headers=key(), auth=WebBotAuth(loner),
-                                     json=bid("solo", 1))
+            request = client.build_request("POST", "/v1/market/orders", headers=key(), json=bid("solo", 1))
+            WebBotAuth(loner).sign(request)
+            request.headers["Signature-Agent"] = f'"{OPERATOR}"'  # added after signing: not covered
+            sent = await client.send(request)
             assert sent.status_code == 201, sent.text
 
     serve_gate(tmp_path, body, limits=limits)
