@@ -102,6 +102,22 @@ def test_a_fresh_key_flood_is_throttled_by_address_and_does_not_grow_the_log(
     assert report["exact"] and report["divergences"] == [] and report["external"] == 1
 
 
+def test_refused_first_applications_are_counted_not_logged_under_default_limits(tmp_path: Path) -> None:
+    async def body(url: str) -> None:
+        async with client_from(url, "127.0.0.1") as client:
+            before = metric((await client.get("/metrics")).text, "flagship_trial_log_entries")
+            for i in range(30):
+                who = fresh(500 + i)
+                refused = await apply(client, who, credentials=[credential(who, evaluator=UNTRUSTED)])
+                assert refused.status_code == 403, refused.text  # refused by the gate
+            exposition = (await client.get("/metrics")).text
+            assert metric(exposition, "flagship_trial_log_entries") == before  # grew by 30 before
+            assert metric(exposition, "flagship_unlogged_rejections_total", mechanism="agent_gate",
+                          reason=refused.json()["reason"]) == 30
+
+    serve_gate(tmp_path, body, limits="")
+
+
 def test_churning_keys_earns_no_fresh_burst(tmp_path: Path) -> None:
     limits = "[live.limits]\naddress_burst = 10\naddress_rate_per_second = 0.2\nburst = 10"
 
