@@ -161,9 +161,14 @@ class AgentGate(Mechanism[GateConfig]):
         Anyone can make a fresh key, so logging each refusal would let one client grow the
         durable log without bound. Such a refusal creates no record and draws nothing (the
         exam's draws come after every check), so a replay without it reaches the same state;
-        only the measures' refusal counts (replayed from the log) leave it out.
+        only the measures' refusal counts (replayed from the log) leave it out. The step counted
+        for the unknown key is forgotten too: no replay counts it, and a flood of fresh keys
+        would otherwise grow that table by one entry per key.
         """
-        return not (action.kind == "apply" and action.actor not in self._agents)
+        if action.kind == "apply" and action.actor not in self._agents:
+            self._tally.steps.pop(action.actor, None)
+            return False
+        return True
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -292,7 +292,9 @@ class Mechanism(_Participant, ABC, Generic[C]):
         the live server then answers it, counts it in ``flagship_unlogged_rejections_total``
         by mechanism and reason, and writes no log entry, so a flood of such requests does not
         grow the log; replaying the log without it reaches the same states. Measures computed
-        by replay do not see it. Must decide from ``action``, ``outcome`` and the state alone.
+        by replay do not see it. Must decide from ``action``, ``outcome`` and the state alone;
+        when answering False it may forget statistics it kept about ``action`` (no replay
+        will count them). Called only by the live server, never in a simulation or replay.
         """
         return True
 

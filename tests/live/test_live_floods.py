@@ -19,9 +19,10 @@ import httpx
 import pytest
 
 from flagship.agents import AgentIdentity, WebBotAuth
+from flagship.agents._mechanism import AgentGate
 from flagship.sandbox.cli import main
 from tests.live._gate_support import UNTRUSTED, admit, apply, credential, key, write_gate_scenario
-from tests.live._support import build_live, free_port, problem, serving
+from tests.live._support import Live, build_live, free_port, problem, serving
 
 OPERATOR = "https://operator.example"
 
@@ -54,15 +55,15 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 
 def serve_gate(tmp_path: Path, body: Callable[[str], Awaitable[None]], *, limits: str,
-               market: str = "", url: str | None = None) -> str:
-    """Serve the gate scenario on loopback, run ``body`` against it; the trial's id."""
+               market: str = "", url: str | None = None) -> Live:
+    """Serve the gate scenario on loopback and run ``body`` against it."""
     port = free_port()
     scenario = write_gate_scenario(tmp_path, authority=f"127.0.0.1:{port}", limits=limits, market=market,
                                    time_factor=1.0)
     live = build_live(url or f"sqlite:///{tmp_path / 'live.db'}", scenario, tmp_path)
     with serving(live, port) as server:
         asyncio.run(body(server.url))
-    return live.engine.trial.id
+    return live
 
 
 def test_a_fresh_key_flood_is_throttled_by_address_and_does_not_grow_the_log(
@@ -92,7 +93,7 @@ def test_a_fresh_key_flood_is_throttled_by_address_and_does_not_grow_the_log(
             after = metric((await other.get("/metrics")).text, "flagship_trial_log_entries")
             assert after == before + 1
 
-    trial = serve_gate(tmp_path, body, limits=limits, url=store_url)
+    trial = serve_gate(tmp_path, body, limits=limits, url=store_url).engine.trial.id
     # The log without the refusals still replays to every recorded outcome and state hash.
     capsys.readouterr()
     with pytest.raises(SystemExit) as replayed:
@@ -115,7 +116,10 @@ def test_refused_first_applications_are_counted_not_logged_under_default_limits(
             assert metric(exposition, "flagship_unlogged_rejections_total", mechanism="agent_gate",
                           reason=refused.json()["reason"]) == 30
 
-    serve_gate(tmp_path, body, limits="")
+    live = serve_gate(tmp_path, body, limits="")
+    gate = live.engine.mechanism("agent_gate")
+    assert isinstance(gate, AgentGate)
+    assert gate._tally.steps == {}  # nothing kept per refused fresh key either (memory stays bounded)
 
 
 def test_churning_keys_earns_no_fresh_burst(tmp_path: Path) -> None:
