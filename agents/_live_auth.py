@@ -28,12 +28,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from flagship.agents._identity import PublicIdentity
 from flagship.agents._mechanism import AgentGate
+from flagship.agents._records import AgentStatus
 from flagship.agents._signatures import RequestRejected, RequestVerifier
 from flagship.mechanisms import (
     AuthError,
@@ -65,6 +67,25 @@ def _identity_in(body: bytes) -> PublicIdentity | None:
         return PublicIdentity.from_jwk(jwk, field="identity")  # refuses a private JWK
     except InputError:
         return None
+
+
+def signed_operator(fields: Mapping[str, str]) -> str | None:
+    """The origin a verified signature's ``Signature-Agent`` names, when the signature covers it.
+
+    Web Bot Auth's ``Signature-Agent`` (a structured-field string, or a dictionary of them)
+    points at the operator's key directory; its origin (scheme, host, port; lower case) is the
+    operator. Only a covered header counts, so nobody else can spend an operator's budget by
+    sending its name; an absent, uncovered or unparsable one names no operator.
+    """
+    value = fields.get("signature-agent")
+    if value is None or '"signature-agent"' not in fields.get("signature-input", ""):
+        return None
+    first = value.split(",", 1)[0].strip()
+    first = first.split("=", 1)[1].strip() if not first.startswith('"') and "=" in first else first
+    url = urlsplit(first.strip('"'))
+    if url.scheme not in ("http", "https") or not url.netloc or len(url.netloc) > _MAX_AUTHORITY:
+        return None
+    return f"{url.scheme}://{url.netloc.lower()}"
 
 
 def _fields(request: Any) -> dict[str, str]:
@@ -165,10 +186,22 @@ class WebBotAuthenticator:
             self._keys.body = b""
         if isinstance(result, RequestRejected):
             raise AuthError(str(result.reason), result.detail or str(result.reason))
-        return Principal(result.agent_id, self.scheme)
+        # Until admitted, a key's requests are charged to its address: fresh keys earn no burst.
+        admitted = self._gate_mechanism().status(result.agent_id) is AgentStatus.ADMITTED
+        return Principal(result.agent_id, self.scheme, admitted=admitted, operator=signed_operator(fields))
 
     def known_key(self, keyid: str, body: bytes = b"") -> Ed25519PublicKey | None:
         """The key of ``keyid`` from the gate, else from ``body`` (the request's), else None."""
+        known = self._gate_mechanism().public_identity(keyid)
+        if known is not None:
+            return known.public_key
+        presented = _identity_in(body)
+        if presented is not None and presented.agent_id == keyid:
+            return presented.public_key
+        return None
+
+    def _gate_mechanism(self) -> AgentGate:
+        """The live gate (fetched per request: admissions need no restart)."""
         try:
             gate = self._gateway.mechanism(self._gate)
         except UnknownNameError as exc:
@@ -177,13 +210,7 @@ class WebBotAuthenticator:
         if not isinstance(gate, AgentGate):
             raise ContractError(f"live.auth.web_bot_auth.gate: {self._gate!r} is a "
                                 f"{type(gate).__name__}, not an agent_gate")
-        known = gate.public_identity(keyid)
-        if known is not None:
-            return known.public_key
-        presented = _identity_in(body)
-        if presented is not None and presented.agent_id == keyid:
-            return presented.public_key
-        return None
+        return gate
 
     def _url(self, request: Any) -> str:
         """The absolute URL the client addressed: what ``@authority`` and ``@path`` are read from."""

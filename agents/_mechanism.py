@@ -155,6 +155,21 @@ class AgentGate(Mechanism[GateConfig]):
     def finish(self) -> None:
         self._tally.finish()
 
+    def logs_rejection(self, action: Action, outcome: Outcome) -> bool:
+        """A refused first application of an unknown key is not logged live (counted instead).
+
+        Anyone can make a fresh key, so logging each refusal would let one client grow the
+        durable log without bound. Such a refusal creates no record and draws nothing (the
+        exam's draws come after every check), so a replay without it reaches the same state;
+        only the measures' refusal counts (replayed from the log) leave it out. The step counted
+        for the unknown key is forgotten too: no replay counts it, and a flood of fresh keys
+        would otherwise grow that table by one entry per key.
+        """
+        if action.kind == "apply" and action.actor not in self._agents:
+            self._tally.steps.pop(action.actor, None)
+            return False
+        return True
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "agents": {actor: agent.to_json() for actor, agent in self._agents.items()},

@@ -72,6 +72,7 @@ _LABEL = "sig1"
 _ROUTING_COMPONENTS = COVERED_COMPONENTS[:3]
 _QUERY = "@query"
 _IDEMPOTENCY_KEY = "idempotency-key"
+_SIGNATURE_AGENT = "signature-agent"
 _SIGNATURE_PARAMETERS = frozenset({"alg", "created", "expires", "keyid", "nonce", "tag"})
 # 256 bits cannot collide by chance; longer nonces only cost time, since the
 # structured-field code checks every character each time it parses or writes one.
@@ -187,7 +188,9 @@ class WebBotAuth(httpx.Auth):
 
     Works with ``httpx.Client`` and ``httpx.AsyncClient``.  Each request gets a
     Content-Digest of its body (the empty body's digest when it has none), ``@query``
-    covered when the URL has a query string and ``idempotency-key`` when it is set,
+    covered when the URL has a query string, ``idempotency-key`` when it is set and
+    ``signature-agent`` when it is set (``signature_agent``: the operator's origin, which
+    the live server groups identities' rate limits by),
     ``created`` = the clock's whole second, ``expires`` = created + ``ttl``, and a
     fresh nonce of 32 random bytes (base64url).  A Content-Digest the caller
     already set is kept if it matches the body; one that does not is an error.
@@ -206,13 +209,19 @@ class WebBotAuth(httpx.Auth):
         *,
         ttl: int = 60,
         clock: Callable[[], float] = time.time,
+        signature_agent: str | None = None,
     ) -> None:
         if not isinstance(identity, AgentIdentity):
             raise InputError(Problem("identity", "expected an AgentIdentity"))
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
             raise InputError(Problem("ttl", "expected a whole number of seconds > 0"))
+        if signature_agent is not None and (not isinstance(signature_agent, str) or not signature_agent
+                                            or '"' in signature_agent):
+            raise InputError(Problem("signature_agent", "expected the operator's URL, e.g. "
+                                                        "\"https://operator.example\""))
         self._agent_id = identity.agent_id
         self._key = identity.private_key
+        self._signature_agent = None if signature_agent is None else f'"{signature_agent}"'
         self._ttl = ttl
         self._clock = clock
         self._signer = HTTPMessageSigner(
@@ -230,6 +239,8 @@ class WebBotAuth(httpx.Auth):
     def sign(self, request: httpx.Request) -> None:
         """Sign ``request`` in place (replacing any earlier signature); its body must be read."""
         created = math.floor(finite_number(self._clock(), "clock()"))
+        if self._signature_agent is not None:
+            request.headers["Signature-Agent"] = self._signature_agent
         try:
             # prepare() builds the signature base and parameters (what the library does well);
             # its sign() would then re-parse them and rebuild the base to guard an external
@@ -246,6 +257,8 @@ class WebBotAuth(httpx.Auth):
                 covered_component_ids=(*COVERED_COMPONENTS,
                                        *((_QUERY,) if request.url.query else ()),
                                        *((_IDEMPOTENCY_KEY,) if _IDEMPOTENCY_KEY in request.headers
+                                         else ()),
+                                       *((_SIGNATURE_AGENT,) if _SIGNATURE_AGENT in request.headers
                                          else ())),
                 body=request.content,
                 # Re-signing a retried request finds our own digest: keep it if it matches.

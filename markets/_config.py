@@ -43,6 +43,9 @@ class MarketConfig(BaseModel):
         default_factory=list, description="third-party attestors recognised ([]: any name is recorded)")
     priority_requires_attestor: bool = Field(
         default=False, description="value_priority ranks only third-party attested alignment first")
+    max_resting_orders: int | None = Field(
+        default=None, ge=1, description="limit orders refused (TOO_MANY_RESTING_ORDERS) while the actor has "
+                                        "this many resting; None: no cap")
     externality_cap: float | None = Field(
         default=None, ge=0, description="screen: reject orders attesting more externality per lot")
     max_externality: PositiveFloat = Field(

@@ -76,6 +76,8 @@ class OrderDesk:
         self.book = OrderBook(config.tick_size, price_band=config.price_band, stp=config.stp.value)
         self.orders: dict[int, RestingOrder] = {}  # market-assigned id -> record of a resting order
         self.ids: dict[tuple[str, ClientId], int] = {}  # (actor, client id) -> market id (derived)
+        self.resting_of: dict[str, int] = {}  # actor -> its resting orders (derived, for the cap)
+        self._max_resting = config.max_resting_orders
         self.next_id = 1
         self._client_of: list[ClientId] = [""]  # market id -> the participant's id (derived; 0 unused)
         self._stp_seen = 0
@@ -142,6 +144,10 @@ class OrderDesk:
         key = (actor, client)
         if key in self.ids:
             return self.reject(MarketReason.DUPLICATE_ID, f"order {client!r} is live")
+        cap = self._max_resting
+        if cap is not None and not market and self.resting_of.get(actor, 0) >= cap:
+            return self.reject(MarketReason.TOO_MANY_RESTING_ORDERS,
+                               f"{cap} orders of yours are resting; cancel one first")
         book = self.book
         oid = self.next_id
         far = False
@@ -180,6 +186,7 @@ class OrderDesk:
         if resting:
             self.orders[oid] = RestingOrder(actor, client, att, fee, qty, resting, filled, now, far)
             self.ids[key] = oid
+            self.resting_of[actor] = self.resting_of.get(actor, 0) + 1
         elif filled == qty:
             ledger.fill_time_n += 1  # filled on arrival: time to fill 0
         bid, ask = self.mark_spread(now)
@@ -348,6 +355,11 @@ class OrderDesk:
     def _forget(self, oid: int, order: RestingOrder) -> None:
         del self.orders[oid]
         del self.ids[(order.actor, order.client_id)]
+        left = self.resting_of[order.actor] - 1
+        if left:
+            self.resting_of[order.actor] = left
+        else:
+            del self.resting_of[order.actor]  # bounded by the actors with resting orders
 
     def remove(self, oid: int) -> RestingOrder:
         """Cancel a resting order on the book and forget it; returns its record."""

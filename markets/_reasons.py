@@ -110,6 +110,8 @@ class MarketReason(StrEnum):
     """The third-party ``attestor`` is not one of the market's ``trusted_attestors``."""
     INVALID_ATTESTATION = "INVALID_ATTESTATION"
     """``values``, ``externality`` or ``attestor`` has the wrong type or range (NaN, negative...)."""
+    TOO_MANY_RESTING_ORDERS = "TOO_MANY_RESTING_ORDERS"
+    """A limit order while the actor already has ``max_resting_orders`` resting (cancel one first)."""
 
 
 FROM_BOOK: dict[BookReason, MarketReason] = {reason: MarketReason[reason.name] for reason in BookReason}
@@ -118,6 +120,7 @@ FROM_BOOK: dict[BookReason, MarketReason] = {reason: MarketReason[reason.name] f
 REASON_STATUS: dict[str, int] = {
     MarketReason.UNKNOWN_ORDER: 404,
     MarketReason.NOT_ADMITTED: 403,
+    MarketReason.TOO_MANY_RESTING_ORDERS: 429,
     # The request was malformed, rather than refused in the market's current state.
     **dict.fromkeys((MarketReason.INVALID_ID, MarketReason.INVALID_SIDE, MarketReason.INVALID_PRICE,
                      MarketReason.INVALID_QTY, MarketReason.INVALID_TIF, MarketReason.INVALID_ATTESTATION,

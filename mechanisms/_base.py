@@ -284,6 +284,20 @@ class Mechanism(_Participant, ABC, Generic[C]):
     def finish(self) -> None:
         """Record the final value of every declared measure. Called once at the end of a run."""
 
+    def logs_rejection(self, action: Action, outcome: Outcome) -> bool:
+        """Whether the live server's durable log keeps this rejected ``action`` (default: always).
+
+        Called right after :meth:`handle` rejected ``action``. Answer False only for
+        rejections that leave no trace at all (no snapshot change, no stream draw, no timer):
+        the live server then answers it, counts it in ``flagship_unlogged_rejections_total``
+        by mechanism and reason, and writes no log entry, so a flood of such requests does not
+        grow the log; replaying the log without it reaches the same states. Measures computed
+        by replay do not see it. Must decide from ``action``, ``outcome`` and the state alone;
+        when answering False it may forget statistics it kept about ``action`` (no replay
+        will count them). Called only by the live server, never in a simulation or replay.
+        """
+        return True
+
     def response_records(self) -> RecordTable | None:
         """Participant responses to export, anonymised, with a codebook (``None``: none). Default: none."""
         return None

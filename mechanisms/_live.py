@@ -38,6 +38,12 @@ class Principal:
 
     actor: str
     scheme: str
+    admitted: bool = True
+    """False for a caller the server authenticates but has not admitted yet (a first application):
+    its requests are charged to its client address and the server's unadmitted-work budget."""
+    operator: str | None = None
+    """Who runs the caller (Web Bot Auth's signed ``Signature-Agent``): its identities share
+    one rate-limit budget."""
 
 
 

@@ -14,7 +14,7 @@ order) -> ``schedule_shock`` -> ``start()`` -> ``env.run(until)`` or
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +141,10 @@ class Host:
         # Log entries already part of a commit of a live trial (or of a replayed one): what a
         # population submits from start() belongs to the first commit, not to no commit.
         self.committed = 0
+        self.unlogged: Callable[[str, Outcome], None] | None = None
+        """Set by the live server around a client's action: a rejection its mechanism declares unlogged
+        (:meth:`Mechanism.logs_rejection`) stays out of the log and is reported here instead;
+        when None, every action is logged (simulations, replays)."""
         self._submitters: dict[str, Submit] = {}
         self._started = False
 
@@ -220,6 +224,7 @@ class Host:
         if target is None:
             raise ContractError(f"no mechanism named {mechanism!r} in this host")
         handle = target.handle
+        logs_rejection = target.logs_rejection
         log = self.log
         host = self
 
@@ -236,6 +241,10 @@ class Host:
 
             def submit(action: Action) -> Outcome:
                 outcome = handle(action)
+                if not outcome.accepted and host.unlogged is not None and \
+                        not logs_rejection(action, outcome):
+                    host.unlogged(mechanism, outcome)  # a rejection changes nothing: replay needs no entry
+                    return outcome
                 log_mechanism(mechanism)
                 log_action(action)
                 log_outcome(outcome)

@@ -88,6 +88,10 @@ class LiveMetrics:
         self.actions = Counter(
             "flagship_actions", "Actions applied and committed, by mechanism, origin (http or sim), "
             "outcome and reason code", ["mechanism", "origin", "outcome", "reason"], registry=registry)
+        self.unlogged_rejections = Counter(
+            "flagship_unlogged_rejections", "Rejected actions answered but not written to the durable log "
+            "(their mechanism declares them traceless), by mechanism and reason code",
+            ["mechanism", "reason"], registry=registry)
         self.ack_latency = Histogram(
             "flagship_action_ack_seconds", "Time from handing an action to the engine to its committed "
             "outcome", ["mechanism"], buckets=_LATENCY_BUCKETS, registry=registry)

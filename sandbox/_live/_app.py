@@ -30,7 +30,7 @@ from flagship.mechanisms import Authenticator, ContractError
 from flagship.sandbox._live._api_docs import install_api_docs
 from flagship.sandbox._live._gateway import LiveGateway, load_authenticators
 from flagship.sandbox._live._idempotency import KEYED_METHODS, IdempotencyRecord
-from flagship.sandbox._live._limits import Limits, RateBuckets
+from flagship.sandbox._live._limits import Limits, RateLimiter
 from flagship.sandbox._live._logs import LogFormat, configure_logging
 from flagship.sandbox._live._middleware import (
     REQUEST_STATE_KEY,
@@ -106,12 +106,12 @@ def request_pipeline(limits: Limits, gateway: LiveGateway, *, metrics: LiveMetri
                      settled: Callable[[], Awaitable[None]],
                      receipt: Callable[[str], str | None] = lambda _: None) -> ASGIApp:
     """The middlewares every routed request goes through, outermost first, ending at its route."""
-    buckets = RateBuckets(limits.rate_per_second, limits.burst)
+    limiter = RateLimiter(limits)
     app: ASGIApp = to_route
     app = SettledReadsMiddleware(app, settled)
     app = IdempotencyMiddleware(app, lookup, gateway.requests, metrics, receipt)
-    app = RateLimitMiddleware(app, buckets, metrics)
-    app = AuthenticationMiddleware(app, gateway.authenticators, buckets, metrics)
+    app = RateLimitMiddleware(app, limiter, metrics)
+    app = AuthenticationMiddleware(app, gateway.authenticators, limiter, metrics)
     return BodyLimitMiddleware(app, limits, metrics)
 
 

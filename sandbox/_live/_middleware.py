@@ -13,7 +13,8 @@ Every request goes through, in order:
 4. :class:`AuthenticationMiddleware`: the scenario's authenticators in order, the
    :class:`~flagship.mechanisms.Principal` (or ``None``) into the scope; refused credentials
    are 401 (after spending the caller's address bucket: guessing is rate limited too);
-5. :class:`RateLimitMiddleware`: per-identity token buckets (429 + ``Retry-After``);
+5. :class:`RateLimitMiddleware`: token buckets per identity, operator, address and for unadmitted
+   work (429 + ``Retry-After``, see :mod:`flagship.sandbox._live._limits`);
 6. :class:`IdempotencyMiddleware`: every POST, PATCH or DELETE to a route carries ``Idempotency-Key``.
    The first request with a key runs; a retry with the same key and body gets the stored
    outcome (the route runs again but ``gateway.submit`` returns the committed outcome
@@ -52,7 +53,7 @@ from flagship.sandbox._live._idempotency import (
     parse_key,
     request_hash,
 )
-from flagship.sandbox._live._limits import EXEMPT_ENDPOINTS, Limits, RateBuckets, json_depth
+from flagship.sandbox._live._limits import EXEMPT_ENDPOINTS, Caller, Limits, RateLimiter, json_depth
 from flagship.sandbox._live._problems import problem_response
 from flagship.telemetry._prometheus import LiveMetrics
 
@@ -92,7 +93,9 @@ class LiveRequest:
     parsed: Any = None
     is_json: bool = False
     identity: str = ""
-    """Whom the rate limits and idempotency keys count: ``actor:<id>``, else ``ip:<address>``."""
+    """Whom the idempotency keys count: ``actor:<id>``, else ``ip:<address>``."""
+    caller: Caller | None = None
+    """Whom the rate limits charge (set by authentication)."""
     idempotency: IdempotencyContext | None = None
 
 
@@ -275,15 +278,16 @@ class AuthenticationMiddleware:
     """Asks the authenticators in order; leaves the principal (or ``None``) in the scope.
 
     Each authenticator gets the request and its body bytes (read once, by the body limit).
-    A refusal (:class:`~flagship.mechanisms.AuthError`) spends the caller's address bucket
-    first, so guessing credentials is rate limited too: 429 when it is empty, else the refusal.
+    A refusal (:class:`~flagship.mechanisms.AuthError`) is charged like unauthenticated work
+    (the address's and the global unadmitted bucket), so guessing credentials is rate limited
+    too: 429 when a bucket is empty, else the refusal.
     """
 
-    def __init__(self, app: ASGIApp, authenticators: Sequence[Authenticator], buckets: RateBuckets,
+    def __init__(self, app: ASGIApp, authenticators: Sequence[Authenticator], limiter: RateLimiter,
                  metrics: LiveMetrics) -> None:
         self.app = app
         self.authenticators = authenticators
-        self.buckets = buckets
+        self.limiter = limiter
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -297,9 +301,9 @@ class AuthenticationMiddleware:
                 try:
                     principal = await authenticator.authenticate(http_request, request.body)
                 except AuthError as exc:
-                    wait = self.buckets.take(address, time.monotonic())
+                    wait, reason = self.limiter.wait(Caller(address, address, False), time.monotonic())
                     if wait > 0:
-                        await rate_limited(scope, receive, send, self.metrics, wait)
+                        await rate_limited(scope, receive, send, self.metrics, wait, reason)
                     else:
                         challenge = {"WWW-Authenticate": authenticator.scheme} if exc.status == 401 else {}
                         await refuse(scope, receive, send, self.metrics, exc.status, exc.reason, exc.detail,
@@ -309,31 +313,44 @@ class AuthenticationMiddleware:
                     break
         scope[PRINCIPAL_SCOPE_KEY] = principal
         request.identity = f"actor:{principal.actor}" if principal is not None else address
+        request.caller = Caller(request.identity, address, principal is not None and principal.admitted,
+                                principal.operator if principal is not None else None)
         await self.app(scope, receive, send)
 
 
+_RATE_LIMITED_WHO = {
+    "RATE_LIMITED": "this identity",
+    "OPERATOR_RATE_LIMITED": "this operator's identities",
+    "ADDRESS_RATE_LIMITED": "this address's unauthenticated or not yet admitted callers",
+    "UNADMITTED_RATE_LIMITED": "unauthenticated or not yet admitted callers (all addresses)",
+}
+
+
 async def rate_limited(scope: Scope, receive: Receive, send: Send, metrics: LiveMetrics,
-                       wait: float) -> None:
-    """Answer 429 with the seconds until the identity has a token again."""
-    await refuse(scope, receive, send, metrics, 429, "RATE_LIMITED",
-                 "too many requests from this identity; slow down",
+                       wait: float, reason: str = "RATE_LIMITED") -> None:
+    """Answer 429 with the seconds until the refusing bucket has a token again."""
+    await refuse(scope, receive, send, metrics, 429, reason,
+                 f"too many requests from {_RATE_LIMITED_WHO.get(reason, 'this caller')}; slow down",
                  {"Retry-After": str(max(1, math.ceil(wait)))})
 
 
 class RateLimitMiddleware:
-    """One token per request from the identity's bucket (probes and scrapes are exempt)."""
+    """One token per request from each bucket its caller pays (probes and scrapes are exempt)."""
 
-    def __init__(self, app: ASGIApp, buckets: RateBuckets, metrics: LiveMetrics) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, metrics: LiveMetrics) -> None:
         self.app = app
-        self.buckets = buckets
+        self.limiter = limiter
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = live_request(scope)
         if request.endpoint not in EXEMPT_ENDPOINTS:
-            wait = self.buckets.take(request.identity, time.monotonic())
+            client = scope.get("client")
+            address = f"ip:{client[0]}" if client else "ip:unknown"
+            caller = request.caller or Caller(request.identity or address, address, False)
+            wait, reason = self.limiter.wait(caller, time.monotonic())
             if wait > 0:
-                await rate_limited(scope, receive, send, self.metrics, wait)
+                await rate_limited(scope, receive, send, self.metrics, wait, reason)
                 return
         await self.app(scope, receive, send)
 

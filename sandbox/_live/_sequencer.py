@@ -239,6 +239,10 @@ class Engine:
         self.recovered_state_hash = recovered.state_sha256
         self.metrics.recovery_duration.set(time.perf_counter() - started)
 
+    def _unlogged(self, mechanism: str, outcome: Outcome) -> None:
+        """Count a rejection its mechanism keeps out of the log (see Mechanism.logs_rejection)."""
+        self.metrics.unlogged_rejections.labels(mechanism, str(outcome.reason)).inc()
+
     def _rebuild(self, extra: Commit | None = None) -> Host:
         """A fresh host replayed from the in-memory durable history (plus ``extra``)."""
         started = time.perf_counter()
@@ -433,6 +437,8 @@ class Engine:
                     results.append((item, record.outcomes[item.index]))
                     continue
             action = Action(now, item.actor, item.kind, item.payload)
+            # Only clients' actions may stay unlogged: simulated participants act again in a replay.
+            host.unlogged = self._unlogged
             try:
                 outcome = host.submit(item.mechanism, action)
             except Exception as exc:  # a mechanism bug: this action fails, its partial effects go
@@ -442,6 +448,8 @@ class Engine:
                 remaining = items[position + 1:]
                 broken = True
                 break
+            finally:
+                host.unlogged = None
             ours[id(action)] = item
             results.append((item, outcome))
         durable = self.durable
