@@ -243,7 +243,7 @@ def guarded_protocol(base: type[Any], limits: ConnectionLimits) -> type[asyncio.
     guarded by ``limits``; one call makes one server's class (its own connection counts)."""
     tally = _Tally()
 
-    class GuardedProtocol(base):  # type: ignore[misc, valid-type]
+    class GuardedProtocol(base):  # type: ignore[misc]
         _guard: ConnectionGuard | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:

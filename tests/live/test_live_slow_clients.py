@@ -18,14 +18,19 @@ import os
 import resource
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
-from tests.live._support import ServerProcess, flagship_command, write_scenario
+from flagship.sandbox._live._connections import ConnectionLimits, guarded_protocol
+from flagship.sandbox._live._protocol import _H11ProblemProtocol, http_protocol
+from tests.live._support import ServerProcess, flagship_command, free_port, write_scenario
 
 PER_ADDRESS = 40
 HEADER_TIMEOUT = 2.0
@@ -182,3 +187,70 @@ def test_bad_connection_options_exit_2_with_one_line(tmp_path: Path, args: list[
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and option in lines[0] and "Traceback" not in result.stderr, result.stderr
     assert not (tmp_path / "live.db").exists()  # refused before the trial opened
+
+
+async def _echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Reads the whole body, then answers 200 with its length (an app that waits for the body)."""
+    if scope["type"] != "http":
+        return
+    size, more = 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": str(size).encode()})
+
+
+@pytest.fixture(params=["h11", "httptools"])
+def parser_server(request: pytest.FixtureRequest) -> Iterator[int]:
+    """The guard on each of uvicorn's HTTP parsers, in a uvicorn server of this process."""
+    base = _H11ProblemProtocol if request.param == "h11" else http_protocol()
+    if request.param == "httptools" and base is _H11ProblemProtocol:
+        pytest.skip("httptools is not installed")
+    port = free_port()
+    limits = ConnectionLimits(max_connections=8, max_connections_per_address=3,
+                              header_timeout=1.0, body_timeout=1.0)
+    config = uvicorn.Config(_echo_app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                            ws="none", lifespan="off", http=guarded_protocol(base, limits),
+                            h11_max_incomplete_event_size=limits.max_header_bytes + 1)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive()
+        time.sleep(0.02)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def test_the_guard_works_on_both_parsers(parser_server: int) -> None:
+    port = parser_server
+    with connect(port) as ok:  # a whole request with a body in two writes is served, kept alive
+        ok.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
+        time.sleep(0.1)
+        ok.sendall(b"56789")
+        ok.settimeout(5)
+        assert ok.recv(65536).startswith(b"HTTP/1.1 200 ")
+    with connect(port) as body:
+        body.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n012")
+        problem_of(read_answer(body), 408, "REQUEST_TIMEOUT")
+    with connect(port) as head:
+        head.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        problem_of(read_answer(head), 408, "REQUEST_TIMEOUT")
+    with connect(port) as big:
+        big.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 17_000 + b"\r\n\r\n")
+        problem_of(read_answer(big), 431, "HEADERS_TOO_LARGE")
+    held = [connect(port) for _ in range(3)]
+    try:
+        for sock in held:
+            sock.sendall(b"GET / HTTP/1.1\r\n")
+        time.sleep(0.2)
+        with connect(port) as extra:
+            problem_of(read_answer(extra), 503, "TOO_MANY_CONNECTIONS")
+    finally:
+        for sock in held:
+            sock.close()
