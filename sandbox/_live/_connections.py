@@ -136,7 +136,8 @@ class ConnectionGuard:
         self.awaiting_head = True
         self.head_bytes = 0
         self._tail = b""  # the last bytes of the head so far: its end may straddle two chunks
-        self._cycle: Any = None
+        self._cycle: Any = None  # the current request's uvicorn RequestResponseCycle
+        self._draining = False  # answered before its body arrived: the rest of the body drains
         self._timer: asyncio.TimerHandle | None = None
         self._timer_kind = ""  # "head", "body" or "" (none armed)
 
@@ -181,19 +182,35 @@ class ConnectionGuard:
         return True
 
     def after_data(self, cycle: Any) -> None:
-        """After parsing: remember the request's cycle; a complete body stops its deadline."""
-        if not self.awaiting_head and cycle is not None:
+        """After parsing: a new request's cycle starts its body deadline; a complete body stops it."""
+        if self.awaiting_head or cycle is None:
+            return
+        if cycle is not self._cycle:
             self._cycle = cycle
-            if not getattr(cycle, "more_body", True) and self._timer_kind == "body":
-                self._cancel()
+            if self._draining:  # the next request's head, parsed while the last body drained
+                self._draining = False
+                self._arm("body")
+        if not getattr(cycle, "more_body", True) and self._timer_kind == "body":
+            self._cancel()
 
     def response_done(self) -> None:
-        """A response went out: the next request's head has ``header_timeout`` to arrive."""
-        if self.admitted and not self.transport.is_closing():
-            self.awaiting_head = True
-            self.head_bytes = 0
-            self._tail = b""
-            self._arm("head")
+        """A response went out: the next request's head has ``header_timeout`` to arrive.
+
+        A response sent before its request's body arrived (a 401, a 413 on the declared
+        length) leaves the rest of that body to drain: it is not a head and is not counted as
+        one, and the body deadline still bounds it (then the connection closes silently).
+        """
+        if not self.admitted or self.transport.is_closing():
+            return
+        if self._cycle is not None and getattr(self._cycle, "more_body", False):
+            self._draining = True
+            if self._timer_kind != "body":
+                self._arm("body")
+            return
+        self.awaiting_head = True
+        self.head_bytes = 0
+        self._tail = b""
+        self._arm("head")
 
     def lost(self) -> None:
         """The connection closed: count it out and stop its timer."""

@@ -162,6 +162,20 @@ def test_a_late_body_gets_408_and_commits_nothing(server: ServerProcess) -> None
     assert "Idempotent-Replayed" not in answer.headers
 
 
+def test_a_body_answered_before_it_arrived_drains_and_is_not_taken_for_a_head(server: ServerProcess) -> None:
+    """A 413 on the declared length goes out before the body: the 40 KB that follow are the
+    body's rest, not a 40 KB head (no 431 after the 413), and the body deadline ends the drain."""
+    with connect(server.port) as sock:
+        sock.sendall(b"POST /v1/shop/purchases HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-alice\r\n"
+                     b"Idempotency-Key: big-1\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100000\r\n\r\n")
+        time.sleep(0.3)
+        sock.sendall(b"x" * 40_000)
+        raw = read_answer(sock)
+    problem_of(raw, 413, "BODY_TOO_LARGE")
+    assert b"HEADERS_TOO_LARGE" not in raw and raw.count(b"HTTP/1.1 ") == 1, raw
+
+
 def test_an_oversized_head_gets_431(server: ServerProcess) -> None:
     with connect(server.port) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")
