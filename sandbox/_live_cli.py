@@ -21,6 +21,7 @@ from rich.table import Table
 from flagship.sandbox._cli_app import StoreArg, StoreOpt, chosen_store, out
 
 if TYPE_CHECKING:
+    from flagship.sandbox._live import ConnectionLimits
     from flagship.sandbox._replay import ReplayReport
     from flagship.sandbox._scenario import ResolvedScenario
     from flagship.telemetry import MeasureValue, SeriesPoint
@@ -95,15 +96,47 @@ def serve(
     witness: Annotated[str | None, typer.Option(
         "--witness", help="append every signed checkpoint head to this file (JSON lines) or POST it to "
                           "this http(s) URL; a witness file is checked against the log at start")] = None,
+    max_connections: Annotated[int, typer.Option(
+        "--max-connections", help="open client connections in all (one more: 503 and closed)")] = 1024,
+    max_connections_per_address: Annotated[int, typer.Option(
+        "--max-connections-per-address", help="open connections from one client IP address (behind a "
+                                              "reverse proxy: as many as --max-connections)")] = 128,
+    header_timeout: Annotated[float, typer.Option(
+        "--header-timeout", help="seconds for a request's head to arrive (408 after)")] = 10.0,
+    body_timeout: Annotated[float, typer.Option(
+        "--body-timeout", help="seconds for a request's body to arrive after its head (408 after)")] = 30.0,
 ) -> None:
     """Serve a live trial of a scenario over HTTP (resuming its trial after a restart)."""
     from flagship.sandbox._live import EngineOptions, run_server  # noqa: PLC0415
+
+    connections = _connection_limits(max_connections=max_connections,
+                                    max_connections_per_address=max_connections_per_address,
+                                    header_timeout=header_timeout, body_timeout=body_timeout)
 
     run_server(scenario, db=db, host=host, port=port, time_factor=time_factor, overrides=set_ or [],
                shadow=shadow or [], arm=arm, trial=trial, new_trial=new_trial, key_dir=key_dir,
                options=EngineOptions(tick_seconds=tick, measures_seconds=measures_interval,
                                      checkpoint_seconds=checkpoint_seconds, db_timeout=db_timeout),
-               access_log=access_log, log_format=log_format.value, witness=witness)
+               access_log=access_log, log_format=log_format.value, witness=witness,
+               connections=connections)
+
+
+def _connection_limits(**options: float) -> ConnectionLimits:
+    """``serve``'s connection options as limits; bad values are one problem each, named by option."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from flagship.mechanisms import InputError, Problem  # noqa: PLC0415
+    from flagship.sandbox._live import ConnectionLimits as Limits  # noqa: PLC0415
+
+    try:
+        return Limits.model_validate(options)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "max_connections_per_address"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(Problem("--" + field.replace("_", "-"), message))
+        raise InputError(problems) from None
 
 
 def verify(

@@ -27,6 +27,7 @@ lifespan runs ``Engine.start`` and ``Engine.stop``).
 """
 
 from flagship.sandbox._live._app import Health, TrialInfo, create_app, install_openapi, run_server
+from flagship.sandbox._live._connections import ConnectionLimits
 from flagship.sandbox._live._gateway import PRINCIPAL_SCOPE_KEY, LiveGateway, load_authenticators
 from flagship.sandbox._live._limits import Limits
 from flagship.sandbox._live._scenario import (
@@ -41,6 +42,7 @@ from flagship.sandbox._live._sequencer import Engine, EngineOptions
 
 __all__ = [
     "PRINCIPAL_SCOPE_KEY",
+    "ConnectionLimits",
     "Engine",
     "EngineOptions",
     "Health",

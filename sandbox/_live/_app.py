@@ -28,6 +28,7 @@ from starlette.types import ASGIApp
 
 from flagship.mechanisms import Authenticator, ContractError
 from flagship.sandbox._live._api_docs import install_api_docs
+from flagship.sandbox._live._connections import ConnectionLimits, guarded_protocol, reserve_descriptors
 from flagship.sandbox._live._gateway import LiveGateway, load_authenticators
 from flagship.sandbox._live._idempotency import KEYED_METHODS, IdempotencyRecord
 from flagship.sandbox._live._limits import Limits, RateLimiter
@@ -237,7 +238,8 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
                shadow: Sequence[str] = (), arm: str | None = None, trial: str | None = None,
                new_trial: bool = False, key_dir: str | Path | None = None,
                options: EngineOptions | None = None, access_log: bool = False,
-               log_format: LogFormat = "text", witness: str | None = None) -> None:
+               log_format: LogFormat = "text", witness: str | None = None,
+               connections: ConnectionLimits | None = None) -> None:
     """``flagship serve``: open the store, resume or start the trial, recover, serve until stopped.
 
     Recovery runs before the socket opens, so a trial whose log fails verification
@@ -246,12 +248,15 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
     a line when the trial starts serving (its id, URL and store) and one when it stopped
     (entries, actions drained, entries covered by the last checkpoint). ``witness`` (a
     file or an http(s) URL) receives every signed head; a witness file's heads are checked
-    against the log before serving.
+    against the log before serving. ``connections`` caps open connections (in all and per
+    client address) and bounds how long a request's head and body may take to arrive.
     """
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
     from flagship.sandbox._live._protocol import http_protocol  # noqa: PLC0415 - it imports uvicorn
 
+    limits = connections or ConnectionLimits()
+    reserve_descriptors(limits)  # before the trial opens: a refused cap leaves nothing behind
     live = load_live_scenario(scenario, overrides, arm=arm)
     witnessing = Witness(witness) if witness is not None else None
     url = db or live.resolved.scenario.store
@@ -279,7 +284,9 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
         # uvicorn logs through our handler (log_config=None); its access lines are INFO
         level = "info" if access_log else "warning"
         config = uvicorn.Config(application, host=host, port=port, log_level=level,
-                                access_log=access_log, ws="none", lifespan="on", http=http_protocol(),
+                                access_log=access_log, ws="none", lifespan="on",
+                                http=guarded_protocol(http_protocol(), limits),
+                                h11_max_incomplete_event_size=limits.max_header_bytes + 1,
                                 timeout_graceful_shutdown=10, log_config=None)
         uvicorn.Server(config).run()  # the engine logs its stop (uvicorn re-raises SIGTERM after it)
     finally:
