@@ -50,6 +50,8 @@ class LiveSpec(BaseModel):
     auth: dict[str, dict[str, Any]] = Field(default_factory=dict, description="options per authenticator")
     time_factor: PositiveFloat | None = Field(default=None, description="sim seconds per wall second")
     limits: Limits = Field(default_factory=Limits)
+    operators: dict[str, str] = Field(default_factory=dict, description=(
+        "operator name -> base64url raw Ed25519 public key: who may sign /v1/operator actions"))
 
 
 @dataclass(frozen=True)

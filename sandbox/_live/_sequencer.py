@@ -58,6 +58,7 @@ from flagship.sandbox._live._witness import Witness
 from flagship.sandbox._measure_worker import ArmMeasures, MeasureWorker, measure_arms, refresh_measures
 from flagship.sandbox._replay import Commit, Recorded, advance
 from flagship.sandbox._scenario import ResolvedScenario
+from flagship.sandbox._trial_control import origin_of
 from flagship.telemetry._prometheus import LiveMetrics
 from flagship.telemetry._receipts import sign_receipt
 from flagship.telemetry._trial_log import CheckpointKey, LogEntry, Trial, TrialLog
@@ -493,7 +494,7 @@ class Engine:
         index = self._index
         for rec, entry in zip(recorded, entries, strict=True):
             outcome = rec.outcome
-            self.metrics.actions.labels(rec.mechanism, "http" if rec.external else "sim",
+            self.metrics.actions.labels(rec.mechanism, origin_of(rec.mechanism, rec.external),
                                         "accepted" if outcome.accepted else "rejected",
                                         "" if outcome.reason is None else str(outcome.reason)).inc()
             item = ours.get(id(rec.action)) if rec.external else None
