@@ -125,6 +125,8 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
     not claim the same path. ``authenticators`` replaces the scenario's (for tests).
     """
     spec = spec or LiveSpec()
+    if spec.guardrails:
+        engine.install_guardrails(spec.guardrails)
     gateway = LiveGateway(engine)
     gateway.authenticators = (list(authenticators) if authenticators is not None
                               else load_authenticators(spec, gateway))
