@@ -30,7 +30,6 @@ import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from prometheus_client import Gauge
 from pydantic import BaseModel, ConfigDict, Field
 
 from flagship.mechanisms import FlagshipError, Outcome
@@ -77,15 +76,10 @@ class Guardrails:
         self._pause = pause
         self._running = running
         self.crossed: dict[str, bool] = {}
-        registry = metrics.registry
-        self._state = Gauge("flagship_guardrail_crossed", "1 when a guardrail is crossed, 0 while it "
-                            "holds, -1 before it is judged (too little data)", ["guardrail"],
-                            registry=registry) if self.guardrails else None
-        self._value = Gauge("flagship_guardrail_value", "The guarded measure's last value",
-                            ["guardrail"], registry=registry) if self.guardrails else None
+        self._state = metrics.guardrail_crossed
+        self._value = metrics.guardrail_value
         for g in self.guardrails:
-            if self._state is not None:
-                self._state.labels(g.name).set(-1)
+            self._state.labels(g.name).set(-1)
 
     async def judge(self, values: Iterable[MeasureValue], log_size: int) -> list[str]:
         """Judge every guardrail on the live arm's ``values``; pause on a new crossing. Returns the
@@ -96,13 +90,11 @@ class Guardrails:
             value = g.value_in(values)
             if value is None or log_size < g.min_entries:
                 continue
-            if self._value is not None:
-                self._value.labels(g.name).set(value)
+            self._value.labels(g.name).set(value)
             crossed = not _HOLDS[g.op](value, g.threshold)
             was = self.crossed.get(g.name, False)
             self.crossed[g.name] = crossed
-            if self._state is not None:
-                self._state.labels(g.name).set(1 if crossed else 0)
+            self._state.labels(g.name).set(1 if crossed else 0)
             if crossed and not was and self._running():
                 payload = {"guardrail": g.name, "measure": g.measure, "value": value, "op": g.op,
                            "threshold": g.threshold, "log_entries": log_size}
