@@ -161,6 +161,11 @@ class OperatorVerifier:
         except _NotOperator as exc:
             raise AuthError("NOT_OPERATOR", str(exc), status=403) from None
         except (HTTPMessageSignaturesException, BadCryptoSignature) as exc:
+            if not any(name.lower() == "signature-input" and f'tag="{OPERATOR_TAG}"' in value
+                       for name, value in headers.items()):
+                # Signed, but in another profile (a participant's Web Bot Auth signature, say).
+                raise AuthError("NOT_OPERATOR", "the request is signed, but not as an operator "
+                                                f"(no signature tagged {OPERATOR_TAG})", status=403) from None
             raise AuthError("BAD_SIGNATURE", f"the operator signature does not verify: {exc}") from None
         if len(results) != 1:
             raise AuthError("BAD_SIGNATURE", "expected exactly one operator signature")

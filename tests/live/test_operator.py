@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from flagship.agents import AgentIdentity, WebBotAuth
 from flagship.mechanisms import Action, NoConfig
 from flagship.sandbox import Host
 from flagship.sandbox._live import load_live_scenario
@@ -63,6 +64,15 @@ def test_operator_actions_are_signed_logged_verified_and_replayed(store_url: str
         problem(client.post("/v1/operator/pause", json=body), 401, "UNAUTHENTICATED")
         problem(client.post("/v1/operator/pause", json=body, headers=auth()), 401, "UNAUTHENTICATED")
         problem(client.post("/v1/operator/pause", json=body, auth=stranger), 403, "NOT_OPERATOR")
+        participant = WebBotAuth(AgentIdentity(key))  # even the operator's key, in a participant's profile
+        problem(client.post("/v1/operator/pause", json=body, auth=participant), 403, "NOT_OPERATOR")
+        forged = client.build_request("POST", "/v1/operator/pause", json=body)
+        signed = next(ops.auth_flow(forged))
+        tampered = client.build_request("POST", "/v1/operator/pause", json={"trial": trial_id, "note": "x"},
+                                        headers={k: v for k, v in signed.headers.items()
+                                                 if k.lower() in ("signature", "signature-input",
+                                                                  "content-digest")})
+        problem(client.send(tampered), 401, "BAD_SIGNATURE")  # the body is not the one signed
         problem(client.post("/v1/operator/pause", json={"trial": "another"}, auth=ops), 409, "WRONG_TRIAL")
         assert client.get("/v1/operator").json()["status"] == "running"
 
