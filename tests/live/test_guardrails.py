@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -10,11 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flagship.mechanisms import ScenarioError
+from flagship.mechanisms import Outcome, ScenarioError, StoreUnavailableError
 from flagship.sandbox._live import EngineOptions, load_live_scenario
+from flagship.sandbox._live._guardrails import Guardrail, Guardrails
 from flagship.sandbox._replay import commits_from_entries, replay_scenario
 from flagship.sandbox._trial_control import OPERATOR
-from flagship.telemetry import Store
+from flagship.telemetry import MeasureValue, Store
+from flagship.telemetry._prometheus import LiveMetrics
 from flagship.telemetry._trial_log import TrialLog
 from tests.live._support import auth, build_live, serving, write_scenario
 
@@ -81,3 +84,35 @@ def test_a_guardrail_on_an_unknown_measure_is_refused(tmp_path: Path) -> None:
         load_live_scenario(scenario)
     paths = [p.path for p in raised.value.problems]
     assert paths == ["live.guardrails.0.measure", "live.guardrails.1.name"], raised.value.problems
+
+
+def test_a_guardrail_pauses_on_crossing_only_and_retries_a_failed_pause() -> None:
+    calls: list[tuple[str, dict[str, object]]] = []
+    state = {"running": True, "fail": False}
+
+    async def pause(actor: str, payload: dict[str, object]) -> Outcome:
+        if state["fail"]:
+            raise StoreUnavailableError("down")
+        calls.append((actor, payload))
+        state["running"] = False
+        return Outcome.accept()
+
+    metrics = LiveMetrics()
+    rails = Guardrails([Guardrail(name="g", measure="robustness.ratio_x", op="<=", threshold=0.5,
+                                  min_entries=10)], metrics, pause, lambda: bool(state["running"]))
+
+    def judge(value: float, size: int = 20) -> list[str]:
+        return asyncio.run(rails.judge([MeasureValue("m", "ratio_x", "robustness", "ratio", False, value)],
+                                       size))
+
+    assert judge(0.9, size=5) == []  # too little data: not judged
+    assert 'flagship_guardrail_crossed{guardrail="g"} -1.0' in metrics.render(None)[0].decode()
+    assert judge(0.4) == [] and not calls  # holds
+    state["fail"] = True
+    assert judge(0.9) == [] and not calls  # crossed, the pause failed...
+    state["fail"] = False
+    assert judge(0.9) == ["g"]  # ...and is tried again at the next refresh
+    assert calls[0][0] == "guardrail:g" and calls[0][1]["value"] == 0.9
+    state["running"] = True  # an operator resumed while the measure is still crossed
+    assert judge(0.95) == []  # edge-triggered: no second pause until it has held once
+    assert judge(0.3) == [] and judge(0.8) == ["g"]
