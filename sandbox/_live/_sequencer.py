@@ -151,6 +151,7 @@ class Engine:
         self._ended = False
         self._heap = FrozenHeap(self.options.freeze_seconds)
         self.guardrails: Guardrails | None = None
+        self._closed = False
         self.metrics.time_factor.set(trial.time_factor)
         self.metrics.bind(sim_time=self.sim_time, log_entries=lambda: float(self.durable.size),
                           queue_depth=lambda: float(self._queue.qsize() if self._queue else 0),
@@ -480,8 +481,10 @@ class Engine:
             else:
                 item.future.set_result(result)
                 self.metrics.ack_latency.labels(item.mechanism).observe(time.perf_counter() - item.enqueued)
-        if ended and not self._ended:
-            self._ended = True
+        closed = host.control.status == "closed"  # an operator closed it: a restart must not resume it
+        if (ended and not self._ended) or (closed and not self._closed):
+            self._ended = self._ended or ended
+            self._closed = closed
             try:
                 self.log.set_status(self.trial.id, "finished")
             except StoreError as exc:

@@ -103,6 +103,7 @@ def test_operator_actions_are_signed_logged_verified_and_replayed(store_url: str
     with Store.open(store_url) as store:
         log = TrialLog(store)
         assert log.verify(trial_id).ok
+        assert log.trial(trial_id).status == "finished"  # closed: a restart does not resume it
         entries = list(log.entries(trial_id))
     operator = [(e.kind, e.accepted, e.reason, e.actor) for e in entries if e.origin == OPERATOR]
     assert operator == [("pause", True, None, "ops"), ("pause", False, "ALREADY_PAUSED", "ops"),
