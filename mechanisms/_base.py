@@ -246,6 +246,12 @@ class Mechanism(_Participant, ABC, Generic[C]):
     is ``NOT_PERMITTED``, and 409 otherwise (refused in the current state)."""
     http: ClassVar[RoutesFactory | None] = None
     """Routes for the live pilot (see :mod:`flagship.mechanisms._live`); ``None``: not served over HTTP."""
+    kinds_while_paused: ClassVar[frozenset[str]] = frozenset()
+    """Action kinds still taken while an operator has paused a live trial (cancels, say); others
+    are refused with ``TRIAL_PAUSED``. Default: none."""
+    live_parameters: ClassVar[frozenset[str]] = frozenset()
+    """Config fields an operator may change while a live trial runs (``flagship operator set``):
+    the mechanism must read them from ``self.config`` when it uses them. Default: none."""
 
     def __init__(self, config: C, ctx: Context) -> None:
         self.config = config

@@ -42,6 +42,7 @@ from flagship.mechanisms._measures import Measure
 from flagship.mechanisms.events import ShockFired
 from flagship.sandbox._gc import no_collection
 from flagship.sandbox._scenario import ResolvedScenario
+from flagship.sandbox._trial_control import OPERATOR, TrialControl
 from flagship.telemetry import ActionRow, RunTelemetry, Telemetry
 
 __all__ = ["ActionLog", "Host", "LoggedAction", "action_rows", "build_host", "log_digest"]
@@ -147,6 +148,8 @@ class Host:
         when None, every action is logged (simulations, replays)."""
         self._submitters: dict[str, Submit] = {}
         self._started = False
+        self.control = TrialControl(self.mechanisms)
+        """Operator state (paused, closed, live parameters): actions to :data:`OPERATOR` go to it."""
 
     # -- building -----------------------------------------------------------------------
 
@@ -200,6 +203,8 @@ class Host:
     def _check_new(self, name: str) -> None:
         if self._started:
             raise ContractError(f"cannot add {name!r}: the host has already started")
+        if name == OPERATOR:
+            raise ContractError(f"name {name!r} is reserved for operator actions")
         if name in self.mechanisms or name in self.populations:
             raise ContractError(f"name {name!r} is used twice in one scenario")
 
@@ -220,11 +225,25 @@ class Host:
         existing = self._submitters.get(mechanism)
         if existing is not None:
             return existing
-        target = self.mechanisms.get(mechanism)
-        if target is None:
-            raise ContractError(f"no mechanism named {mechanism!r} in this host")
-        handle = target.handle
-        logs_rejection = target.logs_rejection
+        control = self.control
+        if mechanism == OPERATOR:
+            target: Mechanism[Any] | None = None
+            handle = control.handle
+
+            def logs_rejection(action: Action, outcome: Outcome) -> bool:
+                return True  # an operator's refused action is part of the trial's record
+        else:
+            target = self.mechanisms.get(mechanism)
+            if target is None:
+                raise ContractError(f"no mechanism named {mechanism!r} in this host")
+            handle = target.handle
+            logs_rejection = target.logs_rejection
+        gated = target
+
+        def refused(action: Action) -> Outcome | None:
+            # Asked only while paused or closed (one attribute read on the hot path otherwise).
+            return None if gated is None else control.refusal(gated, action.kind)
+
         log = self.log
         host = self
 
@@ -232,6 +251,10 @@ class Host:
 
             def submit(action: Action) -> Outcome:
                 host.n_actions += 1
+                if control.status != "running":
+                    refusal = refused(action)
+                    if refusal is not None:
+                        return refusal
                 return handle(action)
 
         else:
@@ -240,7 +263,9 @@ class Host:
             log_outcome = log.outcomes.append
 
             def submit(action: Action) -> Outcome:
-                outcome = handle(action)
+                outcome = None if control.status == "running" else refused(action)
+                if outcome is None:
+                    outcome = handle(action)
                 if not outcome.accepted and host.unlogged is not None and \
                         not logs_rejection(action, outcome):
                     host.unlogged(mechanism, outcome)  # a rejection changes nothing: replay needs no entry
@@ -315,7 +340,10 @@ class Host:
 
     def state(self) -> dict[str, Any]:
         """Every mechanism's snapshot, by name."""
-        return {name: mechanism.snapshot() for name, mechanism in self.mechanisms.items()}
+        state = {name: mechanism.snapshot() for name, mechanism in self.mechanisms.items()}
+        if self.control.acted:  # only then: a trial no operator touched keeps its hashes
+            state[OPERATOR] = self.control.snapshot()
+        return state
 
     def state_sha256(self) -> str:
         """SHA-256 of :meth:`state` as canonical JSON (built with collection paused: it is large

@@ -33,7 +33,7 @@ import os
 import pickle
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -202,10 +202,13 @@ class MeasureWorker:
 
 
 async def refresh_measures(worker: MeasureWorker, arms: Sequence[tuple[str, ResolvedScenario]], seed: int,
-                           log_size: Callable[[], int], metrics: LiveMetrics, interval: float) -> None:
+                           log_size: Callable[[], int], metrics: LiveMetrics, interval: float,
+                           on_measures: Callable[[ArmMeasures, int], Awaitable[object]] | None = None
+                           ) -> None:
     """Publish each arm's measures to ``metrics`` every ``interval`` wall seconds while the log grows.
 
-    Runs until cancelled, then closes ``worker``. A refresh that fails is logged and tried
+    ``on_measures`` (the guardrails) is awaited with each refresh's values and the log size they
+    cover. Runs until cancelled, then closes ``worker``. A refresh that fails is logged and tried
     again next time: a measure that cannot be computed must not stop the server.
     """
     measured = -1
@@ -223,6 +226,8 @@ async def refresh_measures(worker: MeasureWorker, arms: Sequence[tuple[str, Reso
                     for arm, arm_values in values:
                         metrics.set_measures(arm, arm_values)
                     measured = size
+                    if on_measures is not None:  # guardrails judge what was just published
+                        await on_measures(values, size)
                 duration = time.perf_counter() - started
                 metrics.measures_refresh.set(duration)
             # A long trial's replay can outgrow the interval: then refresh at most half the time.

@@ -14,7 +14,15 @@ from collections.abc import Sequence
 
 import typer
 
-from flagship.sandbox import _catalog_cli, _experiment_cli, _live_cli, _results_cli, _run_cli, _tune_cli
+from flagship.sandbox import (
+    _catalog_cli,
+    _experiment_cli,
+    _live_cli,
+    _operator_cli,
+    _results_cli,
+    _run_cli,
+    _tune_cli,
+)
 from flagship.sandbox._cli_app import app, err
 
 __all__ = ["app", "main"]
@@ -23,7 +31,7 @@ __all__ = ["app", "main"]
 #: validate), experiments (sweep, evaluate, report; tune), the live pilot (serve, verify, replay,
 #: export-metrics, export-responses), results (runs, sweeps, trials, show, rerun), what is installed
 #: (list, events).
-COMMAND_MODULES = (_run_cli, _experiment_cli, _tune_cli, _live_cli, _results_cli, _catalog_cli)
+COMMAND_MODULES = (_run_cli, _experiment_cli, _tune_cli, _live_cli, _operator_cli, _results_cli, _catalog_cli)
 for _module in COMMAND_MODULES:
     _module.register(app)
 

@@ -128,6 +128,13 @@ class LiveMetrics:
         self.measures_refresh = Gauge(
             "flagship_measures_refresh_duration_seconds", "How long the last measure refresh took "
             "(a replay of the log per arm)", registry=registry)
+        self.guardrail_crossed = Gauge(
+            "flagship_guardrail_crossed", "1 when a guardrail is crossed, 0 while it holds, -1 before it "
+            "is judged (too little data); one series per guardrail the scenario declares", ["guardrail"],
+            registry=registry)
+        self.guardrail_value = Gauge(
+            "flagship_guardrail_value", "The value of a guardrail's measure when it was last judged",
+            ["guardrail"], registry=registry)
         self.measures: dict[str, Gauge] = {}
         self._measures_lock = threading.Lock()
 

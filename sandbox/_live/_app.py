@@ -45,6 +45,7 @@ from flagship.sandbox._live._middleware import (
     install_route_stacks,
     to_route,
 )
+from flagship.sandbox._live._operator import operator_router
 from flagship.sandbox._live._problems import (
     PROBLEM_JSON,
     ProblemDoc,
@@ -126,6 +127,8 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
     not claim the same path. ``authenticators`` replaces the scenario's (for tests).
     """
     spec = spec or LiveSpec()
+    if spec.guardrails:
+        engine.install_guardrails(spec.guardrails)
     gateway = LiveGateway(engine)
     gateway.authenticators = (list(authenticators) if authenticators is not None
                               else load_authenticators(spec, gateway))
@@ -214,6 +217,13 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
         app.include_router(router)
         served.extend(router.routes)  # an included router hands requests to these very objects
 
+    # Operator routes stay outside the participants' pipeline: their own signature check, no
+    # participant authenticator ever sees an operator's request.
+    operators = operator_router(engine, spec.operators)
+    for key, owner in claimed.items():
+        if key.partition(" ")[2].startswith(operators.prefix):
+            raise ContractError(f"{owner}.http: {key} is under {operators.prefix}, reserved for operators")
+    app.include_router(operators)
     install_route_stacks(app.router, served, request_pipeline(
         spec.limits, gateway, metrics=engine.metrics, lookup=engine.lookup, settled=engine.settled,
         receipt=engine.receipt))

@@ -30,6 +30,7 @@ from typing import Protocol
 from flagship.mechanisms import CommitOutcomeUnknownError, StoreError, StoreUnavailableError, canonical_json
 from flagship.sandbox._live._idempotency import response_json
 from flagship.sandbox._replay import Recorded
+from flagship.sandbox._trial_control import origin_of
 from flagship.telemetry._prometheus import LiveMetrics
 from flagship.telemetry._trial_log import Checkpoint, CheckpointKey, LogEntry, Trial, TrialLog, make_entry
 
@@ -121,7 +122,7 @@ class DurableLog:
                 payload=canonical_json(action.payload) if action.payload else empty,
                 accepted=outcome.accepted, reason=None if outcome.reason is None else str(outcome.reason),
                 effects=canonical_json(outcome.effects) if outcome.effects else empty,
-                origin="http" if rec.external else "sim",
+                origin=origin_of(rec.mechanism, rec.external),
                 idempotency_key=item.key if item is not None else None,
                 request_hash=item.request_hash if item is not None else None,
                 response=response_json(outcome) if item is not None else None,

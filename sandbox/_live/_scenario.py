@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
 
 from flagship.mechanisms import InputError, Problem, ScenarioError, StoreError, sha256_hex
+from flagship.sandbox._live._guardrails import Guardrail
 from flagship.sandbox._live._limits import Limits
 from flagship.sandbox._scenario import (
     ResolvedScenario,
@@ -50,6 +51,10 @@ class LiveSpec(BaseModel):
     auth: dict[str, dict[str, Any]] = Field(default_factory=dict, description="options per authenticator")
     time_factor: PositiveFloat | None = Field(default=None, description="sim seconds per wall second")
     limits: Limits = Field(default_factory=Limits)
+    guardrails: list[Guardrail] = Field(default_factory=list, description=(
+        "conditions on the live measures; crossing one pauses the trial"))
+    operators: dict[str, str] = Field(default_factory=dict, description=(
+        "operator name -> base64url raw Ed25519 public key: who may sign /v1/operator actions"))
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,27 @@ def load_live_scenario(path: str | Path, overrides: Sequence[str] = (), *,
               for problem in resolved.mechanism_class(name).live_problems(config)]
     if unsafe:
         raise ScenarioError(unsafe, source=source)
+    unknown = _unknown_guardrail_measures(resolved, spec)
+    if unknown:
+        raise ScenarioError(unknown, source=source)
     return LiveScenario(resolved, spec)
+
+
+def _unknown_guardrail_measures(resolved: ResolvedScenario, spec: LiveSpec) -> list[Problem]:
+    """Guardrails naming no declared measure (one would never be judged), and names used twice."""
+    declared = [*((scope, resolved.mechanism_class(scope).measures) for scope in resolved.mechanism_configs),
+                *((scope, resolved.population_class(scope).measures) for scope in resolved.population_params)]
+    names = {f"{prefix}.{m.name}" for scope, measures in declared for m in measures
+             for prefix in (scope, m.area.value)}
+    problems = [Problem(f"live.guardrails.{i}.measure", f"no measure {g.measure!r} in this scenario "
+                                                         "(area.name or scope.name)")
+                for i, g in enumerate(spec.guardrails) if g.measure not in names]
+    seen: set[str] = set()
+    for i, g in enumerate(spec.guardrails):
+        if g.name in seen:
+            problems.append(Problem(f"live.guardrails.{i}.name", f"guardrail {g.name!r} is named twice"))
+        seen.add(g.name)
+    return problems
 
 
 def shadow_scenario(trial: Trial, overrides: Sequence[str]) -> ResolvedScenario:

@@ -52,12 +52,14 @@ from flagship.mechanisms import (
 from flagship.sandbox._gc import FrozenHeap
 from flagship.sandbox._host import Host
 from flagship.sandbox._live._durability import DurableLog
+from flagship.sandbox._live._guardrails import Guardrail, Guardrails
 from flagship.sandbox._live._idempotency import IdempotencyIndex, IdempotencyRecord
 from flagship.sandbox._live._recovery import rebuild_host, recover_trial
 from flagship.sandbox._live._witness import Witness
 from flagship.sandbox._measure_worker import ArmMeasures, MeasureWorker, measure_arms, refresh_measures
 from flagship.sandbox._replay import Commit, Recorded, advance
 from flagship.sandbox._scenario import ResolvedScenario
+from flagship.sandbox._trial_control import OPERATOR, origin_of
 from flagship.telemetry._prometheus import LiveMetrics
 from flagship.telemetry._receipts import sign_receipt
 from flagship.telemetry._trial_log import CheckpointKey, LogEntry, Trial, TrialLog
@@ -148,6 +150,8 @@ class Engine:
         self._measures_task: asyncio.Task[None] | None = None
         self._ended = False
         self._heap = FrozenHeap(self.options.freeze_seconds)
+        self.guardrails: Guardrails | None = None
+        self._closed = False
         self.metrics.time_factor.set(trial.time_factor)
         self.metrics.bind(sim_time=self.sim_time, log_entries=lambda: float(self.durable.size),
                           queue_depth=lambda: float(self._queue.qsize() if self._queue else 0),
@@ -273,7 +277,8 @@ class Engine:
         if worker is not None:
             self._measures_task = asyncio.create_task(
                 refresh_measures(worker, self._arms(), self.trial.seed, lambda: self.durable.size,
-                                 self.metrics, self.options.measures_seconds),
+                                 self.metrics, self.options.measures_seconds,
+                                 on_measures=self._judge_guardrails if self.guardrails else None),
                 name="flagship-measures")
 
     async def stop(self) -> None:
@@ -484,8 +489,10 @@ class Engine:
             else:
                 item.future.set_result(result)
                 self.metrics.ack_latency.labels(item.mechanism).observe(time.perf_counter() - item.enqueued)
-        if ended and not self._ended:
-            self._ended = True
+        closed = host.control.status == "closed"  # an operator closed it: a restart must not resume it
+        if (ended and not self._ended) or (closed and not self._closed):
+            self._ended = self._ended or ended
+            self._closed = closed
             try:
                 self.log.set_status(self.trial.id, "finished")
             except StoreError as exc:
@@ -501,7 +508,7 @@ class Engine:
         index = self._index
         for rec, entry in zip(recorded, entries, strict=True):
             outcome = rec.outcome
-            self.metrics.actions.labels(rec.mechanism, "http" if rec.external else "sim",
+            self.metrics.actions.labels(rec.mechanism, origin_of(rec.mechanism, rec.external),
                                         "accepted" if outcome.accepted else "rejected",
                                         "" if outcome.reason is None else str(outcome.reason)).inc()
             item = ours.get(id(rec.action)) if rec.external else None
@@ -518,7 +525,23 @@ class Engine:
             await asyncio.to_thread(self._rebuild)
         self._fail(items, error)
 
-    # -- measures ---------------------------------------------------------------------------
+    # -- measures and guardrails -------------------------------------------------------------
+
+    def install_guardrails(self, guardrails: Sequence[Guardrail]) -> None:
+        """Judge ``guardrails`` after every measure refresh; a crossing pauses the trial (before start)."""
+        self.guardrails = Guardrails(guardrails, self.metrics, self._guardrail_pause, self._running)
+
+    def _running(self) -> bool:
+        return self.host is not None and self.host.control.status == "running"
+
+    async def _guardrail_pause(self, actor: str, payload: dict[str, Any]) -> Outcome:
+        return await self.submit(OPERATOR, "pause", payload, actor)
+
+    async def _judge_guardrails(self, values: ArmMeasures, size: int) -> None:
+        if self.guardrails is not None:
+            live = next((arm_values for arm, arm_values in values if arm == "live"), [])
+            await self.guardrails.judge(live, size)
+
 
     def _arms(self) -> list[tuple[str, ResolvedScenario]]:
         arms: list[tuple[str, ResolvedScenario]] = [("live", self.resolved)]

@@ -47,6 +47,7 @@ class PostedPrice(Mechanism[ShopConfig]):
     Config = ShopConfig
     reasons = ShopReason
     http = routes
+    live_parameters = frozenset({"price"})  # read from self.config at each sale: an operator may change it
     measures = (
         Measure("sell_through", Area.UX, "ratio", True, "units sold / units offered", bounds=SHARE),
         Measure("buyer_surplus_per_sale", Area.LEGITIMACY, "ticks", True,
