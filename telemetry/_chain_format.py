@@ -6,8 +6,8 @@ for life, so a log is always re-hashed the way it was written:
 * **format 1** (trials created before migration 0007): the canonical JSON of
   :mod:`flagship.mechanisms._canonical` (orjson, sorted keys). An auditor re-hashing such a
   log must reproduce orjson's number formatting.
-* **format 2** (every new live trial): RFC 8785, the JSON Canonicalization Scheme (the
-  ``rfc8785`` package), which any language can reproduce; the seed enters the trial's
+* **format 2** (every new live trial): RFC 8785, the JSON Canonicalization Scheme
+  (:func:`jcs_bytes`), which any language can reproduce; the seed enters the trial's
   header as a decimal string (JCS numbers are IEEE doubles); and every signed checkpoint is
   a link of the chain itself: the entry that follows a checkpoint of size ``n`` has, as its
   ``prev_hash``, the checkpoint's link hash (:func:`checkpoint_link`), which covers entry
@@ -21,9 +21,10 @@ independent verifier; docs/examples/verify_chain.py is one.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
-
-import rfc8785
+import json.encoder
+import math
+from collections.abc import Callable
+from typing import Any, cast
 
 from flagship.mechanisms._canonical import canonical_bytes
 from flagship.mechanisms._errors import StoreError
@@ -45,6 +46,68 @@ CURRENT_CHAIN_FORMAT = 2
 
 _GENESIS_DOMAINS = {1: b"flagship-trial-v1\n", 2: b"flagship-trial-v2\n"}
 _LINK_DOMAIN = b"flagship-trial-checkpoint-link-v2\n"
+_MAX_EXACT = 2**53 - 1
+_string = cast(Callable[[str], str], json.encoder.encode_basestring)  # the C escaper, ensure_ascii off
+
+
+def _number(value: float) -> str:
+    """ECMAScript's Number::toString of a finite double (RFC 8785 section 3.2.2.3).
+
+    ``repr`` already gives the shortest digits that round-trip (as ECMAScript requires);
+    only their layout differs: ES6 writes 1e+21, 1e-7, 100 where Python writes 1e+21, 1e-07, 100.0.
+    """
+    if value == 0:
+        return "0"  # -0 too
+    text = repr(abs(value))
+    mantissa, _, exponent = text.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    raw = whole + fraction
+    digits = raw.lstrip("0")
+    n = len(whole) + int(exponent or 0) - (len(raw) - len(digits))  # value = 0.DIGITS x 10**n
+    digits = digits.rstrip("0")
+    k = len(digits)
+    sign = "-" if value < 0 else ""
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    e = n - 1
+    return f"{sign}{digits[0]}{'.' + digits[1:] if k > 1 else ''}e{'+' if e >= 0 else '-'}{abs(e)}"
+
+
+def _text(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is float or isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"not encodable as RFC 8785 JSON: {value}")
+        return _number(value)
+    if isinstance(value, int):
+        if abs(value) > _MAX_EXACT:
+            raise ValueError(f"not encodable as RFC 8785 JSON: integer {value} is beyond 2**53 - 1")
+        return str(int(value))
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, dict):
+        if not all(type(key) is str for key in value):
+            raise ValueError("not encodable as RFC 8785 JSON: an object key is not a string")
+        # RFC 8785 sorts keys by UTF-16 code units; for ASCII keys that is Python's order.
+        keys = sorted(value) if all(key.isascii() for key in value) else sorted(value, key=_utf16_order)
+        return "{" + ",".join(f"{_string(key)}:{_text(value[key])}" for key in keys) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_text(item) for item in value) + "]"
+    raise ValueError(f"not encodable as RFC 8785 JSON: {type(value).__name__}")
+
+
+def _utf16_order(key: str) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass")
 
 
 def jcs_bytes(value: Any) -> bytes:
@@ -52,11 +115,17 @@ def jcs_bytes(value: Any) -> bytes:
 
     JCS numbers are IEEE doubles: integers beyond 2**53 - 1 and non-finite floats are
     refused rather than rounded, so a hash never covers a value other than the stored one.
+    Strings use the standard library's C escaper, whose escapes are exactly RFC 8785's
+    (``\\"``, ``\\\\``, ``\\b \\t \\n \\f \\r``, other controls as lower-case ``\\u00xx``,
+    everything else as UTF-8). The ``rfc8785`` package gives the same bytes (the tests check
+    it on the RFC's vectors and on random data) but costs three to four times as much per entry
+    (benchmarks/bench_chain_format.py), and the writer encodes every entry.
     """
+    text = _text(value)
     try:
-        return rfc8785.dumps(value)
-    except rfc8785.CanonicalizationError as exc:
-        raise ValueError(f"not encodable as RFC 8785 JSON: {exc}") from None
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"not encodable as RFC 8785 JSON: {exc.reason} (a lone surrogate)") from None
 
 
 def encode(chain_format: int, value: Any) -> bytes:

@@ -11,7 +11,8 @@ hash (the SHA-256 of its header: id, scenario, epoch, time factor, seed, public 
 so the header cannot be altered either. Every so often the writer adds a checkpoint
 (size, head hash, wall time) signed with the trial's Ed25519 key, so a truncated log
 is caught too; in chain format 2 each checkpoint is also a link of the chain, so deleting one
-breaks it (:mod:`flagship.telemetry._chain_format`). :func:`verify_chain` names the first bad sequence number. Checkpoint rows live
+breaks it (:mod:`flagship.telemetry._chain_format`). :func:`verify_chain` names the first bad
+sequence number. Checkpoint rows live
 in the same database as the log, so evidence that survives its operator is kept outside it:
 receipts and witnessed heads (:mod:`flagship.telemetry._receipts`).
 
@@ -39,7 +40,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from flagship.telemetry._chain_format import checkpoint_link, encode, genesis_bytes
 from flagship.mechanisms._errors import (
     CommitOutcomeUnknownError,
     InputError,
@@ -47,6 +47,7 @@ from flagship.mechanisms._errors import (
     StoreError,
     UnknownNameError,
 )
+from flagship.telemetry._chain_format import checkpoint_link, encode, genesis_bytes
 from flagship.telemetry._schema import trial_checkpoints, trial_log, trials
 from flagship.telemetry._store import Store
 
@@ -178,7 +179,7 @@ def checkpoint_message(trial_id: str, size: int, head_hash: str, time: float, *,
 
 
 def next_prev_hash(trial: Trial, size: int, head: str, checkpoint: Checkpoint | None) -> str:
-    """The ``prev_hash`` of entry ``size``: ``head``, or in format 2 the link over a checkpoint of that size."""
+    """The ``prev_hash`` of entry ``size``: ``head``, or in format 2 the link over its checkpoint."""
     if trial.chain_format >= 2 and checkpoint is not None and checkpoint.size == size and size > 0:
         return checkpoint_link(trial.id, size, head, checkpoint.time, checkpoint.signature)
     return head

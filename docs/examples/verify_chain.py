@@ -61,7 +61,8 @@ def signed(key: Ed25519PublicKey | None, trial_id: str, cp: sqlite3.Row) -> bool
     return True
 
 
-def verify(db: sqlite3.Connection, trial: sqlite3.Row, pinned: str | None) -> tuple[int | None, str, int, int]:
+def verify(db: sqlite3.Connection, trial: sqlite3.Row,
+           pinned: str | None) -> tuple[int | None, str, int, int]:
     """(first bad seq or None, problem or "", entries, checkpoints)."""
     trial_id = trial["id"]
     cps = {int(cp["size"]): cp for cp in db.execute(
@@ -132,7 +133,8 @@ def main(argv: list[str]) -> int:
 
 
 def _sizes(db: sqlite3.Connection, trial_id: str) -> set[int]:
-    return {int(r[0]) for r in db.execute("SELECT size FROM trial_checkpoints WHERE trial_id = ?", (trial_id,))}
+    rows = db.execute("SELECT size FROM trial_checkpoints WHERE trial_id = ?", (trial_id,))
+    return {int(row[0]) for row in rows}
 
 
 if __name__ == "__main__":

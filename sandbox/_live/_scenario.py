@@ -30,8 +30,8 @@ from flagship.sandbox._scenario import (
     read_scenario_file,
     resolve,
 )
-from flagship.telemetry._trial_log import CheckpointKey, Trial, TrialLog, key_path
 from flagship.telemetry._chain_format import CURRENT_CHAIN_FORMAT
+from flagship.telemetry._trial_log import CheckpointKey, Trial, TrialLog, key_path
 
 __all__ = ["LiveScenario", "LiveSpec", "default_key_dir", "load_live_scenario", "open_trial",
            "shadow_scenario"]

@@ -22,9 +22,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+import rfc8785
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flagship.sandbox._live import EngineOptions, LiveGateway
 from flagship.sandbox.cli import main
@@ -183,7 +186,8 @@ NUMBERS = [
     (0x8000000000000001, "-5e-324"), (0x7FEFFFFFFFFFFFFF, "1.7976931348623157e+308"),
     (0x4340000000000000, "9007199254740992"), (0xC340000000000000, "-9007199254740992"),
     (0x4430000000000000, "295147905179352830000"), (0x44B52D02C7E14AF5, "9.999999999999997e+22"),
-    (0x44B52D02C7E14AF6, "1e+23"), (0x444B1AE4D6E2EF50, "1e+21"), (0x444B1AE4D6E2EF4F, "999999999999999900000"),
+    (0x44B52D02C7E14AF6, "1e+23"), (0x444B1AE4D6E2EF50, "1e+21"),
+    (0x444B1AE4D6E2EF4F, "999999999999999900000"),
     (0x3EB0C6F7A0B5ED8D, "0.000001"), (0x3EB0C6F7A0B5ED8C, "9.999999999999997e-7"),
     (0x41B3DE4355555553, "333333333.3333332"), (0x4060000000000000, "128"), (0x3FD3333333333333, "0.3"),
 ]
@@ -199,19 +203,43 @@ def test_rfc8785_strings_key_order_and_refusals() -> None:
     sample = json.loads(r'{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],'
                         r' "string": "\u20ac$\u000F\u000aA\u0027\u0042\u0022\u005c\\\"\/",'
                         r' "literals": [null, true, false]}')
-    assert jcs_bytes(sample) == (r'{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,'
-                                 r'1e-27],"string":"€$\u000f\nA' + "'" + r'B\"\\\\\"/"}').encode()
-    keys = json.loads(r'{"\u20ac": 1, "\r": 2, "\ufb33": 3, "1": 4, "\ud83d\ude00": 5, "\u0080": 6, "\u00f6": 7}')
-    assert list(json.loads(jcs_bytes(keys))) == ["\r", "1", "\u0080", "\u00f6", "\u20ac", "\U0001f600", "\ufb33"]
+    expected = (r'{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],'
+                r'"string":"€$\u000f\nA' + "'" + r'B\"\\\\\"/"}')
+    assert jcs_bytes(sample) == expected.encode()
+    keys = json.loads(r'{"\u20ac": 1, "\r": 2, "\ufb33": 3, "1": 4, "\ud83d\ude00": 5, "\u0080": 6, '
+                      r'"\u00f6": 7}')
+    in_utf16_order = ["\r", "1", "\u0080", "\u00f6", "\u20ac", "\U0001f600", "\ufb33"]  # not code point order
+    assert list(json.loads(jcs_bytes(keys))) == in_utf16_order
     assert jcs_bytes([56, {"d": True, "10": None, "1": []}]) == b'[56,{"1":[],"10":null,"d":true}]'
     for bad in (2**53, math.nan, math.inf):
         with pytest.raises(ValueError, match="RFC 8785"):
             jcs_bytes(bad)
 
 
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(JSON)
+def test_the_encoder_matches_the_rfc8785_package(value: object) -> None:
+    """Chain format 2's encoder (faster than the package: the writer encodes every entry) is byte-equal."""
+    try:
+        reference = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+        with pytest.raises(ValueError, match="RFC 8785"):
+            jcs_bytes(value)
+        return
+    assert jcs_bytes(value) == reference
+
+
 def test_format_2_entries_hash_rfc8785_bytes() -> None:
     """An entry's hash is SHA-256(prev bytes ‖ JCS(body)): what an outside auditor recomputes."""
-    entry = make_entry("t" * 32, "ab" * 32, seq=3, time=1e21, mechanism="m", actor="\u00f6\U0001f600", kind="buy", payload='{"offer":1}',
+    entry = make_entry("t" * 32, "ab" * 32, seq=3, time=1e21, mechanism="m", actor="\u00f6\U0001f600",
+                       kind="buy", payload='{"offer":1}',
                        accepted=False, reason="NOPE", effects="{}", origin="operator", clock=0.1,
                        chain_format=2)
     body = entry.body("t" * 32)
@@ -243,14 +271,16 @@ def _tamper(url: str, trial_id: str, how: str) -> None:
                              .values(payload='{"offer":1}'))
             elif how == "checkpoint deleted":
                 conn.execute(trial_checkpoints.delete().where(
-                    trial_checkpoints.c.trial_id == trial_id, trial_checkpoints.c.size == checkpoints[1].size))
+                    trial_checkpoints.c.trial_id == trial_id,
+                    trial_checkpoints.c.size == checkpoints[1].size))
             elif how == "truncated":
                 conn.execute(trial_log.delete().where(trial_log.c.trial_id == trial_id,
                                                       trial_log.c.seq >= len(entries) - 3))
             elif how == "appended":  # by a forger who knows the rule, but not the key
                 last = entries[-1]
                 forged = make_entry(trial_id, next_prev_hash(trial, len(entries), last.hash, checkpoints[-1]),
-                                    seq=len(entries), time=last.time, mechanism="posted_price", actor="mallory",
+                                    seq=len(entries), time=last.time, mechanism="posted_price",
+                                    actor="mallory",
                                     kind="buy", payload='{"offer":1000}', accepted=True, reason=None,
                                     effects="{}", origin="sim", clock=last.time, chain_format=2)
                 conn.execute(trial_log.insert().values(**forged.row(trial_id)))

@@ -17,7 +17,14 @@ import pytest
 from flagship.sandbox.cli import main
 from flagship.telemetry import Store
 from flagship.telemetry._schema import trial_checkpoints, trial_log
-from flagship.telemetry._trial_log import Checkpoint, CheckpointKey, TrialLog, chain_hash, key_path, next_prev_hash
+from flagship.telemetry._trial_log import (
+    Checkpoint,
+    CheckpointKey,
+    TrialLog,
+    chain_hash,
+    key_path,
+    next_prev_hash,
+)
 from tests.live._support import drive_session, flagship_command, free_port
 
 
