@@ -24,7 +24,7 @@ import hashlib
 import json.encoder
 import math
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from flagship.mechanisms._canonical import canonical_bytes
 from flagship.mechanisms._errors import StoreError
@@ -47,7 +47,7 @@ CURRENT_CHAIN_FORMAT = 2
 _GENESIS_DOMAINS = {1: b"flagship-trial-v1\n", 2: b"flagship-trial-v2\n"}
 _LINK_DOMAIN = b"flagship-trial-checkpoint-link-v2\n"
 _MAX_EXACT = 2**53 - 1
-_string = cast(Callable[[str], str], json.encoder.encode_basestring)  # the C escaper, ensure_ascii off
+_string: Callable[[str], str] = json.encoder.encode_basestring  # the C escaper, ensure_ascii off
 
 
 def _number(value: float) -> str:
