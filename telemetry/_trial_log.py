@@ -300,7 +300,10 @@ def verify_chain(trial: Trial, entries: Iterable[LogEntry], checkpoints: Sequenc
         key_problem = key_problem or "the trial's public key is not a valid Ed25519 key"
     by_size = {cp.size: cp for cp in checkpoints}
     chain_format = trial.chain_format
-    prev = trial.genesis_hash()
+    try:
+        prev = trial.genesis_hash()
+    except ValueError as exc:  # a header altered into what the format cannot encode
+        return Verification(trial.id, False, 0, len(checkpoints), "", 0, f"the trial's header: {exc}")
     expected = 0
     broken = False
     for entry in entries:

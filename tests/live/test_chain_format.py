@@ -29,6 +29,7 @@ from alembic.config import Config as AlembicConfig
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flagship.mechanisms import InputError
 from flagship.sandbox._live import EngineOptions, LiveGateway
 from flagship.sandbox.cli import main
 from flagship.telemetry import Store
@@ -320,3 +321,21 @@ def test_a_resumed_format_2_trial_verifies_and_replays(store_url: str, tmp_path:
     assert code == 0, out
     code, out = _cli(capsys, "replay", "--db", store_url, "--trial", first)
     assert code == 0 and "every outcome and state hash reproduced" in out, out
+
+
+def test_a_header_rfc8785_cannot_encode_is_refused_and_reported(store_url: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Integers beyond 2**53 - 1 are not exact in JCS: refused at creation, a finding if written in later."""
+    key = CheckpointKey.generate()
+    fields = {"scenario_sha256": "0" * 64, "epoch": 1.7e9, "time_factor": 1.0, "seed": 2**63 - 1,
+              "public_key": key.public_hex, "chain_format": 2}
+    with Store.open(store_url) as store:
+        log = TrialLog(store)
+        with pytest.raises(InputError, match="beyond 2\\*\\*53"):
+            log.create_trial(trial_id=uuid.uuid4().hex, scenario={"scenario": {"big": 2**60}}, **fields)
+        trial = log.create_trial(trial_id=uuid.uuid4().hex, scenario={"scenario": {"big": 7}}, **fields)
+        with store.engine.begin() as conn:
+            conn.execute(trials.update().where(trials.c.id == trial.id)
+                         .values(scenario={"scenario": {"big": 2**60}}))
+    code, out = _verify(capsys, "--db", store_url, "--trial", trial.id)
+    assert code == 1 and "the trial's header: not encodable as RFC 8785 JSON" in out, out
