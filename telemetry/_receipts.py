@@ -273,13 +273,18 @@ def _at(hashes: dict[int, str], verification: Verification, seq: int, wanted: st
 
 
 def witness_findings(hashes: dict[int, str], verification: Verification,
-                     heads: Sequence[WitnessedHead], verifier: Ed25519PublicKey | None) -> list[str]:
-    """One line per witnessed head the log contradicts: truncated below it, or forked at it."""
+                     heads: Sequence[WitnessedHead], verifier: Ed25519PublicKey | None, *,
+                     chain_format: int = 1) -> list[str]:
+    """One line per witnessed head the log contradicts: truncated below it, or forked at it.
+
+    ``chain_format``: the trial's (a witnessed head is a checkpoint, signed in that format).
+    """
     findings: list[str] = []
     for head in heads:
         where = f"witnessed head at size {head.size}"
         if not _signed(verifier, head.signature,
-                       checkpoint_message(head.trial, head.size, head.head, head.time)):
+                       checkpoint_message(head.trial, head.size, head.head, head.time,
+                                          chain_format=chain_format)):
             findings.append(f"{where}: bad signature (not signed by the trial's key)")
         elif head.size > verification.size:
             broken = "" if verification.ok else f" (the chain breaks at seq {verification.first_bad})"
@@ -325,7 +330,8 @@ def audit_trial(trial: Trial, entries: Iterable[LogEntry], checkpoints: Sequence
             findings.append(f"{where}: {problem}")
         else:
             covered = max(covered, receipt.size)
-    head_findings = witness_findings(hashes, verification, heads, verifier)
+    head_findings = witness_findings(hashes, verification, heads, verifier,
+                                     chain_format=trial.chain_format)
     findings.extend(head_findings)
     if not head_findings:
         covered = max([covered, *(h.size for h in heads)])

@@ -142,6 +142,8 @@ trials = sa.Table(
     sa.Column("public_key", sa.String(64), nullable=False),  # Ed25519 checkpoint key, raw hex
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
+    # 1: orjson canonical JSON; 2: RFC 8785 with checkpoints linked into the chain (0008)
+    sa.Column("chain_format", sa.Integer, nullable=False, server_default="1"),
 )
 
 trial_log = sa.Table(

@@ -10,7 +10,9 @@ entry without its hashes)``; the first entry's ``prev_hash`` is the trial's gene
 hash (the SHA-256 of its header: id, scenario, epoch, time factor, seed, public key),
 so the header cannot be altered either. Every so often the writer adds a checkpoint
 (size, head hash, wall time) signed with the trial's Ed25519 key, so a truncated log
-is caught too. :func:`verify_chain` names the first bad sequence number. Checkpoint rows live
+is caught too; in chain format 2 each checkpoint is also a link of the chain, so deleting one
+breaks it (:mod:`flagship.telemetry._chain_format`). :func:`verify_chain` names the first bad
+sequence number. Checkpoint rows live
 in the same database as the log, so evidence that survives its operator is kept outside it:
 receipts and witnessed heads (:mod:`flagship.telemetry._receipts`).
 
@@ -38,7 +40,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from flagship.mechanisms._canonical import canonical_bytes
 from flagship.mechanisms._errors import (
     CommitOutcomeUnknownError,
     InputError,
@@ -46,6 +47,7 @@ from flagship.mechanisms._errors import (
     StoreError,
     UnknownNameError,
 )
+from flagship.telemetry._chain_format import checkpoint_link, encode, genesis_bytes
 from flagship.telemetry._schema import trial_checkpoints, trial_log, trials
 from flagship.telemetry._store import Store
 
@@ -60,11 +62,11 @@ __all__ = [
     "checkpoint_message",
     "key_path",
     "make_entry",
+    "next_prev_hash",
     "verify_chain",
 ]
 
-_GENESIS_DOMAIN = b"flagship-trial-v1\n"
-_CHECKPOINT_DOMAIN = b"flagship-trial-checkpoint-v1\n"
+_CHECKPOINT_DOMAINS = {1: b"flagship-trial-checkpoint-v1\n", 2: b"flagship-trial-checkpoint-v2\n"}
 _READ_BATCH = 2_000
 
 
@@ -81,12 +83,14 @@ class Trial:
     public_key: str
     created_at: dt.datetime
     status: str
+    chain_format: int = 1
+    """How the chain is encoded (:mod:`flagship.telemetry._chain_format`); fixed for the trial's life."""
 
     def genesis_hash(self) -> str:
         """The ``prev_hash`` of entry 0: SHA-256 over the trial's header."""
         header = {"id": self.id, "scenario": self.scenario, "epoch": self.epoch,
                   "time_factor": self.time_factor, "seed": self.seed, "public_key": self.public_key}
-        return hashlib.sha256(_GENESIS_DOMAIN + canonical_bytes(header)).hexdigest()
+        return hashlib.sha256(genesis_bytes(self.chain_format, header)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,23 +138,24 @@ class LogEntry:
         return {**self.body(trial_id), "prev_hash": self.prev_hash, "hash": self.hash}
 
 
-def chain_hash(prev_hash: str, trial_id: str, entry: LogEntry) -> str:
+def chain_hash(prev_hash: str, trial_id: str, entry: LogEntry, *, chain_format: int = 1) -> str:
     """SHA-256 of the previous hash's bytes followed by the entry's canonical bytes."""
-    return hashlib.sha256(bytes.fromhex(prev_hash) + canonical_bytes(entry.body(trial_id))).hexdigest()
+    return hashlib.sha256(bytes.fromhex(prev_hash) + encode(chain_format, entry.body(trial_id))).hexdigest()
 
 
 def make_entry(trial_id: str, prev_hash: str, *, seq: int, time: float, mechanism: str, actor: str,
                kind: str, payload: str, accepted: bool, reason: str | None, effects: str, origin: str,
                idempotency_key: str | None = None, request_hash: str | None = None,
                response: str | None = None, clock: float | None = None,
-               state_hash: str | None = None) -> LogEntry:
-    """A new entry chained after ``prev_hash`` (its ``hash`` computed here)."""
+               state_hash: str | None = None, chain_format: int = 1) -> LogEntry:
+    """A new entry chained after ``prev_hash`` (its ``hash`` computed here, in ``chain_format``)."""
     unsealed = LogEntry(seq, float(time), mechanism, actor, kind, payload, bool(accepted), reason,
                         effects, origin, idempotency_key, request_hash, response,
                         None if clock is None else float(clock), state_hash, prev_hash, "")
     return LogEntry(seq, unsealed.time, mechanism, actor, kind, payload, unsealed.accepted, reason,
                     effects, origin, idempotency_key, request_hash, response, unsealed.clock,
-                    state_hash, prev_hash, chain_hash(prev_hash, trial_id, unsealed))
+                    state_hash, prev_hash, chain_hash(prev_hash, trial_id, unsealed,
+                                                      chain_format=chain_format))
 
 
 # -- checkpoints ---------------------------------------------------------------------------
@@ -166,10 +171,18 @@ class Checkpoint:
     signature: str
 
 
-def checkpoint_message(trial_id: str, size: int, head_hash: str, time: float) -> bytes:
+def checkpoint_message(trial_id: str, size: int, head_hash: str, time: float, *,
+                       chain_format: int = 1) -> bytes:
     """The bytes a checkpoint signature covers (domain-separated canonical JSON)."""
-    return _CHECKPOINT_DOMAIN + canonical_bytes(
-        {"trial": trial_id, "size": size, "head": head_hash, "time": time})
+    body = encode(chain_format, {"trial": trial_id, "size": size, "head": head_hash, "time": time})
+    return _CHECKPOINT_DOMAINS[chain_format] + body
+
+
+def next_prev_hash(trial: Trial, size: int, head: str, checkpoint: Checkpoint | None) -> str:
+    """The ``prev_hash`` of entry ``size``: ``head``, or in format 2 the link over its checkpoint."""
+    if trial.chain_format >= 2 and checkpoint is not None and checkpoint.size == size and size > 0:
+        return checkpoint_link(trial.id, size, head, checkpoint.time, checkpoint.signature)
+    return head
 
 
 def key_path(key_dir: Path, trial_id: str) -> Path:
@@ -231,9 +244,11 @@ class CheckpointKey:
         """The hex Ed25519 signature of ``message``; callers domain-separate what they sign."""
         return self._key.sign(message).hex()
 
-    def sign(self, trial_id: str, size: int, head_hash: str, time: float) -> Checkpoint:
+    def sign(self, trial_id: str, size: int, head_hash: str, time: float, *,
+             chain_format: int = 1) -> Checkpoint:
         """A checkpoint over the first ``size`` entries."""
-        signature = self._key.sign(checkpoint_message(trial_id, size, head_hash, time))
+        signature = self._key.sign(checkpoint_message(trial_id, size, head_hash, time,
+                                                      chain_format=chain_format))
         return Checkpoint(size, head_hash, time, signature.hex())
 
 
@@ -284,22 +299,29 @@ def verify_chain(trial: Trial, entries: Iterable[LogEntry], checkpoints: Sequenc
     if verifier is None:
         key_problem = key_problem or "the trial's public key is not a valid Ed25519 key"
     by_size = {cp.size: cp for cp in checkpoints}
-    prev = trial.genesis_hash()
+    chain_format = trial.chain_format
+    try:
+        prev = trial.genesis_hash()
+    except ValueError as exc:  # a header altered into what the format cannot encode
+        return Verification(trial.id, False, 0, len(checkpoints), "", 0, f"the trial's header: {exc}")
     expected = 0
     broken = False
     for entry in entries:
+        link = next_prev_hash(trial, expected, prev, by_size.get(expected))
         if entry.seq != expected:
             what = "is missing" if entry.seq > expected else "is out of order"
             findings.append((expected, f"entry {expected} {what} (found {entry.seq} in its place)"))
             broken = True
             break
-        if entry.prev_hash != prev:
+        if entry.prev_hash != link:
             findings.append((entry.seq, "prev_hash does not match the previous entry's hash "
-                                        "(an entry was removed, inserted or moved here)"))
+                                        "(an entry was removed, inserted or moved here)" if chain_format < 2
+                             else "prev_hash does not match the previous link of the chain (an entry, "
+                                  "or the checkpoint signed before it, was removed, inserted or moved)"))
             broken = True
             break
         try:
-            recomputed = chain_hash(prev, trial.id, entry)
+            recomputed = chain_hash(link, trial.id, entry, chain_format=chain_format)
         except ValueError:
             recomputed = ""
         if recomputed != entry.hash:
@@ -320,7 +342,8 @@ def verify_chain(trial: Trial, entries: Iterable[LogEntry], checkpoints: Sequenc
         if verifier is not None:
             try:
                 verifier.verify(bytes.fromhex(cp.signature),
-                                checkpoint_message(trial.id, cp.size, cp.head_hash, cp.time))
+                                checkpoint_message(trial.id, cp.size, cp.head_hash, cp.time,
+                                                   chain_format=chain_format))
                 good = True
             except (InvalidSignature, ValueError):
                 good = False
@@ -360,7 +383,8 @@ def _entry(row: Any) -> LogEntry:
 
 def _trial(row: Any) -> Trial:
     return Trial(row.id, dict(row.scenario), row.scenario_sha256, float(row.epoch),
-                 float(row.time_factor), int(row.seed), row.public_key, row.created_at, row.status)
+                 float(row.time_factor), int(row.seed), row.public_key, row.created_at, row.status,
+                 int(row.chain_format))
 
 
 class TrialLog:
@@ -377,15 +401,26 @@ class TrialLog:
     # -- trials --------------------------------------------------------------------------
 
     def create_trial(self, *, trial_id: str, scenario: dict[str, Any], scenario_sha256: str,
-                     epoch: float, time_factor: float, seed: int, public_key: str) -> Trial:
-        """Record a new trial (status ``running``)."""
+                     epoch: float, time_factor: float, seed: int, public_key: str,
+                     chain_format: int = 1) -> Trial:
+        """Record a new trial (status ``running``) whose chain is written in ``chain_format``.
+
+        InputError if the header cannot be encoded in that format (RFC 8785, format 2, holds no
+        integer beyond 2**53 - 1): the genesis hash must cover exactly what is stored.
+        """
         trial = Trial(trial_id, scenario, scenario_sha256, float(epoch), float(time_factor), int(seed),
-                      public_key, _now(), "running")
+                      public_key, _now(), "running", chain_format)
+        try:
+            trial.genesis_hash()
+        except ValueError as exc:
+            raise InputError([Problem("scenario", f"cannot start a chain-format {chain_format} "
+                                                  f"trial: its header is {exc}")]) from None
         with self._begin() as conn:
             conn.execute(trials.insert().values(
                 id=trial.id, scenario=trial.scenario, scenario_sha256=trial.scenario_sha256,
                 epoch=trial.epoch, time_factor=trial.time_factor, seed=trial.seed,
-                public_key=trial.public_key, created_at=trial.created_at, status=trial.status))
+                public_key=trial.public_key, created_at=trial.created_at, status=trial.status,
+                chain_format=trial.chain_format))
         return self.trial(trial_id)
 
     def trial(self, trial_id: str) -> Trial:

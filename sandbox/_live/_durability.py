@@ -32,7 +32,15 @@ from flagship.sandbox._live._idempotency import response_json
 from flagship.sandbox._replay import Recorded
 from flagship.sandbox._trial_control import origin_of
 from flagship.telemetry._prometheus import LiveMetrics
-from flagship.telemetry._trial_log import Checkpoint, CheckpointKey, LogEntry, Trial, TrialLog, make_entry
+from flagship.telemetry._trial_log import (
+    Checkpoint,
+    CheckpointKey,
+    LogEntry,
+    Trial,
+    TrialLog,
+    make_entry,
+    next_prev_hash,
+)
 
 __all__ = ["Answering", "DurabilityOptions", "DurableLog"]
 
@@ -86,12 +94,14 @@ class DurableLog:
         self._backoff = options.retry_backoff
         self._last_checkpoint_size = 0
         self._last_checkpoint_time = clock()
+        self._last_checkpoint: Checkpoint | None = None
 
     def reset(self, size: int, head: str | None, last_checkpoint: Checkpoint | None) -> None:
         """Take the head of a log just verified and replayed (recovery)."""
         self.size = size
         self.head = head or self.trial.genesis_hash()
         self._last_checkpoint_size = last_checkpoint.size if last_checkpoint is not None else 0
+        self._last_checkpoint = last_checkpoint
         if last_checkpoint is not None:
             self.metrics.checkpoint_time.set(last_checkpoint.time)
 
@@ -110,7 +120,8 @@ class DurableLog:
         """The batch's log entries, chained onto the head (``ours``: client actions by ``id(action)``)."""
         entries: list[LogEntry] = []
         trial_id = self.trial.id
-        prev = self.head
+        # Chain format 2: after a checkpoint, the next entry links over it, not just the head.
+        prev = next_prev_hash(self.trial, self.size, self.head, self._last_checkpoint)
         last = len(recorded) - 1
         empty = "{}"
         for offset, rec in enumerate(recorded):
@@ -126,14 +137,16 @@ class DurableLog:
                 idempotency_key=item.key if item is not None else None,
                 request_hash=item.request_hash if item is not None else None,
                 response=response_json(outcome) if item is not None else None,
-                clock=now if offset == last else None, state_hash=state_hash if offset == last else None)
+                clock=now if offset == last else None, state_hash=state_hash if offset == last else None,
+                chain_format=self.trial.chain_format)
             entries.append(entry)
             prev = entry.hash
         return entries
 
     def checkpoint_for(self, entries: Sequence[LogEntry]) -> Checkpoint:
         """A signed checkpoint of the log once ``entries`` are appended."""
-        return self.key.sign(self.trial.id, self.size + len(entries), entries[-1].hash, self.clock())
+        return self.key.sign(self.trial.id, self.size + len(entries), entries[-1].hash, self.clock(),
+                             chain_format=self.trial.chain_format)
 
     async def append(self, entries: Sequence[LogEntry], checkpoint: Checkpoint | None) -> None:
         """Write ``entries`` (and ``checkpoint``) in one transaction; StoreError if it failed.
@@ -158,6 +171,7 @@ class DurableLog:
         self._backoff = self.options.retry_backoff
         self.metrics.commit_entries.observe(len(entries))
         if checkpoint is not None:
+            self._last_checkpoint = checkpoint
             self._last_checkpoint_size = checkpoint.size
             self._last_checkpoint_time = checkpoint.time
             self.metrics.checkpoint_time.set(checkpoint.time)
@@ -203,8 +217,10 @@ class DurableLog:
         if self.resync or self.size <= self._last_checkpoint_size:
             return
         try:
-            checkpoint = self.key.sign(self.trial.id, self.size, self.head, self.clock())
+            checkpoint = self.key.sign(self.trial.id, self.size, self.head, self.clock(),
+                                       chain_format=self.trial.chain_format)
             self.log.write_checkpoint(self.trial.id, checkpoint, timeout=self.options.db_timeout)
+            self._last_checkpoint = checkpoint
             self._last_checkpoint_size = self.size
             if self.witness is not None:
                 self.witness(self.trial.id, checkpoint)

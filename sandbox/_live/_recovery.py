@@ -70,7 +70,8 @@ def recover_trial(resolved: ResolvedScenario, trial: Trial, log: TrialLog, heap:
     if witnessed:
         hashes = {entry.seq: entry.hash for entry in entries}
         contradictions = witness_findings(hashes, verification, witnessed,
-                                          Ed25519PublicKey.from_public_bytes(bytes.fromhex(trial.public_key)))
+                                          Ed25519PublicKey.from_public_bytes(bytes.fromhex(trial.public_key)),
+                                          chain_format=trial.chain_format)
         if contradictions:
             raise StoreError(f"trial {trial_id}: the log contradicts its witness: {contradictions[-1]}")
     commits = commits_from_entries(entries, trial_id=trial_id)

@@ -31,6 +31,7 @@ from flagship.sandbox._scenario import (
     read_scenario_file,
     resolve,
 )
+from flagship.telemetry._chain_format import CURRENT_CHAIN_FORMAT
 from flagship.telemetry._trial_log import CheckpointKey, Trial, TrialLog, key_path
 
 __all__ = ["LiveScenario", "LiveSpec", "default_key_dir", "load_live_scenario", "open_trial",
@@ -163,5 +164,5 @@ def open_trial(log: TrialLog, live: LiveScenario, *, key_dir: Path, trial_id: st
     created = log.create_trial(
         trial_id=new_id, scenario={"scenario": data, "live": live.spec.model_dump(mode="json")},
         scenario_sha256=digest, epoch=clock(), time_factor=factor, seed=live.resolved.scenario.seed,
-        public_key=key.public_hex)
+        public_key=key.public_hex, chain_format=CURRENT_CHAIN_FORMAT)
     return created, key, False

@@ -1,12 +1,12 @@
 """Executable documentation: run every fenced block of a Markdown file, in document order.
 
 Each document runs in a fresh working directory holding a copy of the repository's
-``examples/``, with a fresh *overlay* virtual environment first on ``PATH``: a venv
-whose ``site-packages`` also imports everything installed in the test venv (a ``.pth``
-file adds it), so ``pip install`` in a document installs into the overlay and nothing is
-left behind in the test venv. The overlay's ``bin`` has ``python``, ``pip`` and
-``flagship`` (``python -m flagship.sandbox``), so documented commands see what documented
-installs added.
+``examples/`` (and of ``docs/examples/`` when there is one), with a fresh *overlay*
+virtual environment first on ``PATH``: a venv whose ``site-packages`` also imports
+everything installed in the test venv (a ``.pth`` file adds it), so ``pip install`` in a
+document installs into the overlay and nothing is left behind in the test venv. The
+overlay's ``bin`` has ``python``, ``pip`` and ``flagship`` (``python -m flagship.sandbox``),
+so documented commands see what documented installs added.
 
 What each block language means:
 
@@ -682,6 +682,11 @@ class _Run:
 
 def copy_examples(repo: Path, work: Path) -> None:
     shutil.copytree(repo / "examples", work / "examples")
+    # Scripts the docs ship for readers (docs/examples/verify_chain.py), where the repository has them:
+    # the harness's own tests build small repositories without a docs/ folder.
+    shipped = repo / "docs" / "examples"
+    if shipped.is_dir():
+        shutil.copytree(shipped, work / "docs" / "examples")
 
 
 def run_document(path: Path, repo: Path, tmp: Path, *, skip: Sequence[str] = ()) -> Transcript:

@@ -17,7 +17,14 @@ import pytest
 from flagship.sandbox.cli import main
 from flagship.telemetry import Store
 from flagship.telemetry._schema import trial_checkpoints, trial_log
-from flagship.telemetry._trial_log import CheckpointKey, TrialLog, chain_hash, key_path
+from flagship.telemetry._trial_log import (
+    Checkpoint,
+    CheckpointKey,
+    TrialLog,
+    chain_hash,
+    key_path,
+    next_prev_hash,
+)
 from tests.live._support import drive_session, flagship_command, free_port
 
 
@@ -31,22 +38,28 @@ def _corrupt(db: Path, key_dir: Path, trial_id: str, column: str) -> int:
         entries = list(log.entries(trial_id))
         victim = next(e for e in entries if e.origin == "http" and e.seq > 5)
         key = CheckpointKey.load(key_path(key_dir, trial_id))
-        heads: dict[int, str] = {}
+        old = {checkpoint.size: checkpoint for checkpoint in log.checkpoints(trial_id)}
+        resigned: dict[int, Checkpoint] = {}
         prev = trial.genesis_hash()
+        fmt = trial.chain_format
         with store.engine.begin() as conn:
             for entry in entries:
-                values: dict[str, object] = {"prev_hash": prev}
+                # Chain format 2 links each checkpoint into the chain: re-sign it before going on.
+                link = next_prev_hash(trial, entry.seq, prev, resigned.get(entry.seq))
+                values: dict[str, object] = {"prev_hash": link}
                 if entry.seq == victim.seq:
                     values[column] = '{"offer": 7'
                 changed = dataclasses.replace(entry, **values)
-                prev = values["hash"] = chain_hash(prev, trial_id, changed)
-                heads[entry.seq + 1] = prev
+                prev = chain_hash(link, trial_id, changed, chain_format=fmt)
+                values["hash"] = prev
+                if entry.seq + 1 in old:
+                    resigned[entry.seq + 1] = key.sign(trial_id, entry.seq + 1, prev,
+                                                       old[entry.seq + 1].time, chain_format=fmt)
                 conn.execute(trial_log.update().where(trial_log.c.trial_id == trial_id,
                                                       trial_log.c.seq == entry.seq).values(**values))
-            for checkpoint in log.checkpoints(trial_id):
-                signed = key.sign(trial_id, checkpoint.size, heads[checkpoint.size], checkpoint.time)
+            for signed in resigned.values():
                 conn.execute(trial_checkpoints.update().where(
-                    trial_checkpoints.c.trial_id == trial_id, trial_checkpoints.c.size == checkpoint.size)
+                    trial_checkpoints.c.trial_id == trial_id, trial_checkpoints.c.size == signed.size)
                     .values(head_hash=signed.head_hash, signature=signed.signature))
         assert log.verify(trial_id).ok  # the chain and every signature hold over the garbage
     return int(victim.seq)

@@ -27,7 +27,7 @@ from flagship.sandbox.cli import main
 from flagship.telemetry import Store
 from flagship.telemetry._receipts import RECEIPT_HEADER, Receipt, WitnessedHead, load_receipts, load_witness
 from flagship.telemetry._schema import trial_checkpoints, trial_log
-from flagship.telemetry._trial_log import CheckpointKey, LogEntry, TrialLog, make_entry
+from flagship.telemetry._trial_log import CheckpointKey, LogEntry, TrialLog, make_entry, next_prev_hash
 from tests.live._support import (
     ServerProcess,
     auth,
@@ -106,17 +106,23 @@ def _rechain(conn: sa.Connection, url: str, trial_id: str, entries: list[LogEntr
         if entry.seq == start:
             fields.update(change(entry))
         fields.pop("trial_id")
-        forged = make_entry(trial_id, prev, **fields)
+        forged = make_entry(trial_id, prev, **fields, chain_format=trial.chain_format)
         conn.execute(trial_log.update().where(trial_log.c.trial_id == trial_id, trial_log.c.seq == entry.seq)
                      .values(prev_hash=forged.prev_hash, hash=forged.hash, **fields))
         prev = forged.hash
 
 
-def _append_forged(conn: sa.Connection, trial_id: str, entries: list[LogEntry]) -> None:
+def _append_forged(conn: sa.Connection, url: str, trial_id: str, entries: list[LogEntry]) -> None:
+    """A forger who knows the chain's rule (in format 2, the link over the last checkpoint too)."""
+    with Store.open(url) as store:
+        log = TrialLog(store)
+        trial = log.trial(trial_id)
+        last_checkpoint = log.checkpoints(trial_id)[-1]
     last = entries[-1]
-    forged = make_entry(trial_id, last.hash, seq=last.seq + 1, time=last.time, mechanism="posted_price",
+    prev = next_prev_hash(trial, last.seq + 1, last.hash, last_checkpoint)
+    forged = make_entry(trial_id, prev, seq=last.seq + 1, time=last.time, mechanism="posted_price",
                         actor="mallory", kind="buy", payload='{"offer":1000}', accepted=True, reason=None,
-                        effects="{}", origin="sim", clock=last.time)
+                        effects="{}", origin="sim", clock=last.time, chain_format=trial.chain_format)
     conn.execute(trial_log.insert().values(**forged.row(trial_id)))
 
 
@@ -148,7 +154,7 @@ def test_kept_receipts_expose_tampering(attack: str, tmp_path: Path,
             _rechain(conn, url, trial_id, entries, target, lambda e: {"payload": '{"offer":999}'})
             conn.execute(trial_checkpoints.delete())
         else:
-            _append_forged(conn, trial_id, entries)
+            _append_forged(conn, url, trial_id, entries)
     code, out = _verify(capsys, "--db", url, "--trial", trial_id, "--receipts", str(receipts))
     expected_code, says = ATTACKS[attack]
     assert code == expected_code, out
