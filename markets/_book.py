@@ -49,7 +49,6 @@ from ._book_state import (  # the engine's layout and checks, shared with its st
     _STP_CODES,
     _STP_NAMES,
     _TIFS,
-    _ZERO,
     BookState,
     _integer,
     _Level,
@@ -117,9 +116,7 @@ class OrderBook(BookState):
         self._ask_keys: list[int] = []  # minus prices, ascending: best (lowest) ask last
         self._ask_levels: dict[int, _Level] = {}
         self._orders: dict[OrderId, _Order] = {}
-        # False until an order with a non-zero priority rests; until then every level is in
-        # plain time order and appending is always right.
-        self._ranked = False
+        self._dead = 0  # cancelled orders left inside levels (see BookState._bury)
         self._seq = 0
         self._tape: list[Fill] = []
         self._stp_log: list[SelfTradeEvent] = []
@@ -166,7 +163,7 @@ class OrderBook(BookState):
             tif is not _GTC  # identity, not equality: an equal str takes the checked path
             or post_only is not False
             or stp is not None
-            or priority is not _ZERO  # CPython shares one 0 object; any other goes checked
+            or type(priority) is not int
             or type(price) is not int
             or type(qty) is not int
             or type(owner) is not str
@@ -197,14 +194,14 @@ class OrderBook(BookState):
                     return fills
             else:
                 fills = []
-            order = [qty, order_id, owner, 0, price, True, self._stp, False]
+            order = [qty, order_id, owner, priority, price, True, self._stp, False]
             levels = self._bid_levels
             level = levels.get(price)
             if level is None:
                 levels[price] = deque((order,))
                 insort(self._bid_keys, price)
-            elif self._ranked and level[-1][_PRIORITY] < 0:
-                level.insert(bisect_right(level, 0, key=_neg_priority), order)
+            elif level[-1][_PRIORITY] < priority:  # after the last order of equal or higher priority
+                level.insert(bisect_right(level, -priority, key=_neg_priority), order)
             else:
                 level.append(order)
             self._orders[order_id] = order
@@ -219,14 +216,14 @@ class OrderBook(BookState):
                     return fills
             else:
                 fills = []
-            order = [qty, order_id, owner, 0, price, False, self._stp, False]
+            order = [qty, order_id, owner, priority, price, False, self._stp, False]
             levels = self._ask_levels
             level = levels.get(-price)
             if level is None:
                 levels[-price] = deque((order,))
                 insort(self._ask_keys, -price)
-            elif self._ranked and level[-1][_PRIORITY] < 0:
-                level.insert(bisect_right(level, 0, key=_neg_priority), order)
+            elif level[-1][_PRIORITY] < priority:  # after the last order of equal or higher priority
+                level.insert(bisect_right(level, -priority, key=_neg_priority), order)
             else:
                 level.append(order)
             self._orders[order_id] = order
@@ -281,15 +278,11 @@ class OrderBook(BookState):
         if order is None:
             return False
         if order[_IS_BUY]:
-            level = self._bid_levels[order[_PRICE]]
-            level.remove(order)
-            if not level:
-                self._drop_level(self._bid_keys, self._bid_levels, order[_PRICE])
+            levels, key = self._bid_levels, order[_PRICE]
+            self._bury(order, levels[key], self._bid_keys, levels, key)
         else:
-            level = self._ask_levels[-order[_PRICE]]
-            level.remove(order)
-            if not level:
-                self._drop_level(self._ask_keys, self._ask_levels, -order[_PRICE])
+            levels, key = self._ask_levels, -order[_PRICE]
+            self._bury(order, levels[key], self._ask_keys, levels, key)
         return True
 
     def modify(self, order_id: OrderId, qty: int | None = None, price: int | None = None) -> list[Fill]:
@@ -394,6 +387,7 @@ class OrderBook(BookState):
             for key in reversed(keys)
             if not lo <= abs(key) <= hi
             for order in levels[key]
+            if order[_QTY]
         ]
         for oid in outside:
             self.cancel(oid)
@@ -503,6 +497,9 @@ class OrderBook(BookState):
             while True:
                 maker = level[0]
                 maker_qty = maker[_QTY]
+                if not maker_qty:  # cancelled earlier; the level's last order is live
+                    level.popleft()
+                    continue
                 if stp_owner and maker[_OWNER] == stp_owner:
                     if stp == _CANCEL_NEWEST and seq == self._seq:
                         raise OrderRejected(
@@ -553,7 +550,9 @@ class OrderBook(BookState):
                     )
                     qty = 0
                     break
-            if level:  # the level outlived the taker
+            if level:  # the level outlived the taker; its front must be live again
+                while not level[0][_QTY]:
+                    level.popleft()
                 break
             keys.pop()
             del levels[key]
