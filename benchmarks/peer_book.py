@@ -29,7 +29,7 @@ class PeerRejectedError(Exception):
     """A request the peer refused (a live id, or a self-trade before any fill); nothing changed."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # compared by identity: deque.remove would call a field-wise __eq__
 class PeerOrder:
     oid: int | str
     is_buy: bool
