@@ -12,8 +12,8 @@ price (some of them marketable), 25% cancels of orders that are live at that mom
 market orders, from 100 owners under the default self-trade prevention.  It is generated once
 (a generation pass runs a book to learn which orders are live when each cancel is drawn), then
 replayed on a fresh book per repeat; only the replay is timed, in CPU seconds of this process
-(the machine is shared, and wall time would mostly measure the other processes).  ``--profile`` prints a cProfile
-of one replay of our book.
+(the machine is shared, and wall time would mostly measure the other processes).
+``--profile`` prints a cProfile of one replay of our book.
 """
 
 from __future__ import annotations
