@@ -61,6 +61,7 @@ from ._book_state import (  # the engine's layout and checks, shared with its st
     _order_id,
     _owner,
     _qty,
+    _Row,
     _side,
 )
 from ._reasons import BookReason, OrderRejected
@@ -122,7 +123,7 @@ class OrderBook(BookState):
         self._orders: dict[OrderId, _Order] = {}
         self._dead = 0  # cancelled orders left inside levels (see BookState._bury)
         self._seq = 0
-        self._tape: list[Fill] = []
+        self._tape: list[_Row] = []  # plain tuples, see _book_state._Row
         self._stp_log: list[SelfTradeEvent] = []
         self._band: tuple[int, int] | None = None
         # _lo/_hi: the band (1..MAX_PRICE without one).  _accept_lo/_accept_hi: the limit prices
@@ -191,11 +192,11 @@ class OrderBook(BookState):
         if side == "buy":
             keys = self._ask_keys
             if keys and keys[-1] >= -price:
-                fills: list[Fill] = []
+                fills: list[_Row] = []
                 qty = self._match(order_id, True, -price, qty, owner, self._stp, fills)
                 self._tape.extend(fills)
                 if not qty:
-                    return fills
+                    return list(map(Fill, fills))
             else:
                 fills = []
             order = [qty, order_id, owner, priority, price, True, self._stp, False]
@@ -209,7 +210,7 @@ class OrderBook(BookState):
             else:
                 level.append(order)
             self._orders[order_id] = order
-            return fills
+            return list(map(Fill, fills)) if fills else []
         if side == "sell":
             keys = self._bid_keys
             if keys and keys[-1] >= price:
@@ -217,7 +218,7 @@ class OrderBook(BookState):
                 qty = self._match(order_id, False, price, qty, owner, self._stp, fills)
                 self._tape.extend(fills)
                 if not qty:
-                    return fills
+                    return list(map(Fill, fills))
             else:
                 fills = []
             order = [qty, order_id, owner, priority, price, False, self._stp, False]
@@ -231,7 +232,7 @@ class OrderBook(BookState):
             else:
                 level.append(order)
             self._orders[order_id] = order
-            return fills
+            return list(map(Fill, fills)) if fills else []
         return self._limit_checked(
             order_id, side, price, qty, owner, tif=tif, post_only=post_only, stp=stp, priority=priority
         )
@@ -261,16 +262,17 @@ class OrderBook(BookState):
             or order_id in self._orders
         ):
             return self._market_checked(order_id, side, qty, owner, stp)
-        fills: list[Fill] = []
+        fills: list[_Row] = []
         if side == "buy":
             self._match(order_id, True, -self._hi, qty, owner, self._stp, fills)
         elif side == "sell":
             self._match(order_id, False, self._lo, qty, owner, self._stp, fills)
         else:
             return self._market_checked(order_id, side, qty, owner, stp)
-        if fills:
-            self._tape.extend(fills)
-        return fills
+        if not fills:
+            return []
+        self._tape.extend(fills)
+        return list(map(Fill, fills))
 
     def cancel(self, order_id: OrderId) -> bool:
         """Cancel a live order.  True if it was live; False for an unknown, filled or already
@@ -331,7 +333,7 @@ class OrderBook(BookState):
         is_buy = order[_IS_BUY]
         key_limit = -new_price if is_buy else new_price
         opposite = self._ask_keys if is_buy else self._bid_keys
-        fills: list[Fill] = []
+        fills: list[_Row] = []
         if opposite and opposite[-1] >= key_limit:
             if order[_POST_ONLY]:
                 raise OrderRejected(
@@ -346,7 +348,7 @@ class OrderBook(BookState):
         else:
             del self._orders[order[_OID]]
             self._unlink(order)
-        return fills
+        return list(map(Fill, fills))
 
     def set_price_band(self, band: tuple[int, int] | None) -> list[OrderId]:
         """Set (or with None, clear) the inclusive price band ``(lo, hi)``.
@@ -440,13 +442,13 @@ class OrderBook(BookState):
             raise OrderRejected(BookReason.POST_ONLY_WOULD_CROSS, f"price {number_price} would trade", oid)
         if tif == _FOK and not self._fillable(is_buy, key_limit, number_qty, owner_str, code):
             raise OrderRejected(BookReason.FOK_UNFILLABLE, f"cannot fill {number_qty} at {number_price}", oid)
-        fills: list[Fill] = []
+        fills: list[_Row] = []
         if crosses:
             number_qty = self._match(oid, is_buy, key_limit, number_qty, owner_str, code, fills)
             self._tape.extend(fills)
         if number_qty and tif == _GTC:
             self._rest([number_qty, oid, owner_str, number_priority, number_price, is_buy, code, post_only])
-        return fills
+        return list(map(Fill, fills))
 
     def _market_checked(
         self, order_id: object, side: object, qty: object, owner: object, stp: object
@@ -457,11 +459,11 @@ class OrderBook(BookState):
         owner_str = _owner(owner, oid)
         code = self._checked_stp(stp, oid)
         self._checked_state(oid)
-        fills: list[Fill] = []
+        fills: list[_Row] = []
         key_limit = -self._hi if is_buy else self._lo
         self._match(oid, is_buy, key_limit, number_qty, owner_str, code, fills)
         self._tape.extend(fills)
-        return fills
+        return list(map(Fill, fills))
 
     # ------------------------------------------------------------------ machinery
 
@@ -473,7 +475,7 @@ class OrderBook(BookState):
         qty: int,
         owner: str,
         stp: int,
-        fills: list[Fill],
+        fills: list[_Row],
     ) -> int:
         """Trade ``qty`` against the opposite side's levels with key >= ``key_limit``, appending
         to ``fills``; return the quantity left to rest (0 also when STP cancelled the taker).
@@ -538,20 +540,12 @@ class OrderBook(BookState):
                     level.popleft()
                     del orders[maker[_OID]]
                     qty -= maker_qty
-                    append(
-                        Fill(
-                            (seq, maker[_OID], taker_id, price, maker_qty, taker_side, maker[_OWNER], owner),
-                        )
-                    )
+                    append((seq, maker[_OID], taker_id, price, maker_qty, taker_side, maker[_OWNER], owner))
                     if not level or not qty:
                         break
                 else:
                     maker[_QTY] = maker_qty - qty
-                    append(
-                        Fill(
-                            (seq, maker[_OID], taker_id, price, qty, taker_side, maker[_OWNER], owner),
-                        )
-                    )
+                    append((seq, maker[_OID], taker_id, price, qty, taker_side, maker[_OWNER], owner))
                     qty = 0
                     break
             if level:  # the level outlived the taker; its front must be live again
