@@ -1,13 +1,19 @@
-"""Throughput of the pure-Python order book on a seeded stream of mixed requests.
+"""Throughput of the order book against a straightforward peer on a seeded stream of mixed requests.
 
-    /work/venv/bin/python benchmarks/bench_order_book.py [--ops N] [--repeats R] [--profile]
+    .venv/bin/python benchmarks/bench_order_book.py [--ops N] [--repeats R] [--profile]
+
+The peer is ``benchmarks/peer_book.py`` (a sorted dict of deques in plain Python); both books
+run the same stream in the same process, interleaved, and must give identical fills.  It prints
+the ratio peer time / our time (medians of ``--repeats``) with policies off and with every limit
+order carrying a ``value_priority`` engine priority (-1, 0 or +1).
 
 The stream (200,000 requests by default) is about 60% limit orders around a drifting mid
 price (some of them marketable), 25% cancels of orders that are live at that moment and 15%
 market orders, from 100 owners under the default self-trade prevention.  It is generated once
 (a generation pass runs a book to learn which orders are live when each cancel is drawn), then
-replayed on a fresh book per repeat; only the replay is timed, and the best repeat is reported
-because other processes share the machine.  ``--profile`` prints a cProfile of one replay.
+replayed on a fresh book per repeat; only the replay is timed, in CPU seconds of this process
+(the machine is shared, and wall time would mostly measure the other processes).
+``--profile`` prints a cProfile of one replay of our book.
 """
 
 from __future__ import annotations
@@ -15,19 +21,26 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from peer_book import PeerBook, PeerRejectedError
 
 from flagship.markets import OrderBook, OrderRejected
 
 LIMIT, CANCEL, MARKET = 0, 1, 2
 # (kind, order id, side, price, qty, owner); cancels use only the id.
 Op = tuple[int, int, str, int, int, str]
+PricedOp = tuple[int, int, str, int, int, str, int]  # an Op and the limit order's priority
 
 SEED = 20_240_601
 OWNERS = [f"trader{i}" for i in range(100)]
@@ -91,13 +104,23 @@ def generate(n_ops: int, seed: int = SEED) -> list[Op]:
     return ops
 
 
-def replay(ops: list[Op]) -> tuple[float, OrderBook]:
-    """Seconds to run ``ops`` on a fresh book (rejections are part of the workload)."""
-    book = OrderBook()
-    limit = book.limit
-    market = book.market
-    cancel = book.cancel
-    start = time.perf_counter()
+PRIORITIES = (-1, 0, 1)  # value_priority's engine priorities: breaching, neutral, aligned
+
+
+def with_priorities(ops: list[Op], seed: int = SEED) -> list[PricedOp]:
+    """``ops`` with an engine priority per limit order (20% -1, 60% 0, 20% +1), as under
+    ``value_priority``; cancels of orders that are no longer live stay harmless no-ops."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    draws = rng.choice(PRIORITIES, size=len(ops), p=[0.2, 0.6, 0.2])
+    return [(*op, int(draw)) for op, draw in zip(ops, draws, strict=True)]
+
+
+def replay(make: Callable[[], Any], ops: list[Op], rejected: type[Exception]) -> tuple[float, Any]:
+    """CPU seconds to run ``ops`` (policies off) on a fresh book from ``make``; rejections are
+    part of the workload."""
+    book = make()
+    limit, market, cancel = book.limit, book.market, book.cancel
+    start = time.process_time()
     for kind, oid, side, price, qty, owner in ops:
         try:
             if kind == LIMIT:
@@ -106,70 +129,74 @@ def replay(ops: list[Op]) -> tuple[float, OrderBook]:
                 cancel(oid)
             else:
                 market(oid, side, qty, owner)
-        except OrderRejected:
+        except rejected:
             pass
-    return time.perf_counter() - start, book
+    return time.process_time() - start, book
 
 
-def loop_overhead(ops: list[Op]) -> float:
-    """Seconds the replay loop itself takes with no-op calls (the harness's share)."""
-
-    def noop(*args: object) -> None:
-        return None
-
-    start = time.perf_counter()
-    for kind, oid, side, price, qty, owner in ops:
+def replay_ranked(
+    make: Callable[[], Any], ops: list[PricedOp], rejected: type[Exception]
+) -> tuple[float, Any]:
+    """As :func:`replay`, every limit order with its priority (``value_priority`` on)."""
+    book = make()
+    limit, market, cancel = book.limit, book.market, book.cancel
+    start = time.process_time()
+    for kind, oid, side, price, qty, owner, priority in ops:
         try:
             if kind == LIMIT:
-                noop(oid, side, price, qty, owner)
+                limit(oid, side, price, qty, owner, priority=priority)
             elif kind == CANCEL:
-                noop(oid)
+                cancel(oid)
             else:
-                noop(oid, side, qty, owner)
-        except OrderRejected:
+                market(oid, side, qty, owner)
+        except rejected:
             pass
-    return time.perf_counter() - start
+    return time.process_time() - start, book
+
+
+def compare(name: str, run: Callable[..., tuple[float, Any]], ops: list[Any], repeats: int) -> float:
+    """Interleaved repeats of ours and the peer on ``ops``; print medians and return the ratio
+    (peer time / our time, so > 1 means ours is faster).  Exits non-zero on differing fills."""
+    ours_times, peer_times = [], []
+    for _ in range(repeats):
+        seconds, ours = run(OrderBook, ops, OrderRejected)
+        ours_times.append(seconds)
+        seconds, peer = run(PeerBook, ops, PeerRejectedError)
+        peer_times.append(seconds)
+    if [tuple(fill) for fill in ours.tape] != peer.tape or len(ours) != len(peer):
+        raise SystemExit(f"{name}: the engine and the peer disagree on this stream")
+    ours_median, peer_median = statistics.median(ours_times), statistics.median(peer_times)
+    ratio = peer_median / ours_median
+    print(
+        f"{name:>16}: ours {len(ops) / ours_median:>9,.0f} ops/s, "
+        f"peer {len(ops) / peer_median:>9,.0f} ops/s, "
+        f"ratio {ratio:.2f}x (medians of {repeats}; {len(ours.tape):,} identical fills, {len(ours):,} live)"
+    )
+    return ratio
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--ops", type=int, default=200_000)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
     ops = generate(args.ops)
+    ranked = with_priorities(ops)
     gen_seconds = time.perf_counter() - t0
     mix = [sum(1 for op in ops if op[0] == kind) / len(ops) for kind in (LIMIT, CANCEL, MARKET)]
     print(
         f"stream: {len(ops):,} requests (limit {mix[0]:.0%}, cancel {mix[1]:.0%}, "
         f"market {mix[2]:.0%}), seed {SEED}, generated in {gen_seconds:.1f}s"
     )
-
-    times = []
-    book = OrderBook()
-    for _ in range(args.repeats):
-        seconds, book = replay(ops)
-        times.append(seconds)
-    best = min(times)
-    overhead = min(loop_overhead(ops) for _ in range(3))
-    print(
-        f"final book: {len(book):,} live orders, {len(book.tape):,} fills, "
-        f"bid {book.best_bid()} ask {book.best_ask()}, {len(book.stp_log):,} STP events"
-    )
-    print(
-        f"engine: best {len(ops) / best:,.0f} ops/s ({best * 1e6 / len(ops):.2f} us/op), "
-        f"median {len(ops) / sorted(times)[len(times) // 2]:,.0f} ops/s over {args.repeats} repeats"
-    )
-    print(
-        f"harness loop alone: {overhead * 1e6 / len(ops):.2f} us/op (included above); "
-        f"engine excluding it: {len(ops) / (best - overhead):,.0f} ops/s"
-    )
+    compare("policies off", replay, ops, args.repeats)
+    compare("value priority", replay_ranked, ranked, args.repeats)
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()
-        replay(ops)
+        replay(OrderBook, ops, OrderRejected)
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
     return 0

@@ -10,17 +10,21 @@ instruction counts under cachegrind, since wall-clock time on a shared machine i
   inserted with ``bisect.insort`` (a C memmove; books have at most a few thousand levels);
 * a level is a ``deque`` of its orders in matching order, nothing else: its quantity and order
   count are summed when :meth:`OrderBook.depth` asks, which is cheaper overall than keeping
-  running totals on every request.  A cancel removes the order with ``deque.remove``, a C scan
-  of that one level (O(orders at that price)); measured against lazy deletion (mark dead, skip
-  later) it wins at every realistic depth because nothing else has to look out for dead entries;
+  running totals on every request.  A cancel is O(1) amortized (``BookState._bury``): the
+  order is marked dead (quantity 0) and popped at once only at either end of its level; dead
+  orders inside a level are skipped and dropped by matching, ignored by the views, and swept
+  when they outnumber the live ones.  ``deque.remove`` (a scan of the level) was cheaper at
+  shallow depth but made a market's cost grow faster than its size (benchmarks/bench_scaling.py:
+  exponent 1.16 against participants, 1.28 against duration);
 * an order is a small list mutated in place, indexed by the ``_QTY``... constants below: a list
   costs a quarter of a ``__slots__`` object with an ``__init__`` to build, and the book builds
   one per resting order.  Callers only ever see immutable copies (:class:`~flagship.markets.OrderView`,
   :class:`~flagship.markets.Fill`).
 
-The common request (a valid GTC limit or market order without extras) runs through a short fast
-path; anything else, every rejection included, goes through the fully checked path.  The fast
-path never rejects by itself, it only hands over, so the two cannot disagree about validity.
+The common request (a valid GTC limit order, with any int priority, or a market order, without
+other extras) runs through a short fast path; anything else, every rejection included, goes
+through the fully checked path.  The fast path never rejects by itself, it only hands over, so
+the two cannot disagree about validity.
 """
 
 from __future__ import annotations
@@ -49,7 +53,6 @@ from ._book_state import (  # the engine's layout and checks, shared with its st
     _STP_CODES,
     _STP_NAMES,
     _TIFS,
-    _ZERO,
     BookState,
     _integer,
     _Level,
@@ -58,6 +61,7 @@ from ._book_state import (  # the engine's layout and checks, shared with its st
     _order_id,
     _owner,
     _qty,
+    _Row,
     _side,
 )
 from ._reasons import BookReason, OrderRejected
@@ -117,11 +121,9 @@ class OrderBook(BookState):
         self._ask_keys: list[int] = []  # minus prices, ascending: best (lowest) ask last
         self._ask_levels: dict[int, _Level] = {}
         self._orders: dict[OrderId, _Order] = {}
-        # False until an order with a non-zero priority rests; until then every level is in
-        # plain time order and appending is always right.
-        self._ranked = False
+        self._dead = 0  # cancelled orders left inside levels (see BookState._bury)
         self._seq = 0
-        self._tape: list[Fill] = []
+        self._tape: list[_Row] = []  # plain tuples, see _book_state._Row
         self._stp_log: list[SelfTradeEvent] = []
         self._band: tuple[int, int] | None = None
         # _lo/_hi: the band (1..MAX_PRICE without one).  _accept_lo/_accept_hi: the limit prices
@@ -166,7 +168,7 @@ class OrderBook(BookState):
             tif is not _GTC  # identity, not equality: an equal str takes the checked path
             or post_only is not False
             or stp is not None
-            or priority is not _ZERO  # CPython shares one 0 object; any other goes checked
+            or type(priority) is not int
             or type(price) is not int
             or type(qty) is not int
             or type(owner) is not str
@@ -190,25 +192,25 @@ class OrderBook(BookState):
         if side == "buy":
             keys = self._ask_keys
             if keys and keys[-1] >= -price:
-                fills: list[Fill] = []
+                fills: list[_Row] = []
                 qty = self._match(order_id, True, -price, qty, owner, self._stp, fills)
                 self._tape.extend(fills)
                 if not qty:
-                    return fills
+                    return list(map(Fill, fills))
             else:
                 fills = []
-            order = [qty, order_id, owner, 0, price, True, self._stp, False]
+            order = [qty, order_id, owner, priority, price, True, self._stp, False]
             levels = self._bid_levels
             level = levels.get(price)
             if level is None:
                 levels[price] = deque((order,))
                 insort(self._bid_keys, price)
-            elif self._ranked and level[-1][_PRIORITY] < 0:
-                level.insert(bisect_right(level, 0, key=_neg_priority), order)
+            elif level[-1][_PRIORITY] < priority:  # after the last order of equal or higher priority
+                level.insert(bisect_right(level, -priority, key=_neg_priority), order)
             else:
                 level.append(order)
             self._orders[order_id] = order
-            return fills
+            return list(map(Fill, fills)) if fills else []
         if side == "sell":
             keys = self._bid_keys
             if keys and keys[-1] >= price:
@@ -216,21 +218,21 @@ class OrderBook(BookState):
                 qty = self._match(order_id, False, price, qty, owner, self._stp, fills)
                 self._tape.extend(fills)
                 if not qty:
-                    return fills
+                    return list(map(Fill, fills))
             else:
                 fills = []
-            order = [qty, order_id, owner, 0, price, False, self._stp, False]
+            order = [qty, order_id, owner, priority, price, False, self._stp, False]
             levels = self._ask_levels
             level = levels.get(-price)
             if level is None:
                 levels[-price] = deque((order,))
                 insort(self._ask_keys, -price)
-            elif self._ranked and level[-1][_PRIORITY] < 0:
-                level.insert(bisect_right(level, 0, key=_neg_priority), order)
+            elif level[-1][_PRIORITY] < priority:  # after the last order of equal or higher priority
+                level.insert(bisect_right(level, -priority, key=_neg_priority), order)
             else:
                 level.append(order)
             self._orders[order_id] = order
-            return fills
+            return list(map(Fill, fills)) if fills else []
         return self._limit_checked(
             order_id, side, price, qty, owner, tif=tif, post_only=post_only, stp=stp, priority=priority
         )
@@ -260,16 +262,17 @@ class OrderBook(BookState):
             or order_id in self._orders
         ):
             return self._market_checked(order_id, side, qty, owner, stp)
-        fills: list[Fill] = []
+        fills: list[_Row] = []
         if side == "buy":
             self._match(order_id, True, -self._hi, qty, owner, self._stp, fills)
         elif side == "sell":
             self._match(order_id, False, self._lo, qty, owner, self._stp, fills)
         else:
             return self._market_checked(order_id, side, qty, owner, stp)
-        if fills:
-            self._tape.extend(fills)
-        return fills
+        if not fills:
+            return []
+        self._tape.extend(fills)
+        return list(map(Fill, fills))
 
     def cancel(self, order_id: OrderId) -> bool:
         """Cancel a live order.  True if it was live; False for an unknown, filled or already
@@ -281,15 +284,11 @@ class OrderBook(BookState):
         if order is None:
             return False
         if order[_IS_BUY]:
-            level = self._bid_levels[order[_PRICE]]
-            level.remove(order)
-            if not level:
-                self._drop_level(self._bid_keys, self._bid_levels, order[_PRICE])
+            levels, key = self._bid_levels, order[_PRICE]
+            self._bury(order, levels[key], self._bid_keys, levels, key)
         else:
-            level = self._ask_levels[-order[_PRICE]]
-            level.remove(order)
-            if not level:
-                self._drop_level(self._ask_keys, self._ask_levels, -order[_PRICE])
+            levels, key = self._ask_levels, -order[_PRICE]
+            self._bury(order, levels[key], self._ask_keys, levels, key)
         return True
 
     def modify(self, order_id: OrderId, qty: int | None = None, price: int | None = None) -> list[Fill]:
@@ -334,7 +333,7 @@ class OrderBook(BookState):
         is_buy = order[_IS_BUY]
         key_limit = -new_price if is_buy else new_price
         opposite = self._ask_keys if is_buy else self._bid_keys
-        fills: list[Fill] = []
+        fills: list[_Row] = []
         if opposite and opposite[-1] >= key_limit:
             if order[_POST_ONLY]:
                 raise OrderRejected(
@@ -349,7 +348,7 @@ class OrderBook(BookState):
         else:
             del self._orders[order[_OID]]
             self._unlink(order)
-        return fills
+        return list(map(Fill, fills))
 
     def set_price_band(self, band: tuple[int, int] | None) -> list[OrderId]:
         """Set (or with None, clear) the inclusive price band ``(lo, hi)``.
@@ -394,6 +393,7 @@ class OrderBook(BookState):
             for key in reversed(keys)
             if not lo <= abs(key) <= hi
             for order in levels[key]
+            if order[_QTY]
         ]
         for oid in outside:
             self.cancel(oid)
@@ -442,13 +442,13 @@ class OrderBook(BookState):
             raise OrderRejected(BookReason.POST_ONLY_WOULD_CROSS, f"price {number_price} would trade", oid)
         if tif == _FOK and not self._fillable(is_buy, key_limit, number_qty, owner_str, code):
             raise OrderRejected(BookReason.FOK_UNFILLABLE, f"cannot fill {number_qty} at {number_price}", oid)
-        fills: list[Fill] = []
+        fills: list[_Row] = []
         if crosses:
             number_qty = self._match(oid, is_buy, key_limit, number_qty, owner_str, code, fills)
             self._tape.extend(fills)
         if number_qty and tif == _GTC:
             self._rest([number_qty, oid, owner_str, number_priority, number_price, is_buy, code, post_only])
-        return fills
+        return list(map(Fill, fills))
 
     def _market_checked(
         self, order_id: object, side: object, qty: object, owner: object, stp: object
@@ -459,11 +459,11 @@ class OrderBook(BookState):
         owner_str = _owner(owner, oid)
         code = self._checked_stp(stp, oid)
         self._checked_state(oid)
-        fills: list[Fill] = []
+        fills: list[_Row] = []
         key_limit = -self._hi if is_buy else self._lo
         self._match(oid, is_buy, key_limit, number_qty, owner_str, code, fills)
         self._tape.extend(fills)
-        return fills
+        return list(map(Fill, fills))
 
     # ------------------------------------------------------------------ machinery
 
@@ -475,7 +475,7 @@ class OrderBook(BookState):
         qty: int,
         owner: str,
         stp: int,
-        fills: list[Fill],
+        fills: list[_Row],
     ) -> int:
         """Trade ``qty`` against the opposite side's levels with key >= ``key_limit``, appending
         to ``fills``; return the quantity left to rest (0 also when STP cancelled the taker).
@@ -503,6 +503,9 @@ class OrderBook(BookState):
             while True:
                 maker = level[0]
                 maker_qty = maker[_QTY]
+                if not maker_qty:  # cancelled earlier; the level's last order is live
+                    level.popleft()
+                    continue
                 if stp_owner and maker[_OWNER] == stp_owner:
                     if stp == _CANCEL_NEWEST and seq == self._seq:
                         raise OrderRejected(
@@ -537,23 +540,17 @@ class OrderBook(BookState):
                     level.popleft()
                     del orders[maker[_OID]]
                     qty -= maker_qty
-                    append(
-                        Fill(
-                            (seq, maker[_OID], taker_id, price, maker_qty, taker_side, maker[_OWNER], owner),
-                        )
-                    )
+                    append((seq, maker[_OID], taker_id, price, maker_qty, taker_side, maker[_OWNER], owner))
                     if not level or not qty:
                         break
                 else:
                     maker[_QTY] = maker_qty - qty
-                    append(
-                        Fill(
-                            (seq, maker[_OID], taker_id, price, qty, taker_side, maker[_OWNER], owner),
-                        )
-                    )
+                    append((seq, maker[_OID], taker_id, price, qty, taker_side, maker[_OWNER], owner))
                     qty = 0
                     break
-            if level:  # the level outlived the taker
+            if level:  # the level outlived the taker; its front must be live again
+                while not level[0][_QTY]:
+                    level.popleft()
                 break
             keys.pop()
             del levels[key]

@@ -13,8 +13,8 @@ import numbers
 import operator
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from collections.abc import Sequence
-from typing import Any, TypeAlias
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeAlias, overload
 
 from flagship.mechanisms._errors import InputError, Problem
 
@@ -50,7 +50,6 @@ _STP_NAMES: tuple[str, ...] = tuple(_STP_CODES)
 _GTC = "GTC"  # a literal, hence the interned object that callers' "GTC" literals also are
 _FOK = "FOK"
 _TIFS = frozenset(tif.value for tif in TimeInForce)
-_ZERO = 0
 _ID_TYPES = frozenset((int, str))
 
 # Indices into an order list.
@@ -63,6 +62,10 @@ _IS_BUY = 5
 _STP = 6  # the order's self-trade prevention mode, used when a modify makes it a taker
 _POST_ONLY = 7
 _Order: TypeAlias = list[Any]
+# A fill as the book keeps it: a plain tuple, which the garbage collector stops tracking (it holds
+# only ints and strs), where a Fill (a tuple subclass) would be traversed by every full
+# collection for the book's whole life: that cost a quarter of the engine's time on a long tape.
+_Row: TypeAlias = tuple[int, OrderId, OrderId, int, int, str, str, str]
 _Level: TypeAlias = deque[_Order]
 
 def _neg_priority(order: _Order) -> int:
@@ -70,7 +73,45 @@ def _neg_priority(order: _Order) -> int:
 
 
 def _level_qty(level: _Level) -> int:
-    return sum(order[_QTY] for order in level)
+    return sum(order[_QTY] for order in level)  # cancelled orders left in the level count 0
+
+
+def _level_count(level: _Level) -> int:
+    return sum(1 for order in level if order[_QTY])
+
+
+class _Tape(Sequence[Fill]):
+    """A read-only view of the book's fills as :class:`~flagship.markets.Fill` records, built on access."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[_Row]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Fill: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Fill]: ...
+    def __getitem__(self, index: int | slice) -> Fill | list[Fill]:
+        if isinstance(index, slice):
+            return list(map(Fill, self._rows[index]))
+        return Fill(self._rows[index])
+
+    def __iter__(self) -> Iterator[Fill]:
+        return map(Fill, self._rows)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Tape):
+            return self._rows == other._rows
+        return isinstance(other, Sequence) and not isinstance(other, str) and self._rows == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 class BookState:
@@ -84,11 +125,11 @@ class BookState:
         "_band",
         "_bid_keys",
         "_bid_levels",
+        "_dead",
         "_halted",
         "_hi",
         "_lo",
         "_orders",
-        "_ranked",
         "_seq",
         "_stp",
         "_stp_log",
@@ -103,15 +144,15 @@ class BookState:
     _band: tuple[int, int] | None
     _bid_keys: list[int]
     _bid_levels: dict[int, _Level]
+    _dead: int
     _halted: bool
     _hi: int
     _lo: int
     _orders: dict[OrderId, _Order]
-    _ranked: bool
     _seq: int
     _stp: int
     _stp_log: list[SelfTradeEvent]
-    _tape: list[Fill]
+    _tape: list[_Row]
     _tick: int
 
     # ------------------------------------------------------------------ trading state
@@ -166,8 +207,8 @@ class BookState:
         bids = self._bid_levels
         asks = self._ask_levels
         return Depth(
-            tuple((key, _level_qty(bids[key]), len(bids[key])) for key in self._bid_keys[:stop:-1]),
-            tuple((-key, _level_qty(asks[key]), len(asks[key])) for key in self._ask_keys[:stop:-1]),
+            tuple((key, _level_qty(bids[key]), _level_count(bids[key])) for key in self._bid_keys[:stop:-1]),
+            tuple((-key, _level_qty(asks[key]), _level_count(asks[key])) for key in self._ask_keys[:stop:-1]),
         )
 
     def order(self, order_id: OrderId) -> OrderView | None:
@@ -189,7 +230,7 @@ class BookState:
     @property
     def tape(self) -> Sequence[Fill]:
         """Every fill so far, oldest first (read-only view; grows as the book trades)."""
-        return self._tape
+        return _Tape(self._tape)
 
     @property
     def stp_log(self) -> Sequence[SelfTradeEvent]:
@@ -217,6 +258,7 @@ class BookState:
                             "post_only": order[_POST_ONLY],
                         }
                         for order in levels[key]
+                        if order[_QTY]
                     ],
                 }
                 for key in reversed(keys)
@@ -276,6 +318,8 @@ class BookState:
             if key < key_limit:
                 return False
             for maker in levels[key]:
+                if not maker[_QTY]:  # cancelled, not yet swept out
+                    continue
                 if stp_owner and maker[_OWNER] == stp_owner:
                     if stp == _CANCEL_OLDEST:
                         continue
@@ -294,8 +338,6 @@ class BookState:
         else:
             keys, levels, key = self._ask_keys, self._ask_levels, -order[_PRICE]
         priority = order[_PRIORITY]
-        if priority:
-            self._ranked = True
         level = levels.get(key)
         if level is None:
             levels[key] = deque((order,))
@@ -313,11 +355,42 @@ class BookState:
             keys, levels, key = self._bid_keys, self._bid_levels, order[_PRICE]
         else:
             keys, levels, key = self._ask_keys, self._ask_levels, -order[_PRICE]
-        level = levels[key]
-        # By identity in practice: no other order in the book can equal it (ids are unique).
-        level.remove(order)
+        self._bury(order, levels[key], keys, levels, key)
+
+    def _bury(
+        self, order: _Order, level: _Level, keys: list[int], levels: dict[int, _Level], key: int
+    ) -> None:
+        """Cancel ``order`` in ``level`` in O(1) amortized: mark it dead (quantity 0); pop it at
+        once if it is at either end of the level, else leave it for matching to sweep out.
+
+        Invariant between requests: the first and the last order of every level are live, so a
+        level is non-empty exactly when it holds a live order, and the best price is exact.
+        Dead orders in the middle are counted in ``_dead``; when they outnumber the live orders
+        (plus a constant) every level is rebuilt, so memory stays within twice the live book.
+        """
+        order[_QTY] = 0
+        if level[0] is order:
+            level.popleft()
+            while level and not level[0][_QTY]:
+                level.popleft()
+        elif level[-1] is order:
+            level.pop()
+            while not level[-1][_QTY]:  # the front is live, so this stops
+                level.pop()
+        else:
+            self._dead += 1
+            if self._dead > len(self._orders) + 1024:
+                self._sweep()
+            return
         if not level:
             self._drop_level(keys, levels, key)
+
+    def _sweep(self) -> None:
+        """Drop every dead order from every level (levels keep their live ends, so none empties)."""
+        for levels in (self._bid_levels, self._ask_levels):
+            for key, level in levels.items():
+                levels[key] = deque([order for order in level if order[_QTY]])
+        self._dead = 0
 
     @staticmethod
     def _drop_level(keys: list[int], levels: dict[int, _Level], key: int) -> None:
