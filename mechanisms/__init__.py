@@ -50,6 +50,7 @@ from flagship.mechanisms._live import (
     Principal,
     RoutesFactory,
 )
+from flagship.mechanisms._pages import PAGES_PREFIX, PageSet, PageSite, PagesFactory
 from flagship.mechanisms._measures import Area, Measure
 from flagship.mechanisms._random import Streams, seed_sequence
 from flagship.mechanisms._registry import (
@@ -91,6 +92,10 @@ __all__ = [
     "NoConfig",
     "OrderRejected",
     "Outcome",
+    "PAGES_PREFIX",
+    "PageSet",
+    "PageSite",
+    "PagesFactory",
     "Population",
     "PopulationContext",
     "Principal",

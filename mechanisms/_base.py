@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 from flagship.mechanisms._action import Action, CommonReason, Outcome
 from flagship.mechanisms._bus import Bus, Event
+from flagship.mechanisms._pages import PageSet
 from flagship.mechanisms._errors import ContractError, Problem
 from flagship.mechanisms._measures import Measure
 
@@ -246,6 +247,8 @@ class Mechanism(_Participant, ABC, Generic[C]):
     is ``NOT_PERMITTED``, and 409 otherwise (refused in the current state)."""
     http: ClassVar[RoutesFactory | None] = None
     """Routes for the live pilot (see :mod:`flagship.mechanisms._live`); ``None``: not served over HTTP."""
+    pages: ClassVar[PageSet | None] = None
+    """A :class:`~flagship.mechanisms._pages.PageSet` of HTML pages for people; ``None``: no pages."""
 
     def __init__(self, config: C, ctx: Context) -> None:
         self.config = config

@@ -1,0 +1,93 @@
+"""Safety of the citizen pages, over plain HTTP against a real server on loopback.
+
+CSRF: a form without its session's token is refused (403 ``CSRF_FAILED``) and logs nothing.
+Headers: every page answer has a CSP without inline scripts and ``Referrer-Policy:
+no-referrer``. The invitation token moves into an HttpOnly cookie and out of the URL, is
+never in the trial log, and is cut from access log lines. A resubmitted form (same hidden
+idempotency key) is applied once. Rejections keep the JSON routes' reason codes and statuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from flagship.sandbox._live._logs import QueryRedaction
+from tests.live.test_votes_api import Clock, pilot
+from tests.pages._browser import log_actions
+
+FORM = {"rank_restrict": "1", "rank_monitor": "2", "rank_no_action": "", "rank_pause_deployment": ""}
+
+
+@contextlib.contextmanager
+def signed_in(base: str, token: str) -> Iterator[httpx.Client]:
+    """A browser-like client that followed the invitation (it keeps the session cookie)."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        yield _follow(client, token)
+
+
+def _follow(client: httpx.Client, token: str) -> httpx.Client:
+    landed = client.get("/pages/votes/invitation", params={"token": token})
+    assert landed.status_code == 303 and landed.headers["location"] == "/pages/votes"
+    cookie = landed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower() and "Path=/pages" in cookie
+    return client
+
+
+def hidden(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found is not None, html
+    return found.group(1)
+
+
+def test_forms_need_their_csrf_token_and_pages_send_safe_headers(tmp_path: Path) -> None:
+    clock = Clock()
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    with pilot(url, tmp_path, clock) as p:
+        voter, token = p.register("person-0")
+        clock.sim(160.0)
+        base = str(p.client.base_url)
+        with signed_in(base, token) as browser:
+            page = browser.get("/pages/votes")
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+            csp = page.headers["content-security-policy"]
+            assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "default-src 'none'" in csp
+            assert page.headers["referrer-policy"] == "no-referrer"
+            assert "<script>" not in page.text and " style=" not in page.text and token not in page.text
+            action = "/pages/votes/emergency_vote-vote-1/ballot"
+            key = hidden(page.text, "idempotency_key")
+
+            forged = browser.post(action, data={**FORM, "idempotency_key": key})
+            assert (forged.status_code, forged.json()["reason"]) == (403, "CSRF_FAILED")
+            wrong = browser.post(action, data={**FORM, "idempotency_key": key, "csrf_token": "x" * 43})
+            assert (wrong.status_code, wrong.json()["reason"]) == (403, "CSRF_FAILED")
+            assert log_actions(url, "ballot") == []
+
+            guarded = {**FORM, "csrf_token": hidden(page.text, "csrf_token"), "idempotency_key": key}
+            cast = browser.post(action, data=guarded)
+            assert cast.status_code == 201 and 'id="receipt"' in cast.text
+            again = browser.post(action, data=guarded)  # the same form sent twice: applied once
+            assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true"
+            second = browser.post(action, data={**guarded, "idempotency_key": "another"})
+            assert second.status_code == 409 and "SECOND_BALLOT" in second.text
+            tied = browser.post(action, data={**guarded, "rank_monitor": "1", "idempotency_key": "tied"})
+            assert tied.status_code == 422 and "INVALID_PAYLOAD" in tied.text
+        assert [actor for _, actor, _ in log_actions(url, "ballot")] == [voter, voter]  # + the refused second
+        # without a session: the JSON routes' 401 problem, and no page
+        anonymous = p.client.get("/pages/votes")
+        assert (anonymous.status_code, anonymous.json()["reason"]) == (401, "UNAUTHENTICATED")
+    with (tmp_path / "live.db").open("rb") as db:
+        assert token.encode() not in db.read()
+
+
+def test_access_log_lines_never_carry_the_invitation_token() -> None:
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5", "GET", "/pages/votes/invitation?token=v-1.secret", "1.1", 303),
+                               None)
+    assert QueryRedaction().filter(record)
+    assert record.getMessage() == '127.0.0.1:5 - "GET /pages/votes/invitation?[redacted] HTTP/1.1" 303'
