@@ -51,8 +51,8 @@ from flagship.democracy._config import EmergencyVoteConfig
 from flagship.democracy._decisions import Decisions
 from flagship.democracy._deliberation_window import DeliberationWindow
 from flagship.democracy._http import routes
-from flagship.democracy._pages import PAGES
 from flagship.democracy._incidents import Incidents
+from flagship.democracy._pages import PAGES
 from flagship.democracy._panel import Panel
 from flagship.democracy._proceedings import Proceedings, quorum_needed
 from flagship.democracy._reasons import REASON_STATUS, VoteReason

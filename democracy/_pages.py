@@ -18,11 +18,11 @@ the same reason codes (shown in words, with the same HTTP status). No ``from __f
 import annotations``: FastAPI reads the handlers' annotations at runtime.
 """
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
-from flagship.mechanisms import ActionRejected, PageSet, PageSite, PagesFactory
+from flagship.mechanisms import ActionRejected, InputError, PageSet, PagesFactory, PageSite
 
-from ._http import VoteReader, _phase, explain
+from ._http import ID_PATTERN, VoteReader, _phase, explain
 from ._reasons import REASON_DETAIL
 from ._tokens import is_voter
 
@@ -35,20 +35,17 @@ _RANK_PREFIX = "rank_"
 _CHOICE = "choice"
 
 
-class BallotFormError(ValueError):
-    """The ballot form does not give a ranking (shown to the citizen, code ``INVALID_PAYLOAD``)."""
-
-
 def ballot_ranking(fields: dict[str, str], candidates: list[str], rule: str) -> list[str]:
     """The ranking a ballot form submits: the chosen measure, or measures by their position.
 
     Positions are ``rank_<measure>`` = ``"1"``..``"n"`` (or ``""``: not ranked); two
-    measures at one position is an error, since a ballot is a strict order.
+    measures at one position is an error, since a ballot is a strict order. Raises
+    :class:`~flagship.mechanisms.InputError` (shown to the citizen as ``INVALID_PAYLOAD``).
     """
     if rule == "plurality":
         choice = fields.get(_CHOICE, "")
         if choice not in candidates:
-            raise BallotFormError("choose one of the measures")
+            raise InputError("choose one of the measures")
         return [choice]
     placed: dict[int, str] = {}
     for candidate in candidates:
@@ -56,13 +53,13 @@ def ballot_ranking(fields: dict[str, str], candidates: list[str], rule: str) -> 
         if not raw:
             continue
         if not raw.isdigit() or not 1 <= int(raw) <= len(candidates):
-            raise BallotFormError(f"a position is a number from 1 to {len(candidates)}")
+            raise InputError(f"a position is a number from 1 to {len(candidates)}")
         if int(raw) in placed:
-            raise BallotFormError(f"{placed[int(raw)]} and {candidate} are both at position {raw}; "
+            raise InputError(f"{placed[int(raw)]} and {candidate} are both at position {raw}; "
                                   "give each measure its own position")
         placed[int(raw)] = candidate
     if not placed:
-        raise BallotFormError("rank at least one measure")
+        raise InputError("rank at least one measure")
     return [placed[position] for position in sorted(placed)]
 
 
@@ -105,7 +102,7 @@ def _routes(name: str, site: PageSite) -> "APIRouter":
         return cast(Response, site.render(request, "citizen.html", context, status=status))
 
     @router.get("/invitation")
-    async def invitation(token: str = Query(default="", max_length=512)) -> Response:
+    async def invitation(token: Annotated[str, Query(max_length=512)] = "") -> Response:
         """Move the token from the link into the session cookie, then leave the token's URL."""
         response = RedirectResponse("/pages/votes", status_code=303)
         if token:
@@ -117,15 +114,16 @@ def _routes(name: str, site: PageSite) -> "APIRouter":
         return page(request, await citizen(request))
 
     @router.post("/{vote_id}/ballot")
-    async def cast_ballot(request: Request, vote_id: str = Path(pattern=r"^[A-Za-z0-9._~-]{1,256}$")) -> Response:
+    async def cast_ballot(request: Request, vote_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> Response:
         actor = await citizen(request)
         form = await request.form()
         fields = {key: str(value) for key, value in form.items()}
         config = procedure().config
         try:
             ranking = ballot_ranking(fields, list(config.candidates), config.rule)
-        except BallotFormError as bad:
-            return page(request, actor, status=422, error={"reason": "INVALID_PAYLOAD", "detail": str(bad)})
+        except InputError as bad:
+            detail = "; ".join(problem.message for problem in bad.problems)
+            return page(request, actor, status=422, error={"reason": "INVALID_PAYLOAD", "detail": detail})
         try:
             await gateway.act(name, "ballot", {"vote_id": vote_id, "ranking": ranking}, actor=actor)
         except ActionRejected as refused:

@@ -50,8 +50,8 @@ from flagship.mechanisms._live import (
     Principal,
     RoutesFactory,
 )
-from flagship.mechanisms._pages import PAGES_PREFIX, PageSet, PageSite, PagesFactory
 from flagship.mechanisms._measures import Area, Measure
+from flagship.mechanisms._pages import PAGES_PREFIX, PageSet, PagesFactory, PageSite
 from flagship.mechanisms._random import Streams, seed_sequence
 from flagship.mechanisms._registry import (
     MECHANISM_GROUP,
@@ -68,6 +68,7 @@ __all__ = [
     "AUTHENTICATOR_GROUP",
     "EMPTY",
     "MECHANISM_GROUP",
+    "PAGES_PREFIX",
     "POPULATION_GROUP",
     "Action",
     "ActionRejected",
@@ -92,7 +93,6 @@ __all__ = [
     "NoConfig",
     "OrderRejected",
     "Outcome",
-    "PAGES_PREFIX",
     "PageSet",
     "PageSite",
     "PagesFactory",

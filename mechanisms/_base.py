@@ -32,9 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 from flagship.mechanisms._action import Action, CommonReason, Outcome
 from flagship.mechanisms._bus import Bus, Event
-from flagship.mechanisms._pages import PageSet
 from flagship.mechanisms._errors import ContractError, Problem
 from flagship.mechanisms._measures import Measure
+from flagship.mechanisms._pages import PageSet
 
 if TYPE_CHECKING:
     import simpy

@@ -172,7 +172,7 @@ class PageGuardMiddleware:
         if session and "authorization" not in headers:
             extra.append((b"authorization", f"Bearer {session}".encode("latin-1", "replace")))
         if scope["method"] == "POST":
-            body, too_big = await BodyLimitMiddleware._read(receive, _FORM_CAP)  # noqa: SLF001 - shared reader
+            body, too_big = await BodyLimitMiddleware._read(receive, _FORM_CAP)
             if too_big:
                 await refuse(scope, receive, send, self.metrics, 413, "BODY_TOO_LARGE",
                              f"a form may have at most {_FORM_CAP} bytes")

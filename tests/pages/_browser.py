@@ -20,7 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 def chromium(*, javascript: bool = True, viewport: tuple[int, int] = (1280, 900)) -> Iterator[Any]:
     """A fresh browser context of the system chromium (Playwright never downloads one here)."""
     require_tool(CHROMIUM)
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - test-only dependency
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

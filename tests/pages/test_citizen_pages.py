@@ -32,7 +32,7 @@ def assert_accessible(page: Any, *, javascript: bool) -> None:
     """
     if not javascript:
         return
-    from axe_playwright_python.sync_playwright import Axe  # noqa: PLC0415 - test-only dependency
+    from axe_playwright_python.sync_playwright import Axe
 
     results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_AA}})
     bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]])
@@ -82,7 +82,8 @@ def test_citizen_follows_the_invitation_ranks_casts_and_sees_receipt_and_decisio
             page.get_by_role("button", name="Cast my ballot").focus()
             page.keyboard.press("Enter")
             page.wait_for_selector("#receipt")
-            seq, digest = int(page.locator("#receipt-seq").inner_text()), page.locator("#receipt-hash").inner_text()
+            seq = int(page.locator("#receipt-seq").inner_text())
+            digest = page.locator("#receipt-hash").inner_text()
             assert_accessible(page, javascript=javascript)
             assert not any("token" in h.get("referer", "") or token in str(h) for h in sent[1:])
 
