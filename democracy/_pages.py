@@ -138,5 +138,6 @@ def _routes(name: str, site: PageSite) -> "APIRouter":
 
 
 routes: PagesFactory = _routes
-PAGES = PageSet(package="flagship.democracy", folder="pages", routes=routes)
+PAGES = PageSet(package="flagship.democracy", folder="pages", routes=routes, entry="/pages/votes",
+                label="Your vote")
 """``EmergencyVote.pages``."""

@@ -65,3 +65,7 @@ class PageSet:
     folder: str
     """The templates' folder inside ``package`` (they extend ``"layout.html"``)."""
     routes: PagesFactory
+    entry: str = ""
+    """The path of the set's start page, linked from every page's navigation ("": not linked)."""
+    label: str = ""
+    """The navigation link's text (English; translated through the catalogues)."""

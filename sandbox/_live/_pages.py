@@ -87,6 +87,7 @@ class PageServer:
                    *(PackageLoader(s.package, s.folder) for s in sets)]
         self.env = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True),
                                extensions=["jinja2.ext.i18n"], auto_reload=False)
+        self.entries = [(s.label, s.entry) for s in sets if s.entry]
         self._catalogues: dict[str, NullTranslations] = {"en": NullTranslations()}
         for folder in _locale_dirs():
             if not folder.is_dir():
@@ -129,7 +130,7 @@ class PageServer:
         self.env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
         body = self.env.get_template(template).render(
             **context, form_guard=form_guard, static=lambda path: f"{PAGES_PREFIX}static/{path}",
-            lang=str(Locale.parse(language)).replace("_", "-"))
+            lang=str(Locale.parse(language)).replace("_", "-"), entries=self.entries)
         return HTMLResponse(body, status_code=status)
 
     def sign_in(self, response: Response, credential: str) -> None:

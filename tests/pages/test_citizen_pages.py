@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.live.test_survey_api import write_survey_scenario
 from tests.live.test_votes_api import Clock, pilot
 from tests.pages._browser import chromium, log_actions, verify
 
@@ -61,7 +62,7 @@ def test_citizen_follows_the_invitation_ranks_casts_and_sees_receipt_and_decisio
         tmp_path: Path, javascript: bool, viewport: tuple[int, int]) -> None:
     clock = Clock()
     url = f"sqlite:///{tmp_path / 'live.db'}"
-    with pilot(url, tmp_path, clock) as p:
+    with pilot(url, tmp_path, clock, write_survey_scenario(tmp_path)) as p:
         voter, token = p.register("person-0")
         p.register("person-1", "south")
         clock.sim(160.0)  # convened at 100, ballot open from 150
@@ -93,5 +94,19 @@ def test_citizen_follows_the_invitation_ranks_casts_and_sees_receipt_and_decisio
             assert page.locator("#decided-measure").inner_text() == "restrict"
             assert page.locator("#sunset").inner_text() == "sim time 1250, unless renewed"
             assert_accessible(page, javascript=javascript)
+
+            page.get_by_role("link", name="Surveys").click()  # the count opened the survey
+            assert page.get_by_role("heading", level=1).inner_text() == "How do you see the decision?"
+            assert_accessible(page, javascript=javascript)
+            page.locator("#answer_da_comply-4").check()
+            page.locator("#answer_da_use_again-yes").check()
+            page.locator("#answer_da_comment").fill("A fair process")
+            page.get_by_role("button", name="Send my answers").click()
+            page.wait_for_selector("#receipt")
+            answered = (int(page.locator("#receipt-seq").inner_text()), voter,
+                        page.locator("#receipt-hash").inner_text())
+            assert_accessible(page, javascript=javascript)
+            assert "No survey is open to you right now." not in page.locator("main").inner_text()
+    assert log_actions(url, "respond") == [answered]
     assert verify(tmp_path / "live.db").count(": ok (") == 1
     assert log_actions(url, "ballot") == [(seq, voter, digest)]  # exactly once, where the receipt says
