@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 
 from flagship.sandbox._live._logs import QueryRedaction
-from tests.live.test_votes_api import Clock, pilot
+from tests.live._support import ServerProcess
+from tests.live.test_votes_api import REGISTRAR, Clock, pilot, write_vote_scenario
 from tests.pages._browser import log_actions
 
 FORM = {"rank_restrict": "1", "rank_monitor": "2", "rank_no_action": "", "rank_pause_deployment": ""}
@@ -91,3 +92,29 @@ def test_access_log_lines_never_carry_the_invitation_token() -> None:
                                None)
     assert QueryRedaction().filter(record)
     assert record.getMessage() == '127.0.0.1:5 - "GET /pages/votes/invitation?[redacted] HTTP/1.1" 303'
+
+
+def test_flagship_serve_with_access_log_never_writes_the_token(tmp_path: Path) -> None:
+    """The real ``flagship serve`` (its own process, ``--access-log``): the invitation's line is
+    logged without its query string, and the stylesheet is served from the package."""
+    scenario = write_vote_scenario(tmp_path)
+    server = ServerProcess(scenario, f"sqlite:///{tmp_path / 'serve.db'}", cwd=tmp_path, cli=True,
+                           extra_args=["--access-log"])
+    try:
+        server.wait_ready()
+        registered = httpx.post(f"{server.url}/v1/votes/registrations",
+                                json={"person": "person-0", "strata": {"region": "north"}},
+                                headers={"Authorization": f"Bearer {REGISTRAR}", "Idempotency-Key": "r1"})
+        assert registered.status_code == 201, registered.text
+        token = registered.json()["token"]
+        with signed_in(server.url, token) as browser:
+            home = browser.get("/pages/votes")
+            assert home.status_code == 200 and "No vote for you yet" in home.text
+            css = browser.get("/pages/static/pages.css")
+            assert css.status_code == 200 and "prefers-reduced-motion" in css.text
+            assert "prefers-color-scheme" in css.text
+        assert server.stop()
+        output = server.output()
+        assert "/pages/votes/invitation?[redacted]" in output and token not in output
+    finally:
+        server.kill()
