@@ -118,3 +118,19 @@ def test_flagship_serve_with_access_log_never_writes_the_token(tmp_path: Path) -
         assert "/pages/votes/invitation?[redacted]" in output and token not in output
     finally:
         server.kill()
+
+
+def test_pages_and_json_routes_share_the_callers_rate_limit(tmp_path: Path) -> None:
+    """One bucket per identity: a voter's JSON requests and page requests draw on the same one."""
+    scenario = write_vote_scenario(tmp_path)
+    scenario.write_text(scenario.read_text() + "\n[live.limits]\nrate_per_second = 0.001\nburst = 3\n")
+    with pilot(f"sqlite:///{tmp_path / 'live.db'}", tmp_path, Clock(), scenario) as p:
+        _, token = p.register("person-0")
+        for _ in range(2):
+            me = p.client.get("/v1/votes/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200
+        with signed_in(str(p.client.base_url), token) as browser:
+            assert browser.get("/pages/votes").status_code == 200  # the bucket's third and last
+            limited = browser.get("/pages/votes")
+            assert (limited.status_code, limited.json()["reason"]) == (429, "RATE_LIMITED")
+            assert "retry-after" in limited.headers and limited.headers["referrer-policy"] == "no-referrer"
