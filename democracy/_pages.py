@@ -139,5 +139,5 @@ def _routes(name: str, site: PageSite) -> "APIRouter":
 
 routes: PagesFactory = _routes
 PAGES = PageSet(package="flagship.democracy", folder="pages", routes=routes, entry="/pages/votes",
-                label="Your vote")
+                label="Your vote", sign_in="/pages/votes/invitation")
 """``EmergencyVote.pages``."""

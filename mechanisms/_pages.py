@@ -69,3 +69,6 @@ class PageSet:
     """The path of the set's start page, linked from every page's navigation ("": not linked)."""
     label: str = ""
     """The navigation link's text (English; translated through the catalogues)."""
+    sign_in: str = ""
+    """The path of the page that signs a browser in (``site.sign_in``): the session cookie is not
+    presented there, so a stale cookie cannot get a fresh invitation refused."""

@@ -212,12 +212,12 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
         app.include_router(router)
         served.extend(router.routes)  # an included router hands requests to these very objects
 
-    pages = mount_pages(app, engine, gateway)
+    pages, sign_in_paths = mount_pages(app, engine, gateway)
     pipeline = request_pipeline(spec.limits, gateway, metrics=engine.metrics, lookup=engine.lookup,
                                 settled=engine.settled, receipt=engine.receipt)
     install_route_stacks(app.router, served, pipeline)
     # the pages share the pipeline (and so its rate buckets) behind their session and CSRF guard
-    install_page_stacks(pages, PageGuardMiddleware(pipeline, gateway, engine.metrics))
+    install_page_stacks(pages, PageGuardMiddleware(pipeline, gateway, engine.metrics, sign_in_paths))
     app.add_middleware(RequestMetricsMiddleware, metrics=engine.metrics)
 
     def security_schemes() -> dict[str, Any]:

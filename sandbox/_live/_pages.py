@@ -154,14 +154,16 @@ class PageGuardMiddleware:
     """In front of the request pipeline for page routes: the browser's session and forms.
 
     Every answer gets :data:`SECURITY_HEADERS`. The session cookie becomes the request's
-    ``Authorization: Bearer`` credential (so the scenario's authenticators, rate limits and
-    idempotency scopes are the JSON routes' own). A POST must be a form carrying the CSRF
-    token of its session (else 403 ``CSRF_FAILED``) and an idempotency key, which becomes
-    the ``Idempotency-Key`` header.
+    ``Authorization: Bearer`` credential, except on the wings' sign-in pages (so the scenario's
+    authenticators, rate limits and idempotency scopes are the JSON routes' own). A POST must be
+    a form carrying the CSRF token of its session (else 403 ``CSRF_FAILED``) and an idempotency
+    key, which becomes the ``Idempotency-Key`` header.
     """
 
-    def __init__(self, app: ASGIApp, gateway: LiveGateway, metrics: LiveMetrics) -> None:
+    def __init__(self, app: ASGIApp, gateway: LiveGateway, metrics: LiveMetrics,
+                 sign_in_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
+        self.sign_in_paths = sign_in_paths
         self.gateway = gateway
         self.metrics = metrics
 
@@ -170,7 +172,8 @@ class PageGuardMiddleware:
         headers = Headers(scope=scope)
         session = Request(scope).cookies.get(SESSION_COOKIE)
         extra: list[tuple[bytes, bytes]] = []
-        if session and "authorization" not in headers:
+        # a sign-in page replaces the session: a stale cookie must not get it refused (401)
+        if session and "authorization" not in headers and scope["path"] not in self.sign_in_paths:
             extra.append((b"authorization", f"Bearer {session}".encode("latin-1", "replace")))
         if scope["method"] == "POST":
             body, too_big = await BodyLimitMiddleware._read(receive, _FORM_CAP)
@@ -203,15 +206,17 @@ def _secured(send: Send) -> Send:
     return secured
 
 
-def mount_pages(app: FastAPI, engine: Engine, gateway: LiveGateway) -> list[BaseRoute]:
-    """Include every mechanism's pages in ``app``; returns their routes (for the pipeline)."""
+def mount_pages(app: FastAPI, engine: Engine, gateway: LiveGateway
+                ) -> tuple[list[BaseRoute], frozenset[str]]:
+    """Include every mechanism's pages in ``app``; returns their routes (for the pipeline) and
+    the sign-in paths the wings declared."""
     sets: list[tuple[str, PageSet]] = []
     for name in engine.resolved.mechanism_configs:
         declared = engine.resolved.mechanism_class(name).pages
         if declared is not None:
             sets.append((name, declared))
     if not sets:
-        return []
+        return [], frozenset()
     site = PageServer(engine, gateway, [s for _, s in sets])
     routes: list[BaseRoute] = []
     claimed: set[str] = set()
@@ -232,7 +237,7 @@ def mount_pages(app: FastAPI, engine: Engine, gateway: LiveGateway) -> list[Base
         routes.extend(router.routes)
     app.mount(f"{PAGES_PREFIX}static", StaticFiles(packages=[("flagship.sandbox._live", "pages/static")]),
               name="pages-static")
-    return routes
+    return routes, frozenset(s.sign_in for _, s in sets if s.sign_in)
 
 
 def install_page_stacks(routes: Sequence[BaseRoute], guarded: ASGIApp) -> None:

@@ -79,6 +79,12 @@ def test_forms_need_their_csrf_token_and_pages_send_safe_headers(tmp_path: Path)
             tied = browser.post(action, data={**guarded, "rank_monitor": "1", "idempotency_key": "tied"})
             assert tied.status_code == 422 and "INVALID_PAYLOAD" in tied.text
         assert [actor for _, actor, _ in log_actions(url, "ballot")] == [voter, voter]  # + the refused second
+        # a browser whose cookie went stale (another trial's token) follows a fresh invitation
+        with httpx.Client(base_url=base, timeout=10) as stale:
+            stale.cookies.set("flagship_session", "v-0.stale", domain="127.0.0.1", path="/pages")
+            assert stale.get("/pages/votes").status_code == 401
+            _follow(stale, token)
+            assert stale.get("/pages/votes").status_code == 200
         # without a session: the JSON routes' 401 problem, and no page
         anonymous = p.client.get("/pages/votes")
         assert (anonymous.status_code, anonymous.json()["reason"]) == (401, "UNAUTHENTICATED")
