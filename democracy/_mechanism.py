@@ -52,6 +52,7 @@ from flagship.democracy._decisions import Decisions
 from flagship.democracy._deliberation_window import DeliberationWindow
 from flagship.democracy._http import routes
 from flagship.democracy._incidents import Incidents
+from flagship.democracy._pages import PAGES
 from flagship.democracy._panel import Panel
 from flagship.democracy._proceedings import Proceedings, quorum_needed
 from flagship.democracy._reasons import REASON_STATUS, VoteReason
@@ -97,6 +98,7 @@ class EmergencyVote(Mechanism[EmergencyVoteConfig]):
     reasons = VoteReason
     reason_status: ClassVar[Mapping[str, int]] = REASON_STATUS
     http = routes
+    pages = PAGES
     publishes = (VoteConvened, BallotOpened, BallotClosed, DecisionTaken, DecisionLapsed)
     subscribes = (IncidentRaised, ShockFired)
     measures = (

@@ -51,6 +51,7 @@ from flagship.mechanisms._live import (
     RoutesFactory,
 )
 from flagship.mechanisms._measures import NON_NEGATIVE, SHARE, SIGNED_SHARE, Area, Measure
+from flagship.mechanisms._pages import PAGES_PREFIX, PageSet, PagesFactory, PageSite
 from flagship.mechanisms._random import Streams, seed_sequence
 from flagship.mechanisms._registry import (
     MECHANISM_GROUP,
@@ -68,6 +69,7 @@ __all__ = [
     "EMPTY",
     "MECHANISM_GROUP",
     "NON_NEGATIVE",
+    "PAGES_PREFIX",
     "POPULATION_GROUP",
     "SHARE",
     "SIGNED_SHARE",
@@ -94,6 +96,9 @@ __all__ = [
     "NoConfig",
     "OrderRejected",
     "Outcome",
+    "PageSet",
+    "PageSite",
+    "PagesFactory",
     "Population",
     "PopulationContext",
     "Principal",

@@ -34,6 +34,7 @@ from flagship.mechanisms._action import Action, CommonReason, Outcome
 from flagship.mechanisms._bus import Bus, Event
 from flagship.mechanisms._errors import ContractError, Problem
 from flagship.mechanisms._measures import Measure
+from flagship.mechanisms._pages import PageSet
 
 if TYPE_CHECKING:
     import simpy
@@ -252,6 +253,8 @@ class Mechanism(_Participant, ABC, Generic[C]):
     live_parameters: ClassVar[frozenset[str]] = frozenset()
     """Config fields an operator may change while a live trial runs (``flagship operator set``):
     the mechanism must read them from ``self.config`` when it uses them. Default: none."""
+    pages: ClassVar[PageSet | None] = None
+    """A :class:`~flagship.mechanisms._pages.PageSet` of HTML pages for people; ``None``: no pages."""
 
     def __init__(self, config: C, ctx: Context) -> None:
         self.config = config

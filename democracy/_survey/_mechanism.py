@@ -29,6 +29,7 @@ from flagship.democracy._survey._events import SurveyOpened
 from flagship.democracy._survey._export import response_table
 from flagship.democracy._survey._http import routes
 from flagship.democracy._survey._instruments import Questionnaire, questionnaire
+from flagship.democracy._survey._pages import PAGES
 from flagship.democracy._survey._reasons import REASON_STATUS, SurveyReason
 from flagship.democracy._survey._scores import MEASURES, Response, Scorer
 from flagship.democracy._survey._state import Survey
@@ -58,6 +59,7 @@ class LegitimacySurvey(Mechanism[SurveyConfig]):
     reasons = SurveyReason
     reason_status: ClassVar[Mapping[str, int]] = REASON_STATUS
     http = routes
+    pages = PAGES
     publishes = (SurveyOpened,)
     subscribes = (VoteConvened, BallotClosed, AgentAdmitted, AgentReinstated, AgentSuspended, AgentRevoked)
     measures = MEASURES

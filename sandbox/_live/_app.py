@@ -46,6 +46,7 @@ from flagship.sandbox._live._middleware import (
     to_route,
 )
 from flagship.sandbox._live._operator import operator_router
+from flagship.sandbox._live._pages import PageGuardMiddleware, install_page_stacks, mount_pages
 from flagship.sandbox._live._problems import (
     PROBLEM_JSON,
     ProblemDoc,
@@ -224,9 +225,12 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
         if key.partition(" ")[2].startswith(operators.prefix):
             raise ContractError(f"{owner}.http: {key} is under {operators.prefix}, reserved for operators")
     app.include_router(operators)
-    install_route_stacks(app.router, served, request_pipeline(
-        spec.limits, gateway, metrics=engine.metrics, lookup=engine.lookup, settled=engine.settled,
-        receipt=engine.receipt))
+    pages, sign_in_paths = mount_pages(app, engine, gateway)
+    pipeline = request_pipeline(spec.limits, gateway, metrics=engine.metrics, lookup=engine.lookup,
+                                settled=engine.settled, receipt=engine.receipt)
+    install_route_stacks(app.router, served, pipeline)
+    # the pages share the pipeline (and so its rate buckets) behind their session and CSRF guard
+    install_page_stacks(pages, PageGuardMiddleware(pipeline, gateway, engine.metrics, sign_in_paths))
     app.add_middleware(RequestMetricsMiddleware, metrics=engine.metrics)
 
     def security_schemes() -> dict[str, Any]:

@@ -15,7 +15,7 @@ import json
 import logging
 from typing import Any, Literal
 
-__all__ = ["JsonLogFormatter", "LogFormat", "configure_logging"]
+__all__ = ["JsonLogFormatter", "LogFormat", "QueryRedaction", "configure_logging"]
 
 LogFormat = Literal["text", "json"]
 
@@ -39,6 +39,19 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class QueryRedaction(logging.Filter):
+    """Drops the query string from uvicorn's access lines: a citizen's invitation link carries
+    their voter token in it (``/pages/votes/invitation?token=...``), and no token is logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
+            path = str(args[2])
+            if "?" in path:
+                record.args = (args[0], args[1], f"{path.split('?', 1)[0]}?[redacted]", args[3], args[4])
+        return True
+
+
 def configure_logging(log_format: LogFormat) -> None:
     """Send warnings of every library, and Flagship's own info, to stderr in ``log_format``."""
     handler = logging.StreamHandler()
@@ -46,6 +59,7 @@ def configure_logging(log_format: LogFormat) -> None:
         handler.setFormatter(JsonLogFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.addFilter(QueryRedaction())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
