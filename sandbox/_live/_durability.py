@@ -15,6 +15,13 @@ its log records here. Lifecycle of one commit:
    did not commit, ``OUTCOME_UNKNOWN`` if the answer to COMMIT was lost) and marks the head for
    a :meth:`DurableLog.check_head` before the next batch, in case the commit landed after all.
 
+A commit that overruns (a stalled disk, a connection that stops answering without closing:
+the database's own timeouts never fire) is given up on after :meth:`DurableLog.stall_after`
+seconds: :meth:`DurableLog.append` raises ``OUTCOME_UNKNOWN`` while the write goes on in its
+thread. Until that thread returns, :attr:`DurableLog.stalled` holds: no other commit starts
+(503 ``STORE_UNAVAILABLE``) and the server is not ready; then the head check tells whether
+the overrun commit landed.
+
 At shutdown :meth:`DurableLog.sign_final` signs a last checkpoint. Each committed checkpoint
 is also handed to the witness, if the server has one (:mod:`flagship.sandbox._live._witness`).
 """
@@ -95,6 +102,17 @@ class DurableLog:
         self._last_checkpoint_size = 0
         self._last_checkpoint_time = clock()
         self._last_checkpoint: Checkpoint | None = None
+        self._overrun: asyncio.Future[None] | None = None
+
+    @property
+    def stalled(self) -> bool:
+        """A commit given up on (it overran :meth:`stall_after`) is still running in its thread."""
+        return self._overrun is not None and not self._overrun.done()
+
+    def stall_after(self) -> float:
+        """Seconds a commit may take before it is answered ``OUTCOME_UNKNOWN``: the db timeout and
+        half again, so the database's own lock timeout (a certain ``STORE_UNAVAILABLE``) fires first."""
+        return self.options.db_timeout * 1.5
 
     def reset(self, size: int, head: str | None, last_checkpoint: Checkpoint | None) -> None:
         """Take the head of a log just verified and replayed (recovery)."""
@@ -156,8 +174,25 @@ class DurableLog:
         this batch before it is committed.
         """
         started = time.perf_counter()
-        await asyncio.to_thread(self._append, entries, checkpoint)
+        write = asyncio.ensure_future(asyncio.to_thread(self._append, entries, checkpoint))
+        try:
+            async with asyncio.timeout(self.stall_after()):
+                await asyncio.shield(write)
+        except TimeoutError:
+            # A thread cannot be cancelled: leave the write running, remember it, answer now.
+            self._overrun = write
+            write.add_done_callback(self._overrun_ended)
+            raise CommitOutcomeUnknownError(
+                f"the commit overran the database timeout ({self.stall_after():g} s) and is still "
+                "in flight") from None
         self.metrics.commit_duration.observe(time.perf_counter() - started)
+
+    def _overrun_ended(self, write: asyncio.Future[None]) -> None:
+        """The overrun commit returned: the head check before the next batch tells if it landed."""
+        error = None if write.cancelled() else write.exception()
+        _log.warning("trial %s: the overrun commit returned%s", self.trial.id,
+                     "" if error is None else f" with an error: {error}")
+        self.resync = True
 
     def _append(self, entries: Sequence[LogEntry], checkpoint: Checkpoint | None) -> None:
         self.log.append(self.trial.id, entries, checkpoint, timeout=self.options.db_timeout)
@@ -180,7 +215,7 @@ class DurableLog:
         """A commit failed: back off, check the head before the next batch; the error to answer.
 
         Either the batch certainly did not commit (503 ``STORE_UNAVAILABLE``: no effect), or
-        the answer to its COMMIT was lost (503 ``OUTCOME_UNKNOWN``): then only a retry with the
+        the answer to its COMMIT was lost or is overdue (503 ``OUTCOME_UNKNOWN``): then only a retry with the
         same idempotency key, once the head check has reloaded the log, tells which.
         """
         # str(exc): a kept log record must not keep the failed batch's frame (and the old host) alive.
@@ -190,7 +225,7 @@ class DurableLog:
         error: StoreUnavailableError | CommitOutcomeUnknownError
         if isinstance(exc, CommitOutcomeUnknownError):
             error = CommitOutcomeUnknownError(
-                f"the outcome is unknown (the database's answer to the commit was lost: {exc}); "
+                f"the outcome is unknown (the commit may have landed: {exc}); "
                 "retry with the same Idempotency-Key to learn it", retry_after=self._backoff)
         else:
             error = StoreUnavailableError(f"the action was not committed: {exc}", retry_after=self._backoff)

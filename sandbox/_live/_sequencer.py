@@ -161,8 +161,10 @@ class Engine:
 
     @property
     def ready(self) -> bool:
-        """Taking actions: recovered, running, and not backing off after a failed commit."""
-        return self.status == "ready" and not self.durable.resync and self.durable.backoff_wait() <= 0
+        """Taking actions: recovered, running, no commit stalled, not backing off after a failed one."""
+        durable = self.durable
+        return self.status == "ready" and not durable.resync and not durable.stalled and \
+            durable.backoff_wait() <= 0
 
     @property
     def size(self) -> int:
@@ -324,6 +326,9 @@ class Engine:
         wait = self.durable.backoff_wait()
         if wait > 0:
             raise StoreUnavailableError("the store was unavailable; retry shortly", retry_after=wait)
+        if self.durable.stalled:
+            raise StoreUnavailableError("a commit is stalled in the store; retry shortly",
+                                        retry_after=self.durable.stall_after())
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         pending = _Pending(mechanism, kind, payload, actor, key, base_key, index, request_hash,
                            future, time.perf_counter())
@@ -404,6 +409,10 @@ class Engine:
         if wait > 0:
             self._fail(live, StoreUnavailableError("the store is unavailable; retry shortly",
                                                    retry_after=wait))
+            return
+        if self.durable.stalled:  # one commit at a time: the next waits for the overrun one's fate
+            self._fail(live, StoreUnavailableError("a commit is stalled in the store; retry shortly",
+                                                   retry_after=self.durable.stall_after()))
             return
         if self.durable.resync:
             try:

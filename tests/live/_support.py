@@ -312,6 +312,11 @@ class TcpProxy:
         self._thread: threading.Thread | None = None
         self._lose_answer_to: bytes | None = None
         self.answers_lost = 0
+        self._stall_at: bytes | None = None
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self.stalled = threading.Event()
+        """Set once a :meth:`stall_at` marker was met and forwarding stopped."""
 
     def __enter__(self) -> TcpProxy:
         self.restore()
@@ -351,6 +356,18 @@ class TcpProxy:
         connection without relaying the server's answer: the statement ran, the client never knows."""
         self._lose_answer_to = marker
 
+    def stall_at(self, marker: bytes) -> None:
+        """Stop forwarding, both ways and on every connection, when a client message holds
+        ``marker`` (b"COMMIT"), without closing anything: a database that stopped answering
+        (a frozen disk), which no timeout of the database itself ends. :meth:`resume` ends it."""
+        self.stalled.clear()
+        self._stall_at = marker
+
+    def resume(self) -> None:
+        """Forward again what a stall held back (the held COMMIT reaches the database now)."""
+        self._stall_at = None
+        self._flowing.set()
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
@@ -377,6 +394,12 @@ class TcpProxy:
               from_client: bool) -> None:
         try:
             while data := source.recv(65536):
+                stall = self._stall_at
+                if from_client and stall is not None and stall in data:
+                    self._stall_at = None
+                    self._flowing.clear()
+                    self.stalled.set()
+                self._flowing.wait()
                 marker = self._lose_answer_to
                 if from_client and marker is not None and marker in data:
                     self._lose_answer_to = None
