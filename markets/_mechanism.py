@@ -64,8 +64,8 @@ from ._desk import OrderDesk
 from ._http import routes
 from ._ledger import Ledger
 from ._measures import MEASURES
-from ._pages import PAGES
 from ._orders import ClientId
+from ._pages import PAGES
 from ._policy import HaltControl, MarketPolicy, bound, policy_classes
 from ._reasons import REASON_STATUS, MarketReason
 from ._records import Fill, OrderView

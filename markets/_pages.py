@@ -54,21 +54,26 @@ def N_(message: str) -> str:  # noqa: N802 - gettext's marker name, which pybabe
 
 
 REASON_SENTENCES: dict[str, str] = {
-    MarketReason.INVALID_ID: N_("The order id must be 1 to 64 letters, digits, dots, dashes, tildes or underscores."),
+    MarketReason.INVALID_ID: N_(
+        "The order id must be 1 to 64 letters, digits, dots, dashes, tildes or underscores."),
     MarketReason.INVALID_SIDE: N_("Choose buy or sell."),
     MarketReason.INVALID_PRICE: N_("The price must be a whole number of ticks, at least 1."),
     MarketReason.OFF_TICK: N_("The price must be a multiple of the market's tick size."),
     MarketReason.INVALID_QTY: N_("The quantity must be a whole number of lots, at least 1."),
     MarketReason.INVALID_OWNER: N_("Your trader id is not valid in this market."),
-    MarketReason.INVALID_TIF: N_("This time in force does not fit the order (post-only orders are good till cancelled)."),
+    MarketReason.INVALID_TIF: N_(
+        "This time in force does not fit the order (post-only orders are good till cancelled)."),
     MarketReason.INVALID_STP: N_("The market's self-trade rule refused the order."),
     MarketReason.INVALID_PRIORITY: N_("The market could not rank the order."),
     MarketReason.DUPLICATE_ID: N_("You already have a live order with this id; choose another id."),
-    MarketReason.UNKNOWN_ORDER: N_("You have no live order with this id: it was filled, cancelled or never placed."),
-    MarketReason.HALTED: N_("Trading is halted: new orders and changes are refused until it resumes (you can still cancel)."),
+    MarketReason.UNKNOWN_ORDER: N_(
+        "You have no live order with this id: it was filled, cancelled or never placed."),
+    MarketReason.HALTED: N_(
+        "Trading is halted: new orders and changes are refused until it resumes (you can still cancel)."),
     MarketReason.PRICE_BAND: N_("The price is outside the market's price band."),
     MarketReason.POST_ONLY_WOULD_CROSS: N_("A post-only order must not trade at once, and this one would."),
-    MarketReason.FOK_UNFILLABLE: N_("A fill-or-kill order must fill completely at once, and this one cannot now."),
+    MarketReason.FOK_UNFILLABLE: N_(
+        "A fill-or-kill order must fill completely at once, and this one cannot now."),
     MarketReason.SELF_TRADE: N_("The order would only trade with your own orders."),
     MarketReason.NOT_ADMITTED: N_("This market is for admitted agents only, and you are not admitted."),
     MarketReason.NORM_PROHIBITED: N_("The order's attestation names a value this market prohibits."),
@@ -76,7 +81,8 @@ REASON_SENTENCES: dict[str, str] = {
     MarketReason.UNKNOWN_VALUE_TAG: N_("A value tag is not in this market's vocabulary."),
     MarketReason.UNTRUSTED_ATTESTOR: N_("The attestor is not one this market trusts."),
     MarketReason.INVALID_ATTESTATION: N_("The attestation is malformed (values, externality or attestor)."),
-    MarketReason.TOO_MANY_RESTING_ORDERS: N_("You have as many resting orders as this market allows; cancel one first."),
+    MarketReason.TOO_MANY_RESTING_ORDERS: N_(
+        "You have as many resting orders as this market allows; cancel one first."),
     CommonReason.INVALID_PAYLOAD: N_("The form is not complete or not valid; see the details."),
     CommonReason.UNKNOWN_KIND: N_("The market does not know this action."),
     CommonReason.NOT_PERMITTED: N_("You are not permitted to do this."),
@@ -161,7 +167,8 @@ def _routes(name: str, site: PageSite) -> "APIRouter":
             "orders": [{"order_id": str(client_id), "side": view.side, "price": view.price,
                         "resting": view.qty, "filled": filled, "placed": placed_at}
                        for client_id, view, filled, placed_at in market.orders_of(actor)],
-            "attest": bool(config.policies) and list(config.policies) != ["baseline"], "vocabulary": list(config.vocabulary),
+            "attest": bool(config.policies) and list(config.policies) != ["baseline"],
+            "vocabulary": list(config.vocabulary),
             "tick": config.tick_size, "error": None,
             # a fresh id per rendered form (ids are the trader's own; this only spares typing one)
             "suggested_id": f"o-{secrets.token_hex(3)}", "done": None, **extra}
@@ -218,8 +225,8 @@ def _routes(name: str, site: PageSite) -> "APIRouter":
             detail = "; ".join(problem.message for problem in bad.problems)
             return refused(request, actor, CommonReason.INVALID_PAYLOAD, detail, 422)
         try:
-            outcome = await gateway.act(name, "modify", {"order_id": order_id, **body.model_dump(exclude_none=True)},
-                                        actor=actor)
+            payload = {"order_id": order_id, **body.model_dump(exclude_none=True)}
+            outcome = await gateway.act(name, "modify", payload, actor=actor)
         except ActionRejected as no:
             return refused(request, actor, no.reason, no.detail, no.status)
         effects = outcome.effects

@@ -78,7 +78,8 @@ def book_rows(page: Any) -> list[str]:
                          ids=["javascript-desktop", "no-javascript-mobile"])
 def test_trader_signs_in_places_modifies_is_refused_with_a_reason_and_cancels(
         tmp_path: Path, javascript: bool, viewport: tuple[int, int]) -> None:
-    with market(tmp_path) as (site, client, url), chromium(javascript=javascript, viewport=viewport) as context:
+    with market(tmp_path) as (site, client, url), \
+            chromium(javascript=javascript, viewport=viewport) as context:
         page = context.new_page()
         sent: list[dict[str, str]] = []
         page.on("request", lambda request: sent.append(request.headers))
@@ -109,7 +110,8 @@ def test_trader_signs_in_places_modifies_is_refused_with_a_reason_and_cancels(
                            json={"order_id": "b1", "side": "sell", "type": "limit", "price": 101, "qty": 1})
         assert sold.status_code == 201, sold.text
         resting = client.post("/v1/market/orders", headers={**auth("bob"), "Idempotency-Key": "bob-2"},
-                              json={"order_id": "b2", "side": "sell", "type": "limit", "price": 110, "qty": 4})
+                              json={"order_id": "b2", "side": "sell", "type": "limit", "price": 110,
+                                    "qty": 4})
         assert resting.status_code == 201, resting.text
         if javascript:  # the book section refreshes itself: no navigation
             page.locator("#book tr.ask", has_text="110").wait_for(timeout=20_000)
@@ -142,7 +144,8 @@ def test_trader_signs_in_places_modifies_is_refused_with_a_reason_and_cancels(
     alice = [(kind, payload, accepted, reason) for actor, kind, payload, accepted, reason
              in market_actions(url) if actor == "alice"]
     assert alice == [
-        ("limit", {"order_id": "a1", "side": "buy", "price": 100, "qty": 3, "tif": "GTC", "post_only": False}, True, None),
+        ("limit", {"order_id": "a1", "side": "buy", "price": 100, "qty": 3, "tif": "GTC",
+                   "post_only": False}, True, None),
         ("modify", {"order_id": "a1", "qty": 2, "price": 101}, True, None),
         ("limit", {"order_id": "a2", "side": "sell", "price": 120, "qty": 1, "tif": "GTC", "post_only": False,
                    "values": ["deforestation"]}, False, "NORM_PROHIBITED"),
