@@ -171,3 +171,34 @@ def test_a_page_without_a_session_is_refused_and_a_foreign_order_is_unknown(tmp_
         assert malformed.status_code == 422 and "INVALID_PAYLOAD" in malformed.text
     assert [(a, k, ok, r) for a, k, _, ok, r in market_actions(url)] == [
         ("carol", "cancel", False, "UNKNOWN_ORDER")]
+
+
+def test_every_reason_the_market_may_give_has_a_sentence() -> None:
+    """Fails for a reason code added to the market (or the common set) without words for traders."""
+    from flagship.markets._pages import REASON_SENTENCES
+    from flagship.markets._reasons import MarketReason
+    from flagship.mechanisms import CommonReason
+
+    assert set(REASON_SENTENCES) == {*map(str, MarketReason), *map(str, CommonReason)}
+    assert all(sentence.endswith(".") for sentence in REASON_SENTENCES.values())
+
+
+@pytest.mark.parametrize(("fields", "problem"), [
+    ({"order_id": "x", "side": "buy", "qty": "1"}, "price: required"),
+    ({"order_id": "x", "side": "buy", "qty": "1", "price": "-3"}, "price: a whole number"),
+    ({"order_id": "x", "side": "buy", "type": "market", "qty": "2", "externality": "lots"}, "externality"),
+])
+def test_an_incomplete_order_form_is_an_input_error(fields: dict[str, str], problem: str) -> None:
+    from flagship.markets._pages import order_request
+    from flagship.mechanisms import InputError
+
+    with pytest.raises(InputError, match=problem):
+        order_request(fields, [])
+
+
+def test_a_market_order_form_leaves_the_limit_fields_out() -> None:
+    from flagship.markets._pages import order_request
+
+    body = order_request({"order_id": "m1", "side": "sell", "type": "market", "qty": "2", "tif": "GTC"},
+                         ["low_carbon"])
+    assert body.payload() == {"order_id": "m1", "side": "sell", "qty": 2, "values": ["low_carbon"]}
