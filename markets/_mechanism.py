@@ -65,6 +65,7 @@ from ._http import routes
 from ._ledger import Ledger
 from ._measures import MEASURES
 from ._orders import ClientId
+from ._pages import PAGES
 from ._policy import HaltControl, MarketPolicy, bound, policy_classes
 from ._reasons import REASON_STATUS, MarketReason
 from ._records import Fill, OrderView
@@ -108,6 +109,7 @@ class ValueMarket(Mechanism[MarketConfig]):
     name = "value_market"
     Config = MarketConfig
     http = routes
+    pages = PAGES
     reasons = MarketReason
     reason_status: ClassVar[Mapping[str, int]] = REASON_STATUS
     publishes = (TradeExecuted, TradingHalted, TradingResumed, ViolationObserved, IncidentRaised)

@@ -61,9 +61,11 @@ DOMAIN = "flagship"
 _CSRF_PURPOSE = "page_csrf"
 _FORM_CAP = 64 * 1024
 SECURITY_HEADERS: dict[str, str] = {
-    # no inline script or style anywhere: the pages load /pages/static files only
+    # no inline script or style anywhere: the pages load /pages/static files only; the static
+    # script may fetch a page of the same origin (the trader's book refreshing itself)
     "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+                               "base-uri 'none'",
     # the invitation link carries a token: never let a URL leave in a Referer header
     "referrer-policy": "no-referrer",
     "x-content-type-options": "nosniff",

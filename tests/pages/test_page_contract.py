@@ -17,16 +17,21 @@ from flagship.sandbox._live._pages import mount_pages
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = [*sorted((REPO / "sandbox/_live/pages/templates").glob("*.html")),
              *sorted((REPO / "democracy/pages").glob("*.html")),
-             *sorted((REPO / "democracy/_survey/pages").glob("*.html"))]
+             *sorted((REPO / "democracy/_survey/pages").glob("*.html")),
+             *sorted((REPO / "markets/pages").glob("*.html"))]
+PYTHON_SOURCES = [REPO / "markets/_pages.py"]  # sentences marked N_ (the market's reasons)
 
 
 def test_the_shipped_catalogue_template_lists_every_string_of_the_templates() -> None:
     """A translator starts from locale/flagship.pot: regenerate it (babel.cfg) when a template changes."""
     found = {str(message[1]) for path in TEMPLATES
              for message in extract_from_file("jinja2", str(path), options={"extensions": "jinja2.ext.i18n"})}
+    found |= {str(message[1]) for path in PYTHON_SOURCES
+              for message in extract_from_file("python", str(path), keywords={"N_": None})}
     with (REPO / "sandbox/_live/pages/locale/flagship.pot").open("rb") as pot:
         shipped = {str(message.id) for message in read_po(pot) if message.id}
-    assert len(TEMPLATES) == 3 and "Cast my ballot" in found
+    assert len(TEMPLATES) == 5 and "Cast my ballot" in found and "Place the order" in found
+    assert "Choose buy or sell." in found
     assert found == shipped
 
 

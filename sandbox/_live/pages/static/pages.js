@@ -39,3 +39,22 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   }
 });
+
+// A section with data-refresh="<page path>" is replaced every data-refresh-seconds by the same
+// section of a fresh copy of that page (the trader's book); without this file a plain link reloads.
+// It pauses while the tab is hidden and never moves focus.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const section of document.querySelectorAll("[data-refresh][id]")) {
+    const seconds = Math.max(2, Number(section.dataset.refreshSeconds) || 5);
+    const refresh = async () => {
+      if (document.hidden) { return; }
+      try {
+        const response = await fetch(section.dataset.refresh, { credentials: "same-origin", cache: "no-store" });
+        if (!response.ok) { return; }
+        const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById(section.id);
+        if (fresh) { section.replaceChildren(...fresh.childNodes); }
+      } catch (error) { /* offline for a moment: keep the last book */ }
+    };
+    setInterval(refresh, seconds * 1000);
+  }
+});
