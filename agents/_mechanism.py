@@ -43,8 +43,8 @@ from flagship.agents._appeals import Appeals
 from flagship.agents._config import GateConfig
 from flagship.agents._examiner import Examiner
 from flagship.agents._http import routes
-from flagship.agents._pages import PAGES
 from flagship.agents._identity import PublicIdentity
+from flagship.agents._pages import PAGES
 from flagship.agents._reasons import MERIT_REFUSALS, REASON_STATUS, GateReason
 from flagship.agents._records import AgentRecord, AgentStatus
 from flagship.agents._sanctions import Sanctions

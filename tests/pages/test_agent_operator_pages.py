@@ -43,7 +43,8 @@ def admitted_then_revoked(client: httpx.Client) -> str:
                           headers=key(), auth=signer)
     assert decided.status_code == 200, decided.text
     token = str(decided.json()["operator_token"])
-    for order in ({"order_id": "touch", "price": 100, "qty": 1}, {"order_id": "spoof", "price": 90, "qty": 50}):
+    for order in ({"order_id": "touch", "price": 100, "qty": 1},
+                  {"order_id": "spoof", "price": 90, "qty": 50}):
         placed = client.post("/v1/market/orders", json={"side": "buy", "type": "limit", **order},
                              headers=key(), auth=signer)
         assert placed.status_code == 201, placed.text
@@ -123,8 +124,9 @@ def test_a_stale_appeal_form_is_refused_in_words_and_logged_once(tmp_path: Path)
             first.wait_for_selector("#receipt")
             second.get_by_role("button", name="Appeal this sanction").click()
             second.wait_for_selector("#problem")
-            assert "An appeal of this sanction is already under review." in second.locator("#problem").inner_text()
-            assert "APPEAL_PENDING" in second.locator("#problem").inner_text()
+            refusal = second.locator("#problem").inner_text()
+            assert "An appeal of this sanction is already under review." in refusal
+            assert "APPEAL_PENDING" in refusal
     # the refusal is on record too (a rejected action is logged); the appeal was accepted once
     assert appeal_outcomes(url) == [(True, None), (False, "APPEAL_PENDING")]
     assert verify(tmp_path / "live.db").count(": ok (") == 1
@@ -141,7 +143,8 @@ def test_the_operator_token_is_logged_as_a_hash_only_forgeries_fail_and_it_canno
         # the page reads with the token as a bearer credential too (what the session cookie becomes)
         assert client.get("/pages/gate", headers=bearer).status_code == 200
         forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
-        problem(client.get("/pages/gate", headers={"Authorization": f"Bearer {forged}"}), 401, "INVALID_TOKEN")
+        problem(client.get("/pages/gate", headers={"Authorization": f"Bearer {forged}"}), 401,
+                "INVALID_TOKEN")
         # the operator is not the agent: the market refuses its order, the agent's JSON routes too
         refused = client.post("/v1/market/orders", headers={**bearer, **key()},
                               json={"order_id": "op", "side": "buy", "type": "limit", "price": 99, "qty": 1})
