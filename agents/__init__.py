@@ -46,6 +46,7 @@ from flagship.agents._examiner import EXAM_SIGNATURE_DOMAIN, exam_signing_input
 from flagship.agents._identity import AgentIdentity, PublicIdentity, jwk_thumbprint, public_key_from_jwk
 from flagship.agents._live_auth import WebBotAuthenticator
 from flagship.agents._mechanism import AgentGate
+from flagship.agents._operator_tokens import OperatorTokens
 from flagship.agents._populations import (
     AgentParams,
     DeceptiveAgents,
@@ -101,6 +102,7 @@ __all__ = [
     "GateReason",
     "HonestAgents",
     "IncompetentAgents",
+    "OperatorTokens",
     "PublicIdentity",
     "Question",
     "ReplayerAgents",

@@ -11,6 +11,7 @@ Every method returns the action's outcome; a rejected one changes nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from flagship.agents._config import MAX_CREDENTIALS, GateConfig
@@ -30,6 +31,7 @@ _STATUS_BLOCKS_APPLY: Mapping[AgentStatus, GateReason] = {
     AgentStatus.SUSPENDED: GateReason.SUSPENDED,
     AgentStatus.REVOKED: GateReason.REVOKED,
 }
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 _CREDENTIALS_EXPECTED = f"credentials: expected a list of at most {MAX_CREDENTIALS} strings"
 
 
@@ -102,12 +104,17 @@ class Admissions:
             return checked
         assert agent is not None  # an exam is open, so the agent is known (for the type checker)
         exam, answers, signature = checked
+        operator = action.payload.get("operator_sha256")
+        if operator is not None and not (isinstance(operator, str) and _HEX64.fullmatch(operator)):
+            return Outcome.reject(CommonReason.INVALID_PAYLOAD,
+                                  "operator_sha256: expected 64 lowercase hex digits (a token's SHA-256)")
         actor = action.actor
         message = exam_signing_input(self._ctx.name, exam.exam_id, exam.challenge, answers)
         if not self._screening.proves_possession(actor, agent, signature, message):
             return Outcome.reject(GateReason.BAD_PROOF, "signature does not verify under the identity")
         score, threshold = self._examiner.grade(exam, answers)
         agent.exam = None
+        agent.exam_result = (score, threshold)
         if score < threshold:
             agent.status = AgentStatus.REFUSED
             self._tally.decided("refused", (DecisionReason.EXAM_FAILED,))
@@ -117,6 +124,8 @@ class Admissions:
         agent.status = AgentStatus.ADMITTED
         agent.admitted_reason = DecisionReason.EXAM_PASSED
         agent.admitted_at = now
+        if operator is not None:
+            agent.operator_sha256 = operator
         agent.probation_until = now + self._config.probation
         agent.admitted_until = now + self._config.recertify_interval
         self._sanctions.schedule_lapse(actor, agent.admitted_until)

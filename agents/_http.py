@@ -6,7 +6,8 @@ Routes (fixed paths under ``/v1/gate``; see ``docs/agents.md`` "Live routes"):
   exam (``exam_id``, ``challenge``, ``questions``, ``answer_by``) and the gate's name, which
   the signed answer binds.
 * ``POST /v1/gate/applications/{exam_id}/answers``: answer your open exam, signed with your
-  key (``exam_signing_input``); 200 when admitted, 403 ``EXAM_FAILED`` when refused.
+  key (``exam_signing_input``); 200 when admitted (with the operator token of the agent's
+  page, :mod:`flagship.agents._operator_tokens`), 403 ``EXAM_FAILED`` when refused.
 * ``POST /v1/gate/agents/{agent_id}/credentials``: recertify with fresh credentials; 200.
 * ``POST /v1/gate/agents/{agent_id}/appeals``: appeal the sanction in force; 202 (the review
   completes later: read your status).
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, cast
 from pydantic import BaseModel, ConfigDict, Field
 
 from flagship.agents._config import MAX_CREDENTIALS
+from flagship.agents._operator_tokens import SECRET_PURPOSE, issue_operator_token, operator_sha256
 from flagship.agents._reasons import REASON_STATUS, DecisionReason
 from flagship.mechanisms import ActionRejected, Gateway, Principal, RoutesFactory
 
@@ -137,6 +139,8 @@ class Decision(BaseModel):
     exam_threshold: float
     probation_until: float = Field(description="sim time; a strike before it revokes at once")
     admitted_until: float = Field(description="sim time; recertify before it")
+    operator_token: str = Field(description="your operator's sign-in token for the gate's agent page "
+                                            "(/pages/gate/sign-in?token=...); keep it secret")
 
 
 class Recertified(BaseModel):
@@ -237,7 +241,10 @@ def _routes(name: str, gateway: Gateway) -> "APIRouter":
                      exam_id: Annotated[str, Path(pattern=EXAM_ID_PATTERN)]) -> Decision:
         """Grading closes the exam either way: a failed exam is 403 ``EXAM_FAILED`` (apply again)."""
         actor = principal.actor
-        outcome = await gateway.act(name, "answer", {"exam_id": exam_id, **body.model_dump()}, actor=actor)
+        # Derived, not random: a retried answer hands out the same token; the log holds its hash only.
+        token = issue_operator_token(gateway.secret(SECRET_PURPOSE), actor)
+        payload = {"exam_id": exam_id, **body.model_dump(), "operator_sha256": operator_sha256(token)}
+        outcome = await gateway.act(name, "answer", payload, actor=actor)
         effects = outcome.effects
         if effects.get("decision") != "admitted":
             # Accepted (grading consumed the exam), yet a refusal for the caller.
@@ -248,7 +255,8 @@ def _routes(name: str, gateway: Gateway) -> "APIRouter":
         return Decision(agent_id=actor, exam_id=exam_id, decision="admitted",
                         reasons=list(effects["reasons"]), exam_score=effects["exam_score"],
                         exam_threshold=effects["exam_threshold"],
-                        probation_until=effects["probation_until"], admitted_until=effects["admitted_until"])
+                        probation_until=effects["probation_until"], admitted_until=effects["admitted_until"],
+                        operator_token=token)
 
     @router.post("/agents/{agent_id}/credentials", response_model=Recertified, summary="Recertify",
                  responses=_problems(403, 409, 422))

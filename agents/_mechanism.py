@@ -44,6 +44,7 @@ from flagship.agents._config import GateConfig
 from flagship.agents._examiner import Examiner
 from flagship.agents._http import routes
 from flagship.agents._identity import PublicIdentity
+from flagship.agents._pages import PAGES
 from flagship.agents._reasons import MERIT_REFUSALS, REASON_STATUS, GateReason
 from flagship.agents._records import AgentRecord, AgentStatus
 from flagship.agents._sanctions import Sanctions
@@ -93,6 +94,7 @@ class AgentGate(Mechanism[GateConfig]):
     name = "agent_gate"
     Config = GateConfig
     http = routes
+    pages = PAGES
     reasons = GateReason
     reason_status = REASON_STATUS
     publishes = (AgentAdmitted, AgentSuspended, AgentReinstated, AgentRevoked)
@@ -204,6 +206,21 @@ class AgentGate(Mechanism[GateConfig]):
         """
         agent = self._agents.get(actor)
         return None if agent is None else agent.standing(self.ctx.now, self.config.appeal_window)
+
+    def operator_digest(self, actor: str) -> str | None:
+        """The SHA-256 of the operator token issued with ``actor``'s live admission (None: none)."""
+        agent = self._agents.get(actor)
+        return None if agent is None else agent.operator_sha256
+
+    def operator_view(self, actor: str) -> dict[str, Any] | None:
+        """What ``actor``'s operator page shows: its standing, with the last exam's result."""
+        agent = self._agents.get(actor)
+        if agent is None:
+            return None
+        view = agent.standing(self.ctx.now, self.config.appeal_window)
+        view["exam_result"] = None if agent.exam_result is None else {
+            "score": agent.exam_result[0], "threshold": agent.exam_result[1]}
+        return view
 
     def exam_threshold(self) -> float:
         """The exam threshold in force: the declared one plus every binding regulator raise."""

@@ -101,6 +101,11 @@ class AgentRecord:
     # Why it is admitted (EXAM_PASSED, RECERTIFIED, SUSPENSION_ENDED, APPEAL_UPHELD): the other
     # statuses have one reason each, or their sanction's, but an admission has several origins.
     admitted_reason: DecisionReason | None = None
+    # The last graded exam (score, threshold in force): what its operator's page shows.
+    exam_result: tuple[float, float] | None = None
+    # The SHA-256 of the operator token a live admission issued (never the token: see
+    # flagship.agents._operator_tokens); None in simulations and before a live admission.
+    operator_sha256: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         sanction = self.sanction
@@ -115,6 +120,8 @@ class AgentRecord:
                 "id": sanction.sanction_id, "kind": sanction.kind, "reason": str(sanction.reason),
                 "at": sanction.at, "threshold": sanction.threshold, "until": sanction.until,
                 "appealed_at": sanction.appealed_at, "appeal_outcome": sanction.appeal_outcome},
+            "exam_result": None if self.exam_result is None else list(self.exam_result),
+            "operator_sha256": self.operator_sha256,
         }
 
     def standing(self, now: float, appeal_window: float) -> dict[str, Any]:

@@ -209,6 +209,7 @@ def test_public_surface_is_pinned() -> None:
             "VerifiedRequest",
             "WebBotAuth",
             "WebBotAuthenticator",
+            "OperatorTokens",
             "jwk_thumbprint",
             "public_key_from_jwk",
             "AgentGate",

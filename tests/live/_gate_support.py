@@ -38,7 +38,8 @@ def credential(subject: AgentIdentity, *, score: float = 0.9, evaluator: Evaluat
 
 
 def write_gate_scenario(directory: Path, *, gate: str = "", market: str = "", auth: str | None = None,
-                        time_factor: float = 1.0, limits: str = "", authority: str = "live.test") -> Path:
+                        time_factor: float = 1.0, limits: str = "", authority: str = "live.test",
+                        authenticators: tuple[str, ...] = ("web_bot_auth",)) -> Path:
     """agent_gate (trusting EVALUATOR's JWK only) + an agents-only value_market, web_bot_auth.
 
     Signatures must be made for ``authority`` (``BASE_URL``'s, or ``127.0.0.1:PORT`` of a real
@@ -64,7 +65,7 @@ admission = "agents_only"
 {market}
 
 [live]
-authenticators = ["web_bot_auth"]
+authenticators = [{", ".join(f'"{a}"' for a in authenticators)}]
 time_factor = {time_factor}
 {auth}
 {limits}
