@@ -35,8 +35,7 @@ from collections.abc import Sequence
 
 import orjson
 import simpy
-from simpy.core import URGENT
-from simpy.events import ProcessGenerator
+from simpy.events import URGENT, ProcessGenerator
 
 from flagship.mechanisms import SHARE, Action, Area, Measure, Outcome
 from flagship.sandbox._fork_measures import finished_measures
