@@ -46,7 +46,8 @@ from flagship.sandbox._scenario import ResolvedScenario
 from flagship.sandbox._trial_control import OPERATOR
 from flagship.telemetry import ActionRow
 
-__all__ = ["GUARDRAILS_SCOPE", "MEASURES", "REHEARSING_OPERATOR", "Rehearsal", "rehearse", "run_commits"]
+__all__ = ["GUARDRAILS_SCOPE", "MEASURES", "REHEARSING_OPERATOR", "Rehearsal", "rehearse",
+           "rehearsed_measures", "run_commits"]
 
 GUARDRAILS_SCOPE = "guardrails"
 """The scope of the rehearsal's measures (``guardrails.guardrail_pauses``)."""
@@ -137,6 +138,11 @@ class Rehearsal:
         paused = self._paused + (now - self._paused_since if self._paused_since is not None else 0.0)
         self._recorder.measure("guardrail_pauses", self.pauses)
         self._recorder.measure("time_paused_share", min(1.0, paused / now) if now > 0 else 0.0)
+
+
+def rehearsed_measures(resolved: ResolvedScenario) -> tuple[Measure, ...]:
+    """The measures a run of ``resolved`` reports under :data:`GUARDRAILS_SCOPE` (none without guardrails)."""
+    return MEASURES if GuardrailTables.model_validate(resolved.scenario.live).guardrails else ()
 
 
 def rehearse(host: Host, resolved: ResolvedScenario) -> Rehearsal | None:

@@ -171,3 +171,11 @@ def test_serve_accepts_the_rehearsal_table(tmp_path: Path) -> None:
     live = load_live_scenario(path)
     assert live.spec.rehearsal.resume_after == 60.0
     assert [g.name for g in live.spec.guardrails] == ["spoofing"]
+
+
+def test_sweeps_and_tuning_know_the_guardrails_measures_when_guardrails_are_rehearsed(tmp_path: Path) -> None:
+    from flagship.sandbox._sweep import declared_measures
+    guarded = declared_measures(_guarded(tmp_path))
+    assert guarded["guardrails.time_paused_share"].bounds == (0.0, 1.0)
+    assert "guardrails.guardrail_pauses" in guarded
+    assert not [key for key in declared_measures(_scenario(tmp_path)) if key.startswith("guardrails.")]
