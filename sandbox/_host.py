@@ -43,7 +43,7 @@ from flagship.mechanisms.events import ShockFired
 from flagship.sandbox._gc import no_collection
 from flagship.sandbox._scenario import ResolvedScenario
 from flagship.sandbox._trial_control import OPERATOR, TrialControl
-from flagship.telemetry import ActionRow, RunTelemetry, Telemetry
+from flagship.telemetry import ActionRow, RunTelemetry, ScopeRecorder, Telemetry
 
 __all__ = ["ActionLog", "Host", "LoggedAction", "action_rows", "build_host", "log_digest"]
 
@@ -147,6 +147,7 @@ class Host:
         (:meth:`Mechanism.logs_rejection`) stays out of the log and is reported here instead;
         when None, every action is logged (simulations, replays)."""
         self._submitters: dict[str, Submit] = {}
+        self._scopes: dict[str, tuple[tuple[Measure, ...], Callable[[], None]]] = {}
         self._started = False
         self.control = TrialControl(self.mechanisms)
         """Operator state (paused, closed, live parameters): actions to :data:`OPERATOR` go to it."""
@@ -200,12 +201,22 @@ class Host:
         self.populations[name] = population
         return population
 
+    def add_scope(self, name: str, measures: Sequence[Measure], finish: Callable[[], None]
+                  ) -> ScopeRecorder:
+        """A scope of measures that is neither a mechanism nor a population (e.g. ``guardrails``,
+        the guardrails a simulated trial rehearses): its recorder. :meth:`finish` calls ``finish``
+        after the populations'; it records every one of ``measures``, as a mechanism would."""
+        self._check_new(name)
+        recorder = self.telemetry.recorder(name)
+        self._scopes[name] = (tuple(measures), finish)
+        return recorder
+
     def _check_new(self, name: str) -> None:
         if self._started:
             raise ContractError(f"cannot add {name!r}: the host has already started")
         if name == OPERATOR:
             raise ContractError(f"name {name!r} is reserved for operator actions")
-        if name in self.mechanisms or name in self.populations:
+        if name in self.mechanisms or name in self.populations or name in self._scopes:
             raise ContractError(f"name {name!r} is used twice in one scenario")
 
     def schedule_shock(self, at: float, kind: str, payload: dict[str, Any]) -> None:
@@ -325,6 +336,8 @@ class Host:
             mechanism.finish()
         for population in self.populations.values():
             population.finish()
+        for _, finish in self._scopes.values():
+            finish()
         if self.log is not None:
             self.n_actions = len(self.log)
         return self.telemetry.collect(self.declared_measures(), final_time=float(self.env.now))
@@ -336,6 +349,8 @@ class Host:
             declared[name] = type(mechanism).measures
         for name, population in self.populations.items():
             declared[name] = type(population).measures
+        for name, (measures, _) in self._scopes.items():
+            declared[name] = measures
         return declared
 
     def state(self) -> dict[str, Any]:

@@ -11,8 +11,8 @@ object is one call that holds the GIL. So :class:`MeasureWorker` runs one worker
 process, at a low CPU priority, that reads the trial's log from the store itself (the
 server sends it a few names and numbers), only the entries it has not read yet. It
 replays them into one host per arm that it keeps, and takes each arm's end-of-trial
-measures in a fork of itself (:func:`_finished_measures`): a refresh costs what was
-added since the last one.
+measures in a fork of itself (:func:`~flagship.sandbox._fork_measures.finished_measures`): a
+refresh costs what was added since the last one.
 
 Lifecycle: constructing a worker starts nothing; :meth:`~MeasureWorker.start` starts
 the process (forkserver: a clean interpreter, not a copy of the server) and waits
@@ -30,16 +30,14 @@ import itertools
 import logging
 import multiprocessing
 import os
-import pickle
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
-from flagship.mechanisms import RunFailedError
+from flagship.sandbox._fork_measures import finished_measures as _finished_measures
 from flagship.sandbox._host import Host
 from flagship.sandbox._replay import Commit, commits_from_entries, replay, replay_scenario
 from flagship.sandbox._runner import build_host
@@ -90,37 +88,6 @@ def _background() -> None:
 
 def _ready() -> int:
     return os.getpid()  # unpickling this call imported this module and, with it, the sandbox
-
-
-def _finished_measures(host: Host) -> list[MeasureValue]:
-    """``host.finish()``'s measures, taken in a forked copy so ``host`` can go on replaying.
-
-    Finishing is final (mechanisms record their end-of-run measures), and a SimPy world
-    cannot be copied in Python (its processes are generators), but a fork copies it for
-    the price of its page tables. The worker has no threads, so forking it is safe.
-    """
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the copy: finish, send, exit without running any of the parent's cleanup
-        os.close(read)
-        try:
-            result: tuple[bool, Any] = (True, list(host.finish().measures))
-        except BaseException as exc:  # the parent must hear of it, whatever it is
-            result = (False, (f"{type(exc).__name__}: {exc}", traceback.format_exc()))
-        with os.fdopen(write, "wb") as out:
-            out.write(pickle.dumps(result))
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as incoming:
-        data = incoming.read()
-    os.waitpid(pid, 0)
-    if not data:
-        raise RunFailedError("the forked copy of the replayed trial died before sending its measures")
-    ok, value = pickle.loads(data)
-    if not ok:
-        message, where = value
-        raise RunFailedError(f"finishing the replayed trial raised {message}", where)
-    return cast(list[MeasureValue], value)
 
 
 def _measure_trial(url: str, trial_id: str, size: int, arms: Sequence[tuple[str, ResolvedScenario]],

@@ -25,6 +25,7 @@ from flagship.sandbox._gc import quiet_gc
 from flagship.sandbox._host import action_rows, build_host, log_digest
 from flagship.sandbox._interrupt import ignore_interrupts
 from flagship.sandbox._manifest import environment
+from flagship.sandbox._rehearsal import rehearse
 from flagship.sandbox._scenario import ResolvedScenario, load_scenario, resolve
 from flagship.telemetry import ActionRow, RunResult, RunStore
 
@@ -50,6 +51,7 @@ def run(scenario: ResolvedScenario | str | Path, seed: int | None = None, *, rep
     seed = resolved.scenario.seed if seed is None else seed
     started = time.perf_counter()
     host = build_host(resolved, seed)
+    rehearse(host, resolved)  # the scenario's guardrails, judged in simulated time (if any)
     with quiet_gc():
         host.start()
         host.env.run(until=resolved.scenario.duration)

@@ -40,6 +40,7 @@ from flagship.mechanisms import (
     mechanism,
     population,
 )
+from flagship.sandbox._guardrail import GuardrailTables, guardrail_problems
 
 __all__ = [
     "ArmSpec",
@@ -355,6 +356,16 @@ def pydantic_problems(exc: ValidationError, prefix: str = "",
     return problems
 
 
+def _guardrail_problems(live: Mapping[str, Any], measures: set[str]) -> list[Problem]:
+    """What is wrong with the guardrails a simulated trial rehearses (``[live]``'s other fields are
+    ``flagship serve``'s to validate)."""
+    try:
+        tables = GuardrailTables.model_validate(live)
+    except ValidationError as exc:
+        return pydantic_problems(exc, "live", GuardrailTables)
+    return guardrail_problems(tables.guardrails, measures)
+
+
 def resolve(raw: Mapping[str, Any], *, source: str = "", source_sha256: str = "",
             overrides: tuple[str, ...] = (), arm: str | None = None) -> ResolvedScenario:
     """Validate a raw scenario mapping completely (structure, configs, params, arms).
@@ -371,12 +382,14 @@ def resolve(raw: Mapping[str, Any], *, source: str = "", source_sha256: str = ""
         raise ScenarioError(pydantic_problems(exc, model=Scenario), source=source) from None
     problems: list[Problem] = []
     configs: dict[str, BaseModel] = {}
+    measures: set[str] = set()  # area.name and scope.name of every declared measure
     for name, config in scenario.mechanisms.items():
         try:
             cls = mechanism(name)
         except UnknownNameError as exc:
             problems.append(Problem(f"mechanisms.{name}", exc.problems[0].message))
             continue
+        measures.update(n for m in cls.measures for n in (f"{name}.{m.name}", m.qualified))
         try:
             configs[name] = cls.Config.model_validate(config)
         except ValidationError as exc:
@@ -391,6 +404,7 @@ def resolve(raw: Mapping[str, Any], *, source: str = "", source_sha256: str = ""
         except UnknownNameError as exc:
             problems.append(Problem(f"{path}.model", exc.problems[0].message))
             continue
+        measures.update(n for m in pcls.measures for n in (f"{name}.{m.name}", m.qualified))
         try:
             params[name] = pcls.Params.model_validate(spec.params)
         except ValidationError as exc:
@@ -411,6 +425,7 @@ def resolve(raw: Mapping[str, Any], *, source: str = "", source_sha256: str = ""
             problems.append(Problem(f"shocks.{index}.at",
                                     f"expected a time within the duration ({scenario.duration}), "
                                     f"got {shock.at!r}"))
+    problems.extend(_guardrail_problems(scenario.live, measures))
     if problems:
         raise ScenarioError(problems, source=source)
     for path, values in scenario.grid.items():

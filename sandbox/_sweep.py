@@ -35,6 +35,7 @@ from flagship.mechanisms import (
     canonical_json,
     seed_sequence,
 )
+from flagship.sandbox._rehearsal import GUARDRAILS_SCOPE, rehearsed_measures
 from flagship.sandbox._runner import RunJob, jobs_for, stream_results
 from flagship.sandbox._scenario import ResolvedScenario, apply_overrides, parse_override, resolve
 from flagship.telemetry import RunResult, RunStore
@@ -520,15 +521,18 @@ def run_sweep(plan: SweepPlan, store: RunStore, executor: Executor, *,
 
 
 def declared_measures(base: ResolvedScenario) -> dict[str, MeasureInfo]:
-    """Every measure the scenario's mechanisms and populations declare, in any arm, by ``scope.name``."""
+    """Every measure the scenario's mechanisms and populations declare, in any arm, by ``scope.name``
+    (and the ``guardrails`` scope's, when an arm rehearses guardrails)."""
     measures: dict[str, MeasureInfo] = {}
     for arm in base.arm_names():
         resolved = base.with_arm(arm)
         scopes: list[tuple[str, type[Mechanism[Any]] | type[Population[Any]]]] = [
             (name, resolved.mechanism_class(name)) for name in resolved.mechanism_configs]
         scopes += [(name, resolved.population_class(name)) for name in resolved.scenario.populations]
-        for scope, cls in scopes:
-            for m in cls.measures:
+        declared = [(scope, cls.measures) for scope, cls in scopes]
+        declared.append((GUARDRAILS_SCOPE, rehearsed_measures(resolved)))
+        for scope, scope_measures in declared:
+            for m in scope_measures:
                 measures.setdefault(f"{scope}.{m.name}", MeasureInfo(
                     f"{scope}.{m.name}", scope, m.name, m.area.value, m.unit, m.higher_is_better,
                     m.value_range()))

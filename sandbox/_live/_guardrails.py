@@ -12,6 +12,9 @@ the log size below which it is not judged (too little data)::
     threshold = 0.5
     min_entries = 20
 
+The :class:`Guardrail` model is shared with a simulated trial that rehearses the same guardrails
+(:mod:`flagship.sandbox._rehearsal`).
+
 Lifecycle: the engine builds one :class:`Guardrails` with the scenario's list; after each
 measure refresh (:func:`~flagship.sandbox._measure_worker.refresh_measures`) it calls
 :meth:`Guardrails.judge` with the live arm's values and the log size. A guardrail that goes
@@ -26,44 +29,17 @@ crossed does not pause again until it has held once. Its state is exported as
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from flagship.mechanisms import FlagshipError, Outcome
+from flagship.sandbox._guardrail import Guardrail, crossing_payload
 from flagship.telemetry import MeasureValue
-from flagship.telemetry._bootstrap import Op
 from flagship.telemetry._prometheus import LiveMetrics
 
 __all__ = ["Guardrail", "Guardrails"]
 
 _log = logging.getLogger("flagship.live")
-
-_HOLDS: dict[str, Callable[[float, float], bool]] = {
-    ">=": lambda v, t: v >= t, "<=": lambda v, t: v <= t, ">": lambda v, t: v > t, "<": lambda v, t: v < t}
-
-
-class Guardrail(BaseModel):
-    """One ``[[live.guardrails]]`` entry: what must hold on a live measure, and from how much data."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="names the guardrail in the log "
-                                                                      "and the metrics' label")
-    measure: str = Field(min_length=3, description="area.name or scope.name, as in criteria files")
-    op: Op = Field(description="what must hold: measure op threshold")
-    threshold: float = Field(allow_inf_nan=False, description="the bound")
-    min_entries: int = Field(default=0, ge=0, description="log entries before it is judged at all")
-    description: str = Field(default="", description="why it exists")
-
-    def value_in(self, values: Iterable[MeasureValue]) -> float | None:
-        """The guarded measure's value among ``values`` (``None``: undefined or absent)."""
-        for m in values:
-            if self.measure in (f"{m.area}.{m.name}", f"{m.scope}.{m.name}"):
-                return m.value if m.value is not None and math.isfinite(m.value) else None
-        return None
 
 
 class Guardrails:
@@ -91,13 +67,12 @@ class Guardrails:
             if value is None or log_size < g.min_entries:
                 continue
             self._value.labels(g.name).set(value)
-            crossed = not _HOLDS[g.op](value, g.threshold)
+            crossed = not g.holds(value)
             was = self.crossed.get(g.name, False)
             self.crossed[g.name] = crossed
             self._state.labels(g.name).set(1 if crossed else 0)
             if crossed and not was and self._running():
-                payload = {"guardrail": g.name, "measure": g.measure, "value": value, "op": g.op,
-                           "threshold": g.threshold, "log_entries": log_size}
+                payload = crossing_payload(g, value, log_size)
                 try:
                     outcome = await self._pause(f"guardrail:{g.name}", payload)
                 except FlagshipError as exc:  # the store is down, the server stopping: judge again next time

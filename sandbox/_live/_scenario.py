@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
 
 from flagship.mechanisms import InputError, Problem, ScenarioError, StoreError, sha256_hex
-from flagship.sandbox._live._guardrails import Guardrail
+from flagship.sandbox._guardrail import Guardrail, RehearsalSpec, guardrail_problems
 from flagship.sandbox._live._limits import Limits
 from flagship.sandbox._scenario import (
     ResolvedScenario,
@@ -54,6 +54,8 @@ class LiveSpec(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     guardrails: list[Guardrail] = Field(default_factory=list, description=(
         "conditions on the live measures; crossing one pauses the trial"))
+    rehearsal: RehearsalSpec = Field(default_factory=RehearsalSpec, description=(
+        "how `flagship run` rehearses the guardrails in simulated time (not read by serve)"))
     operators: dict[str, str] = Field(default_factory=dict, description=(
         "operator name -> base64url raw Ed25519 public key: who may sign /v1/operator actions"))
 
@@ -101,15 +103,7 @@ def _unknown_guardrail_measures(resolved: ResolvedScenario, spec: LiveSpec) -> l
                 *((scope, resolved.population_class(scope).measures) for scope in resolved.population_params)]
     names = {f"{prefix}.{m.name}" for scope, measures in declared for m in measures
              for prefix in (scope, m.area.value)}
-    problems = [Problem(f"live.guardrails.{i}.measure", f"no measure {g.measure!r} in this scenario "
-                                                         "(area.name or scope.name)")
-                for i, g in enumerate(spec.guardrails) if g.measure not in names]
-    seen: set[str] = set()
-    for i, g in enumerate(spec.guardrails):
-        if g.name in seen:
-            problems.append(Problem(f"live.guardrails.{i}.name", f"guardrail {g.name!r} is named twice"))
-        seen.add(g.name)
-    return problems
+    return guardrail_problems(spec.guardrails, names)
 
 
 def shadow_scenario(trial: Trial, overrides: Sequence[str]) -> ResolvedScenario:
