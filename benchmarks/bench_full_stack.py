@@ -9,6 +9,8 @@ after another in this process:
 - wall time per replication end to end (``flagship.sandbox.run``: build, simulate, finish,
   serialise and hash the action log), mean and range;
 
+and the simulation phase's rate as a share of bare SimPy's event rate on the same machine,
+measured in this process (``_common.bare_simpy``: 1,000 processes with exponential timeouts);
 then the whole default batch as ``flagship run`` runs it (every arm x the scenario's
 replications on a process pool of all cores, each run stored in a fresh SQLite file),
 in seconds.
@@ -24,6 +26,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import bare_simpy, best_of
 
 from flagship.sandbox import build_host, load_scenario, run
 from flagship.sandbox._gc import quiet_gc
@@ -52,14 +58,17 @@ def main() -> None:
     base = pilot.scenario.seed
     print(f"{PILOT.name}: {pilot.scenario.duration:.0f} sim seconds per replication, "
           f"{SEEDS} seeds per arm in this process")
-    print(f"{'arm':<16}{'actions/rep':>12}{'sim actions/s':>15}{'wall s/rep':>12}{'range':>16}")
+    bare = best_of(3, bare_simpy)
+    print(f"bare SimPy in this process: {bare:,.0f} events/s")
+    print(f"{'arm':<16}{'actions/rep':>12}{'sim actions/s':>15}{'x bare':>8}{'wall s/rep':>12}{'range':>16}")
     for arm in pilot.arm_names():
         armed = pilot.with_arm(arm)
         phases = [simulate(armed, base + i) for i in range(SEEDS)]
         walls = [run(armed, base + i).wall_seconds for i in range(SEEDS)]
         actions = statistics.mean(n for n, _ in phases)
         rate = sum(n for n, _ in phases) / sum(t for _, t in phases)
-        print(f"{arm or '-':<16}{actions:>12,.0f}{rate:>15,.0f}{statistics.mean(walls):>12.2f}"
+        print(f"{arm or '-':<16}{actions:>12,.0f}{rate:>15,.0f}{rate / bare:>8.3f}"
+              f"{statistics.mean(walls):>12.2f}"
               f"{f'{min(walls):.2f}-{max(walls):.2f}':>16}")
     workers = os.cpu_count() or 1
     total = len(pilot.arm_names()) * pilot.scenario.replications

@@ -93,7 +93,8 @@ class OrderDesk:
     def order(self, action: Action, market: bool) -> Outcome:
         """A ``limit`` (``market`` False) or ``market`` order."""
         payload = action.payload
-        if not isinstance(payload, Mapping):
+        # A dict first: the common case skips the abstract-class check (a measurable share per order).
+        if type(payload) is not dict and not isinstance(payload, Mapping):
             return self.reject(CommonReason.INVALID_PAYLOAD, "payload: expected an object")
         if not (MARKET_KEYS if market else LIMIT_KEYS).issuperset(payload):
             allowed = MARKET_KEYS if market else LIMIT_KEYS
@@ -197,7 +198,8 @@ class OrderDesk:
 
     def cancel(self, action: Action) -> Outcome:
         payload = action.payload
-        if not isinstance(payload, Mapping) or not CANCEL_KEYS.issuperset(payload):
+        if (type(payload) is not dict and not isinstance(payload, Mapping)) or \
+                not CANCEL_KEYS.issuperset(payload):
             return self.reject(CommonReason.INVALID_PAYLOAD, "expected {order_id}")
         client = client_id(payload.get("order_id"))
         if client is None:
@@ -215,7 +217,8 @@ class OrderDesk:
 
     def modify(self, action: Action) -> Outcome:
         payload = action.payload
-        if not isinstance(payload, Mapping) or not MODIFY_KEYS.issuperset(payload):
+        if (type(payload) is not dict and not isinstance(payload, Mapping)) or \
+                not MODIFY_KEYS.issuperset(payload):
             return self.reject(CommonReason.INVALID_PAYLOAD, "expected {order_id, qty?, price?}")
         client = client_id(payload.get("order_id"))
         if client is None:

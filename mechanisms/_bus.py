@@ -57,10 +57,13 @@ EventHandler = Callable[[Any], None]
 class Bus:
     """Synchronous, deterministic publish/subscribe by event type."""
 
-    __slots__ = ("_delivering", "_queue", "_subscribers", "counts", "log")
+    __slots__ = ("_delivering", "_handlers", "_queue", "_subscribers", "counts", "log")
 
     def __init__(self, *, keep_log: bool = False) -> None:
         self._subscribers: list[tuple[type[Event], EventHandler, str]] = []
+        # Concrete event type -> its handlers in subscription order: derived from _subscribers,
+        # so delivery needs no isinstance scan over every subscriber; emptied on subscribe.
+        self._handlers: dict[type[Event], tuple[EventHandler, ...]] = {}
         self._queue: deque[Event] = deque()
         self._delivering = False
         self.counts: dict[str, int] = {}
@@ -71,6 +74,7 @@ class Bus:
         if not (isinstance(event_type, type) and issubclass(event_type, Event)):
             raise TypeError(f"event_type: expected an Event subclass, got {event_type!r}")
         self._subscribers.append((event_type, handler, name))
+        self._handlers.clear()
 
     def subscribers(self) -> list[tuple[str, str]]:
         """(topic, subscriber name) pairs in subscription order, for diagrams and debugging."""
@@ -89,9 +93,21 @@ class Bus:
                 self.counts[topic] = self.counts.get(topic, 0) + 1
                 if self.log is not None:
                     self.log.append(current)
-                for event_type, handler, _ in self._subscribers:
-                    if isinstance(current, event_type):
-                        handler(current)
+                kind = type(current)
+                handlers = self._handlers.get(kind)
+                if handlers is None:
+                    handlers = self._handlers[kind] = tuple(
+                        handler for event_type, handler, _ in self._subscribers
+                        if issubclass(kind, event_type))
+                subscribed = len(self._subscribers)
+                for handler in handlers:
+                    handler(current)
+                if len(self._subscribers) != subscribed:
+                    # A handler subscribed during this delivery: the new subscribers get the
+                    # current event too, after the others, as a scan of the list would do.
+                    for event_type, handler, _ in self._subscribers[subscribed:]:
+                        if isinstance(current, event_type):
+                            handler(current)
         except BaseException:
             self._queue.clear()
             raise
