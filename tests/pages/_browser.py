@@ -13,17 +13,16 @@ import sqlalchemy as sa
 from flagship.telemetry import Store
 from tests.live._support import flagship_command, require_tool
 
-CHROMIUM = "/usr/bin/chromium"
-
 
 @contextlib.contextmanager
 def chromium(*, javascript: bool = True, viewport: tuple[int, int] = (1280, 900)) -> Iterator[Any]:
-    """A fresh browser context of the system chromium (Playwright never downloads one here)."""
-    require_tool(CHROMIUM)
+    """A fresh browser context of the system chromium (Playwright never downloads one here): the
+    ``chromium`` on PATH, Debian's /usr/bin/chromium under CI; without one the test skips (fails under CI)."""
+    executable = require_tool("chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = driver.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         try:
             context = browser.new_context(java_script_enabled=javascript,
                                           viewport={"width": viewport[0], "height": viewport[1]})
