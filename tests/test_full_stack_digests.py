@@ -3,8 +3,8 @@
 The values are those of the code before issue 20's speed work (integ of 2026-12-06); every arm on
 two seeds. The gate's state hashes (full_stack, gate_only) were re-pinned once, deliberately, when the
 gate's agent records gained the exam result and the operator token's digest (the operator's page,
-issue 16): their action counts and action-log hashes did not move. A change that alters any action, outcome, event order or state fails here with the
-arm and seed that moved.
+issue 16): their action counts and action-log hashes did not move. A change that alters any action,
+outcome, event order or state fails here with the arm and seed that moved.
 """
 
 from __future__ import annotations
