@@ -9,7 +9,16 @@ from enum import StrEnum
 
 from flagship.mechanisms._errors import ContractError
 
-__all__ = ["NON_NEGATIVE", "SHARE", "SIGNED_SHARE", "UNIT_RANGES", "Area", "Measure", "unit_range"]
+__all__ = [
+    "NON_NEGATIVE",
+    "SHARE",
+    "SIGNED_SHARE",
+    "UNIT_RANGES",
+    "Area",
+    "Measure",
+    "difference_range",
+    "unit_range",
+]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -41,14 +50,14 @@ NON_NEGATIVE: tuple[float, float] = (0.0, math.inf)
 
 def unit_range(unit: str, *, difference: bool = False) -> tuple[float, float]:
     """The range of a measure in ``unit`` (of a difference of two such measures when asked)."""
-    return _as_difference(UNIT_RANGES.get(unit, (-math.inf, math.inf)), difference=difference)
+    bounds = UNIT_RANGES.get(unit, (-math.inf, math.inf))
+    return difference_range(bounds) if difference else bounds
 
 
-def _as_difference(bounds: tuple[float, float], *, difference: bool) -> tuple[float, float]:
+def difference_range(bounds: tuple[float, float]) -> tuple[float, float]:
+    """The values a difference of two values within ``bounds`` can take."""
     low, high = bounds
-    if difference:
-        return low - high, high - low
-    return low, high
+    return low - high, high - low
 
 
 class Area(StrEnum):
@@ -104,7 +113,7 @@ class Measure:
 
     def difference_range(self) -> tuple[float, float]:
         """The values a difference of two runs' values of this measure can take."""
-        return _as_difference(self.value_range(), difference=True)
+        return difference_range(self.value_range())
 
     @property
     def qualified(self) -> str:

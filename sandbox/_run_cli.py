@@ -210,6 +210,7 @@ def _print_cells(data: Any) -> None:
     from flagship.sandbox._experiment_cli import format_estimate, summarise_measures  # noqa: PLC0415
 
     arms = [arm or NO_ARM for arm in data.arms]
+    ranges = _ranges(data)
     for area in ("legitimacy", "ux", "robustness"):
         names = sorted(name for name, info in data.measures.items() if info.area == area)
         if not names:
@@ -228,7 +229,7 @@ def _print_cells(data: Any) -> None:
                 values = {arm or NO_ARM: list(data.samples(name, arm, cell["key"]).values())
                           for arm in data.arms}
                 values = {arm: v for arm, v in values.items() if v}
-                estimates = summarise_measures({name: values}, ranges=_ranges(data))[name] if values else {}
+                estimates = summarise_measures({name: values}, ranges=ranges)[name] if values else {}
                 table.add_row(name, _cell_label(cell["assignment"]), "↑" if info.higher_is_better else "↓",
                               *(format_estimate(estimates[arm]) if values.get(arm) else "—" for arm in arms))
         out.print(table)

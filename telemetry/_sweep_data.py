@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flagship.mechanisms._errors import InputError, Problem
-from flagship.mechanisms._measures import unit_range
+from flagship.mechanisms._measures import difference_range, unit_range
 from flagship.telemetry._store_protocol import RunStore, StoredRun, StoredSweep
 
 __all__ = ["AREAS", "MeasureInfo", "SweepData", "resolve_measure", "stored_bounds"]
@@ -40,8 +40,7 @@ class MeasureInfo:
 
     def difference_range(self) -> tuple[float, float]:
         """The values a difference of two runs' values can take."""
-        low, high = self.bounds
-        return low - high, high - low
+        return difference_range(self.bounds)
 
 
 def stored_bounds(row: Mapping[str, Any]) -> tuple[float, float]:
