@@ -4,17 +4,23 @@ Lifecycle of one vote's ballot, after its deliberation window:
 
 1. **Open** at ``t + D`` (``BallotOpened``): one ``ballot`` per convened member during
    ``[t + D, t + D + B)``. The window is decided by the action's time, not by timers, so a
-   ballot at exactly the closing time is late whatever the event order.
+   ballot at exactly the closing time is late whatever the event order. The ballot is in the
+   rule's form: a ``ranking`` under a ranked rule, ``approvals`` under ``approval`` (kept as
+   the approved measures in candidate order, so the record never shows the order they were
+   sent in).
 2. **Count** at ``t + D + B``: the quorum is met when the counted ballots are at least
    ``quorum`` x the convened members (and at least one). Then ``rule`` (any ranked rule of
-   :func:`flagship.democracy.tally`) decides, through :func:`~flagship.democracy.decide`: a
-   winner with a ``thresholds`` entry needs that share of counted ballots ranking it above
-   ``status_quo``, or it is struck and the count is rerun without it. ``BallotClosed``
+   :func:`flagship.democracy.tally`, or ``approval``) decides, through
+   :func:`~flagship.democracy.decide`: a winner with a ``thresholds`` entry needs that share of
+   counted ballots ranking it above ``status_quo`` (approving it and not the status quo), or
+   it is struck and the count is rerun without it. ``BallotClosed``
    publishes the count and the anonymous cast-vote record; the vote is closed into a
    summary that keeps who was convened and who took part, never who cast what. The
    decisions part then takes what the count decided.
 
-The box also keeps the legitimacy and burden statistics of every count for the measures.
+The box also keeps the legitimacy and burden statistics of every count for the measures. An
+approval ballot enters them as the dichotomous preference it states (every approved measure
+above every other, approved ones tied): its "top choices" are all the measures it approves.
 """
 
 from __future__ import annotations
@@ -22,9 +28,9 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from flagship.democracy._ballots import BallotType, validate_ballot
+from flagship.democracy._ballots import BallotReason, BallotType, validate_ballot
 from flagship.democracy._config import EmergencyVoteConfig, text
-from flagship.democracy._decision_rule import condorcet_winner, decide, pairwise_margins
+from flagship.democracy._decision_rule import approval_margins, condorcet_winner, decide, pairwise_margins
 from flagship.democracy._decisions import Decisions
 from flagship.democracy._proceedings import OpenVote, Proceedings, quorum_needed
 from flagship.democracy._reasons import BALLOT_REASON, VoteReason
@@ -34,6 +40,15 @@ from flagship.mechanisms import Action, CommonReason, Context, Outcome
 from flagship.mechanisms.events import BallotClosed, BallotOpened
 
 __all__ = ["BallotBox"]
+
+_APPROVAL_DETAIL: dict[BallotReason, str] = {
+    BallotReason.MALFORMED: "approvals: expected a list of measure names",
+    BallotReason.EMPTY: "approvals: approve at least one measure",
+    BallotReason.UNKNOWN_CANDIDATE: "approvals: names something that is not a measure on the ballot",
+    BallotReason.DUPLICATE_CANDIDATE: "approvals: names a measure twice",
+}
+"""What a refused approval ballot is told, naming the field (ranked ballots keep the bare
+:class:`BallotReason` as their detail: stored outcomes, and so every digest, stay as they are)."""
 
 
 class BallotBox:
@@ -53,6 +68,7 @@ class BallotBox:
         self._proceedings = proceedings
         self._decisions = decisions
         self._candidates = tuple(config.candidates)
+        self._approval = config.ballot_type is BallotType.APPROVAL
         # A Condorcet-consistent rule elects the Condorcet winner of the counted ballots whenever
         # there is one, so their Condorcet efficiency would be 1 by construction: not scored.
         self._score_condorcet = not get_rule(config.rule).claims(Property.CONDORCET_WINNER)
@@ -71,14 +87,16 @@ class BallotBox:
         self.ctx.publish(BallotOpened(vote_id=vote.vote_id, candidates=self._candidates, closes=vote.closes))
 
     def cast(self, action: Action) -> Outcome:
-        """The ``ballot`` action: one ranked ballot per convened member while the ballot is open."""
+        """The ``ballot`` action: one ballot (``ranking`` or ``approvals``, as the rule reads) per
+        convened member while the ballot is open."""
         payload = action.payload
         vote_id = text(payload.get("vote_id"))
-        if vote_id is None or "ranking" not in payload:
-            return Outcome.reject(CommonReason.INVALID_PAYLOAD, "expected vote_id (text) and ranking")
-        return self._cast(action, vote_id, payload["ranking"])
+        field = self.config.ballot_field
+        if vote_id is None or field not in payload:
+            return Outcome.reject(CommonReason.INVALID_PAYLOAD, f"expected vote_id (text) and {field}")
+        return self._cast(action, vote_id, payload[field])
 
-    def _cast(self, action: Action, vote_id: str, ranking: Any) -> Outcome:
+    def _cast(self, action: Action, vote_id: str, ballot: Any) -> Outcome:
         vote = self._proceedings.open
         if vote is None or vote.vote_id != vote_id:
             if vote_id in self._proceedings.closed:
@@ -96,11 +114,25 @@ class BallotBox:
             return Outcome.reject(VoteReason.NOT_CONVENED)
         if actor in vote.ballots:
             return Outcome.reject(VoteReason.SECOND_BALLOT)
-        problem = validate_ballot(ranking, self._candidates, BallotType.RANKED)
+        if self._approval:
+            return self._cast_approvals(vote, actor, ballot)
+        problem = validate_ballot(ballot, self._candidates, BallotType.RANKED)
         if problem is not None:
             return Outcome.reject(BALLOT_REASON.get(problem, VoteReason.BALLOT_MALFORMED), str(problem))
-        vote.ballots[actor] = tuple(ranking)
-        return Outcome.accept({"vote_id": vote_id, "cast": len(vote.ballots)})
+        vote.ballots[actor] = tuple(ballot)
+        return Outcome.accept({"vote_id": vote.vote_id, "cast": len(vote.ballots)})
+
+    def _cast_approvals(self, vote: OpenVote, actor: str, approvals: Any) -> Outcome:
+        """An approval ballot: a list of distinct measures, at least one (``BALLOT_EMPTY`` otherwise)."""
+        # A set is no JSON value and its order is hash order: only a list (or tuple) is a ballot here.
+        problem = (validate_ballot(approvals, self._candidates, BallotType.APPROVAL)
+                   if isinstance(approvals, list | tuple) else BallotReason.MALFORMED)
+        if problem is not None:
+            return Outcome.reject(BALLOT_REASON.get(problem, VoteReason.BALLOT_MALFORMED),
+                                  _APPROVAL_DETAIL.get(problem, str(problem)))
+        approved = set(approvals)
+        vote.ballots[actor] = tuple(name for name in self._candidates if name in approved)
+        return Outcome.accept({"vote_id": vote.vote_id, "cast": len(vote.ballots)})
 
     def until_count(self, vote: OpenVote) -> Generator[Any, Any, None]:
         """Wait (in the vote's timetable process) for the ballot to close, then count."""
@@ -174,18 +206,22 @@ class BallotBox:
                 record=tuple(sorted(rankings)),
                 details=details,
                 first_choice_won={} if winner is None else
-                {actor: ranking[0] == winner for actor, ranking in sorted(vote.ballots.items())},
+                {actor: self._top_choice(ballot, winner) for actor, ballot in sorted(vote.ballots.items())},
             )
         )
         self._decisions.settle(vote, winner)
 
+    def _top_choice(self, ballot: tuple[str, ...], measure: str) -> bool:
+        """``measure`` is a top choice of ``ballot``: ranked first, or (approval) approved."""
+        return measure in ballot if self._approval else ballot[0] == measure
+
     def _score(self, rankings: list[tuple[str, ...]], measure: str) -> None:
         """Legitimacy statistics of a decided count."""
-        margins = pairwise_margins(rankings, self._candidates)
+        margins = (approval_margins if self._approval else pairwise_margins)(rankings, self._candidates)
         w = self._candidates.index(measure)
         condorcet = condorcet_winner(margins)
         if condorcet is not None and self._score_condorcet:
             self.condorcet.append(1.0 if condorcet == w else 0.0)
         rivals = [int(margins[w, j]) for j in range(len(self._candidates)) if j != w]
         self.margins.append(min(rivals) / len(rankings))
-        self.top_shares.append(sum(1 for r in rankings if r[0] == measure) / len(rankings))
+        self.top_shares.append(sum(1 for r in rankings if self._top_choice(r, measure)) / len(rankings))

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, model_validator
 
 from flagship.democracy._ballots import BallotType
-from flagship.democracy._registry import rules
+from flagship.democracy._registry import get_rule, rules
 
 __all__ = ["DEFAULT_CANDIDATES", "MAX_TEXT", "PROCEDURE_KEY", "EmergencyVoteConfig", "text"]
 
@@ -19,8 +19,13 @@ PROCEDURE_KEY = "procedure"
 """The key of ``DecisionTaken.params`` holding the vote's metadata (the populations read it)."""
 
 
-def _ranked_rules() -> list[str]:
-    return [name for name, info in rules().items() if info.ballot_type is BallotType.RANKED]
+_BALLOT_TYPES = (BallotType.RANKED, BallotType.APPROVAL)
+"""The ballots a citizen can cast in the emergency vote: a ranking, or approvals (no yes/no
+referendum: the vote chooses among several measures)."""
+
+
+def _vote_rules() -> list[str]:
+    return [name for name, info in rules().items() if info.ballot_type in _BALLOT_TYPES]
 
 
 class EmergencyVoteConfig(BaseModel):
@@ -34,7 +39,11 @@ class EmergencyVoteConfig(BaseModel):
         description="measures on the ballot (name them as the listeners expect: a market halts on "
         "'halt_trading', the agent gate raises its exam threshold on 'raise_gate_threshold')",
     )
-    rule: str = Field(default="schulze", description="a ranked rule of democracy.tally")
+    rule: str = Field(
+        default="schulze",
+        description="a ranked rule of democracy.tally (ballots rank the measures), or 'approval' "
+        "(ballots approve any number of measures; the most approved wins)",
+    )
     tie_break: Literal["random", "lexicographic"] = Field(
         default="random", description="tie-break among co-winners (random: seeded per vote, recorded)"
     )
@@ -44,7 +53,8 @@ class EmergencyVoteConfig(BaseModel):
     thresholds: dict[str, float] = Field(
         default_factory=dict,
         description="measure -> share of counted ballots that must rank it above the status quo "
-        "(supermajority for drastic measures); below it the measure is struck",
+        "(an approval ballot: approve it without approving the status quo; a supermajority for "
+        "drastic measures); below it the measure is struck",
     )
     quorum: float = Field(
         default=0.5, ge=0, le=1, description="counted ballots needed, as a share of the convened members"
@@ -115,9 +125,11 @@ class EmergencyVoteConfig(BaseModel):
         names = self.candidates
         if len(set(names)) != len(names) or not all(0 < len(n) <= MAX_TEXT for n in names):
             raise ValueError("candidates: expected distinct non-empty names")
-        ranked = _ranked_rules()
-        if self.rule not in ranked:
-            raise ValueError(f"rule: expected a ranked rule ({', '.join(ranked)}), got {self.rule!r}")
+        allowed = _vote_rules()
+        if self.rule not in allowed:
+            raise ValueError(
+                f"rule: expected a ranked or approval rule ({', '.join(allowed)}), got {self.rule!r}"
+            )
         for label, name in (("status_quo", self.status_quo), ("fallback_measure", self.fallback_measure)):
             if name is not None and name not in names:
                 raise ValueError(f"{label}: {name!r} is not a candidate")
@@ -146,6 +158,16 @@ class EmergencyVoteConfig(BaseModel):
         if self.panel_quotas and self.selection != "leximin":
             raise ValueError("panel_quotas: only the leximin selection takes quotas")
         return self
+
+    @property
+    def ballot_type(self) -> BallotType:
+        """What a ballot of this vote is: a ranking (``ranked``) or a set of approvals (``approval``)."""
+        return get_rule(self.rule).ballot_type
+
+    @property
+    def ballot_field(self) -> str:
+        """The ``ballot`` action's payload key holding the ballot: ``ranking`` or ``approvals``."""
+        return "approvals" if self.ballot_type is BallotType.APPROVAL else "ranking"
 
     @property
     def procedure_seconds(self) -> float:

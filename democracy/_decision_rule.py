@@ -1,4 +1,5 @@
-"""The decision rule of the emergency vote: a ranked count with thresholds against the status quo.
+"""The decision rule of the emergency vote: a count (ranked or approval) with thresholds against the
+status quo.
 
 Pure functions of their arguments: the procedure's count uses them, and the voter populations
 reuse :func:`decide` for their counterfactual decisions (what all citizens, or a sincere
@@ -13,10 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from flagship.democracy._ballots import BallotType
+from flagship.democracy._registry import get_rule
 from flagship.democracy._result import TallyResult
 from flagship.democracy._tally import tally
 
-__all__ = ["Decision", "condorcet_winner", "decide", "pairwise_margins"]
+__all__ = ["Decision", "approval_margins", "condorcet_winner", "decide", "pairwise_margins"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,16 @@ def _support(rankings: Sequence[Sequence[str]], measure: str, status_quo: str) -
     return above / len(rankings) if rankings else 0.0
 
 
+def _approval_support(ballots: Sequence[Sequence[str]], measure: str, status_quo: str) -> float:
+    """Share of approval ballots approving ``measure`` but not ``status_quo``.
+
+    An approval ballot says only approved-or-not: it prefers ``measure`` to the status quo
+    exactly when it approves the one and not the other (approving both ties them).
+    """
+    above = sum(1 for ballot in ballots if measure in ballot and status_quo not in ballot)
+    return above / len(ballots) if ballots else 0.0
+
+
 def decide(
     rule: str,
     rankings: Sequence[Sequence[str]],
@@ -55,9 +68,15 @@ def decide(
     above ``status_quo``; otherwise it is struck and the count is rerun over the
     remaining candidates (rankings restricted to them; a ranking left empty is
     dropped). The status quo takes no threshold, so the loop ends.
+
+    Under an approval rule each of ``rankings`` is an approval ballot (the approved
+    measures, in any order): "ranks it above the status quo" then reads "approves it
+    and not the status quo", and the restriction drops struck measures from the
+    approvals the same way.
     """
     if not rankings:
         return None
+    support = _approval_support if get_rule(rule).ballot_type is BallotType.APPROVAL else _support
     limits = dict(thresholds or {})
     remaining = list(candidates)
     struck: list[str] = []
@@ -71,7 +90,7 @@ def decide(
         result = tally(rule, ballots, remaining, seed, tie_break=tie_break)
         winner = result.winner
         limit = limits.get(winner)
-        if limit is None or status_quo is None or _support(rankings, winner, status_quo) >= limit:
+        if limit is None or status_quo is None or support(rankings, winner, status_quo) >= limit:
             return Decision(winner, result, tuple(struck))
         struck.append(winner)
         remaining.remove(winner)
@@ -87,6 +106,22 @@ def pairwise_margins(rankings: Sequence[Sequence[str]], candidates: Sequence[str
             positions[row, index[name]] = place
     above = (positions[:, :, None] < positions[:, None, :]).sum(axis=0).astype(np.int64)
     margins: npt.NDArray[np.int64] = above - above.T
+    return margins
+
+
+def approval_margins(ballots: Sequence[Sequence[str]], candidates: Sequence[str]) -> npt.NDArray[np.int64]:
+    """``margins[i, j]``: approval ballots approving i and not j minus the reverse.
+
+    The pairwise margins of approval ballots read as dichotomous preferences (every
+    approved measure above every other, the approved ones tied among themselves),
+    which makes ``margins[i, j]`` the difference of i's and j's approval counts.
+    """
+    index = {name: i for i, name in enumerate(candidates)}
+    approved = np.zeros((len(ballots), len(candidates)), dtype=np.int64)
+    for row, ballot in enumerate(ballots):
+        approved[row, [index[name] for name in ballot]] = 1
+    above = approved.T @ (1 - approved)
+    margins: npt.NDArray[np.int64] = (above - above.T).astype(np.int64)
     return margins
 
 

@@ -12,7 +12,8 @@ Routes (fixed paths under ``/v1/votes``; see ``docs/democracy.md`` "Live routes"
 * ``GET /v1/votes/{vote_id}``: a vote's status and timetable and, once counted, the
   result with its explanation (rule, winners, tie-break, the rule's details, turnout
   and quorum, struck measures, the decision and its sunset).
-* ``POST /v1/votes/{vote_id}/ballots`` (voters only): cast a ranked ballot.
+* ``POST /v1/votes/{vote_id}/ballots`` (voters only): cast a ballot in the vote's rule,
+  ``{"ranking": [...]}`` (a ranked rule) or ``{"approvals": [...]}`` (``approval``).
 * ``POST /v1/votes/decisions/{decision_id}/appeals`` (voters only): sign an appeal of the
   decision in force.
 
@@ -40,7 +41,7 @@ annotations at runtime.
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flagship.mechanisms import ActionRejected, ContractError, Gateway, Outcome, Principal, RoutesFactory
 
@@ -121,12 +122,30 @@ class Registered(BaseModel):
 
 
 class BallotRequest(BaseModel):
-    """A ranked ballot: the voter is the token's holder, never a field of the body."""
+    """A ballot in the vote's rule, ``ranking`` or ``approvals`` (exactly one): the voter is the
+    token's holder, never a field of the body. The field the rule does not read is refused by the
+    mechanism (``INVALID_PAYLOAD``, 422)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    ranking: list[Text] = Field(max_length=256, description="candidates, most preferred first; may be "
-                                                            "truncated (unranked ones come last)")
+    ranking: list[Text] | None = Field(default=None, max_length=256,
+                                       description="a ranked rule's ballot: candidates, most preferred "
+                                                   "first; may be truncated (unranked ones come last)")
+    approvals: list[Text] | None = Field(default=None, max_length=256,
+                                         description="an approval vote's ballot: the candidates you "
+                                                     "approve, each once, at least one (any order)")
+
+    @model_validator(mode="after")
+    def _one_ballot(self) -> "BallotRequest":
+        if (self.ranking is None) == (self.approvals is None):
+            raise ValueError("give exactly one of ranking (a ranked rule) or approvals (approval)")
+        return self
+
+    def payload(self) -> dict[str, list[str]]:
+        """The ``ballot`` action's ballot field, as given."""
+        if self.approvals is not None:
+            return {"approvals": list(self.approvals)}
+        return {"ranking": list(self.ranking or [])}
 
 
 class BallotCast(BaseModel):
@@ -291,9 +310,10 @@ def explain(record: Mapping[str, Any], vote: VoteReader) -> str:
     if record["quorum_met"]:
         if record.get("explanation"):
             parts.append(str(record["explanation"]))
+        above = ("approved it and not" if config.ballot_field == "approvals" else "ranked it above")
         for measure in record["struck"]:
             parts.append(f"{measure} was struck: fewer than {_share(config.thresholds[measure])} of the "
-                         f"counted ballots ranked it above {config.status_quo}, so the count was rerun "
+                         f"counted ballots {above} {config.status_quo}, so the count was rerun "
                          "without it.")
     decision = record.get("decision")
     in_force = vote.in_force
@@ -462,14 +482,14 @@ def _routes(name: str, gateway: Gateway) -> "APIRouter":
         return _view(record, vote, gateway.now)
 
     @router.post("/{vote_id}/ballots", status_code=201, response_model=BallotCast,
-                 summary="Cast your ranked ballot (voters)", responses=_responses(403, 404, 409, 422))
+                 summary="Cast your ballot (voters)", responses=_responses(403, 404, 409, 422))
     async def ballot(
         body: BallotRequest, caller: Caller,
         vote_id: Annotated[str, Path(pattern=ID_PATTERN, description="e.g. emergency_vote-vote-1")],
     ) -> BallotCast:
         """One ballot per convened voter, during the ballot window; it cannot be changed."""
         principal = voter(caller)
-        outcome = await act("ballot", {"vote_id": vote_id, "ranking": list(body.ranking)}, principal.actor)
+        outcome = await act("ballot", {"vote_id": vote_id, **body.payload()}, principal.actor)
         return BallotCast(vote_id=vote_id, ballots=int(outcome.effects.get("cast", 0)))
 
     @router.post("/decisions/{decision_id}/appeals", status_code=201, response_model=AppealSigned,

@@ -6,9 +6,10 @@ browser in (the token moves into an HttpOnly session cookie and the browser is s
 
 * the incident brief and the measures under decision, with the timetable (deliberation,
   ballot, count);
-* the ballot in the vote's rule: choose one (plurality) or rank the measures (every other
-  rule) with one position select per measure, which works with keyboard, touch and no
-  JavaScript (the static script only adds move-up/move-down buttons);
+* the ballot in the vote's rule: choose one (plurality), approve any number of measures
+  (approval, one checkbox per measure) or rank the measures (every other rule) with one
+  position select per measure; all work with keyboard, touch and no JavaScript (the static
+  script only adds move-up/move-down buttons to the ranking);
 * after casting, a confirmation with the receipt: the ballot's log sequence number and
   entry hash (what ``flagship verify`` checks);
 * once counted, the decision with its sunset and the plain-English explanation.
@@ -20,7 +21,7 @@ import annotations``: FastAPI reads the handlers' annotations at runtime.
 
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
-from flagship.mechanisms import ActionRejected, InputError, PageSet, PagesFactory, PageSite
+from flagship.mechanisms import ActionRejected, InputError, PageSet, PagesFactory, PageSite, Problem
 
 from ._http import ID_PATTERN, VoteReader, _phase, explain
 from ._reasons import REASON_DETAIL
@@ -29,10 +30,32 @@ from ._tokens import is_voter
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-__all__ = ["PAGES", "ballot_ranking"]
+__all__ = ["PAGES", "ballot_approvals", "ballot_ranking"]
 
 _RANK_PREFIX = "rank_"
 _CHOICE = "choice"
+_APPROVE_PREFIX = "approve_"
+_CHECKED = "yes"
+
+
+def ballot_approvals(fields: dict[str, str], candidates: list[str]) -> list[str]:
+    """The approvals an approval ballot form submits: every measure whose ``approve_<measure>``
+    checkbox is ticked (value ``yes``), in candidate order.
+
+    An empty list is returned as is: the mechanism refuses it with ``BALLOT_EMPTY``, the same
+    code the JSON route gets. A checkbox with another value raises
+    :class:`~flagship.mechanisms.InputError` (shown to the citizen as ``INVALID_PAYLOAD``).
+    """
+    approved: list[str] = []
+    for candidate in candidates:
+        raw = fields.get(f"{_APPROVE_PREFIX}{candidate}")
+        if raw is None:
+            continue
+        if raw != _CHECKED:
+            raise InputError(Problem(f"{_APPROVE_PREFIX}{candidate}",
+                                     f"the box approving {candidate} sends {_CHECKED!r}, not {raw!r}"))
+        approved.append(candidate)
+    return approved
 
 
 def ballot_ranking(fields: dict[str, str], candidates: list[str], rule: str) -> list[str]:
@@ -119,13 +142,15 @@ def _routes(name: str, site: PageSite) -> "APIRouter":
         form = await request.form()
         fields = {key: str(value) for key, value in form.items()}
         config = procedure().config
+        candidates = list(config.candidates)
         try:
-            ranking = ballot_ranking(fields, list(config.candidates), config.rule)
+            ballot = (ballot_approvals(fields, candidates) if config.ballot_field == "approvals"
+                      else ballot_ranking(fields, candidates, config.rule))
         except InputError as bad:
             detail = "; ".join(problem.message for problem in bad.problems)
             return page(request, actor, status=422, error={"reason": "INVALID_PAYLOAD", "detail": detail})
         try:
-            await gateway.act(name, "ballot", {"vote_id": vote_id, "ranking": ranking}, actor=actor)
+            await gateway.act(name, "ballot", {"vote_id": vote_id, config.ballot_field: ballot}, actor=actor)
         except ActionRejected as refused:
             detail = refused.detail or REASON_DETAIL.get(refused.reason, "")
             return page(request, actor, status=refused.status,

@@ -7,8 +7,16 @@ blocked.
 
 from __future__ import annotations
 
-from flagship.democracy._populations._electorate import Electorate, VoteView, decide_with, permutation
+from flagship.democracy._ballots import BallotType
+from flagship.democracy._populations._electorate import (
+    Electorate,
+    VoteView,
+    ballot_of,
+    decide_with,
+    permutation,
+)
 from flagship.democracy._populations._params import CoalitionParams, SybilParams
+from flagship.democracy._registry import get_rule
 from flagship.mechanisms import SHARE, Area, ContractError, Measure, PopulationContext, register
 from flagship.mechanisms.events import BallotClosed
 
@@ -73,20 +81,24 @@ class StrategicCoalition(Electorate):
     def _cast(self, member: int, vote_id: str) -> None:
         ranking = self.misreport()
         if self._submit_ballot(member, vote_id, ranking).accepted:
-            self._cast_by_vote.setdefault(vote_id, []).append(tuple(ranking))
+            # As the record holds it: the ranking, or (approval) the approvals it implies.
+            cast = tuple(ballot_of(self._votes[vote_id].event, ranking))
+            self._cast_by_vote.setdefault(vote_id, []).append(cast)
 
     def _counted(self, view: VoteView, event: BallotClosed) -> None:
         cast = self._cast_by_vote.pop(event.vote_id, [])
         if event.record:
-            firsts = [ranking[0] for ranking in event.record]
+            # The leader: most first choices (an approval ballot's top choices are all it approves).
+            approval = get_rule(view.event.rule).ballot_type is BallotType.APPROVAL
+            firsts = [name for ballot in event.record for name in (ballot if approval else ballot[:1])]
             order = view.event.candidates
             self._leader = max(order, key=lambda c: (firsts.count(c), -order.index(c)))
         if not cast or event.winner is None:
             return
         record = list(event.record)
-        for ranking in cast:  # the record is anonymous: remove one copy of each of ours
-            record.remove(ranking)
-        record.extend(tuple(self._sincere) for _ in cast)
+        for ballot in cast:  # the record is anonymous: remove one copy of each of ours
+            record.remove(ballot)
+        record.extend(tuple(ballot_of(view.event, self._sincere)) for _ in cast)
         sincere_outcome = decide_with(view, record, event.tally_seed, view.event.tie_break)
         if sincere_outcome is None:
             return

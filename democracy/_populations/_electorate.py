@@ -3,6 +3,11 @@
 :class:`Electorate` is the base of the voter populations (see
 :mod:`flagship.democracy._populations` for their lifecycle); the helpers here are the pure
 parts they share (Mallows rankings, counterfactual decisions).
+
+Voters hold rankings. In an approval vote each casts the approvals its ranking implies
+(:func:`ballot_of`): every measure it ranks above the status quo (the status quo alone when
+it ranks it first); with no status quo on the ballot, the upper half of its ranking (at
+least its first choice). Counterfactual decisions read the same ballots.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
+from flagship.democracy._ballots import BallotType
 from flagship.democracy._config import PROCEDURE_KEY
 from flagship.democracy._decision_rule import condorcet_winner, decide
 from flagship.democracy._populations._params import VoterParams
@@ -27,6 +33,7 @@ __all__ = [
     "FloatArray",
     "IntArray",
     "VoteView",
+    "ballot_of",
     "decide_complete",
     "decide_with",
     "mallows_around",
@@ -75,6 +82,21 @@ class VoteView:
     event: VoteConvened
     convened: list[int]  # own member indices convened
     rounds: int = 0
+
+
+def ballot_of(event: VoteConvened, ranking: Sequence[str]) -> list[str]:
+    """The ballot a voter with ``ranking`` casts in ``event``'s vote (see the module doc): the
+    ranking itself under a ranked rule; under an approval rule its approvals, in candidate order."""
+    if get_rule(event.rule).ballot_type is not BallotType.APPROVAL:
+        return list(ranking)
+    status_quo = event.status_quo
+    if status_quo is not None and status_quo in ranking:
+        above = list(ranking[: ranking.index(status_quo)]) or [status_quo]
+    elif status_quo is not None and status_quo in event.candidates:
+        above = list(ranking)  # an unranked status quo is below every ranked measure
+    else:
+        above = list(ranking[: max(1, (len(event.candidates) + 1) // 2)])
+    return [name for name in event.candidates if name in above]
 
 
 def names_of(rows: IntArray, candidates: tuple[str, ...]) -> list[list[str]]:
@@ -196,9 +218,12 @@ class Electorate(Population[Any]):
             self._cast(member, vote_id)
 
     def _submit_ballot(self, member: int, vote_id: str, ranking: list[str]) -> Outcome:
-        outcome = self.ctx.submit(
-            Action(self.ctx.now, self._actors[member], "ballot", {"vote_id": vote_id, "ranking": ranking})
-        )
+        """Cast ``ranking`` as the vote's ballot (:func:`ballot_of`: approvals in an approval vote)."""
+        view = self._votes.get(vote_id)
+        payload: dict[str, Any] = {"vote_id": vote_id, "ranking": ranking}
+        if view is not None and get_rule(view.event.rule).ballot_type is BallotType.APPROVAL:
+            payload = {"vote_id": vote_id, "approvals": ballot_of(view.event, ranking)}
+        outcome = self.ctx.submit(Action(self.ctx.now, self._actors[member], "ballot", payload))
         self.ctx.recorder.count("ballots_accepted" if outcome.accepted else f"ballots_{outcome.reason}")
         self._ballots_tried += 1
         self._ballots_rejected += 0 if outcome.accepted else 1
@@ -241,7 +266,11 @@ class Electorate(Population[Any]):
 
 
 def decide_with(view: VoteView, rankings: Sequence[Sequence[str]], seed: int, tie_break: str) -> str | None:
-    """What ``rankings`` would decide under the procedure ``view``'s vote published (a counterfactual)."""
+    """What ``rankings`` would decide under the procedure ``view``'s vote published (a counterfactual).
+
+    ``rankings`` are ballots in the vote's form: rankings, or approvals (:func:`ballot_of`) in an
+    approval vote.
+    """
     event = view.event
     decision = decide(
         event.rule,
@@ -298,4 +327,4 @@ def decide_complete(view: VoteView, rows: IntArray, seed: int, tie_break: str) -
             support = float((positions[:, winner] < positions[:, candidates.index(status_quo)]).mean())
             if support >= limit:
                 return name
-    return decide_with(view, names_of(rows, candidates), seed, tie_break)
+    return decide_with(view, [ballot_of(event, r) for r in names_of(rows, candidates)], seed, tie_break)

@@ -398,7 +398,7 @@ def test_pairwise_margins_treat_unranked_candidates_as_last() -> None:
 
 
 @pytest.mark.parametrize("config", [
-    {"rule": "approval"}, {"rule": "nonsense"}, {"candidates": ["a", "a"]},
+    {"rule": "referendum"}, {"rule": "nonsense"}, {"candidates": ["a", "a"]},
     {"thresholds": {"no_action": 0.6}}, {"thresholds": {"restrict": 1.5}},
     {"status_quo": None, "thresholds": {"restrict": 0.6}}, {"fallback_measure": "ban"},
     {"measure_params": {"restrict": {"procedure": 1}}}, {"strata": ["region", "region"]},
