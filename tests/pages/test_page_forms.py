@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flagship.democracy._pages import ballot_ranking
+from flagship.democracy._pages import ballot_approvals, ballot_ranking
 from flagship.democracy._survey._pages import survey_answers
 from flagship.mechanisms import InputError
 
@@ -31,6 +31,14 @@ def test_plurality_is_choose_one() -> None:
     assert ballot_ranking({"choice": "restrict", "rank_monitor": "1"}, MEASURES, "plurality") == ["restrict"]
     with pytest.raises(InputError, match="choose one"):
         ballot_ranking({"choice": "nonsense"}, MEASURES, "plurality")
+
+
+def test_ticked_boxes_become_approvals_in_candidate_order() -> None:
+    fields = {"approve_no_action": "yes", "approve_restrict": "yes", "rank_monitor": "1"}
+    assert ballot_approvals(fields, MEASURES) == ["restrict", "no_action"]
+    assert ballot_approvals({}, MEASURES) == []  # none ticked: the vote refuses it, BALLOT_EMPTY
+    with pytest.raises(InputError, match="the box approving monitor sends 'yes', not 'on'"):
+        ballot_approvals({"approve_monitor": "on"}, MEASURES)
 
 
 def test_survey_answers_by_scale() -> None:
