@@ -27,8 +27,9 @@ Action kinds (payloads are plain dicts, checked by hand; no pydantic per action)
   effects ``{"registered": <electorate size>, "voter": <the actor id>}`` (the voter id is in
   the effects so that a caller replaying a stored outcome learns whom it registered).
 * ``ballot``: ``{"vote_id": str, "ranking": [candidate, ...]}`` (most preferred first,
-  may be truncated; checked with :func:`flagship.democracy.validate_ballot`); effects
-  ``{"vote_id", "cast"}``.
+  may be truncated) under a ranked rule, ``{"vote_id": str, "approvals": [candidate, ...]}``
+  (distinct, at least one, any order) under ``approval``; checked with
+  :func:`flagship.democracy.validate_ballot`; effects ``{"vote_id", "cast"}``.
 * ``appeal``: ``{"decision_id": str}``; effects ``{"decision_id", "signatures",
   "review_requested"}``.
 

@@ -202,10 +202,11 @@ class BallotClosed(Event):
 
     ``counted`` valid ballots of ``convened`` members; ``winner`` is the measure the
     count decided (``None`` when the quorum was not met or nothing was counted);
-    ``record`` is the anonymous cast-vote record (every counted ranking, sorted, so
-    the cast order is not revealed) for audits and recounts; ``tally_seed`` is the
-    seed of the tally's recorded tie-break. ``first_choice_won`` maps each counted voter to
-    whether the measure they ranked first is ``winner`` (empty when nothing was decided): who
+    ``record`` is the anonymous cast-vote record (every counted ranking, or under an approval
+    rule every counted set of approvals in candidate order; sorted, so the cast order is not
+    revealed) for audits and recounts; ``tally_seed`` is the seed of the tally's recorded
+    tie-break. ``first_choice_won`` maps each counted voter to whether the measure they ranked
+    first (approval: one they approved) is ``winner`` (empty when nothing was decided): who
     won and who lost the vote, for legitimacy surveys (losers' consent), never how anyone ranked.
     """
 
