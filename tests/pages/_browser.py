@@ -3,8 +3,9 @@
 Lifecycle of :func:`served`: the scenario is served by ``flagship serve`` in its own process on a
 free loopback port (the command a pilot partner runs, with a SQLite store and a key directory in
 the test's folder); the test gets the trial once ``/readyz`` answers, drives it over HTTP and in
-the browser, and on leaving the block the server is stopped with SIGTERM, as an operator stops it:
-it must drain, sign a last checkpoint covering every entry and exit cleanly. The test then reads
+the browser, and on leaving the block the server is stopped as an operator stops it (SIGTERM from
+a service manager, or SIGINT: Ctrl-C in a terminal): it must drain, sign a last checkpoint covering
+every entry and exit cleanly. The test then reads
 the trial log from the store and runs ``flagship verify`` with the trial's own public key.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -67,12 +69,13 @@ class ServedTrial:
 
 
 @contextlib.contextmanager
-def served(scenario: Path, folder: Path, *, port: int | None = None,
-           time_factor: float | None = None) -> Iterator[ServedTrial]:
+def served(scenario: Path, folder: Path, *, port: int | None = None, time_factor: float | None = None,
+           stop_with: signal.Signals = signal.SIGTERM) -> Iterator[ServedTrial]:
     """Serve ``scenario`` with ``flagship serve`` on loopback for the block (see the module doc).
 
     ``port`` is for scenarios bound to their address (Web Bot Auth signs ``127.0.0.1:PORT``);
-    ``time_factor`` (sim seconds per wall second) is passed as ``--time-factor``.
+    ``time_factor`` (sim seconds per wall second) is passed as ``--time-factor``; ``stop_with``
+    is the signal that stops the server.
     """
     db = folder / "live.db"
     extra = ["--log-format", "json", *(["--time-factor", f"{time_factor:g}"] if time_factor else [])]
@@ -82,10 +85,14 @@ def served(scenario: Path, folder: Path, *, port: int | None = None,
         trial_id = str(httpx.get(f"{server.url}/v1/trial", timeout=30).json()["trial_id"])
         key = CheckpointKey.load(key_path(folder, trial_id))  # where --key-dir put it
         yield ServedTrial(server.url, trial_id, db, key.public_hex)
-        assert server.stop(), f"flagship serve did not exit cleanly: {server.output()}"
-        stopped = [record for record in _json_records(server.output())
-                   if record.get("event") == "trial_stopped"]
-        assert len(stopped) == 1, server.output()
+        server.process.send_signal(stop_with)
+        code = server.process.wait(timeout=STARTUP_SECONDS)
+        # uvicorn re-raises the signal once its graceful shutdown is done: a clean stop ends by it
+        # (SIGTERM), or as a Ctrl-C ends a command, with 128 + the signal's number (SIGINT: 130)
+        output = server.log_path.read_text(errors="replace")
+        assert code in (0, -stop_with, 128 + stop_with), f"flagship serve exited with {code}: {output}"
+        stopped = [record for record in _json_records(output) if record.get("event") == "trial_stopped"]
+        assert len(stopped) == 1 and "Traceback" not in output, output
         (record,) = stopped
         assert (record["trial"], record["after_failure"]) == (trial_id, False), record
         assert record["checkpointed"] == record["entries"], record  # the last checkpoint signs every entry

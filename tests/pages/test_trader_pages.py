@@ -5,16 +5,17 @@ serving a ``value_market`` trial (the ``screen`` policy, ``deforestation`` prohi
 authenticated by bearer tokens). Alice signs in with her token on the sign-in form, places a limit
 order, modifies it, sees bob's JSON sell trade against it (the book section refreshes itself with
 JavaScript; without it the reload link is used), has an order attesting ``deforestation`` refused
-with the reason in words, and cancels what rests. Once the server stopped gracefully, ``flagship verify``
-passes under the trial's key and the trial log holds each of her actions exactly once, with the
-refusal recorded as ``NORM_PROHIBITED``. The same flow runs without JavaScript at a 360x800
-viewport; axe-core (JavaScript run) finds no serious or critical WCAG 2.2 AA violation on the
-sign-in page, the trading page and the refusal.
+with the reason in words, and cancels what rests. Once the server stopped gracefully (SIGINT, a
+Ctrl-C), ``flagship verify`` passes under the trial's key and the trial log holds each of her
+actions exactly once, with the refusal recorded as ``NORM_PROHIBITED``. The same flow runs without
+JavaScript at a 360x800 viewport; axe-core (JavaScript run) finds no serious or critical WCAG 2.2 AA
+violation on the sign-in page, the trading page and the refusal.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def book_rows(page: Any) -> list[str]:
                          ids=["javascript-desktop", "no-javascript-mobile"])
 def test_trader_signs_in_places_modifies_is_refused_with_a_reason_and_cancels(
         tmp_path: Path, javascript: bool, viewport: tuple[int, int]) -> None:
-    with served(_scenario(tmp_path), tmp_path) as trial, trial.client() as client, \
+    with served(_scenario(tmp_path), tmp_path, stop_with=signal.SIGINT) as trial, trial.client() as client, \
             chromium(javascript=javascript, viewport=viewport) as context:
         site = trial.url
         page = context.new_page()
@@ -142,7 +143,7 @@ def test_trader_signs_in_places_modifies_is_refused_with_a_reason_and_cancels(
 
 
 def test_a_page_without_a_session_is_refused_and_a_foreign_order_is_unknown(tmp_path: Path) -> None:
-    with served(_scenario(tmp_path), tmp_path) as trial, trial.client() as client:
+    with served(_scenario(tmp_path), tmp_path, stop_with=signal.SIGINT) as trial, trial.client() as client:
         problem = client.get("/pages/market")
         assert (problem.status_code, problem.json()["reason"]) == (401, "UNAUTHENTICATED")
         signed = client.get("/pages/market/sign-in", params={"token": "tok-carol"}, follow_redirects=False)
