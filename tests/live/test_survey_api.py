@@ -29,10 +29,14 @@ ANSWERS = {"pj_voice_express": 4, "pj_neutral_biased": 2, "da_accept_even_if_dis
            "da_comment": "I lost, but it was fair"}
 
 
-def write_survey_scenario(directory: Path) -> Path:
-    path = write_vote_scenario(directory)
-    text = path.read_text().replace("[live]", """[mechanisms.legitimacy_survey]
-window_seconds = 600.0
+def write_survey_scenario(directory: Path, *, window: float = 600.0, incident_at: float = 100.0,
+                          deliberation: float = 50.0, ballot: float = 100.0, sunset: float = 1000.0) -> Path:
+    """The vote trial (:func:`write_vote_scenario`'s times) with a legitimacy survey open ``window``
+    sim seconds after each decision."""
+    path = write_vote_scenario(directory, incident_at=incident_at, deliberation=deliberation, ballot=ballot,
+                               sunset=sunset)
+    text = path.read_text().replace("[live]", f"""[mechanisms.legitimacy_survey]
+window_seconds = {window}
 
 [live]""", 1)
     path.write_text(text)

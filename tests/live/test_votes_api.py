@@ -57,7 +57,10 @@ class Clock:
         self.now = EPOCH + seconds  # time factor 1
 
 
-def write_vote_scenario(directory: Path, *, appeals: int = 2) -> Path:
+def write_vote_scenario(directory: Path, *, appeals: int = 2, incident_at: float = 100.0,
+                        deliberation: float = 50.0, ballot: float = 100.0, sunset: float = 1000.0) -> Path:
+    """The vote trial: an incident at ``incident_at`` convenes the electorate; deliberation, then the
+    ballot, then the count; the decision lapses ``sunset`` later (all in sim seconds)."""
     path = directory / "vote.toml"
     path.write_text(f"""
 name = "vote_live"
@@ -70,13 +73,13 @@ rule = "schulze"
 convening = "electorate"
 strata = ["region"]
 quorum = 0.5
-deliberation_seconds = 50.0
-ballot_seconds = 100.0
-sunset_seconds = 1000.0
+deliberation_seconds = {deliberation}
+ballot_seconds = {ballot}
+sunset_seconds = {sunset}
 appeal_signatures = {appeals}
 
 [[shocks]]
-at = 100.0
+at = {incident_at}
 kind = "ai_incident"
 payload = {{ severity = 0.9, incident_id = "frontier-jailbreak" }}
 

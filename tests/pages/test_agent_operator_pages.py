@@ -1,10 +1,12 @@
-"""The agent operator's page of the gate, in the Debian chromium against a real server.
+"""The agent operator's page of the gate, in the Debian chromium against ``flagship serve``.
 
-A real uvicorn server on loopback serves the gate + agents-only market trial. Alice (an AI
-agent signing with Web Bot Auth) is admitted, and her admission answer carries her operator's
-token; on probation she spoofs the book, surveillance reports it and the gate revokes her. Her
-operator signs in with the token, reads the revocation's explanation in words, and files an
-appeal with the page's form; afterwards ``flagship verify`` passes and the appeal is in the
+``flagship serve`` runs in its own process on loopback (see :func:`tests.pages._browser.served`),
+serving the gate + agents-only market trial. Alice (an AI agent signing her HTTP requests with
+Web Bot Auth for the server's ``127.0.0.1:PORT``) applies, passes the exam and is admitted, and
+her admission answer carries her operator's token; on probation she spoofs the book, surveillance
+reports it and the gate revokes her. Her operator signs in with the token, reads the
+revocation's explanation in words, and files an appeal with the page's form; once the server
+stopped gracefully, ``flagship verify`` passes under the trial's key and the appeal is in the
 trial log exactly once, acted for Alice, at the receipt's sequence number and hash. The flow
 runs with JavaScript (axe-core: no serious or critical WCAG 2.2 AA violation) and without it at
 a 360x800 viewport. The token's guarantees are checked over HTTP: only its hash is logged, a
@@ -13,8 +15,9 @@ forged token is refused, and an operator cannot act for the agent in the market.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -24,8 +27,8 @@ from flagship.agents import WebBotAuth
 from flagship.agents._operator_tokens import operator_sha256
 from flagship.telemetry import Store
 from tests.live._gate_support import agent, answer_body, application_body, key, write_gate_scenario
-from tests.live._support import build_live, free_port, problem, serving
-from tests.pages._browser import chromium, log_actions, verify
+from tests.live._support import free_port, problem
+from tests.pages._browser import ServedTrial, chromium, log_actions, served, verify
 from tests.pages.test_citizen_pages import assert_accessible
 
 ALICE = agent("operator-page-alice")
@@ -62,26 +65,27 @@ def appeal_outcomes(url: str) -> list[tuple[bool, str | None]]:
     return [(bool(row[0]), None if row[1] is None else str(row[1])) for row in rows]
 
 
-def served(tmp_path: Path, url: str) -> tuple[Any, int]:
+@contextmanager
+def gate_served(tmp_path: Path) -> Iterator[ServedTrial]:
+    """The gate trial served by ``flagship serve`` on the port its scenario binds signatures to."""
     port = free_port()  # signatures are made for the authority the scenario binds
     scenario = write_gate_scenario(tmp_path, authority=f"127.0.0.1:{port}", market=SPOOF_MARKET,
                                    gate="appeal_review_delay = 100000.0",  # pending while the test looks
                                    authenticators=("web_bot_auth", "agent_operator_token"))
-    return build_live(url, scenario, tmp_path), port
+    with served(scenario, tmp_path, port=port) as trial:
+        yield trial
 
 
 @pytest.mark.parametrize(("javascript", "viewport"), [(True, (1280, 900)), (False, (360, 800))],
                          ids=["javascript-desktop", "no-javascript-mobile"])
 def test_operator_reads_the_revocation_in_words_and_files_an_appeal(
         tmp_path: Path, javascript: bool, viewport: tuple[int, int]) -> None:
-    url = f"sqlite:///{tmp_path / 'live.db'}"
-    live, port = served(tmp_path, url)
-    with serving(live, port) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+    with gate_served(tmp_path) as trial, trial.client() as client:
         token = admitted_then_revoked(client)
         with chromium(javascript=javascript, viewport=viewport) as context:
             page = context.new_page()
-            page.goto(f"{server.url}/pages/gate/sign-in?token={token}")
-            assert page.url == f"{server.url}/pages/gate"  # the token left the address bar
+            page.goto(f"{trial.url}/pages/gate/sign-in?token={token}")
+            assert page.url == f"{trial.url}/pages/gate"  # the token left the address bar
             assert page.get_by_role("heading", level=1).inner_text() == "Your agent at the gate"
             assert page.locator("#agent-id").inner_text() == ALICE.agent_id
             assert page.locator("#status").inner_text() == \
@@ -103,23 +107,21 @@ def test_operator_reads_the_revocation_in_words_and_files_an_appeal(
             assert page.get_by_role("button", name="Appeal this sanction").count() == 0
             assert_accessible(page, javascript=javascript)
 
-            page.goto(f"{server.url}/pages/gate")
+            page.goto(f"{trial.url}/pages/gate")
             assert page.locator("#appeal-state").inner_text() == "under review"
-    assert verify(tmp_path / "live.db").count(": ok (") == 1
-    assert log_actions(url, "appeal") == [receipt]  # exactly once, where the receipt says, for Alice
-    assert appeal_outcomes(url) == [(True, None)]
+    assert verify(trial.db, trial).count(": ok (") == 1
+    assert log_actions(trial.db_url, "appeal") == [receipt]  # once, where the receipt says, for Alice
+    assert appeal_outcomes(trial.db_url) == [(True, None)]
 
 
 def test_a_stale_appeal_form_is_refused_in_words_and_logged_once(tmp_path: Path) -> None:
     """Two tabs: the second submission of the appeal form is refused as APPEAL_PENDING, shown in words."""
-    url = f"sqlite:///{tmp_path / 'live.db'}"
-    live, port = served(tmp_path, url)
-    with serving(live, port) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+    with gate_served(tmp_path) as trial, trial.client() as client:
         token = admitted_then_revoked(client)
         with chromium(javascript=False) as context:
             first, second = context.new_page(), context.new_page()
-            first.goto(f"{server.url}/pages/gate/sign-in?token={token}")
-            second.goto(f"{server.url}/pages/gate")
+            first.goto(f"{trial.url}/pages/gate/sign-in?token={token}")
+            second.goto(f"{trial.url}/pages/gate")
             first.get_by_role("button", name="Appeal this sanction").click()
             first.wait_for_selector("#receipt")
             second.get_by_role("button", name="Appeal this sanction").click()
@@ -128,15 +130,13 @@ def test_a_stale_appeal_form_is_refused_in_words_and_logged_once(tmp_path: Path)
             assert "An appeal of this sanction is already under review." in refusal
             assert "APPEAL_PENDING" in refusal
     # the refusal is on record too (a rejected action is logged); the appeal was accepted once
-    assert appeal_outcomes(url) == [(True, None), (False, "APPEAL_PENDING")]
-    assert verify(tmp_path / "live.db").count(": ok (") == 1
+    assert appeal_outcomes(trial.db_url) == [(True, None), (False, "APPEAL_PENDING")]
+    assert verify(trial.db, trial).count(": ok (") == 1
 
 
 def test_the_operator_token_is_logged_as_a_hash_only_forgeries_fail_and_it_cannot_trade(
         tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'live.db'}"
-    live, port = served(tmp_path, url)
-    with serving(live, port) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+    with gate_served(tmp_path) as trial, trial.client() as client:
         token = admitted_then_revoked(client)
         assert token.startswith(f"op.{ALICE.agent_id}.")
         bearer = {"Authorization": f"Bearer {token}"}
@@ -152,7 +152,7 @@ def test_the_operator_token_is_logged_as_a_hash_only_forgeries_fail_and_it_canno
         assert client.get(f"/v1/gate/agents/{ALICE.agent_id}", headers=bearer).status_code == 404
         # an agent's own signature is not an operator's sign-in
         problem(client.get("/pages/gate", auth=WebBotAuth(ALICE)), 403, "NOT_AN_OPERATOR")
-    with Store.open(url) as store, store.engine.connect() as conn:
+    with Store.open(trial.db_url) as store, store.engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT payload, effects, response FROM trial_log")).all()
     logged = "\n".join(str(value) for row in rows for value in row)
     assert token not in logged and operator_sha256(token) in logged

@@ -1,31 +1,30 @@
-"""The trader's pages of the value market, in the Debian chromium against a real server.
+"""The trader's pages of the value market, in the Debian chromium against ``flagship serve``.
 
-A real uvicorn server on loopback serves a ``value_market`` trial (the ``screen`` policy,
-``deforestation`` prohibited; traders authenticated by bearer tokens). Alice signs in with her
-token on the sign-in form, places a limit order, modifies it, sees bob's JSON sell trade
-against it (the book section refreshes itself with JavaScript; without it the reload link is
-used), has an order attesting ``deforestation`` refused with the reason in words, and cancels
-what rests. Afterwards ``flagship verify`` passes and the trial log holds each of her actions
-exactly once, with the refusal recorded as ``NORM_PROHIBITED``. The same flow runs without
-JavaScript at a 360x800 viewport; axe-core (JavaScript run) finds no serious or critical WCAG
-2.2 AA violation on the sign-in page, the trading page and the refusal.
+``flagship serve`` runs in its own process on loopback (see :func:`tests.pages._browser.served`),
+serving a ``value_market`` trial (the ``screen`` policy, ``deforestation`` prohibited; traders
+authenticated by bearer tokens). Alice signs in with her token on the sign-in form, places a limit
+order, modifies it, sees bob's JSON sell trade against it (the book section refreshes itself with
+JavaScript; without it the reload link is used), has an order attesting ``deforestation`` refused
+with the reason in words, and cancels what rests. Once the server stopped gracefully (SIGINT, a
+Ctrl-C), ``flagship verify`` passes under the trial's key and the trial log holds each of her
+actions exactly once, with the refusal recorded as ``NORM_PROHIBITED``. The same flow runs without
+JavaScript at a 360x800 viewport; axe-core (JavaScript run) finds no serious or critical WCAG 2.2 AA
+violation on the sign-in page, the trading page and the refusal.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+import signal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
 from flagship.telemetry import Store
-from tests.live._support import TOKENS, ThreadServer, auth, build_live
-from tests.pages._browser import chromium, verify
+from tests.live._support import TOKENS, auth
+from tests.pages._browser import chromium, served, verify
 from tests.pages.test_citizen_pages import assert_accessible
 
 
@@ -51,17 +50,6 @@ tokens = {{ {tokens} }}
     return path
 
 
-@contextmanager
-def market(tmp_path: Path) -> Iterator[tuple[str, httpx.Client, str]]:
-    url = f"sqlite:///{tmp_path / 'live.db'}"
-    live = build_live(url, _scenario(tmp_path), tmp_path)
-    try:
-        with ThreadServer(live.app) as server, httpx.Client(base_url=server.url, timeout=10) as client:
-            yield server.url, client, url
-    finally:
-        live.store.close()
-
-
 def market_actions(url: str) -> list[tuple[str, str, dict[str, Any], bool, str | None]]:
     """(actor, kind, payload, accepted, reason) of every logged market action, in log order."""
     with Store.open(url) as store, store.engine.connect() as conn:
@@ -78,8 +66,9 @@ def book_rows(page: Any) -> list[str]:
                          ids=["javascript-desktop", "no-javascript-mobile"])
 def test_trader_signs_in_places_modifies_is_refused_with_a_reason_and_cancels(
         tmp_path: Path, javascript: bool, viewport: tuple[int, int]) -> None:
-    with market(tmp_path) as (site, client, url), \
+    with served(_scenario(tmp_path), tmp_path, stop_with=signal.SIGINT) as trial, trial.client() as client, \
             chromium(javascript=javascript, viewport=viewport) as context:
+        site = trial.url
         page = context.new_page()
         sent: list[dict[str, str]] = []
         page.on("request", lambda request: sent.append(request.headers))
@@ -114,7 +103,7 @@ def test_trader_signs_in_places_modifies_is_refused_with_a_reason_and_cancels(
                                     "qty": 4})
         assert resting.status_code == 201, resting.text
         if javascript:  # the book section refreshes itself: no navigation
-            page.locator("#book tr.ask", has_text="110").wait_for(timeout=20_000)
+            page.locator("#book tr.ask", has_text="110").wait_for()
         else:
             page.get_by_role("link", name="Reload the book").click()
         assert book_rows(page) == ["sell 110 4 1", "buy 101 1 1"]
@@ -142,7 +131,7 @@ def test_trader_signs_in_places_modifies_is_refused_with_a_reason_and_cancels(
         assert not any("tok-alice" in str(headers) for headers in sent[2:])
 
     alice = [(kind, payload, accepted, reason) for actor, kind, payload, accepted, reason
-             in market_actions(url) if actor == "alice"]
+             in market_actions(trial.db_url) if actor == "alice"]
     assert alice == [
         ("limit", {"order_id": "a1", "side": "buy", "price": 100, "qty": 3, "tif": "GTC",
                    "post_only": False}, True, None),
@@ -150,11 +139,11 @@ def test_trader_signs_in_places_modifies_is_refused_with_a_reason_and_cancels(
         ("limit", {"order_id": "a2", "side": "sell", "price": 120, "qty": 1, "tif": "GTC", "post_only": False,
                    "values": ["deforestation"]}, False, "NORM_PROHIBITED"),
         ("cancel", {"order_id": "a1"}, True, None)]
-    assert verify(tmp_path / "live.db").count(": ok (") == 1
+    assert verify(trial.db, trial).count(": ok (") == 1
 
 
 def test_a_page_without_a_session_is_refused_and_a_foreign_order_is_unknown(tmp_path: Path) -> None:
-    with market(tmp_path) as (_, client, url):
+    with served(_scenario(tmp_path), tmp_path, stop_with=signal.SIGINT) as trial, trial.client() as client:
         problem = client.get("/pages/market")
         assert (problem.status_code, problem.json()["reason"]) == (401, "UNAUTHENTICATED")
         signed = client.get("/pages/market/sign-in", params={"token": "tok-carol"}, follow_redirects=False)
@@ -169,7 +158,7 @@ def test_a_page_without_a_session_is_refused_and_a_foreign_order_is_unknown(tmp_
         malformed = client.post("/pages/market/orders", data={"csrf_token": csrf, "idempotency_key": "k-2",
                                                                "order_id": "c1", "side": "buy", "qty": "x"})
         assert malformed.status_code == 422 and "INVALID_PAYLOAD" in malformed.text
-    assert [(a, k, ok, r) for a, k, _, ok, r in market_actions(url)] == [
+    assert [(a, k, ok, r) for a, k, _, ok, r in market_actions(trial.db_url)] == [
         ("carol", "cancel", False, "UNKNOWN_ORDER")]
 
 
