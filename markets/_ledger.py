@@ -159,7 +159,7 @@ class Ledger:
             by_group.setdefault(self.groups.get(actor, "other"), []).append(gain)
         values["gains_gini"] = gini([max(0.0, sum(g) / len(g)) for g in by_group.values()])
         # filled by the surveillance policy when it is enabled
-        values["spoof_orders"] = values["spoof_orders_per_open_second"] = None
+        values["spoof_orders"] = values["spoof_orders_per_open_second"] = values["suspicious_cancels"] = None
         values["fill_ratio"] = self.filled / self.ordered if self.ordered else None
         values["time_to_fill_seconds"] = (self.fill_time_sum / self.fill_time_n if self.fill_time_n
                                           else None)

@@ -67,6 +67,11 @@ MEASURES: tuple[Measure, ...] = (
             "spoof_orders / seconds the market was open (not halted) from the first of them to the "
             "run's end (the whole run when there is none): the exposure-normalised rate, which halts "
             "cannot lower by closing the market; undefined without surveillance"),
+    Measure("suspicious_cancels", Area.ROBUSTNESS, "count", False,
+            "accepted orders of any account cancelled in the spoofing pattern surveillance looks for, "
+            "as it sees them (no ground truth: an honest block order that looks alike counts too); the "
+            "spoofing a live trial, whose participants are not profiled, can watch; undefined without "
+            "surveillance"),
 )
 """The measures ``ValueMarket`` declares (docs/markets.md defines each)."""
 

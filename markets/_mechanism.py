@@ -80,7 +80,7 @@ _FINISH_ORDER = (
     "fill_ratio", "time_to_fill_seconds", "quoted_spread_ticks", "honest_rejection_rate",
     "manipulator_profit", "price_volatility", "shock_drawdown", "shock_recovery_seconds", "halts",
     "halted_seconds", "halted_share", "manipulator_volume_share", "spoof_orders",
-    "spoof_orders_per_open_second",
+    "spoof_orders_per_open_second", "suspicious_cancels",
 )
 
 

@@ -6,7 +6,9 @@ its findings as ``ViolationObserved`` and, once enough accumulate, ``IncidentRai
 ``spoof_orders`` (profiled manipulators' cancels with the spoofing pattern: ground truth, so an
 honest block order that looks alike is not counted) and
 ``spoof_orders_per_open_second`` (per second the market was not halted, from the first of them on:
-halts before any spoofing protect nothing and must not dilute the rate).
+halts before any spoofing protect nothing and must not dilute the rate) and
+``suspicious_cancels`` (anyone's cancels with that pattern, as surveillance sees them: no ground
+truth, so it is the spoofing measure a live trial, whose clients are never profiled, can guard).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class MarketSurveillance(MarketPolicy):
         # profiled manipulators' cancels with the spoofing pattern, reported or not (a measure only)
         self._spoof_orders = 0
         self._spoof_clock = (0.0, 0.0)  # (time, halted seconds then) of the first of them
+        self._suspicious_cancels = 0  # anyone's cancels with the spoofing pattern (a measure only)
 
     def flag(self, is_buy: bool, price: int, qty: int) -> bool:
         if qty < self._spoof_qty:
@@ -68,11 +71,12 @@ class MarketSurveillance(MarketPolicy):
 
     def on_cancel(self, order: RestingOrder, now: float) -> None:
         if order.far:
-            if order.actor in self.market.ledger.manipulators and \
-                    self._detector.suspicious(order.qty, order.filled, True, now - order.placed):
-                if not self._spoof_orders:  # exposure counts from the first one on
-                    self._spoof_clock = (now, self.market.halts.halted_seconds(now))
-                self._spoof_orders += 1
+            if self._detector.suspicious(order.qty, order.filled, True, now - order.placed):
+                self._suspicious_cancels += 1
+                if order.actor in self.market.ledger.manipulators:
+                    if not self._spoof_orders:  # exposure counts from the first one on
+                        self._spoof_clock = (now, self.market.halts.halted_seconds(now))
+                    self._spoof_orders += 1
             finding = self._detector.on_cancel(order.actor, order.client_id, order.qty, order.filled, True,
                                                order.placed, now)
             if finding is not None:
@@ -99,6 +103,7 @@ class MarketSurveillance(MarketPolicy):
         values["spoof_orders"] = float(self._spoof_orders)
         values["spoof_orders_per_open_second"] = (self._spoof_orders / open_seconds if open_seconds > 0
                                                   else None)
+        values["suspicious_cancels"] = float(self._suspicious_cancels)
 
     def snapshot(self) -> dict[str, Any]:
         return {"surveillance": self._detector.to_json()}

@@ -73,6 +73,24 @@ def test_only_profiled_manipulators_spoofs_count_and_no_spoofing_is_a_rate_of_ze
     assert silent.measures(until=END)["spoof_orders_per_open_second"] is None
 
 
+def test_suspicious_cancels_count_everyones_spoofing_pattern_without_ground_truth() -> None:
+    # what a live guardrail can watch: a live client is never profiled as a manipulator
+    both = spoofing_run(10.0, honest_blocks=True)
+    assert (both["spoof_orders"], both["suspicious_cancels"]) == (40.0, 80.0)
+    assert spoofing_run(10.0)["suspicious_cancels"] == 40.0
+    world = World()
+    quote(world, 0.0)
+    world.limit("unprofiled", 1, "buy", 90, 50, t=1.0)  # large and far, cancelled quickly: counted
+    world.cancel("unprofiled", 1, t=2.0)
+    world.limit("unprofiled", 2, "buy", 90, 5, t=3.0)  # small: not the pattern
+    world.cancel("unprofiled", 2, t=4.0)
+    world.limit("unprofiled", 3, "buy", 90, 50, t=5.0)  # cancelled too late: not the pattern
+    world.cancel("unprofiled", 3, t=50.0)
+    measures = world.measures(until=END)
+    assert (measures["spoof_orders"], measures["suspicious_cancels"]) == (0.0, 1.0)
+    assert World(surveillance={"enabled": False}).measures(until=END)["suspicious_cancels"] is None
+
+
 def test_alignment_and_leakage_are_undefined_when_nobody_attests() -> None:
     world = World()
     world.limit("a", 1, "sell", 100, 2, t=1.0)
