@@ -115,11 +115,12 @@ class WebBotAuthenticator:
     Each nonce is remembered until its signature could no longer verify (``max_age`` plus
     ``clock_skew``, or ``expires`` if earlier), so the replay cache needs no size or TTL of
     its own: it holds at most (accepted requests/s) x that window, and evicting a nonce any
-    earlier would reopen a replay window. It lives in memory: after a restart, a still-valid
-    signed request can be replayed once. Every state-changing request (POST, PATCH, DELETE)
-    carries an Idempotency-Key that its signature covers, and the server's key index is
-    rebuilt from the durable log, so such a replay returns the committed outcome and acts no
-    second time; a replayed GET only reads.
+    earlier would reopen a replay window. It lives in memory, so a restarted server refuses
+    every signature whose ``created`` is before its start (``gateway.started_at``; reason
+    ``CREATED_BEFORE_START``): a request captured before a restart cannot be replayed after
+    it. Every state-changing request (POST, PATCH, DELETE) also carries an Idempotency-Key
+    that its signature covers, and the server's key index is rebuilt from the durable log,
+    so a retry returns the committed outcome and acts no second time.
     """
 
     scheme = "web_bot_auth"
@@ -155,7 +156,8 @@ class WebBotAuthenticator:
         self._keys = _GateKeys(self)
         try:
             verifier = RequestVerifier(self._keys, max_age=options.get("max_age", 60.0),
-                                       clock_skew=options.get("clock_skew", 5.0))
+                                       clock_skew=options.get("clock_skew", 5.0),
+                                       not_before=gateway.started_at)
         except InputError as exc:
             problems.extend(exc.problems)
         if problems or verifier is None:

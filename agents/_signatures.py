@@ -102,6 +102,9 @@ class RequestRejectReason(StrEnum):
     """Past ``expires``, or ``created`` older than the maximum age (each with clock skew)."""
     CREATED_IN_FUTURE = "CREATED_IN_FUTURE"
     """``created`` is later than now plus the clock-skew allowance."""
+    CREATED_BEFORE_START = "CREATED_BEFORE_START"
+    """``created`` is before the verifier's ``not_before`` (the server's start): the replay cache
+    of an earlier process may have held its nonce, so it could be a capture replayed."""
     REPLAYED_NONCE = "REPLAYED_NONCE"
     """This agent's nonce was already accepted within its validity window."""
     MISSING_NONCE = "MISSING_NONCE"
@@ -398,6 +401,11 @@ class _OneVerification(HTTPMessageVerifier):
             raise refuse(reason.EXPIRED, f"expired at {expires}")
         if created + self._policy.max_age + skew < now:
             raise refuse(reason.EXPIRED, f"created {created} is older than the maximum age")
+        start = self._policy.not_before
+        if start is not None and created < start:
+            raise refuse(reason.CREATED_BEFORE_START,
+                         f"the signature's created parameter ({created}) is before this server "
+                         f"started ({start}); sign the request again")
 
 
 def _unselected(signature_input: str) -> RequestRejected:
@@ -431,7 +439,7 @@ class RequestVerifier:
     exists (MALFORMED, WRONG_TAG); parameters (MALFORMED); coverage
     (MISSING_COMPONENT, ``@query`` included when the URL has a query and ``idempotency-key``
     when sent; CONTENT_DIGEST_MISSING); MISSING_NONCE; time
-    (CREATED_IN_FUTURE, EXPIRED); UNKNOWN_KEY; BAD_SIGNATURE; DIGEST_MISMATCH;
+    (CREATED_IN_FUTURE, EXPIRED, CREATED_BEFORE_START); UNKNOWN_KEY; BAD_SIGNATURE; DIGEST_MISMATCH;
     REPLAYED_NONCE.  A nonce is remembered only once everything else passed, so
     a forged or tampered copy of a request cannot burn the genuine one's nonce.
 
@@ -440,12 +448,19 @@ class RequestVerifier:
     clock_skew``.  Each nonce is remembered, per agent, exactly that long, so
     the replay cache holds at most (accepted requests/s) x (max_age + 2 x
     clock_skew) entries.  Thread-safe.
+
+    The cache lives in memory, so a verifier that replaces another one (a restarted server)
+    passes ``not_before``, its start in unix seconds: a signature whose ``created`` is before
+    that whole second is refused (CREATED_BEFORE_START), since the previous process may have
+    accepted its nonce. A client whose clock lags the server's by ``d`` seconds is refused for
+    the first ``d`` seconds after a start and signs again.
     """
 
-    __slots__ = ("_clock_skew", "_keys", "_max_age", "_nonces")
+    __slots__ = ("_clock_skew", "_keys", "_max_age", "_nonces", "_not_before")
 
     def __init__(
-        self, keys: AgentKeyResolver, *, max_age: float = 60.0, clock_skew: float = 5.0
+        self, keys: AgentKeyResolver, *, max_age: float = 60.0, clock_skew: float = 5.0,
+        not_before: float | None = None,
     ) -> None:
         if not isinstance(keys, AgentKeyResolver):
             raise InputError(Problem("keys", "expected an AgentKeyResolver (resolve_key method)"))
@@ -454,6 +469,8 @@ class RequestVerifier:
         self._clock_skew = finite_number(clock_skew, "clock_skew")
         if self._clock_skew < 0:
             raise InputError(Problem("clock_skew", "must be >= 0"))
+        self._not_before = (None if not_before is None
+                            else math.floor(finite_number(not_before, "not_before")))
         self._nonces = ReplayCache()
 
     @property
@@ -470,6 +487,11 @@ class RequestVerifier:
     def clock_skew(self) -> float:
         """Seconds of clock disagreement tolerated on every time check."""
         return self._clock_skew
+
+    @property
+    def not_before(self) -> int | None:
+        """The whole unix second before which a signature's ``created`` is refused, if any."""
+        return self._not_before
 
     @property
     def remembered_nonces(self) -> int:

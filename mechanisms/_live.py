@@ -65,6 +65,15 @@ class Gateway(Protocol):
         """Current simulated time of the trial."""
         ...
 
+    @property
+    def started_at(self) -> float:
+        """Wall-clock unix seconds when this server process started serving the trial.
+
+        An authenticator that remembers nonces in memory refuses signatures created before
+        it, since the process before a restart may have accepted them already.
+        """
+        ...
+
     async def submit(self, mechanism: str, kind: str, payload: Mapping[str, Any], *,
                      actor: str) -> Outcome:
         """Hand an action to the single writer; returns its outcome once it is committed."""

@@ -89,6 +89,12 @@ def serve(
     db_timeout: Annotated[float, typer.Option(
         "--db-timeout", help="seconds a commit may wait for the database before answering 503",
         min=0.01)] = 5.0,
+    idempotency_window: Annotated[int, typer.Option(
+        "--idempotency-window", help="idempotency keys whose committed outcomes stay in memory; a retry "
+                                     "under an older key is answered from the store", min=1)] = 100_000,
+    history_window: Annotated[int, typer.Option(
+        "--history-window", help="commits of the trial's history kept in memory for replays; older ones "
+                                 "are read from the store", min=1)] = 100_000,
     access_log: Annotated[bool, typer.Option("--access-log", help="log every request")] = False,
     log_format: Annotated[LogFormatChoice, typer.Option(
         "--log-format", help="text lines, or one JSON object per line (for a log shipper)")
@@ -116,7 +122,8 @@ def serve(
     run_server(scenario, db=db, host=host, port=port, time_factor=time_factor, overrides=set_ or [],
                shadow=shadow or [], arm=arm, trial=trial, new_trial=new_trial, key_dir=key_dir,
                options=EngineOptions(tick_seconds=tick, measures_seconds=measures_interval,
-                                     checkpoint_seconds=checkpoint_seconds, db_timeout=db_timeout),
+                                     checkpoint_seconds=checkpoint_seconds, db_timeout=db_timeout,
+                                     idempotency_window=idempotency_window, history_window=history_window),
                access_log=access_log, log_format=log_format.value, witness=witness,
                connections=connections)
 

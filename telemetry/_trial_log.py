@@ -496,6 +496,14 @@ class TrialLog:
                 return
             next_seq = int(page[-1].seq) + 1
 
+    def keyed_entries(self, trial_id: str, keys: Sequence[str]) -> list[LogEntry]:
+        """The entries stored under any of the idempotency ``keys`` (exact keys), in log order."""
+        with self._connect() as conn:
+            rows = conn.execute(sa.select(trial_log).where(
+                trial_log.c.trial_id == trial_id, trial_log.c.idempotency_key.in_(list(keys)))
+                .order_by(trial_log.c.seq)).all()
+        return [_entry(row) for row in rows]
+
     def checkpoints(self, trial_id: str) -> list[Checkpoint]:
         """Every checkpoint of a trial, smallest first."""
         with self._connect() as conn:

@@ -105,7 +105,7 @@ def _package_version() -> str:
 
 
 def request_pipeline(limits: Limits, gateway: LiveGateway, *, metrics: LiveMetrics,
-                     lookup: Callable[[str], IdempotencyRecord | None],
+                     lookup: Callable[[str], Awaitable[IdempotencyRecord | None]],
                      settled: Callable[[], Awaitable[None]],
                      receipt: Callable[[str], str | None] = lambda _: None) -> ASGIApp:
     """The middlewares every routed request goes through, outermost first, ending at its route."""
@@ -220,13 +220,13 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
 
     # Operator routes stay outside the participants' pipeline: their own signature check, no
     # participant authenticator ever sees an operator's request.
-    operators = operator_router(engine, spec.operators)
+    operators = operator_router(engine, spec.operators, started_at=gateway.started_at)
     for key, owner in claimed.items():
         if key.partition(" ")[2].startswith(operators.prefix):
             raise ContractError(f"{owner}.http: {key} is under {operators.prefix}, reserved for operators")
     app.include_router(operators)
     pages, sign_in_paths = mount_pages(app, engine, gateway)
-    pipeline = request_pipeline(spec.limits, gateway, metrics=engine.metrics, lookup=engine.lookup,
+    pipeline = request_pipeline(spec.limits, gateway, metrics=engine.metrics, lookup=engine.find,
                                 settled=engine.settled, receipt=engine.receipt)
     install_route_stacks(app.router, served, pipeline)
     # the pages share the pipeline (and so its rate buckets) behind their session and CSRF guard

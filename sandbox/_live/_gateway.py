@@ -12,6 +12,7 @@ as the log stores it and queue it on the single writer under the request's idemp
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any
@@ -80,6 +81,13 @@ class LiveGateway:
         self.authenticators: Sequence[Authenticator] = authenticators
         self.requests = requests if requests is not None else ActiveRequests()
         """The keyed requests being served (the idempotency middleware binds them)."""
+        # Wall clock, not the engine's: signatures carry unix seconds whatever the trial's clock.
+        self._started_at = time.time()
+
+    @property
+    def started_at(self) -> float:
+        """Wall-clock unix seconds when this gateway (the server's app) was built."""
+        return self._started_at
 
     @property
     def now(self) -> float:

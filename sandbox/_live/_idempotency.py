@@ -13,13 +13,20 @@ Lifecycle of a key:
 3. The single writer commits each keyed action with its stored key (:meth:`IdempotencyContext.key_for`),
    the request hash and the outcome (:func:`response_json`), then records it in the index.
 4. On restart, :meth:`IdempotencyIndex.from_entries` rebuilds the index from the log.
+
+The index keeps the records of the ``window`` most recently committed keys in memory
+(``flagship serve --idempotency-window``); an older key's record is read back from the log
+(:func:`store_lookup`, one indexed query per stored key), so a retry under a key of any age
+gets its committed outcome. Once keys have been evicted, a key unknown in memory costs one
+such query: the price of memory that no longer grows with the trial.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterable, Mapping
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +34,7 @@ import orjson
 
 from flagship.mechanisms import Outcome, StoreError, canonical_bytes, canonical_json
 from flagship.mechanisms._action import EMPTY
-from flagship.telemetry._trial_log import LogEntry
+from flagship.telemetry._trial_log import LogEntry, TrialLog
 
 __all__ = [
     "KEYED_METHODS",
@@ -35,12 +42,17 @@ __all__ = [
     "IdempotencyContext",
     "IdempotencyIndex",
     "IdempotencyRecord",
+    "OlderRecords",
     "parse_key",
     "parse_stored_key",
     "request_hash",
     "response_json",
+    "store_lookup",
     "stored_outcome",
 ]
+
+DEFAULT_WINDOW = 100_000
+"""Keys whose records the index keeps in memory unless told otherwise (about 50 MB at most)."""
 
 #: Methods whose effect must happen once: they carry an ``Idempotency-Key``. DELETE too: a
 #: cancellation replayed (after a restart emptied the signatures' replay cache) must return
@@ -66,48 +78,130 @@ class IdempotencyRecord:
         return max(self.entries.values()) if self.entries else None
 
 
+OlderRecords = Callable[[str], "IdempotencyRecord | None"]
+"""Where an index finds the record of a key it no longer holds in memory (the log)."""
+
+
 class IdempotencyIndex:
-    """Committed idempotency records by base key: built from the log, grown by each commit."""
+    """Committed idempotency records by base key: built from the log, grown by each commit.
 
-    __slots__ = ("_records",)
+    Holds the ``window`` most recently committed keys (None: all); ``older`` answers for
+    the keys evicted from memory.
+    """
 
-    def __init__(self, records: dict[str, IdempotencyRecord] | None = None) -> None:
+    __slots__ = ("_evicted", "_older", "_records", "_window")
+
+    def __init__(self, records: dict[str, IdempotencyRecord] | None = None, *, window: int | None = None,
+                 older: OlderRecords | None = None) -> None:
         self._records: dict[str, IdempotencyRecord] = {} if records is None else records
+        self._window = window
+        self._older = older
+        self._evicted = False
+        self._trim()
 
     @classmethod
-    def from_entries(cls, entries: Iterable[LogEntry], *, trial_id: str = "") -> IdempotencyIndex:
-        """The index of a trial's log: every entry that answered a keyed request.
+    def from_entries(cls, entries: Iterable[LogEntry], *, trial_id: str = "", window: int | None = None,
+                     older: OlderRecords | None = None) -> IdempotencyIndex:
+        """The index of a trial's log: every entry that answered a keyed request (the newest
+        ``window`` keys kept in memory).
 
         A stored key or response that cannot be read raises :class:`StoreError` naming
         the trial and the entry's sequence number.
         """
         index = cls()
         for entry in entries:
-            if entry.idempotency_key is None or entry.request_hash is None or entry.response is None:
-                continue
-            try:
-                base, position = parse_stored_key(entry.idempotency_key)
-                outcome = stored_outcome(entry.response)
-            except (ValueError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
-                raise StoreError(f"trial {trial_id}: log entry seq {entry.seq} holds an unreadable "
-                                 f"idempotency record ({exc}); the log is corrupt") from None
-            index.remember(base, entry.request_hash, position, outcome, entry=(entry.seq, entry.hash))
+            index._add(entry, trial_id)
+        index._window, index._older = window, older
+        index._trim()
         return index
 
-    def lookup(self, base_key: str) -> IdempotencyRecord | None:
-        """The record of ``base_key`` if an action under it has been committed."""
-        return self._records.get(base_key)
+    def _add(self, entry: LogEntry, trial_id: str) -> None:
+        if entry.idempotency_key is None or entry.request_hash is None or entry.response is None:
+            return
+        try:
+            base, position = parse_stored_key(entry.idempotency_key)
+            outcome = stored_outcome(entry.response)
+        except (ValueError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
+            raise StoreError(f"trial {trial_id}: log entry seq {entry.seq} holds an unreadable "
+                             f"idempotency record ({exc}); the log is corrupt") from None
+        self.remember(base, entry.request_hash, position, outcome, entry=(entry.seq, entry.hash))
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def lookup(self, base_key: str, *, memory_only: bool = False) -> IdempotencyRecord | None:
+        """The record of ``base_key`` if an action under it has been committed.
+
+        Past the window it is read from the log, unless ``memory_only`` (the writer's own
+        check for a key committed while its request waited: such a key is recent).
+        """
+        record = self._records.get(base_key)
+        if record is None and self._evicted and self._older is not None and not memory_only:
+            return self._older(base_key)
+        return record
+
+    async def find(self, base_key: str) -> IdempotencyRecord | None:
+        """:meth:`lookup` off the event loop: a key past the window is read from the log in a thread."""
+        record = self._records.get(base_key)
+        if record is None and self._evicted and self._older is not None:
+            return await asyncio.to_thread(self._older, base_key)
+        return record
 
     def remember(self, base_key: str, request_hash: str, position: int, outcome: Outcome, *,
                  entry: tuple[int, str] | None = None) -> None:
         """Record the committed outcome of the ``position``-th submit under ``base_key``
         (and ``entry``, the (seq, hash) of the log entry that committed it)."""
-        record = self._records.get(base_key)
+        record = self._records.pop(base_key, None)  # popped: re-inserted as the newest
+        if record is None and position > 0 and self._evicted and self._older is not None:
+            # a later submit of an evicted key (its first one commits first): keep its earlier ones
+            record = self._older(base_key)
         if record is None:
-            record = self._records[base_key] = IdempotencyRecord(request_hash, {})
+            record = IdempotencyRecord(request_hash, {})
+        self._records[base_key] = record
         record.outcomes[position] = outcome
         if entry is not None:
             record.entries[position] = entry
+        self._trim()
+
+    def _trim(self) -> None:
+        """Evict the oldest keys beyond the window (dicts keep insertion order: oldest first)."""
+        window, records = self._window, self._records
+        if window is None or len(records) <= window:
+            return
+        for oldest in list(itertools.islice(records, len(records) - window)):
+            del records[oldest]
+        self._evicted = True
+
+
+def store_lookup(log: TrialLog, trial_id: str) -> OlderRecords:
+    """Reads the record of a base key from ``trial_id``'s log: an index's ``older``.
+
+    Every submit of a request is stored under its own key (``[identity, key]``, then
+    ``[identity, key, n]``), each looked up exactly in the log's unique index, in rounds of
+    :data:`_LOOKUP_ROUND` until a round finds fewer.
+    """
+    def older(base_key: str) -> IdempotencyRecord | None:
+        try:
+            identity, key = orjson.loads(base_key)
+        except (ValueError, TypeError):
+            return None
+        index = IdempotencyIndex()
+        start = 0
+        while True:
+            stored: Sequence[str] = [base_key if n == 0 else canonical_json([identity, key, n])
+                                     for n in range(start, start + _LOOKUP_ROUND)]
+            found = log.keyed_entries(trial_id, stored)
+            for entry in found:
+                index._add(entry, trial_id)
+            if len(found) < _LOOKUP_ROUND:
+                return index._records.get(base_key)
+            start += _LOOKUP_ROUND
+
+    return older
+
+
+_LOOKUP_ROUND = 4
+"""Stored keys asked for at once (a request's submits beyond the first are rare)."""
 
 
 @dataclass(slots=True)

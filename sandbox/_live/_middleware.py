@@ -365,7 +365,7 @@ class IdempotencyMiddleware:
     which is after the commit (a route's outcome exists only once committed).
     """
 
-    def __init__(self, app: ASGIApp, lookup: Callable[[str], IdempotencyRecord | None],
+    def __init__(self, app: ASGIApp, lookup: Callable[[str], Awaitable[IdempotencyRecord | None]],
                  requests: ActiveRequests, metrics: LiveMetrics,
                  receipt: Callable[[str], str | None] = lambda _: None) -> None:
         self.app = app
@@ -399,7 +399,7 @@ class IdempotencyMiddleware:
                          "a request with this Idempotency-Key is still being processed; retry later",
                          {"Retry-After": "1"})
             return
-        record = self.lookup(base)
+        record = await self.lookup(base)
         if record is not None:
             if record.request_hash != digest:
                 await refuse(scope, receive, send, self.metrics, 422, "IDEMPOTENCY_KEY_REUSED",

@@ -66,9 +66,11 @@ async def operator_act(engine: Engine, kind: str, payload: Mapping[str, Any], ac
     return await engine.submit(OPERATOR, kind, payload, actor)
 
 
-def operator_router(engine: Engine, operators: Mapping[str, str]) -> APIRouter:
-    """The ``/v1/operator`` routes for ``engine``'s trial, verified against ``operators``' keys."""
-    verifier = OperatorVerifier(operators)
+def operator_router(engine: Engine, operators: Mapping[str, str], *,
+                    started_at: float | None = None) -> APIRouter:
+    """The ``/v1/operator`` routes for ``engine``'s trial, verified against ``operators``' keys
+    (signatures created before ``started_at``, the server's start, are refused)."""
+    verifier = OperatorVerifier(operators, not_before=started_at)
     router = APIRouter(prefix="/v1/operator", tags=["operator"])
 
     async def act(request: Request, kind: str) -> OperatorState:

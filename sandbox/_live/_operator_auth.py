@@ -128,7 +128,10 @@ class OperatorVerifier:
     """Checks operator signatures against the scenario's operator keys (see the module docstring)."""
 
     def __init__(self, operators: Mapping[str, str], *, max_age: float = 60.0, clock_skew: float = 5.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, not_before: float | None = None) -> None:
+        """``not_before``: the server's start (unix seconds). Nonces live in memory, so a
+        signature created before that whole second is refused (``CREATED_BEFORE_START``): the
+        process before a restart may have accepted it already."""
         problems: list[Problem] = []
         keys: dict[str, Ed25519PublicKey] = {}
         self._names: dict[str, str] = {}
@@ -146,6 +149,7 @@ class OperatorVerifier:
         self._skew = clock_skew
         self._clock = clock
         self._nonces: dict[tuple[str, str], float] = {}
+        self._not_before = None if not_before is None else math.floor(not_before)
 
     def verify(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> str:
         """The operator who signed this request, or AuthError (401, or 403 for a non-operator key)."""
@@ -175,6 +179,11 @@ class OperatorVerifier:
         if missing:
             raise AuthError("BAD_SIGNATURE", f"the signature does not cover {missing}")
         keyid, nonce = str(params["keyid"]), str(params.get("nonce", ""))
+        created = params.get("created")
+        if self._not_before is not None and (not isinstance(created, int) or created < self._not_before):
+            raise AuthError("CREATED_BEFORE_START", f"the signature's created parameter ({created}) is "
+                                                    f"before this server started ({self._not_before}); "
+                                                    "sign the request again")
         now = self._clock()
         self._nonces = {k: until for k, until in self._nonces.items() if until >= now}
         if not nonce or (keyid, nonce) in self._nonces:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flagship.mechanisms import ContractError, StoreError
 from flagship.sandbox._gc import FrozenHeap
 from flagship.sandbox._host import Host
-from flagship.sandbox._live._idempotency import IdempotencyIndex
+from flagship.sandbox._live._idempotency import IdempotencyIndex, store_lookup
 from flagship.sandbox._replay import Commit, commits_from_entries, replay
 from flagship.sandbox._runner import build_host
 from flagship.sandbox._scenario import ResolvedScenario
@@ -53,11 +53,13 @@ def new_host(resolved: ResolvedScenario, seed: int) -> Host:
 
 
 def recover_trial(resolved: ResolvedScenario, trial: Trial, log: TrialLog, heap: FrozenHeap, *,
-                  witnessed: Sequence[WitnessedHead] = ()) -> Recovered:
+                  witnessed: Sequence[WitnessedHead] = (),
+                  idempotency_window: int | None = None) -> Recovered:
     """Verify the trial's chain (and its witnessed heads) and rebuild every mechanism by replaying its log.
 
-    ``heap`` is thawed before the replay: the state this replaces may be frozen, and the
-    collector must be able to reclaim it. A log shorter than a witnessed head, or with
+    The key index holds the newest ``idempotency_window`` keys (None: all), reading older
+    ones back from ``log``. ``heap`` is thawed before the replay: the state this replaces may
+    be frozen, and the collector must be able to reclaim it. A log shorter than a witnessed head, or with
     another hash at a witnessed size, is refused like a broken chain.
     """
     trial_id = trial.id
@@ -82,9 +84,11 @@ def recover_trial(resolved: ResolvedScenario, trial: Trial, log: TrialLog, heap:
         raise ContractError(f"trial {trial_id}: replaying the log does not reproduce it "
                             f"({report.divergences[0]}); a mechanism or population is not "
                             "deterministic, or its code changed since the trial started")
+    index = IdempotencyIndex.from_entries(entries, trial_id=trial_id, window=idempotency_window,
+                                          older=store_lookup(log, trial_id))
     return Recovered(host=host, history=commits, size=len(entries),
                      head=entries[-1].hash if entries else None, state_sha256=report.state_sha256,
-                     index=IdempotencyIndex.from_entries(entries, trial_id=trial_id),
+                     index=index,
                      last_checkpoint=checkpoints[-1] if checkpoints else None)
 
 

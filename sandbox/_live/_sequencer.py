@@ -53,7 +53,8 @@ from flagship.sandbox._gc import FrozenHeap
 from flagship.sandbox._host import Host
 from flagship.sandbox._live._durability import DurableLog
 from flagship.sandbox._live._guardrails import Guardrail, Guardrails
-from flagship.sandbox._live._idempotency import IdempotencyIndex, IdempotencyRecord
+from flagship.sandbox._live._history import DEFAULT_HISTORY_WINDOW, History
+from flagship.sandbox._live._idempotency import DEFAULT_WINDOW, IdempotencyIndex, IdempotencyRecord
 from flagship.sandbox._live._recovery import rebuild_host, recover_trial
 from flagship.sandbox._live._witness import Witness
 from flagship.sandbox._measure_worker import ArmMeasures, MeasureWorker, measure_arms, refresh_measures
@@ -95,6 +96,10 @@ class EngineOptions:
     freeze_seconds: float = 1.0
     """Wall seconds between collect-and-freeze passes of the cyclic collector (see
     :mod:`flagship.sandbox._gc`); 0 leaves the collector alone."""
+    idempotency_window: int = DEFAULT_WINDOW
+    """Idempotency keys whose records stay in memory; older ones are read from the log."""
+    history_window: int = DEFAULT_HISTORY_WINDOW
+    """Commits of the history kept in memory for replays; older ones are read from the log."""
 
 
 @dataclass(slots=True)
@@ -141,7 +146,8 @@ class Engine:
         self.witness = witness
         self.durable = DurableLog(trial, log, key, self.options, self.metrics, clock,
                                   witness.record if witness is not None else None)
-        self._history: list[Commit] = []
+        self._history = History()
+        self._stale = False  # memory holds a failed batch; the log must be read to rebuild it
         self._state_hash: tuple[float, str] | None = None  # (sim time, hash) of the last one computed
         self._index = IdempotencyIndex()
         self._queue: asyncio.Queue[Any] | None = None
@@ -202,6 +208,10 @@ class Engine:
         """The committed record of an idempotency key (for the idempotency middleware)."""
         return self._index.lookup(base_key)
 
+    async def find(self, base_key: str) -> IdempotencyRecord | None:
+        """:meth:`lookup` for a request: a key older than the window is read from the log in a thread."""
+        return await self._index.find(base_key)
+
     def receipt(self, base_key: str) -> str | None:
         """A signed receipt (header value) for the committed request under ``base_key``, if any.
 
@@ -231,12 +241,15 @@ class Engine:
         """Verify the trial's chain and rebuild every mechanism by replaying its log."""
         started = time.perf_counter()
         witnessed = self.witness.heads(self.trial.id) if self.witness is not None else ()
-        recovered = recover_trial(self.resolved, self.trial, self.log, self._heap, witnessed=witnessed)
+        recovered = recover_trial(self.resolved, self.trial, self.log, self._heap, witnessed=witnessed,
+                                  idempotency_window=self.options.idempotency_window)
         host = recovered.host
         self.host = host
         self.metrics.declare_measures((m.area.value, m.unit) for declared in host.declared_measures().values()
                                       for m in declared)
-        self._history = recovered.history
+        self._history = History(recovered.history, window=self.options.history_window, log=self.log,
+                                trial_id=self.trial.id)
+        self._stale = False
         self.durable.reset(recovered.size, recovered.head, recovered.last_checkpoint)
         self._state_hash = (float(host.env.now), recovered.state_sha256)
         self._index = recovered.index
@@ -253,8 +266,7 @@ class Engine:
         """A fresh host replayed from the in-memory durable history (plus ``extra``)."""
         started = time.perf_counter()
         self._heap.thaw()  # the host replaced here is frozen: let the collector reclaim it
-        history = self._history if extra is None else [*self._history, extra]
-        host = self.host = rebuild_host(self.resolved, self.trial, history)
+        host = self.host = rebuild_host(self.resolved, self.trial, self._history.commits(extra))
         self.metrics.recovery_duration.set(time.perf_counter() - started)
         return host
 
@@ -397,7 +409,7 @@ class Engine:
         try:
             await self._step_unsettled(batch)
         finally:
-            if self._settled is not None:
+            if self._settled is not None and not self._stale:  # stale: readers wait for the rebuild
                 self._settled.set()
 
     async def _step_unsettled(self, batch: list[_Pending]) -> None:
@@ -416,7 +428,7 @@ class Engine:
             return
         if self.durable.resync:
             try:
-                if await self.durable.check_head():
+                if self._stale or await self.durable.check_head():
                     # The failed commit landed after all: reload the whole log, in a thread so the
                     # loop goes on answering (readers wait for this step to settle; the index is
                     # swapped whole, so a retry finds the landed outcome by its key).
@@ -446,7 +458,7 @@ class Engine:
                 results.append((item, TrialEndedError(f"the trial ended at sim time {self.duration}")))
                 continue
             if item.base_key is not None:
-                record = index.lookup(item.base_key)
+                record = index.lookup(item.base_key, memory_only=True)
                 if record is not None and item.index in record.outcomes:  # committed meanwhile
                     results.append((item, record.outcomes[item.index]))
                     continue
@@ -531,7 +543,10 @@ class Engine:
         if rebuild:
             # Memory must equal the durable log again: a replay of the history, O(log), in a
             # thread so the loop goes on answering (503 while backing off; readers wait to settle).
-            await asyncio.to_thread(self._rebuild)
+            try:
+                await asyncio.to_thread(self._rebuild)
+            except StoreError:  # older commits are in the unreachable store: rebuild before the next batch
+                self._stale = True
         self._fail(items, error)
 
     # -- measures and guardrails -------------------------------------------------------------
@@ -560,4 +575,4 @@ class Engine:
 
     def measures_now(self) -> ArmMeasures:
         """Replay the durable history per arm, in this process, and return each arm's current measures."""
-        return measure_arms(self._arms(), self.trial.seed, list(self._history))
+        return measure_arms(self._arms(), self.trial.seed, self._history.commits())

@@ -502,6 +502,7 @@ def test_reason_codes_are_a_closed_distinct_set() -> None:
         "BAD_SIGNATURE",
         "EXPIRED",
         "CREATED_IN_FUTURE",
+        "CREATED_BEFORE_START",
         "REPLAYED_NONCE",
         "MISSING_NONCE",
         "CONTENT_DIGEST_MISSING",
@@ -677,3 +678,14 @@ def test_the_signer_writes_exactly_what_the_librarys_own_sign_writes(
         label="sig1", tag=WEB_BOT_AUTH_TAG, covered_component_ids=SIGNED, body=body)
     for field in ("signature-input", "signature", "content-digest"):
         assert ours.headers[field] == theirs.headers[field], field
+
+
+def test_a_verifier_that_replaced_another_refuses_signatures_created_before_its_start() -> None:
+    started = new_server(now=T0 + 10, not_before=T0 + 10.5)  # a restart, 10.5 s after signing
+    assert started.verifier.not_before == T0 + 10  # whole seconds, as ``created`` is
+    assert reason(send(started)) is RequestRejectReason.CREATED_BEFORE_START
+    assert isinstance(send(started, WebBotAuth(AGENT, clock=lambda: T0 + 10.7)), VerifiedRequest)
+    # without a start (a verifier used on its own) the same signature verifies
+    assert isinstance(send(new_server(now=T0 + 10)), VerifiedRequest)
+    with pytest.raises(InputError):
+        RequestVerifier(AgentRegistry(), not_before=float("nan"))

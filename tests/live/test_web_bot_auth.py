@@ -237,6 +237,10 @@ class _Gateway:
     def now(self) -> float:
         return 0.0
 
+    @property
+    def started_at(self) -> float:
+        return 0.0
+
     async def submit(self, mechanism: str, kind: str, payload: Any, *, actor: str) -> Any:
         raise NotImplementedError
 
