@@ -75,7 +75,7 @@ class ReadView:
         field by field: recovery compares them, and this runs on the event loop per commit.
         """
         host, log = self.host, self._log
-        start = len(log)
+        start = host.committed  # not len(log): participants acting at the start log before any commit
         advance(host, commit.clock)  # as replay() does, without its closing O(state) snapshot hash
         for recorded in commit.entries:
             if recorded.external:
