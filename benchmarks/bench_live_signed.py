@@ -16,6 +16,12 @@ and is admitted, all over signed HTTP. Every order is signed per RFC 9421 Web Bo
    the last is answered: the most the server sustains. Latency there is agents / rate by
    Little's law, not a service figure.
 
+The agents' connection pools together stay within the server's default cap of open connections
+per client address (they all come from 127.0.0.1; a connection beyond the cap is refused and
+closed), so an order waiting for a free connection waits in its agent's pool, and that wait
+counts in its latency. A request that fails on the wire is counted under status 0 with the
+error's name, not raised.
+
 The first ``--warmup`` seconds of each phase are not counted. Client and server share this
 machine's cores (the client costs about as much CPU per order as the server), so the
 figures are a floor for a server with its own machine.
@@ -51,11 +57,20 @@ sys.path.insert(0, str(REPO))
 
 from flagship.agents import AgentIdentity, WebBotAuth  # noqa: E402
 from flagship.sandbox._live import EngineOptions  # noqa: E402
+from flagship.sandbox._live._connections import ConnectionLimits  # noqa: E402
 from tests.live._gate_support import answer_body, application_body, write_gate_scenario  # noqa: E402
 from tests.live._support import ServerProcess, free_port  # noqa: E402
 
 # Orders are limits on a 100-tick band around a mid that drifts: they trade often but most rest.
 MID, SPREAD = 10_000, 50
+# Connections kept free of the per-address cap for the probes (/readyz, /metrics) beside the agents.
+SPARE_CONNECTIONS = 8
+
+
+def pool_limits(agents: int) -> httpx.Limits:
+    """Each agent's share of the server's per-address connection cap (all agents are on loopback)."""
+    per_agent = max(1, (ConnectionLimits().max_connections_per_address - SPARE_CONNECTIONS) // agents)
+    return httpx.Limits(max_connections=per_agent, max_keepalive_connections=per_agent)
 
 
 def agent_key(index: int) -> AgentIdentity:
@@ -108,26 +123,42 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
+    last_answer: float = 0.0
+    """``time.perf_counter()`` when the last counted order was answered."""
 
-    def add(self, response: httpx.Response, latency: float) -> None:
+    def add(self, response: httpx.Response | httpx.HTTPError, latency: float) -> None:
         self.latencies.append(latency)
-        self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
-        if response.status_code != 201:
-            reason = str(response.json().get("reason", "?"))
+        self.last_answer = time.perf_counter()
+        if isinstance(response, httpx.HTTPError):  # failed on the wire: status 0, the error's name
+            status, reason = 0, type(response).__name__
+        else:
+            status = response.status_code
+            reason = "" if status == 201 else str(response.json().get("reason", "?"))
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if reason:
             self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
 
 async def place(agent: Agent, started: float, tally: Tally | None) -> None:
     body, key = agent.next_order()
-    response = await agent.client.post("/v1/market/orders", json=body, auth=agent.signer,
-                                       headers={"Idempotency-Key": key})
+    response: httpx.Response | httpx.HTTPError
+    try:
+        response = await agent.client.post("/v1/market/orders", json=body, auth=agent.signer,
+                                           headers={"Idempotency-Key": key})
+    except httpx.HTTPError as exc:
+        response = exc
     if tally is not None:
         tally.add(response, time.perf_counter() - started)
 
 
 async def at_rate(agents: list[Agent], rate: float, seconds: float, warmup: float,
-                  rng: np.random.Generator) -> Tally:
-    """Open loop: a Poisson stream of orders at ``rate``, round robin over the agents."""
+                  rng: np.random.Generator) -> tuple[Tally, float]:
+    """Open loop: a Poisson stream of orders at ``rate``, round robin over the agents.
+
+    Returns the tally and the seconds from the first counted arrival to the last answer: the
+    offered seconds when the server keeps up, longer when answers fall behind (then the rate
+    accepted is what was answered in that time, not what was offered).
+    """
     tally = Tally()
     tasks: set[asyncio.Task[None]] = set()
     begin = time.perf_counter()
@@ -144,7 +175,7 @@ async def at_rate(agents: list[Agent], rate: float, seconds: float, warmup: floa
         task.add_done_callback(tasks.discard)
         n += 1
     await asyncio.gather(*tasks)
-    return tally
+    return tally, max(seconds, tally.last_answer - (begin + warmup))
 
 
 async def flat_out(agents: list[Agent], seconds: float, warmup: float) -> tuple[Tally, float]:
@@ -188,14 +219,15 @@ async def bench(url: str, args: argparse.Namespace, server: psutil.Process) -> d
     gc.collect()
     gc.freeze()
     seeds = np.random.SeedSequence(args.seed).spawn(args.agents + 1)
-    agents = [Agent(i, WebBotAuth(identity), httpx.AsyncClient(base_url=url, timeout=30),
+    limits = pool_limits(args.agents)
+    agents = [Agent(i, WebBotAuth(identity), httpx.AsyncClient(base_url=url, timeout=30, limits=limits),
                     np.random.default_rng(seeds[i])) for i, identity in enumerate(identities)]
     results: dict[str, Any] = {}
     try:
         cpu = sum(server.cpu_times()[:2]), time.process_time()
-        tally = await at_rate(agents, args.rate, args.seconds, args.warmup,
-                              np.random.default_rng(seeds[-1]))
-        results["at_rate"] = {"offered_orders_per_second": args.rate, **summary(tally, args.seconds)}
+        tally, wall = await at_rate(agents, args.rate, args.seconds, args.warmup,
+                                    np.random.default_rng(seeds[-1]))
+        results["at_rate"] = {"offered_orders_per_second": args.rate, **summary(tally, wall)}
         tally, wall = await flat_out(agents, args.seconds, args.warmup)
         results["flat_out"] = {"agents": args.agents, **summary(tally, wall)}
         orders = sum(results[phase]["orders"] for phase in ("at_rate", "flat_out"))

@@ -8,14 +8,14 @@ A request's life, module by module:
   and ``flagship serve``;
 * :mod:`._middleware` -- the request pipeline: request metrics around the app; after FastAPI's
   router has chosen a route, body limits and JSON, authentication, rate limits,
-  idempotency (and the signed receipt on each acknowledgement) and settled reads, one
-  middleware each;
+  idempotency (and the signed receipt on each acknowledgement), one middleware each;
 * :mod:`._limits` -- ``[live.limits]``, JSON depth, per-identity token buckets;
 * :mod:`._idempotency` -- keys, request hashes, the committed-key index, the active requests;
 * :mod:`._problems` -- every error as problem+json with a reason code;
 * :mod:`._gateway` -- what wings' routes see: ``act``/``submit``, ``principal``, ``mechanism``,
   ``secret``; the authenticators it is built with;
 * :mod:`._sequencer` -- the single writer: batches, applies, acknowledges once committed;
+* :mod:`._read_view` -- the committed state every read answers from, moved only by commits;
 * :mod:`._durability` -- the trial log's head, group commits, checkpoints, backoff;
 * :mod:`._witness` -- every signed checkpoint also appended to a file or POSTed to a URL,
   and a witness file's heads checked against the log at start;

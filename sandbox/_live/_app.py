@@ -41,7 +41,6 @@ from flagship.sandbox._live._middleware import (
     IdempotencyMiddleware,
     RateLimitMiddleware,
     RequestMetricsMiddleware,
-    SettledReadsMiddleware,
     install_route_stacks,
     to_route,
 )
@@ -106,12 +105,10 @@ def _package_version() -> str:
 
 def request_pipeline(limits: Limits, gateway: LiveGateway, *, metrics: LiveMetrics,
                      lookup: Callable[[str], Awaitable[IdempotencyRecord | None]],
-                     settled: Callable[[], Awaitable[None]],
                      receipt: Callable[[str], str | None] = lambda _: None) -> ASGIApp:
     """The middlewares every routed request goes through, outermost first, ending at its route."""
     limiter = RateLimiter(limits)
     app: ASGIApp = to_route
-    app = SettledReadsMiddleware(app, settled)
     app = IdempotencyMiddleware(app, lookup, gateway.requests, metrics, receipt)
     app = RateLimitMiddleware(app, limiter, metrics)
     app = AuthenticationMiddleware(app, gateway.authenticators, limiter, metrics)
@@ -124,8 +121,9 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
 
     Mounts ``Mechanism.http(name, gateway)`` for each mechanism of the scenario that
     has routes. Every route must be ``async def`` (so it runs on the writer's event
-    loop and reads committed state only) and live under ``/v1/``; two mechanisms may
-    not claim the same path. ``authenticators`` replaces the scenario's (for tests).
+    loop: the read view moves only while a route awaits, never during its reads) and live
+    under ``/v1/``; two mechanisms may not claim the same path. ``authenticators`` replaces
+    the scenario's (for tests).
     """
     spec = spec or LiveSpec()
     if spec.guardrails:
@@ -180,8 +178,7 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
 
     @app.get("/v1/trial", response_model=TrialInfo, tags=["trial"])
     async def trial() -> TrialInfo:
-        """The trial: id, clock, durable log size and head, the state's hash now."""
-        await engine.settled()
+        """The trial: id, clock, durable log size and head, the committed state's hash now."""
         return TrialInfo(
             trial_id=engine.trial.id, scenario=engine.resolved.scenario.name,
             status="finished" if engine.sim_time() >= engine.duration else engine.trial.status,
@@ -207,7 +204,7 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
                 raise ContractError(f"{name}.http: route {path!r} must start with /v1/")
             if not is_coroutine_route(route):
                 raise ContractError(f"{name}.http: route {path!r} must be async def (it runs on the "
-                                    "engine's loop, which is what makes reads consistent)")
+                                    "engine's loop, which is what keeps the read view still while it reads)")
             methods = sorted(getattr(route, "methods", None) or ())
             for method in methods or [""]:
                 owner = claimed.get(f"{method} {path}")
@@ -227,7 +224,7 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
     app.include_router(operators)
     pages, sign_in_paths = mount_pages(app, engine, gateway)
     pipeline = request_pipeline(spec.limits, gateway, metrics=engine.metrics, lookup=engine.find,
-                                settled=engine.settled, receipt=engine.receipt)
+                                receipt=engine.receipt)
     install_route_stacks(app.router, served, pipeline)
     # the pages share the pipeline (and so its rate buckets) behind their session and CSRF guard
     install_page_stacks(pages, PageGuardMiddleware(pipeline, gateway, engine.metrics, sign_in_paths))

@@ -22,9 +22,7 @@ Every request goes through, in order:
    body is 422; a duplicate while the first is still running is 409. Keys are scoped by the
    caller's identity. A 2xx answer to a request that committed a log entry carries its signed
    receipt (``Flagship-Receipt``, see :mod:`flagship.telemetry._receipts`);
-7. :class:`SettledReadsMiddleware`: other requests to a route wait until no batch is applied
-   but uncommitted, so they read committed state only;
-8. the route (FastAPI's own handling: 405 for a wrong method, validation, the endpoint).
+7. the route (FastAPI's own handling: 405 for a wrong method, validation, the endpoint).
 
 Each refusal is a problem+json response counted by reason and endpoint.
 """
@@ -67,7 +65,6 @@ __all__ = [
     "RateLimitMiddleware",
     "RequestMetricsMiddleware",
     "RouteStack",
-    "SettledReadsMiddleware",
     "install_route_stacks",
     "to_route",
 ]
@@ -436,17 +433,3 @@ class IdempotencyMiddleware:
 
         return marked
 
-
-class SettledReadsMiddleware:
-    """Other requests to a route wait until the writer has committed what it applied."""
-
-    def __init__(self, app: ASGIApp, settled: Callable[[], Awaitable[None]]) -> None:
-        self.app = app
-        self.settled = settled
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = live_request(scope)
-        if request.matched and request.endpoint not in EXEMPT_ENDPOINTS and \
-                scope["method"] not in KEYED_METHODS:
-            await self.settled()  # read committed state only
-        await self.app(scope, receive, send)

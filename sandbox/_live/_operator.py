@@ -56,7 +56,7 @@ class _Body(BaseModel):
 
 
 def _state(engine: Engine) -> OperatorState:
-    control = engine.host.control if engine.host is not None else None
+    control = engine.view.control if engine.view is not None else None  # committed state only
     return OperatorState(trial_id=engine.trial.id, status=control.status if control else "running",
                          changed=dict(control.changed) if control else {})
 
@@ -95,7 +95,6 @@ def operator_router(engine: Engine, operators: Mapping[str, str], *,
     @router.get("", response_model=OperatorState)
     async def state() -> OperatorState:
         """The trial's operator state (no signature needed: it is public)."""
-        await engine.settled()
         return _state(engine)
 
     @router.post("/pause", response_model=OperatorState)

@@ -13,13 +13,17 @@ synchronously:
    host's log (clients' and simulated participants' actions with their outcomes,
    idempotency records, hash chain, and now and then a signed checkpoint) in ONE
    database transaction;
-4. only then resolves the handlers' futures: acknowledged means committed.
+4. replays the committed batch onto the read view
+   (:mod:`~flagship.sandbox._live._read_view`), then resolves the handlers' futures:
+   acknowledged means committed, and an acknowledged action is visible to its client's next read.
 
-Because the apply-and-commit step never yields to the event loop, a GET handler (which
-runs on the same loop) only ever sees committed state. If the commit fails, every action
-of the batch is answered 503 and the host is rebuilt from the durable history
-(:mod:`~flagship.sandbox._live._recovery`), so state always equals the log; the next batch
-first checks the database's head, in case the failed commit had in fact landed.
+Readers never touch the writer's host: it holds the batch between apply and commit (however
+long a stalled commit takes), the read view only ever holds committed state, so a GET
+never waits on the writer. If the commit fails, every action of the batch is answered 503
+and the writer's host is rebuilt from the durable history
+(:mod:`~flagship.sandbox._live._recovery`), so its state equals the log again (the read view
+never saw the batch); the next batch first checks the database's head, in case the failed
+commit had in fact landed.
 
 Lifecycle: ``Engine(...)`` -> :meth:`Engine.recover` (or :meth:`Engine.start` recovers) ->
 :meth:`Engine.start` (writer task, measure refresher, frozen heap) -> :meth:`Engine.submit`
@@ -55,7 +59,8 @@ from flagship.sandbox._live._durability import DurableLog
 from flagship.sandbox._live._guardrails import Guardrail, Guardrails
 from flagship.sandbox._live._history import DEFAULT_HISTORY_WINDOW, History
 from flagship.sandbox._live._idempotency import DEFAULT_WINDOW, IdempotencyIndex, IdempotencyRecord
-from flagship.sandbox._live._recovery import rebuild_host, recover_trial
+from flagship.sandbox._live._read_view import ReadView, replayed_view
+from flagship.sandbox._live._recovery import Recovered, rebuild_host, recover_trial
 from flagship.sandbox._live._witness import Witness
 from flagship.sandbox._measure_worker import ArmMeasures, MeasureWorker, measure_arms, refresh_measures
 from flagship.sandbox._replay import Commit, Recorded, advance
@@ -138,6 +143,9 @@ class Engine:
         self.clock = clock
         self.duration = float(resolved.scenario.duration)
         self.host: Host | None = None
+        """The writer's host: ahead of the log while a batch commits (readers use :attr:`view`)."""
+        self.view: ReadView | None = None
+        """The committed state every reader answers from (see :mod:`._read_view`)."""
         self.status = "new"
         self.drained = 0
         """Queued actions the last stop let finish before it signed the final checkpoint."""
@@ -148,11 +156,9 @@ class Engine:
                                   witness.record if witness is not None else None)
         self._history = History()
         self._stale = False  # memory holds a failed batch; the log must be read to rebuild it
-        self._state_hash: tuple[float, str] | None = None  # (sim time, hash) of the last one computed
         self._index = IdempotencyIndex()
         self._queue: asyncio.Queue[Any] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._settled: asyncio.Event | None = None
         self._measures_task: asyncio.Task[None] | None = None
         self._ended = False
         self._heap = FrozenHeap(self.options.freeze_seconds)
@@ -184,19 +190,13 @@ class Engine:
 
     @property
     def state_hash(self) -> str:
-        """SHA-256 of every mechanism's snapshot now: the committed actions, at the trial's clock.
+        """SHA-256 of every mechanism's snapshot in the committed state (the read view's).
 
         It equals the state after the last commit unless a timer (a deadline, a sunset) has
-        changed a mechanism since. Computed on read and kept until the next commit or clock
-        step (a snapshot costs O(state), so commits carry it only with a checkpoint); read it
-        when :meth:`settled`, or it may include a batch applied but not yet committed.
+        changed a mechanism since. Computed on read and kept until the view moves (a snapshot
+        costs O(state), so commits carry it only with a checkpoint).
         """
-        if self.host is None:
-            return ""
-        now = float(self.host.env.now)
-        if self._state_hash is None or self._state_hash[0] != now:
-            self._state_hash = (now, self.host.state_sha256())
-        return self._state_hash[1]
+        return "" if self.view is None else self.view.state_hash
 
     def sim_time(self) -> float:
         """The trial's simulated time now: the wall clock mapped, never behind the host, capped."""
@@ -224,34 +224,46 @@ class Engine:
         if last is None:
             return None
         durable = self.durable
-        # While a resync reloads the log in a thread, size and head are replaced one after the
-        # other: vouch for the entry itself then (a head that is certainly consistent).
+        # While a failed commit's fate is unknown (resync), the database may hold more than the
+        # durable head says: vouch for the entry itself then (a head that is certainly consistent).
         size, head = (last[0] + 1, last[1]) if durable.resync else (durable.size, durable.head)
         return sign_receipt(self.key, self.trial.id, last[0], last[1], size, head, self.clock()).header()
 
     def mechanism(self, name: str) -> Mechanism[Any]:
-        """The live mechanism ``name`` (fetch it per request: a rebuild replaces it)."""
-        if self.host is None or name not in self.host.mechanisms:
+        """The committed state of mechanism ``name``, from the read view (fetch it per request:
+        a reload of the log replaces it)."""
+        if self.view is None:
             raise UnknownNameError([Problem("mechanism", f"no mechanism {name!r} in this trial")])
-        return self.host.mechanisms[name]
+        return self.view.mechanism(name)
 
     # -- recovery ------------------------------------------------------------------------------
 
     def recover(self) -> None:
         """Verify the trial's chain and rebuild every mechanism by replaying its log."""
+        self._install(*self._recovered())
+
+    def _recovered(self) -> tuple[Recovered, ReadView, float]:
+        """The trial replayed from its verified log: the writer's host and, replayed again, the view.
+
+        Touches nothing the loop reads (it runs in a thread when a landed commit is reloaded).
+        """
         started = time.perf_counter()
         witnessed = self.witness.heads(self.trial.id) if self.witness is not None else ()
         recovered = recover_trial(self.resolved, self.trial, self.log, self._heap, witnessed=witnessed,
                                   idempotency_window=self.options.idempotency_window)
+        view = replayed_view(self.resolved, self.trial, recovered.history, recovered.state_sha256)
+        return recovered, view, started
+
+    def _install(self, recovered: Recovered, view: ReadView, started: float) -> None:
+        """Swap in a recovered trial, all at once (on the loop, between two awaits, once serving)."""
         host = recovered.host
-        self.host = host
+        self.host, self.view = host, view
         self.metrics.declare_measures((m.area.value, m.unit) for declared in host.declared_measures().values()
                                       for m in declared)
         self._history = History(recovered.history, window=self.options.history_window, log=self.log,
                                 trial_id=self.trial.id)
         self._stale = False
         self.durable.reset(recovered.size, recovered.head, recovered.last_checkpoint)
-        self._state_hash = (float(host.env.now), recovered.state_sha256)
         self._index = recovered.index
         self._ended = float(host.env.now) >= self.duration
         self.recovered_entries = recovered.size
@@ -282,8 +294,6 @@ class Engine:
                                    self.trial.id)
             await worker.start()
         self._queue = asyncio.Queue(maxsize=self.options.max_queue + 1)
-        self._settled = asyncio.Event()
-        self._settled.set()
         self.status = "ready"
         if self.options.freeze_seconds > 0:
             self._heap.freeze()
@@ -349,11 +359,6 @@ class Engine:
         self._queue.put_nowait(pending)
         return await future
 
-    async def settled(self) -> None:
-        """Wait until no batch is between apply and commit: state read now is committed state."""
-        if self._settled is not None:
-            await self._settled.wait()
-
     # -- the writer ---------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -395,7 +400,7 @@ class Engine:
             if stop:
                 return
             self._heap.tick()
-            await asyncio.sleep(0)  # let readers woken by the commit run before the next batch
+            await asyncio.sleep(0)  # let the handlers this commit answered respond before the next batch
 
     @staticmethod
     def _fail(items: Sequence[_Pending], error: BaseException) -> None:
@@ -404,15 +409,6 @@ class Engine:
                 item.future.set_exception(error)
 
     async def _step(self, batch: list[_Pending]) -> None:
-        if self._settled is not None:
-            self._settled.clear()
-        try:
-            await self._step_unsettled(batch)
-        finally:
-            if self._settled is not None and not self._stale:  # stale: readers wait for the rebuild
-                self._settled.set()
-
-    async def _step_unsettled(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         live = [item for item in batch if not item.future.done()]  # a cancelled caller: skip
         for item in live:
@@ -430,9 +426,9 @@ class Engine:
             try:
                 if self._stale or await self.durable.check_head():
                     # The failed commit landed after all: reload the whole log, in a thread so the
-                    # loop goes on answering (readers wait for this step to settle; the index is
-                    # swapped whole, so a retry finds the landed outcome by its key).
-                    await asyncio.to_thread(self.recover)
+                    # loop goes on answering (from the read view as it was), then swap host, view,
+                    # head and key index at once, so a retry finds the landed outcome by its key.
+                    self._install(*await asyncio.to_thread(self._recovered))
             except StoreError as exc:
                 await self._commit_failed(live, exc, rebuild=False)
                 return
@@ -502,6 +498,8 @@ class Engine:
             host.committed = len(host.log) if host.log is not None else 0  # (host may be rebuilt)
             durable.committed(entries, checkpoint)
             self._committed(recorded, entries, ours, now, state_hash)
+        elif self.view is not None:
+            self.view.advance(now)  # nothing logged: the timers that fired are no uncommitted state
         for item, result in results:
             if item.future.done():
                 continue
@@ -523,9 +521,11 @@ class Engine:
 
     def _committed(self, recorded: tuple[Recorded, ...], entries: Sequence[LogEntry],
                    ours: Mapping[int, _Pending], now: float, state_hash: str | None) -> None:
-        """What a durable batch changes in memory: history, state hash, metrics, key index."""
-        self._state_hash = None if state_hash is None else (now, state_hash)
-        self._history.append(Commit(now, recorded, state_hash))
+        """What a durable batch changes in memory: history, read view, metrics, key index."""
+        commit = Commit(now, recorded, state_hash)
+        self._history.append(commit)
+        if self.view is not None:
+            self.view.follow(commit)
         index = self._index
         for rec, entry in zip(recorded, entries, strict=True):
             outcome = rec.outcome
@@ -541,8 +541,8 @@ class Engine:
     async def _commit_failed(self, items: Sequence[_Pending], exc: StoreError, *, rebuild: bool) -> None:
         error = self.durable.failed(exc)
         if rebuild:
-            # Memory must equal the durable log again: a replay of the history, O(log), in a
-            # thread so the loop goes on answering (503 while backing off; readers wait to settle).
+            # The writer's host must equal the durable log again: a replay of the history, O(log),
+            # in a thread so the loop goes on answering (503 while backing off; reads from the view).
             try:
                 await asyncio.to_thread(self._rebuild)
             except StoreError:  # older commits are in the unreachable store: rebuild before the next batch
