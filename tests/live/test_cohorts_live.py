@@ -4,6 +4,7 @@ and a replay of each trial's log reproduces every assignment and every state has
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,11 +12,12 @@ from pathlib import Path
 import httpx
 
 from flagship.sandbox._live import EngineOptions, load_live_scenario
+from flagship.sandbox._live._operator_auth import public_key_text
 from flagship.sandbox._replay import commits_from_entries, replay_scenario
 from flagship.sandbox._trial_control import OPERATOR
 from flagship.telemetry import Store
 from flagship.telemetry._trial_log import LogEntry, TrialLog
-from tests.live._support import Live, auth, build_live, serving, write_scenario
+from tests.live._support import Live, auth, build_live, flagship_command, serving, write_scenario
 
 WIDENING = """
 [live.cohorts]
@@ -118,3 +120,58 @@ def test_a_crossed_guardrail_rolls_everyone_back_to_control(store_url: str, tmp_
     assigned = [(e.actor, json.loads(e.effects)["cohort"]) for e in entries if e.mechanism == "cohorts"]
     assert ("alice", "treatment") in assigned
     _replays_exactly(scenario, live, entries)
+
+
+LISTED = """
+[live.cohorts]
+mechanism = "posted_price"
+treatment = { price = 149 }
+participants = ["alice"]
+"""
+
+
+def test_an_operator_rolls_the_cohorts_back_signed_over_http_and_the_cli(tmp_path: Path) -> None:
+    from tests.live.test_operator import operator_key, problem, signer
+
+    key_file, key = operator_key(tmp_path)
+    listed = public_key_text(key.public_key())
+    scenario = write_scenario(tmp_path, shoppers=1, rate=0.1,
+                              limits=f'{LISTED}\n[live.operators]\nops = "{listed}"\n')
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    live = build_live(url, scenario, tmp_path)
+    trial_id = live.engine.trial.id
+
+    def operator(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(flagship_command("operator", *args), capture_output=True, text=True,
+                              timeout=120, check=False)
+
+    with serving(live) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+        body = {"trial": trial_id, "note": "treatment looks wrong"}
+        problem(client.post("/v1/operator/rollback", json=body), 401, "UNAUTHENTICATED")
+        treated = client.post("/v1/shop/purchases", json={"offer": 149},
+                              headers={**auth("alice"), "Idempotency-Key": "a-1"})
+        assert treated.json()["price"] == 149, treated.text  # alice is the treatment
+        common = ["--trial", trial_id, "--key", str(key_file), "--url", server.url]
+        done = operator("rollback", *common, "--note", "treatment looks wrong")
+        assert done.returncode == 0 and "rolled back to control; running" in done.stdout, done.stderr
+        problem(client.post("/v1/operator/rollback", json=body, auth=signer(key)), 409, "ROLLED_BACK")
+        again = operator("rollback", *common)
+        assert again.returncode == 1 and "ROLLED_BACK" in again.stderr
+        served = client.post("/v1/shop/purchases", json={"offer": 149},
+                             headers={**auth("alice"), "Idempotency-Key": "a-2"})
+        assert served.json()["price"] == 100, served.text  # control serves her now
+    entries = _entries(url, trial_id)
+    assert [(e.kind, e.actor, e.accepted, e.reason) for e in entries if e.origin == OPERATOR] == [
+        ("rollback", "ops", True, None), *[("rollback", "ops", False, "ROLLED_BACK")] * 2]
+    _replays_exactly(scenario, live, entries)
+
+
+def test_a_rollback_without_cohorts_is_refused(tmp_path: Path) -> None:
+    from tests.live.test_operator import operator_key, operator_scenario, problem, signer
+
+    _, key = operator_key(tmp_path)
+    live = build_live(f"sqlite:///{tmp_path / 'live.db'}", operator_scenario(tmp_path, key, shoppers=1,
+                                                                            rate=0.1), tmp_path)
+    with serving(live) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+        problem(client.post("/v1/operator/rollback", json={"trial": live.engine.trial.id}, auth=signer(key)),
+                409, "NO_COHORTS")
