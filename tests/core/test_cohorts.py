@@ -253,3 +253,20 @@ def test_an_invalid_treatment_or_unknown_mechanism_is_refused(tmp_path: Path) ->
 def test_the_spec_needs_one_rule() -> None:
     with pytest.raises(ValidationError):
         CohortSpec.model_validate({"mechanism": "m", "treatment": {"x": 1}})
+
+
+def test_each_cohort_is_reported_with_the_paired_inference_of_the_scorecard(tmp_path: Path) -> None:
+    from flagship.sandbox._cohort_report import cohort_contrasts
+
+    scenario = _scenario(tmp_path, price=90, rule="share = 0.3")
+    results = [run(scenario, seed) for seed in (1, 2, 3)]
+    contrasts = cohort_contrasts(results, "posted_price", arm_label="-")
+    assert set(contrasts) == {"sell_through", "buyer_surplus_per_sale", "turned_away_ratio"}
+    ratio = contrasts["turned_away_ratio"]["-"]
+    differences = [r.measures()["posted_price_treatment.turned_away_ratio"]
+                   - r.measures()["posted_price.turned_away_ratio"] for r in results]  # type: ignore[operator]
+    assert ratio.n == 3 and ratio.method == "paired-t"
+    assert ratio.estimate == pytest.approx(sum(differences) / 3)
+    assert ratio.low < ratio.estimate < ratio.high and ratio.low >= -1 and ratio.high <= 1
+    assert ratio.estimate < 0  # a lower price turns fewer shoppers away
+    assert cohort_contrasts(list(reversed(results)), "posted_price", arm_label="-") == contrasts
