@@ -19,6 +19,12 @@ entries (advance-then-submit, :func:`~flagship.sandbox._replay.replay`) reproduc
 every state hash without judging anything; :func:`run_commits` cuts a run's log into those
 commits. Nothing reads a clock: judgments are in simulated time.
 
+A scenario that stages cohorts (``[live.cohorts]``, :mod:`flagship.sandbox._cohorts`) rehearses
+its rollout too: while the treatment serves, a new crossing rolls it back (operator action
+``rollback``, actor ``guardrail:<name>``) instead of pausing, and after each judgment in which
+every guardrail was judged and held, the schedule's next step is taken if it is due (operator
+action ``widen``, actor ``rollout``). Both are log entries a replay feeds, like the pauses.
+
 The run reports, under the scope ``guardrails``, ``guardrail_pauses`` and
 ``time_paused_share`` like any measure, so a sweep shows how often a guardrail would have
 fired under each population and shock, with intervals across seeds. A scenario without
