@@ -270,3 +270,19 @@ def test_each_cohort_is_reported_with_the_paired_inference_of_the_scorecard(tmp_
     assert ratio.low < ratio.estimate < ratio.high and ratio.low >= -1 and ratio.high <= 1
     assert ratio.estimate < 0  # a lower price turns fewer shoppers away
     assert cohort_contrasts(list(reversed(results)), "posted_price", arm_label="-") == contrasts
+
+
+def test_flagship_run_reports_the_cohorts_and_validate_names_a_bad_field(tmp_path: Path) -> None:
+    from tests._cli import flagship
+
+    path = tmp_path / "shop.toml"
+    path.write_text(SHOP.format(price=90, rule="share = 0.3").replace("duration = 600.0", "duration = 200.0"))
+    done = flagship("run", str(path), "--db", f"sqlite:///{tmp_path / 'r.db'}", "--workers", "1",
+                    "--replications", "2", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    cohorts = json.loads(done.stdout)["cohorts"]
+    assert set(cohorts) == {"sell_through", "buyer_surplus_per_sale", "turned_away_ratio"}
+    assert {ci["n"] for by_arm in cohorts.values() for ci in by_arm.values()} == {2}
+    path.write_text(SHOP.format(price=90, rule='share = 0.3\nparticipants = ["a"]'))
+    bad = flagship("validate", str(path), cwd=tmp_path)
+    assert bad.returncode == 2 and "live.cohorts" in bad.stderr, bad.stderr
