@@ -120,6 +120,15 @@ def test_a_crossed_guardrail_rolls_everyone_back_to_control(store_url: str, tmp_
     assigned = [(e.actor, json.loads(e.effects)["cohort"]) for e in entries if e.mechanism == "cohorts"]
     assert ("alice", "treatment") in assigned
     _replays_exactly(scenario, live, entries)
+    restarted = build_live(store_url, scenario, tmp_path, options=OPTIONS)  # a restart resumes the trial
+    try:
+        restarted.engine.recover()
+        assert restarted.engine.trial.id == live.engine.trial.id
+        assert restarted.engine.host is not None and restarted.engine.host.cohorts is not None
+        assert restarted.engine.host.cohorts.rolled_back
+        assert restarted.engine.recovered_state_hash == live.engine.state_hash
+    finally:
+        restarted.store.close()
 
 
 LISTED = """
@@ -138,7 +147,8 @@ def test_an_operator_rolls_the_cohorts_back_signed_over_http_and_the_cli(tmp_pat
     scenario = write_scenario(tmp_path, shoppers=1, rate=0.1,
                               limits=f'{LISTED}\n[live.operators]\nops = "{listed}"\n')
     url = f"sqlite:///{tmp_path / 'live.db'}"
-    live = build_live(url, scenario, tmp_path)
+    live = build_live(url, scenario, tmp_path,
+                      options=EngineOptions(tick_seconds=0.02, measures_seconds=0, checkpoint_seconds=0.3))
     trial_id = live.engine.trial.id
 
     def operator(*args: str) -> subprocess.CompletedProcess[str]:
