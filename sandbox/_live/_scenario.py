@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
 
 from flagship.mechanisms import InputError, Problem, ScenarioError, StoreError, sha256_hex
-from flagship.sandbox._cohorts import CohortSpec, cohort_scopes
+from flagship.sandbox._cohorts import CohortSpec, cohort_scopes, treatment_config
 from flagship.sandbox._guardrail import Guardrail, RehearsalSpec, guardrail_problems
 from flagship.sandbox._live._limits import Limits
 from flagship.sandbox._scenario import (
@@ -94,6 +94,11 @@ def load_live_scenario(path: str | Path, overrides: Sequence[str] = (), *,
     unsafe = [Problem(f"mechanisms.{name}.{problem.path}".rstrip("."), problem.message)
               for name, config in resolved.mechanism_configs.items()
               for problem in resolved.mechanism_class(name).live_problems(config)]
+    if spec.cohorts is not None:  # the treatment is served live too
+        staged = spec.cohorts.mechanism
+        treatment = treatment_config(spec.cohorts, resolved.mechanism_configs[staged])
+        unsafe += [Problem(f"live.cohorts.treatment.{problem.path}".rstrip("."), problem.message)
+                   for problem in resolved.mechanism_class(staged).live_problems(treatment)]
     if unsafe:
         raise ScenarioError(unsafe, source=source)
     unknown = _unknown_guardrail_measures(resolved, spec)

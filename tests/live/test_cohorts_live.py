@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from flagship.sandbox._live import EngineOptions, load_live_scenario
 from flagship.sandbox._live._operator_auth import public_key_text
@@ -185,3 +186,14 @@ def test_a_rollback_without_cohorts_is_refused(tmp_path: Path) -> None:
     with serving(live) as server, httpx.Client(base_url=server.url, timeout=10) as client:
         problem(client.post("/v1/operator/rollback", json={"trial": live.engine.trial.id}, auth=signer(key)),
                 409, "NO_COHORTS")
+
+
+def test_a_treatment_unsafe_to_serve_live_is_refused(tmp_path: Path) -> None:
+    from flagship.mechanisms import ScenarioError
+    from tests.live._gate_support import write_gate_scenario
+
+    unsafe = '[live.cohorts]\nmechanism = "agent_gate"\ntreatment = { trusted_evaluators = ["sim-eval"] }\n' \
+             'share = 0.5\n'
+    with pytest.raises(ScenarioError) as raised:
+        load_live_scenario(write_gate_scenario(tmp_path, limits=unsafe))
+    assert [p.path for p in raised.value.problems] == ["live.cohorts.treatment.trusted_evaluators"]
