@@ -286,3 +286,16 @@ def test_flagship_run_reports_the_cohorts_and_validate_names_a_bad_field(tmp_pat
     path.write_text(SHOP.format(price=90, rule='share = 0.3\nparticipants = ["a"]'))
     bad = flagship("validate", str(path), cwd=tmp_path)
     assert bad.returncode == 2 and "live.cohorts" in bad.stderr, bad.stderr
+
+
+def test_a_sweep_declares_both_cohorts_measures(tmp_path: Path) -> None:
+    from flagship.sandbox._sweep import declared_measures
+
+    declared = declared_measures(_scenario(tmp_path, rule=SCHEDULE))
+    assert {"posted_price_treatment.turned_away_ratio", "cohorts.participants_rolled_back",
+            "cohorts.treatment_share"} <= set(declared)
+    assert declared["cohorts.treatment_share"].value_range() == (0.0, 1.0)
+    plain = tmp_path / "plain.toml"
+    plain.write_text(SHOP.format(price=90, rule="share = 0.1").split("[live.cohorts]")[0])
+    assert not {key for key in declared_measures(load_scenario(plain)) if "treatment" in key or
+                key.startswith("cohorts.")}
