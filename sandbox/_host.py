@@ -237,8 +237,8 @@ class Host:
             cohort, fresh = cohorts.place(action.actor)
             target = treatment if cohort == TREATMENT else control
             outcome = target.handle(action)
-            logged = outcome.accepted or host.unlogged is None or target.logs_rejection(action, outcome)
-            if fresh and logged:
+            if fresh and (outcome.accepted or host.unlogged is None
+                          or target.logs_rejection(action, outcome)):
                 assigned, answer = cohorts.admit(action.actor, cohort, float(action.time))
                 if log is not None:
                     log.append(COHORTS, assigned, answer)
