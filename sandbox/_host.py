@@ -40,6 +40,7 @@ from flagship.mechanisms import (
 )
 from flagship.mechanisms._measures import Measure
 from flagship.mechanisms.events import ShockFired
+from flagship.sandbox._cohorts import COHORTS, MEASURES, TREATMENT, Cohorts, cohort_spec, treatment_config
 from flagship.sandbox._gc import no_collection
 from flagship.sandbox._scenario import ResolvedScenario
 from flagship.sandbox._trial_control import OPERATOR, TrialControl
@@ -151,6 +152,8 @@ class Host:
         self._started = False
         self.control = TrialControl(self.mechanisms)
         """Operator state (paused, closed, live parameters): actions to :data:`OPERATOR` go to it."""
+        self.cohorts: Cohorts | None = None
+        """Staged cohorts (:mod:`flagship.sandbox._cohorts`), set by :meth:`stage`; ``None``: none."""
 
     # -- building -----------------------------------------------------------------------
 
@@ -211,6 +214,38 @@ class Host:
         self._scopes[name] = (tuple(measures), finish)
         return recorder
 
+    def stage(self, cohorts: Cohorts, config: BaseModel) -> None:
+        """Serve ``cohorts.mechanism`` in two cohorts: build its treatment instance with ``config``,
+        route its actions by cohort and add the :data:`COHORTS` scope (before any population)."""
+        if self.populations or self._submitters:
+            raise ContractError("stage the cohorts before adding populations or submitting")
+        control = self.mechanisms[cohorts.mechanism]
+        self.add_mechanism(cohorts.treatment, type(control), config)
+        recorder = self.add_scope(COHORTS, MEASURES, lambda: cohorts.record(recorder))
+        self.cohorts = cohorts
+        self.control.staged = cohorts.operate
+
+    def _routed(self, control: Mechanism[Any], cohorts: Cohorts) -> Callable[[Action], Outcome]:
+        """The staged mechanism's handler: each action to its actor's cohort's instance; a first
+        logged action is preceded by its ``assign`` entry (a first action that stays unlogged,
+        see :attr:`unlogged`, assigns nothing: replay never sees it)."""
+        treatment = self.mechanisms[cohorts.treatment]
+        log = self.log
+        host = self
+
+        def handle(action: Action) -> Outcome:
+            cohort, fresh = cohorts.place(action.actor)
+            target = treatment if cohort == TREATMENT else control
+            outcome = target.handle(action)
+            if fresh and (outcome.accepted or host.unlogged is None
+                          or target.logs_rejection(action, outcome)):
+                assigned, answer = cohorts.admit(action.actor, cohort, float(action.time))
+                if log is not None:
+                    log.append(COHORTS, assigned, answer)
+            return outcome
+
+        return handle
+
     def _check_new(self, name: str) -> None:
         if self._started:
             raise ContractError(f"cannot add {name!r}: the host has already started")
@@ -239,7 +274,7 @@ class Host:
         control = self.control
         if mechanism == OPERATOR:
             target: Mechanism[Any] | None = None
-            handle = control.handle
+            handle: Callable[[Action], Outcome] = control.handle
 
             def logs_rejection(action: Action, outcome: Outcome) -> bool:
                 return True  # an operator's refused action is part of the trial's record
@@ -249,6 +284,8 @@ class Host:
                 raise ContractError(f"no mechanism named {mechanism!r} in this host")
             handle = target.handle
             logs_rejection = target.logs_rejection
+            if self.cohorts is not None and mechanism == self.cohorts.mechanism:
+                handle = self._routed(target, self.cohorts)
         gated = target
 
         def refused(action: Action) -> Outcome | None:
@@ -358,6 +395,8 @@ class Host:
         state = {name: mechanism.snapshot() for name, mechanism in self.mechanisms.items()}
         if self.control.acted:  # only then: a trial no operator touched keeps its hashes
             state[OPERATOR] = self.control.snapshot()
+        if self.cohorts is not None:
+            state[COHORTS] = self.cohorts.snapshot()
         return state
 
     def state_sha256(self) -> str:
@@ -375,6 +414,11 @@ def build_host(resolved: ResolvedScenario, seed: int) -> Host:
                 series_interval=series_interval)
     for name, config in resolved.mechanism_configs.items():
         host.add_mechanism(name, resolved.mechanism_class(name), config)
+    staged = cohort_spec(scenario.live)
+    if staged is not None:  # resolve() checked the spec and the treatment's configuration
+        key = int(host.streams(COHORTS).integers(0, 2**63))
+        config = treatment_config(staged, resolved.mechanism_configs[staged.mechanism])
+        host.stage(Cohorts(staged, key), config)
     for name, spec in scenario.populations.items():
         target = resolved.data["populations"][name]["mechanism"]
         host.add_population(name, resolved.population_class(name), resolved.population_params[name],

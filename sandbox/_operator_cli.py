@@ -1,4 +1,5 @@
-"""``flagship operator``: pause, resume, close a live trial or set a live parameter, as its operator.
+"""``flagship operator``: pause, resume, close a live trial, set a live parameter or roll staged
+cohorts back, as its operator.
 
 Registered on the main Typer ``app`` of :mod:`flagship.sandbox.cli`. Each action command
 signs one request with the operator's Ed25519 key (``--key``, a PEM file made by
@@ -80,6 +81,13 @@ def register(app: typer.Typer) -> None:
     def close(trial: TrialOpt, key: KeyOpt, url: UrlOpt, note: NoteOpt = "") -> None:
         """Close the trial for good: every later action is refused with TRIAL_CLOSED."""
         _report(send("close", trial=trial, key=key, url=url, body={"note": note} if note else {}))
+
+    @group.command()
+    def rollback(trial: TrialOpt, key: KeyOpt, url: UrlOpt, note: NoteOpt = "") -> None:
+        """Roll staged cohorts back: every participant is served by control from then on."""
+        answer = send("rollback", trial=trial, key=key, url=url, body={"note": note} if note else {})
+        out.print(f"trial {answer.get('trial_id', '?')}: rolled back to control; "
+                  f"{answer.get('status', '?')}", highlight=False)
 
     @group.command("set")
     def set_parameter(

@@ -19,6 +19,12 @@ entries (advance-then-submit, :func:`~flagship.sandbox._replay.replay`) reproduc
 every state hash without judging anything; :func:`run_commits` cuts a run's log into those
 commits. Nothing reads a clock: judgments are in simulated time.
 
+A scenario that stages cohorts (``[live.cohorts]``, :mod:`flagship.sandbox._cohorts`) rehearses
+its rollout too: while the treatment serves, a new crossing rolls it back (operator action
+``rollback``, actor ``guardrail:<name>``) instead of pausing, and after each judgment in which
+every guardrail was judged and held, the schedule's next step is taken if it is due (operator
+action ``widen``, actor ``rollout``). Both are log entries a replay feeds, like the pauses.
+
 The run reports, under the scope ``guardrails``, ``guardrail_pauses`` and
 ``time_paused_share`` like any measure, so a sweep shows how often a guardrail would have
 fired under each population and shock, with intervals across seeds. A scenario without
@@ -38,6 +44,7 @@ import simpy
 from simpy.events import URGENT, ProcessGenerator
 
 from flagship.mechanisms import SHARE, Action, Area, Measure, Outcome
+from flagship.sandbox._cohorts import ROLLOUT_ACTOR
 from flagship.sandbox._fork_measures import finished_measures
 from flagship.sandbox._guardrail import Guardrail, GuardrailTables, crossing_payload
 from flagship.sandbox._host import Host
@@ -87,7 +94,7 @@ class Rehearsal:
         self._operator = host.submitter(OPERATOR)
         self._paused_since: float | None = None
         self._paused = 0.0
-        self._recorder = host.add_scope(GUARDRAILS_SCOPE, MEASURES, self._finish)
+        self._recorder = host.add_scope(GUARDRAILS_SCOPE, MEASURES, self._finish) if guardrails else None
         host.env.process(self._judge_forever())
 
     def _judge_forever(self) -> ProcessGenerator:
@@ -97,24 +104,36 @@ class Rehearsal:
             self.judge()
 
     def judge(self) -> list[str]:
-        """Judge every guardrail on the measures of the run so far; pause on a new crossing.
-        Returns the names of the guardrails that paused the trial."""
+        """Judge every guardrail on the measures of the run so far; pause (or, while staged cohorts'
+        treatment serves, roll it back) on a new crossing; then take the rollout schedule's next
+        step if it is due and every guardrail holds. Returns the names of the guardrails that
+        paused the trial or rolled it back."""
         host = self.host
+        cohorts = host.cohorts
         log_size = len(host.log) if host.log is not None else host.n_actions
         due = [g for g in self.guardrails if log_size >= g.min_entries]
-        if not due:
+        if not due and cohorts is None:
             return []
-        values = finished_measures(host)
+        values = finished_measures(host) if due else []
         fired: list[str] = []
+        holding = len(due) == len(self.guardrails)  # one not judged yet has not shown it holds
         for g in due:
             value = g.value_in(values)
             if value is None:
+                holding = False
                 continue
             crossed = not g.holds(value)
+            holding = holding and not crossed
             was = self.crossed.get(g.name, False)
             self.crossed[g.name] = crossed
             if crossed and not was and host.control.status == "running":
                 now = float(host.env.now)
+                if cohorts is not None and cohorts.serving:
+                    rolled = self._operator(Action(now, f"guardrail:{g.name}", "rollback",
+                                                   crossing_payload(g, value, log_size)))
+                    if rolled.accepted:
+                        fired.append(g.name)
+                    continue
                 outcome = self._operator(Action(now, f"guardrail:{g.name}", "pause",
                                                 crossing_payload(g, value, log_size)))
                 if outcome.accepted:
@@ -123,6 +142,10 @@ class Rehearsal:
                     self._paused_since = now
                     if self.resume_after is not None:
                         host.env.process(self._resume_later(self.resume_after))
+        if holding and cohorts is not None and host.control.status == "running" and \
+                cohorts.next_step(float(host.env.now), log_size) is not None:
+            widen = Action(float(host.env.now), ROLLOUT_ACTOR, "widen", cohorts.widen_payload(log_size))
+            self._operator(widen)
         return fired
 
     def _resume_later(self, delay: float) -> ProcessGenerator:
@@ -134,6 +157,8 @@ class Rehearsal:
             self._paused_since = None
 
     def _finish(self) -> None:
+        if self._recorder is None:
+            return
         now = float(self.host.env.now)
         paused = self._paused + (now - self._paused_since if self._paused_since is not None else 0.0)
         self._recorder.measure("guardrail_pauses", self.pauses)
@@ -146,9 +171,11 @@ def rehearsed_measures(resolved: ResolvedScenario) -> tuple[Measure, ...]:
 
 
 def rehearse(host: Host, resolved: ResolvedScenario) -> Rehearsal | None:
-    """Rehearse ``resolved``'s guardrails on ``host`` (built, not started); ``None``: it has none."""
+    """Rehearse ``resolved``'s guardrails and rollout schedule on ``host`` (built, not started);
+    ``None``: it has neither."""
     tables = GuardrailTables.model_validate(resolved.scenario.live)  # resolve() reported any problem
-    if not tables.guardrails:
+    staged = host.cohorts is not None and bool(host.cohorts.spec.schedule)
+    if not tables.guardrails and not staged:
         return None
     spec = tables.rehearsal
     interval = spec.interval if spec.interval is not None else resolved.scenario.duration / 20

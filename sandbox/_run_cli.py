@@ -90,13 +90,18 @@ def run(
                                       correction=cast(Any, correction))
             except InputError as exc:  # criteria naming measures or arms this scenario lacks
                 misfit = exc
+    contrasts = _cohort_contrasts(resolved, batch)
     if as_json:
         output = _batch_json(batch)
         if evaluation is not None:
             output["scorecard"] = evaluation.to_dict()
+        if contrasts:
+            output["cohorts"] = {name: {arm: ci.to_dict() for arm, ci in by_arm.items()}
+                                 for name, by_arm in contrasts.items()}
         sys.stdout.write(json.dumps(output, indent=2, sort_keys=False) + "\n")
     else:
         _print_measures(batch)
+        _print_cohorts(resolved, contrasts)
         if evaluation is not None:
             from flagship.sandbox._experiment_cli import print_evaluation  # noqa: PLC0415
 
@@ -314,6 +319,33 @@ def _print_measures(batch: Batch) -> None:
                 cells.append("—" if est is None else format_estimate(est))
             table.add_row(key + (" =" if constant else ""), unit, "↑" if higher else "↓", *cells)
         out.print(table)
+
+
+def _cohort_contrasts(resolved: Any, batch: Batch) -> dict[str, dict[str, Any]]:
+    """Staged cohorts' treatment - control per measure and arm, paired by run (none without cohorts)."""
+    from flagship.sandbox._cohort_report import cohort_contrasts  # noqa: PLC0415
+    from flagship.sandbox._cohorts import cohort_spec  # noqa: PLC0415
+
+    staged = cohort_spec(resolved.scenario.live)
+    return {} if staged is None else cohort_contrasts(batch.results, staged.mechanism, arm_label=NO_ARM)
+
+
+def _print_cohorts(resolved: Any, contrasts: dict[str, dict[str, Any]]) -> None:
+    from flagship.sandbox._cohorts import cohort_spec  # noqa: PLC0415
+    from flagship.sandbox._experiment_cli import _ci  # noqa: PLC0415
+
+    staged = cohort_spec(resolved.scenario.live)
+    if staged is None or not contrasts:
+        return
+    arms = list(dict.fromkeys(arm for by_arm in contrasts.values() for arm in by_arm))
+    table = Table(title=f"cohorts of {staged.mechanism}: treatment - control, paired by run "
+                        "(mean [95% CI] method)", title_justify="left")
+    table.add_column("measure", no_wrap=True)
+    for arm in arms:
+        table.add_column(arm, justify="right")
+    for name, by_arm in contrasts.items():
+        table.add_row(name, *(_ci(by_arm[arm]) if arm in by_arm else "—" for arm in arms))
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:

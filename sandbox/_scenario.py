@@ -40,6 +40,7 @@ from flagship.mechanisms import (
     mechanism,
     population,
 )
+from flagship.sandbox._cohorts import cohort_problems
 from flagship.sandbox._guardrail import GuardrailTables, guardrail_problems
 
 __all__ = [
@@ -425,6 +426,11 @@ def resolve(raw: Mapping[str, Any], *, source: str = "", source_sha256: str = ""
             problems.append(Problem(f"shocks.{index}.at",
                                     f"expected a time within the duration ({scenario.duration}), "
                                     f"got {shock.at!r}"))
+    staged, staged_measures = cohort_problems(
+        scenario.live, configs, {name: mechanism(name) for name in configs},
+        {*scenario.mechanisms, *scenario.populations}, pydantic_problems)
+    problems.extend(staged)
+    measures.update(staged_measures)
     problems.extend(_guardrail_problems(scenario.live, measures))
     if problems:
         raise ScenarioError(problems, source=source)

@@ -35,6 +35,7 @@ from flagship.mechanisms import (
     canonical_json,
     seed_sequence,
 )
+from flagship.sandbox._cohorts import cohort_scopes
 from flagship.sandbox._rehearsal import GUARDRAILS_SCOPE, rehearsed_measures
 from flagship.sandbox._runner import RunJob, jobs_for, stream_results
 from flagship.sandbox._scenario import ResolvedScenario, apply_overrides, parse_override, resolve
@@ -531,6 +532,7 @@ def declared_measures(base: ResolvedScenario) -> dict[str, MeasureInfo]:
         scopes += [(name, resolved.population_class(name)) for name in resolved.scenario.populations]
         declared = [(scope, cls.measures) for scope, cls in scopes]
         declared.append((GUARDRAILS_SCOPE, rehearsed_measures(resolved)))
+        declared += cohort_scopes(resolved.scenario.live, resolved.mechanism_class)
         for scope, scope_measures in declared:
             for m in scope_measures:
                 measures.setdefault(f"{scope}.{m.name}", MeasureInfo(

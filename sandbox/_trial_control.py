@@ -18,7 +18,7 @@ while it runs (``live_parameters``); the core has no special case for any mechan
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -31,8 +31,9 @@ __all__ = ["OPERATOR", "OPERATOR_KINDS", "OperatorReason", "TrialControl", "orig
 OPERATOR = "operator"
 """The reserved mechanism name operator actions are addressed to (and their log entries' origin)."""
 
-OPERATOR_KINDS = ("pause", "resume", "close", "set")
-"""What an operator may do."""
+OPERATOR_KINDS = ("pause", "resume", "close", "set", "widen", "rollback")
+"""What an operator may do (``widen`` and ``rollback`` act on staged cohorts,
+:mod:`flagship.sandbox._cohorts`, and are refused with ``NO_COHORTS`` without them)."""
 
 
 class OperatorReason(StrEnum):
@@ -50,6 +51,8 @@ class OperatorReason(StrEnum):
     """``set`` named a mechanism or field the mechanism does not declare live-changeable."""
     INVALID_VALUE = "INVALID_VALUE"
     """``set`` gave a value the mechanism's configuration does not validate."""
+    NO_COHORTS = "NO_COHORTS"
+    """``widen`` or ``rollback`` in a trial that stages no cohorts."""
 
 
 def origin_of(mechanism: str, external: bool) -> str:
@@ -68,6 +71,8 @@ class TrialControl:
         self.changed: dict[str, dict[str, Any]] = {}
         self.acted = False
         """Whether any operator action was taken (the state hash includes this state from then on)."""
+        self.staged: Callable[[Action], Outcome] | None = None
+        """Applies ``widen`` and ``rollback`` to the staged cohorts (set by ``Host.stage``)."""
 
     def refusal(self, mechanism: Mechanism[Any], kind: str) -> Outcome | None:
         """The refusal of an action of ``kind`` to ``mechanism`` in this state, or ``None``."""
@@ -96,6 +101,14 @@ class TrialControl:
             self.status = "running"
         elif kind == "close":
             self.status = "closed"
+        elif kind in ("widen", "rollback"):
+            if self.staged is None:
+                return Outcome.reject(OperatorReason.NO_COHORTS, "this trial stages no cohorts")
+            outcome = self.staged(action)
+            if not outcome.accepted:
+                return outcome
+            self.acted = True
+            return Outcome.accept({**outcome.effects, "status": self.status})
         else:
             refused = self._set(action.payload)
             if refused is not None:

@@ -20,7 +20,8 @@ measure refresh (:func:`~flagship.sandbox._measure_worker.refresh_measures`) it 
 :meth:`Guardrails.judge` with the live arm's values and the log size. A guardrail that goes
 from holding to crossed while the trial runs pauses it with an operator action (actor
 ``guardrail:<name>``) whose log entry names the guardrail, the measure, the value that
-crossed and the threshold. Edge-triggered: after an operator resumes, a guardrail still
+crossed and the threshold; while staged cohorts' treatment serves, the action is a ``rollback``
+instead (:mod:`flagship.sandbox._cohorts`). Edge-triggered: after an operator resumes, a guardrail still
 crossed does not pause again until it has held once. Its state is exported as
 ``flagship_guardrail_crossed{guardrail}`` (1 crossed, 0 holding, -1 not judged yet) and
 ``flagship_guardrail_value{guardrail}``; labels are the scenario's guardrail names only.
@@ -57,6 +58,10 @@ class Guardrails:
         for g in self.guardrails:
             self._state.labels(g.name).set(-1)
 
+    def holding(self) -> bool:
+        """Whether every guardrail has been judged and held when last judged (a rollout widens only then)."""
+        return all(self.crossed.get(g.name) is False for g in self.guardrails)
+
     async def judge(self, values: Iterable[MeasureValue], log_size: int) -> list[str]:
         """Judge every guardrail on the live arm's ``values``; pause on a new crossing. Returns the
         names of the guardrails that paused the trial."""
@@ -81,7 +86,7 @@ class Guardrails:
                                  "refresh", g.name, exc)
                     continue
                 _log.warning("guardrail %s crossed (%s = %g, must be %s %g): %s", g.name, g.measure, value,
-                             g.op, g.threshold, "trial paused" if outcome.accepted else outcome.reason,
+                             g.op, g.threshold, "acted on the trial" if outcome.accepted else outcome.reason,
                              extra={"event": "guardrail_crossed", "guardrail": g.name, "value": value})
                 if outcome.accepted:
                     fired.append(g.name)

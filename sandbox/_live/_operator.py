@@ -1,4 +1,5 @@
-"""Operator routes: ``/v1/operator/…`` to pause, resume, close a live trial or set a live parameter.
+"""Operator routes: ``/v1/operator/…`` to pause, resume, close a live trial, set a live parameter or
+roll staged cohorts back (:mod:`flagship.sandbox._cohorts`).
 
 Each route checks the request's operator signature (:mod:`._operator_auth`; 401 unsigned,
 403 signed by a key that is not an operator's), checks the body names this trial (409
@@ -6,7 +7,7 @@ Each route checks the request's operator signature (:mod:`._operator_auth`; 401 
 ``operator`` (:mod:`flagship.sandbox._trial_control`): it is applied, logged, hash-chained and
 committed like any client action, with origin ``operator`` and the operator's name as actor.
 A refusal (``ALREADY_PAUSED``, ``NOT_PAUSED``, ``TRIAL_CLOSED``, ``NOT_LIVE_PARAMETER``,
-``INVALID_VALUE``) is problem+json with that reason code.
+``INVALID_VALUE``, ``NO_COHORTS``, ``ROLLED_BACK``) is problem+json with that reason code.
 
 Lifecycle: the app factory calls :func:`operator_router` once with the engine and the
 scenario's ``[live.operators]``; the routes stay outside the participants' request pipeline
@@ -112,6 +113,12 @@ def operator_router(engine: Engine, operators: Mapping[str, str], *,
     async def close(request: Request) -> OperatorState:
         """Close the trial for good: every later action is refused with TRIAL_CLOSED."""
         return await act(request, "close")
+
+    @router.post("/rollback", response_model=OperatorState)
+    async def rollback(request: Request) -> OperatorState:
+        """Roll staged cohorts back: every participant is served by control from then on, and the
+        schedule widens no more (409 NO_COHORTS without cohorts, ROLLED_BACK a second time)."""
+        return await act(request, "rollback")
 
     @router.post("/set", response_model=OperatorState)
     async def set_parameter(request: Request) -> OperatorState:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
 
 from flagship.mechanisms import InputError, Problem, ScenarioError, StoreError, sha256_hex
+from flagship.sandbox._cohorts import CohortSpec, cohort_scopes, treatment_config
 from flagship.sandbox._guardrail import Guardrail, RehearsalSpec, guardrail_problems
 from flagship.sandbox._live._limits import Limits
 from flagship.sandbox._scenario import (
@@ -58,6 +59,8 @@ class LiveSpec(BaseModel):
         "how `flagship run` rehearses the guardrails in simulated time (not read by serve)"))
     operators: dict[str, str] = Field(default_factory=dict, description=(
         "operator name -> base64url raw Ed25519 public key: who may sign /v1/operator actions"))
+    cohorts: CohortSpec | None = Field(default=None, description=(
+        "staged cohorts: a treatment configuration of one mechanism, its rule and rollout schedule"))
 
 
 @dataclass(frozen=True)
@@ -83,12 +86,19 @@ def load_live_scenario(path: str | Path, overrides: Sequence[str] = (), *,
     except ValidationError as exc:
         raise ScenarioError(pydantic_problems(exc, "live", LiveSpec), source=source) from None
     raw["keep_actions"] = True
+    if "cohorts" in live_raw:  # the host stages them, so they belong to the scenario it resolves
+        raw["live"] = {"cohorts": live_raw["cohorts"]}
     resolved = resolve(raw, source=source, source_sha256=digest, overrides=tuple(overrides))
     if arm is not None:
         resolved = resolved.with_arm(arm)
     unsafe = [Problem(f"mechanisms.{name}.{problem.path}".rstrip("."), problem.message)
               for name, config in resolved.mechanism_configs.items()
               for problem in resolved.mechanism_class(name).live_problems(config)]
+    if spec.cohorts is not None:  # the treatment is served live too
+        staged = spec.cohorts.mechanism
+        treatment = treatment_config(spec.cohorts, resolved.mechanism_configs[staged])
+        unsafe += [Problem(f"live.cohorts.treatment.{problem.path}".rstrip("."), problem.message)
+                   for problem in resolved.mechanism_class(staged).live_problems(treatment)]
     if unsafe:
         raise ScenarioError(unsafe, source=source)
     unknown = _unknown_guardrail_measures(resolved, spec)
@@ -100,7 +110,8 @@ def load_live_scenario(path: str | Path, overrides: Sequence[str] = (), *,
 def _unknown_guardrail_measures(resolved: ResolvedScenario, spec: LiveSpec) -> list[Problem]:
     """Guardrails naming no declared measure (one would never be judged), and names used twice."""
     declared = [*((scope, resolved.mechanism_class(scope).measures) for scope in resolved.mechanism_configs),
-                *((scope, resolved.population_class(scope).measures) for scope in resolved.population_params)]
+                *((scope, resolved.population_class(scope).measures) for scope in resolved.population_params),
+                *cohort_scopes(resolved.scenario.live, resolved.mechanism_class)]
     names = {f"{prefix}.{m.name}" for scope, measures in declared for m in measures
              for prefix in (scope, m.area.value)}
     return guardrail_problems(spec.guardrails, names)

@@ -53,8 +53,10 @@ from flagship.mechanisms import (
     TrialEndedError,
     UnknownNameError,
 )
+from flagship.sandbox._cohorts import Cohorts
 from flagship.sandbox._gc import FrozenHeap
 from flagship.sandbox._host import Host
+from flagship.sandbox._live._cohort_metrics import LiveRollout
 from flagship.sandbox._live._durability import DurableLog
 from flagship.sandbox._live._guardrails import Guardrail, Guardrails
 from flagship.sandbox._live._history import DEFAULT_HISTORY_WINDOW, History
@@ -163,6 +165,7 @@ class Engine:
         self._ended = False
         self._heap = FrozenHeap(self.options.freeze_seconds)
         self.guardrails: Guardrails | None = None
+        self.rollout: LiveRollout | None = None
         self._closed = False
         self.metrics.time_factor.set(trial.time_factor)
         self.metrics.bind(sim_time=self.sim_time, log_entries=lambda: float(self.durable.size),
@@ -302,7 +305,8 @@ class Engine:
             self._measures_task = asyncio.create_task(
                 refresh_measures(worker, self._arms(), self.trial.seed, lambda: self.durable.size,
                                  self.metrics, self.options.measures_seconds,
-                                 on_measures=self._judge_guardrails if self.guardrails else None),
+                                 on_measures=self._judge_guardrails if self.guardrails or self._staged()
+                                 else None),
                 name="flagship-measures")
 
     async def stop(self) -> None:
@@ -559,12 +563,26 @@ class Engine:
         return self.host is not None and self.host.control.status == "running"
 
     async def _guardrail_pause(self, actor: str, payload: dict[str, Any]) -> Outcome:
-        return await self.submit(OPERATOR, "pause", payload, actor)
+        cohorts = self._staged()  # while a treatment serves, a crossing rolls it back instead
+        kind = "rollback" if cohorts is not None and cohorts.serving else "pause"
+        return await self.submit(OPERATOR, kind, payload, actor)
+
+    def _staged(self) -> Cohorts | None:
+        return self.host.cohorts if self.host is not None else None
 
     async def _judge_guardrails(self, values: ArmMeasures, size: int) -> None:
+        live = next((arm_values for arm, arm_values in values if arm == "live"), [])
         if self.guardrails is not None:
-            live = next((arm_values for arm, arm_values in values if arm == "live"), [])
             await self.guardrails.judge(live, size)
+        if self._staged() is not None:
+            if self.rollout is None:
+                rails = self.guardrails
+                holding = rails.holding if rails is not None else lambda: True
+                self.rollout = LiveRollout(self.metrics, self._staged, self._widen, holding, self._running)
+            await self.rollout.after_refresh(live, size, self.sim_time())
+
+    async def _widen(self, actor: str, payload: dict[str, Any]) -> Outcome:
+        return await self.submit(OPERATOR, "widen", payload, actor)
 
 
     def _arms(self) -> list[tuple[str, ResolvedScenario]]:
