@@ -33,7 +33,7 @@ from flagship.sandbox._live import (
 )
 from flagship.telemetry import Store
 from flagship.telemetry._prometheus import LiveMetrics
-from flagship.telemetry._trial_log import TrialLog
+from flagship.telemetry._trial_log import LogEntry, TrialLog
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKENS = {f"tok-{name}": name for name in ("alice", "bob", "carol", "dave")}
@@ -225,11 +225,15 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")[-3000:]
 
 
-def drive_session(tmp_path: Path, *, shadow: list[str] | None = None, clients: int = 30) -> Live:
-    """A short live trial driven in-process: clients buy through the gateway while shoppers act."""
-    scenario = write_scenario(tmp_path, shoppers=4, rate=0.5, time_factor=50.0)
-    live = build_live(f"sqlite:///{tmp_path / 'live.db'}", scenario, tmp_path,
-                      options=EngineOptions(tick_seconds=0.01, measures_seconds=0))
+def drive_session(tmp_path: Path, *, shadow: list[str] | None = None, clients: int = 30,
+                  shoppers: int = 4, url: str | None = None, options: EngineOptions | None = None) -> Live:
+    """A short live trial driven in-process: clients buy through the gateway while shoppers act.
+
+    The store is ``url`` (a SQLite file in ``tmp_path`` by default); it is left open.
+    """
+    scenario = write_scenario(tmp_path, shoppers=shoppers, rate=0.5, time_factor=50.0)
+    live = build_live(url or f"sqlite:///{tmp_path / 'live.db'}", scenario, tmp_path,
+                      options=options or EngineOptions(tick_seconds=0.01, measures_seconds=0))
     if shadow:
         live.engine.shadow = shadow_scenario(live.engine.trial, shadow)
 
@@ -283,6 +287,25 @@ def fuzz_api(url: str, token: str, report_dir: Path, *, paths: str | None = None
     assert result.returncode == 0, output[-6000:]
     assert "Test cases:" in output and " passed" in output
     return output
+
+
+def until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll ``predicate`` until it holds; fail once ``timeout`` seconds pass without it."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.05)
+
+
+def logged_entries(store_url: str, trial_id: str | None = None) -> list[LogEntry]:
+    """The entries of a trial (the store's newest by default), read directly, once its hash
+    chain verified."""
+    with Store.open(store_url) as store:
+        log = TrialLog(store)
+        trial_id = log.trials()[-1].id if trial_id is None else trial_id
+        assert log.verify(trial_id).ok
+        return list(log.entries(trial_id))
 
 
 def problem(response: httpx.Response, status: int, reason: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ The independent verifier shipped in docs/examples (no Flagship import) must agre
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import math
@@ -30,14 +29,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flagship.mechanisms import InputError
-from flagship.sandbox._live import EngineOptions, LiveGateway
+from flagship.sandbox._live import EngineOptions
 from flagship.sandbox.cli import main
 from flagship.telemetry import Store
 from flagship.telemetry._chain_format import CURRENT_CHAIN_FORMAT, jcs_bytes
 from flagship.telemetry._schema import trial_checkpoints, trial_log, trials
 from flagship.telemetry._store import _MIGRATIONS
 from flagship.telemetry._trial_log import CheckpointKey, TrialLog, make_entry, next_prev_hash
-from tests.live._support import build_live, write_scenario
+from tests.live._support import drive_session
 
 REPO = Path(__file__).resolve().parents[2]
 VERIFIER = REPO / "docs" / "examples" / "verify_chain.py"
@@ -45,24 +44,9 @@ VERIFIER = REPO / "docs" / "examples" / "verify_chain.py"
 
 def _session(url: str, tmp_path: Path, *, clients: int = 24) -> str:
     """A live trial (checkpoint every 8 entries) driven in-process, stopped cleanly; its id."""
-    scenario = write_scenario(tmp_path, shoppers=3, rate=0.5, time_factor=50.0)
-    live = build_live(url, scenario, tmp_path,
-                      options=EngineOptions(tick_seconds=0.01, measures_seconds=0, checkpoint_every=8))
-
-    async def drive() -> None:
-        await live.engine.start()
-        gateway = LiveGateway(live.engine)
-        try:
-            for i in range(clients):
-                await gateway.submit("posted_price", "buy", {"offer": 70 + 3 * i}, actor=f"client-{i % 3}")
-                await asyncio.sleep(0.01)
-        finally:
-            await live.engine.stop()
-
-    try:
-        asyncio.run(drive())
-    finally:
-        live.store.close()
+    live = drive_session(tmp_path, clients=clients, shoppers=3, url=url,
+                         options=EngineOptions(tick_seconds=0.01, measures_seconds=0, checkpoint_every=8))
+    live.store.close()
     return live.engine.trial.id
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,9 +14,17 @@ from flagship.sandbox._live import EngineOptions, load_live_scenario
 from flagship.sandbox._live._operator_auth import public_key_text
 from flagship.sandbox._replay import commits_from_entries, replay_scenario
 from flagship.sandbox._trial_control import OPERATOR
-from flagship.telemetry import Store
-from flagship.telemetry._trial_log import LogEntry, TrialLog
-from tests.live._support import Live, auth, build_live, flagship_command, serving, write_scenario
+from flagship.telemetry._trial_log import LogEntry
+from tests.live._support import (
+    Live,
+    auth,
+    build_live,
+    flagship_command,
+    logged_entries,
+    serving,
+    until,
+    write_scenario,
+)
 
 WIDENING = """
 [live.cohorts]
@@ -52,21 +58,6 @@ min_entries = 5
 OPTIONS = EngineOptions(tick_seconds=0.02, measures_seconds=0.2, checkpoint_seconds=0.3)
 
 
-def _until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.05)
-
-
-def _entries(store_url: str, trial_id: str) -> list[LogEntry]:
-    with Store.open(store_url) as store:
-        log = TrialLog(store)
-        assert log.verify(trial_id).ok
-        return list(log.entries(trial_id))
-
-
 def _replays_exactly(scenario: Path, live: Live, entries: list[LogEntry]) -> None:
     commits = commits_from_entries(entries, trial_id=live.engine.trial.id)
     assert any(commit.state_hash is not None for commit in commits), "no checkpoint state hash to check"
@@ -80,7 +71,7 @@ def test_the_rollout_widens_step_by_step_while_the_guardrails_hold(store_url: st
     scenario = write_scenario(tmp_path, shoppers=30, rate=0.5, time_factor=10.0, limits=WIDENING)
     live = build_live(store_url, scenario, tmp_path, options=OPTIONS)
     with serving(live) as server, httpx.Client(base_url=server.url, timeout=10) as client:
-        _until(lambda: "flagship_cohort_treatment_share 0.6" in client.get("/metrics").text)
+        until(lambda: "flagship_cohort_treatment_share 0.6" in client.get("/metrics").text)
         bought = client.post("/v1/shop/purchases", json={"offer": 120},
                              headers={**auth("bob"), "Idempotency-Key": "bob-1"})
         assert bought.status_code == 201, bought.text
@@ -88,7 +79,7 @@ def test_the_rollout_widens_step_by_step_while_the_guardrails_hold(store_url: st
         assert 'flagship_cohort_participants{cohort="control"}' in metrics
         assert 'cohort="control",measure="turned_away_ratio"' in metrics
         assert client.get("/v1/operator").json()["status"] == "running"
-    entries = _entries(store_url, live.engine.trial.id)
+    entries = logged_entries(store_url, live.engine.trial.id)
     steps = [e for e in entries if e.origin == OPERATOR]
     assert [(e.kind, e.actor, e.accepted, json.loads(e.payload)["share"]) for e in steps] == [
         ("widen", "rollout", True, 0.3), ("widen", "rollout", True, 0.6)]
@@ -108,12 +99,12 @@ def test_a_crossed_guardrail_rolls_everyone_back_to_control(store_url: str, tmp_
             refused = client.post("/v1/shop/purchases", json={"offer": 120},
                                   headers={**auth("alice"), "Idempotency-Key": f"alice-{i}"})
             assert refused.json()["reason"] == "BELOW_PRICE", refused.text
-        _until(lambda: "flagship_cohort_rolled_back 1.0" in client.get("/metrics").text)
+        until(lambda: "flagship_cohort_rolled_back 1.0" in client.get("/metrics").text)
         served = client.post("/v1/shop/purchases", json={"offer": 120},
                              headers={**auth("alice"), "Idempotency-Key": "alice-after"})
         assert served.status_code == 201 and served.json()["price"] == 100, served.text  # control's price
         assert client.get("/v1/operator").json()["status"] == "running"  # rolled back, not paused
-    entries = _entries(store_url, live.engine.trial.id)
+    entries = logged_entries(store_url, live.engine.trial.id)
     operator = [e for e in entries if e.origin == OPERATOR]
     assert [(e.kind, e.actor, e.accepted) for e in operator] == [
         ("rollback", "guardrail:treatment_turned_away", True)]
@@ -171,7 +162,7 @@ def test_an_operator_rolls_the_cohorts_back_signed_over_http_and_the_cli(tmp_pat
         served = client.post("/v1/shop/purchases", json={"offer": 149},
                              headers={**auth("alice"), "Idempotency-Key": "a-2"})
         assert served.json()["price"] == 100, served.text  # control serves her now
-    entries = _entries(url, trial_id)
+    entries = logged_entries(url, trial_id)
     assert [(e.kind, e.actor, e.accepted, e.reason) for e in entries if e.origin == OPERATOR] == [
         ("rollback", "ops", True, None), *[("rollback", "ops", False, "ROLLED_BACK")] * 2]
     _replays_exactly(scenario, live, entries)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -19,7 +17,7 @@ from flagship.sandbox._trial_control import OPERATOR
 from flagship.telemetry import MeasureValue, Store
 from flagship.telemetry._prometheus import LiveMetrics
 from flagship.telemetry._trial_log import TrialLog
-from tests.live._support import auth, build_live, serving, write_scenario
+from tests.live._support import auth, build_live, serving, until, write_scenario
 
 GUARDRAIL = """
 [[live.guardrails]]
@@ -30,14 +28,6 @@ threshold = 0.9
 min_entries = 30
 description = "most buy requests are served: a flood of refused ones is abuse"
 """
-
-
-def _until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.05)
 
 
 def test_a_burst_crosses_a_guardrail_and_the_server_pauses_itself(store_url: str, tmp_path: Path) -> None:
@@ -51,7 +41,7 @@ def test_a_burst_crosses_a_guardrail_and_the_server_pauses_itself(store_url: str
             refused = client.post("/v1/shop/purchases", json={"offer": 1},
                                   headers={**auth(), "Idempotency-Key": f"burst-{i}"})
             assert refused.json()["reason"] in ("BELOW_PRICE", "TRIAL_PAUSED"), refused.text
-        _until(lambda: client.get("/v1/operator").json()["status"] == "paused")
+        until(lambda: client.get("/v1/operator").json()["status"] == "paused")
         late = client.post("/v1/shop/purchases", json={"offer": 500},
                            headers={**auth(), "Idempotency-Key": "late"})
         assert late.status_code == 409 and late.json()["reason"] == "TRIAL_PAUSED"

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from flagship.mechanisms import ContractError
 from flagship.sandbox._live import EngineOptions
@@ -21,8 +20,8 @@ from flagship.sandbox._live._history import History
 from flagship.sandbox._replay import commits_from_entries
 from flagship.telemetry import Store
 from flagship.telemetry._trial_log import TrialLog
-from tests.live._support import TcpProxy, auth, build_live, serving, write_scenario
-from tests.live.test_live_outage import _buy, _SqliteLock
+from tests.live._outages import SqliteLock, StoreCut, buy, proxied
+from tests.live._support import auth, build_live, logged_entries, serving, write_scenario
 
 WINDOW = 2
 
@@ -83,44 +82,38 @@ def test_the_history_holds_its_window_and_gives_back_every_commit_in_order(
 def test_a_commit_failed_with_commits_dropped_rebuilds_from_the_log_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "live.db"
     # WAL: the rebuild after the failed commit reads the dropped commits while the lock is held
-    _failed_commit(f"sqlite:///{path}", f"sqlite:///{path}", _SqliteLock(path), tmp_path)
+    _failed_commit(f"sqlite:///{path}", f"sqlite:///{path}", SqliteLock(path), tmp_path)
 
 
 def test_a_commit_failed_with_commits_dropped_rebuilds_from_the_log_postgresql(
         pg_url: str, tmp_path: Path) -> None:
-    parsed = sa.make_url(pg_url)
     # the store is gone for the rebuild too: it waits for the store, then reads the log
-    with TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432) as proxy:
-        through = parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    with proxied(pg_url) as (proxy, through):
         _failed_commit(through, pg_url, proxy, tmp_path)
 
 
-def _failed_commit(through: str, direct: str, outage: TcpProxy | _SqliteLock, tmp_path: Path) -> None:
+def _failed_commit(through: str, direct: str, outage: StoreCut, tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path, shoppers=1, rate=1e-6, time_factor=1.0)  # the buys are all
     live = build_live(through, scenario, tmp_path, options=EngineOptions(
         tick_seconds=0.02, measures_seconds=0, db_timeout=1.0, retry_backoff=0.1, max_backoff=0.5,
         history_window=WINDOW))
     with serving(live) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         for n in range(2 * WINDOW):
-            assert _buy(client, f"before-{n}").status_code == 201
+            assert buy(client, f"before-{n}").status_code == 201
         outage.cut()
         try:
-            failed = _buy(client, "during")
+            failed = buy(client, "during")
             assert failed.status_code == 503, failed.text
             assert failed.json()["reason"] in ("STORE_UNAVAILABLE", "OUTCOME_UNKNOWN"), failed.text
         finally:
             outage.restore()
         deadline = time.monotonic() + 30
-        while (retried := _buy(client, "during")).status_code != 201:
+        while (retried := buy(client, "during")).status_code != 201:
             assert time.monotonic() < deadline, retried.text
             time.sleep(0.1)
-        assert _buy(client, "after").status_code == 201
+        assert buy(client, "after").status_code == 201
         shop = client.get("/v1/shop").json()
-    with Store.open(direct) as store:
-        log = TrialLog(store)
-        trial = log.trials()[-1]
-        assert log.verify(trial.id).ok
-        entries = list(log.entries(trial.id))
+    entries = logged_entries(direct)
     keys = [e.idempotency_key for e in entries if e.idempotency_key]
     assert len(keys) == len(set(keys)) == 2 * WINDOW + 2  # the failed batch acted once, on retry
     sold = sum(1 for e in entries if e.kind == "buy" and e.accepted)

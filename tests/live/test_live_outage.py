@@ -7,57 +7,32 @@ restarted); the shared PostgreSQL server itself is never touched.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
 import time
 import uuid
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
 
 from flagship.mechanisms import CommitOutcomeUnknownError
 from flagship.sandbox._live import EngineOptions
 from flagship.telemetry import Store
 from flagship.telemetry._trial_log import TrialLog
-from tests.live._support import TcpProxy, auth, build_live, problem, serving, write_scenario
-
-
-def _buy(client: httpx.Client, key: str, offer: int = 150) -> httpx.Response:
-    return client.post("/v1/shop/purchases", json={"offer": offer},
-                       headers={**auth(), "Idempotency-Key": key})
-
-
-class _SqliteLock:
-    """SQLite's outage: another process's connection holds the database's exclusive lock."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.conn: sqlite3.Connection | None = None
-
-    def cut(self) -> None:
-        self.conn = sqlite3.connect(self.path, isolation_level=None)
-        self.conn.execute("BEGIN EXCLUSIVE")
-
-    def restore(self) -> None:
-        if self.conn is not None:
-            self.conn.execute("ROLLBACK")
-            self.conn.close()
+from tests.live._outages import SqliteLock, StoreCut, buy, client_key, proxied
+from tests.live._support import build_live, logged_entries, problem, serving, write_scenario
 
 
 def test_a_sqlite_lock_held_for_seconds_answers_503_then_serves_again(tmp_path: Path) -> None:
     path = tmp_path / "live.db"
-    _outage(f"sqlite:///{path}", f"sqlite:///{path}", _SqliteLock(path), tmp_path)
+    _outage(f"sqlite:///{path}", f"sqlite:///{path}", SqliteLock(path), tmp_path)
 
 
 def test_a_postgresql_outage_answers_503_then_serves_again_by_itself(pg_url: str, tmp_path: Path) -> None:
-    parsed = sa.make_url(pg_url)
-    with TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432) as proxy:
-        through = parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    with proxied(pg_url) as (proxy, through):
         _outage(through, pg_url, proxy, tmp_path)
 
 
-def _outage(through: str, direct: str, proxy: TcpProxy | _SqliteLock, tmp_path: Path) -> None:
+def _outage(through: str, direct: str, proxy: StoreCut, tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path, shoppers=2, rate=0.5, time_factor=10.0)
     live = build_live(through, scenario, tmp_path, options=EngineOptions(
         tick_seconds=0.02, measures_seconds=0, db_timeout=1.0, retry_backoff=0.1, max_backoff=0.5))
@@ -65,14 +40,14 @@ def _outage(through: str, direct: str, proxy: TcpProxy | _SqliteLock, tmp_path: 
     with serving(live) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         for _ in range(5):
             key = uuid.uuid4().hex
-            assert _buy(client, key).status_code == 201
+            assert buy(client, key).status_code == 201
             acked[key] = 1
         proxy.cut()
         outage_end = time.monotonic() + 4.0
         seen: set[tuple[int, str]] = set()
         while time.monotonic() < outage_end:
             key = uuid.uuid4().hex
-            response = _buy(client, key)
+            response = buy(client, key)
             reason = response.json().get("reason", "") if response.status_code != 201 else ""
             seen.add((response.status_code, reason))
             if response.status_code == 201:
@@ -90,21 +65,16 @@ def _outage(through: str, direct: str, proxy: TcpProxy | _SqliteLock, tmp_path: 
         while client.get("/readyz").status_code != 200:
             assert time.monotonic() < deadline, "never ready again"
             key = uuid.uuid4().hex
-            _buy(client, key)
+            buy(client, key)
             time.sleep(0.1)
         for _ in range(5):
             key = uuid.uuid4().hex
-            response = _buy(client, key)
+            response = buy(client, key)
             assert response.status_code == 201, response.text
             acked[key] = 1
     # nothing acknowledged was lost: every acknowledged key is in the log, once
-    with Store.open(direct) as store:
-        log = TrialLog(store)
-        trial = log.trials()[-1]
-        assert log.verify(trial.id).ok
-        keys = [e.idempotency_key for e in log.entries(trial.id) if e.idempotency_key]
-    stored = {k.split('"')[3] for k in keys}
-    assert set(acked) <= stored
+    keys = [e.idempotency_key for e in logged_entries(direct) if e.idempotency_key]
+    assert set(acked) <= {client_key(k) for k in keys}
     assert len(keys) == len(set(keys))
 
 
@@ -135,9 +105,7 @@ def test_a_lost_answer_to_commit_is_outcome_unknown_and_the_retry_returns_the_co
         if store_url.startswith("sqlite"):
             url = store_url
         else:
-            parsed = sa.make_url(store_url)
-            proxy = stack.enter_context(TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432))
-            url = parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+            proxy, url = stack.enter_context(proxied(store_url))
         live = build_live(url, scenario, tmp_path, options=options)
         lossy = _LosesOneAnswer(live.engine.log)
         live.engine.durable.log = lossy  # type: ignore[assignment]
@@ -150,20 +118,20 @@ def test_a_lost_answer_to_commit_is_outcome_unknown_and_the_retry_returns_the_co
 
         live.engine.recover = watched_recover  # type: ignore[method-assign]
         with serving(live) as server, httpx.Client(base_url=server.url, timeout=30) as client:
-            assert _buy(client, "before").status_code == 201
+            assert buy(client, "before").status_code == 201
             before = client.get("/v1/shop").json()
             if store_url.startswith("sqlite"):
                 lossy.armed = True
             else:
                 proxy.lose_answer_to(b"COMMIT")
-            lost = _buy(client, "lost")
+            lost = buy(client, "lost")
             body = problem(lost, 503, "OUTCOME_UNKNOWN")
             assert "Idempotency-Key" in body["detail"] and int(lost.headers["retry-after"]) >= 1
             with Store.open(store_url) as direct:  # it did land
                 keys = [e.idempotency_key for e in TrialLog(direct).entries(live.engine.trial.id)]
             assert '["actor:alice","lost"]' in keys
             deadline = time.monotonic() + 30
-            while (retried := _buy(client, "lost")).status_code == 503:
+            while (retried := buy(client, "lost")).status_code == 503:
                 assert retried.json()["reason"] in ("STORE_UNAVAILABLE", "OUTCOME_UNKNOWN"), retried.text
                 assert time.monotonic() < deadline
                 time.sleep(float(retried.headers["retry-after"]) / 4)
@@ -173,9 +141,5 @@ def test_a_lost_answer_to_commit_is_outcome_unknown_and_the_retry_returns_the_co
             assert after["sold"] == before["sold"] + 1  # acted once, not twice
             assert reloads and server.thread.ident not in reloads  # the reload ran off the loop
             assert client.get("/readyz").status_code == 200
-    with Store.open(store_url) as store:
-        log = TrialLog(store)
-        trial_id = log.trials()[-1].id
-        assert log.verify(trial_id).ok
-        keys = [e.idempotency_key for e in log.entries(trial_id)]
+    keys = [e.idempotency_key for e in logged_entries(store_url)]
     assert keys.count('["actor:alice","lost"]') == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import sqlite3
-import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,16 +16,7 @@ import sqlalchemy as sa
 from flagship.sandbox._live import EngineOptions
 from flagship.telemetry import Store
 from flagship.telemetry._trial_log import TrialLog
-from tests.live._support import auth, build_live, serving, write_scenario
-
-
-def _wait(predicate: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(predicate) and predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+from tests.live._support import auth, build_live, serving, until, write_scenario
 
 
 def test_a_live_trial_end_to_end(store_url: str, tmp_path: Path) -> None:
@@ -42,13 +32,13 @@ def test_a_live_trial_end_to_end(store_url: str, tmp_path: Path) -> None:
         again = client.post("/v1/shop/purchases", json={"offer": 120},
                             headers={**auth(), "Idempotency-Key": "e2e-1"})
         assert again.json() == bought.json() and again.headers["idempotent-replayed"] == "true"
-        _wait(lambda: client.get("/v1/trial").json()["log_size"] >= 5)  # shoppers act on their own
+        until(lambda: client.get("/v1/trial").json()["log_size"] >= 5)  # shoppers act on their own
         info = client.get("/v1/trial").json()
         assert info["trial_id"] == trial_id and info["time_factor"] == 20.0
         assert info["sim_time"] > 0 and len(info["state_sha256"]) == 64
         shop = client.get("/v1/shop").json()
         assert shop["sold"] >= 1 and shop["stock"] == 100_000 - shop["sold"]
-        _wait(lambda: 'flagship_measure_ux_ratio{arm="live",measure="sell_through",scope="posted_price"}'
+        until(lambda: 'flagship_measure_ux_ratio{arm="live",measure="sell_through",scope="posted_price"}'
               in client.get("/metrics").text)
         metrics = client.get("/metrics").text
         assert 'origin="sim"' in metrics and 'origin="http"' in metrics
@@ -108,7 +98,7 @@ def test_a_store_outage_gives_503_and_no_effect_and_the_retry_applies_once(store
             assert client.get("/v1/shop").json() == before  # no effect, not even in memory
             assert client.get("/readyz").status_code == 503
             assert live.engine.size == 1
-        _wait(lambda: client.get("/readyz").status_code == 200)
+        until(lambda: client.get("/readyz").status_code == 200)
         retried = client.post("/v1/shop/purchases", json=body, headers=key)
         assert retried.status_code == 201, retried.text
         replayed = client.post("/v1/shop/purchases", json=body, headers=key)

@@ -22,17 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
 
 from flagship.sandbox._live import EngineOptions
-from flagship.telemetry import Store
 from flagship.telemetry._trial_log import TrialLog
-from tests.live._support import Live, TcpProxy, auth, build_live, problem, serving, write_scenario
-
-
-def _buy(client: httpx.Client, key: str) -> httpx.Response:
-    return client.post("/v1/shop/purchases", json={"offer": 150},
-                       headers={**auth(), "Idempotency-Key": key})
+from tests.live._outages import buy, client_key, proxied
+from tests.live._support import Live, build_live, logged_entries, problem, serving, write_scenario
 
 
 class _StallsOneCommit:
@@ -83,21 +77,14 @@ def _stallable(store_url: str, tmp_path: Path, options: EngineOptions) -> Iterat
 
             yield _Stall(live, arm, stand_in.stalled, stand_in.released.set)
         else:
-            parsed = sa.make_url(store_url)
-            proxy = stack.enter_context(TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432))
-            url = parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+            proxy, url = stack.enter_context(proxied(store_url))
             live = build_live(url, scenario, tmp_path, options=options)
             yield _Stall(live, lambda: proxy.stall_at(b"COMMIT"), proxy.stalled, proxy.resume)
 
 
 def _stored_keys(store_url: str) -> list[str]:
     """The idempotency keys (as the clients sent them) of the trial's committed log entries."""
-    with Store.open(store_url) as store:
-        log = TrialLog(store)
-        trial_id = log.trials()[-1].id
-        assert log.verify(trial_id).ok
-        keys = [e.idempotency_key for e in log.entries(trial_id) if e.idempotency_key]
-    return sorted(key.split('"')[3] for key in keys)
+    return sorted(client_key(e.idempotency_key) for e in logged_entries(store_url) if e.idempotency_key)
 
 
 def test_reads_answer_from_committed_state_while_a_commit_is_stalled(store_url: str, tmp_path: Path) -> None:
@@ -108,13 +95,13 @@ def test_reads_answer_from_committed_state_while_a_commit_is_stalled(store_url: 
             httpx.Client(base_url=server.url, timeout=120) as client:
         engine = held.live.engine
         try:
-            assert _buy(client, "before").status_code == 201
+            assert buy(client, "before").status_code == 201
             shop, trial = client.get("/v1/shop").json(), client.get("/v1/trial").json()
             assert client.get("/readyz").status_code == 200
 
             held.stall()
             answers: list[httpx.Response] = []
-            poster = threading.Thread(target=lambda: answers.append(_buy(client, "stalled")))
+            poster = threading.Thread(target=lambda: answers.append(buy(client, "stalled")))
             poster.start()
             assert held.stalled.wait(60), "the POST's commit never reached the store"
             # The writer applied the purchase and is waiting on the store with it...
@@ -152,13 +139,13 @@ def test_a_stalled_commit_answers_outcome_unknown_while_reads_go_on(store_url: s
         with serving(live) as server, httpx.Client(base_url=server.url, timeout=60) as client:
             try:
                 acked = {"before"}
-                assert _buy(client, "before").status_code == 201
+                assert buy(client, "before").status_code == 201
                 before = client.get("/v1/shop").json()
                 assert client.get("/readyz").status_code == 200
 
                 stall()
                 answers: list[httpx.Response] = []
-                poster = threading.Thread(target=lambda: answers.append(_buy(client, "stalled")))
+                poster = threading.Thread(target=lambda: answers.append(buy(client, "stalled")))
                 poster.start()
                 assert stalled.wait(30), "the POST's commit never reached the store"
                 events = ["stalled"]
@@ -171,7 +158,7 @@ def test_a_stalled_commit_answers_outcome_unknown_while_reads_go_on(store_url: s
                 assert "Idempotency-Key" in body["detail"] and int(answers[0].headers["retry-after"]) >= 1
                 assert client.get("/v1/shop").json() == before  # the overrun write is still in flight
                 problem(client.get("/readyz"), 503, "NOT_READY")
-                other = _buy(client, "during")  # no second commit while the first is in flight
+                other = buy(client, "during")  # no second commit while the first is in flight
                 problem(other, 503, "STORE_UNAVAILABLE")
                 assert client.get("/healthz").status_code == 200  # alive: no restart needed
                 events.append("readyz 503")
@@ -181,17 +168,17 @@ def test_a_stalled_commit_answers_outcome_unknown_while_reads_go_on(store_url: s
             assert events == ["stalled", "read answered", "post answered", "readyz 503", "stall ended"]
 
             deadline = time.monotonic() + 30
-            while (retried := _buy(client, "stalled")).status_code == 503:
+            while (retried := buy(client, "stalled")).status_code == 503:
                 assert retried.json()["reason"] in ("STORE_UNAVAILABLE", "OUTCOME_UNKNOWN"), retried.text
                 assert time.monotonic() < deadline, "never served the retry"
                 time.sleep(0.1)
             assert retried.status_code == 201, retried.text
             assert retried.json()["buyer"] == "alice"
             acked.add("stalled")
-            again = _buy(client, "stalled")  # a second retry replays, it does not act again
+            again = buy(client, "stalled")  # a second retry replays, it does not act again
             assert again.status_code == 201 and again.json() == retried.json()
             assert client.get("/v1/shop").json()["sold"] == before["sold"] + 1  # acted once
             assert client.get("/readyz").status_code == 200
-            assert _buy(client, "after").status_code == 201
+            assert buy(client, "after").status_code == 201
             acked.add("after")
     assert _stored_keys(store_url) == sorted(acked)  # nothing acknowledged lost, the stalled one once
