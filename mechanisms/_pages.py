@@ -34,7 +34,8 @@ class PageSite(Protocol):
         """An HTML response of ``template`` in the participant's language, inside the shared layout.
 
         Templates get ``_``/``ngettext`` (the catalogues), ``form_guard()`` (the hidden CSRF
-        and idempotency fields every form must include) and ``static(path)``.
+        and idempotency fields every form must include) and ``static(path)``; the layout they
+        extend has the macros ``receipt_panel`` and ``problem_panel`` (a form's receipt, a refusal).
         """
         ...
 
