@@ -29,7 +29,7 @@ the two cannot disagree about validity.
 
 from __future__ import annotations
 
-from bisect import bisect_right, insort
+from bisect import insort
 from collections import deque
 
 from flagship.mechanisms._errors import InputError, Problem
@@ -54,9 +54,9 @@ from ._book_state import (  # the engine's layout and checks, shared with its st
     _STP_NAMES,
     _TIFS,
     BookState,
+    _insert_ranked,
     _integer,
     _Level,
-    _neg_priority,
     _Order,
     _order_id,
     _owner,
@@ -199,14 +199,14 @@ class OrderBook(BookState):
                     return list(map(Fill, fills))
             else:
                 fills = []
-            order = [qty, order_id, owner, priority, price, True, self._stp, False]
+            order = [qty, order_id, owner, priority, price, True, self._stp, False, -priority]
             levels = self._bid_levels
             level = levels.get(price)
             if level is None:
                 levels[price] = deque((order,))
                 insort(self._bid_keys, price)
             elif level[-1][_PRIORITY] < priority:  # after the last order of equal or higher priority
-                level.insert(bisect_right(level, -priority, key=_neg_priority), order)
+                _insert_ranked(level, order, priority)
             else:
                 level.append(order)
             self._orders[order_id] = order
@@ -221,14 +221,14 @@ class OrderBook(BookState):
                     return list(map(Fill, fills))
             else:
                 fills = []
-            order = [qty, order_id, owner, priority, price, False, self._stp, False]
+            order = [qty, order_id, owner, priority, price, False, self._stp, False, -priority]
             levels = self._ask_levels
             level = levels.get(-price)
             if level is None:
                 levels[-price] = deque((order,))
                 insort(self._ask_keys, -price)
             elif level[-1][_PRIORITY] < priority:  # after the last order of equal or higher priority
-                level.insert(bisect_right(level, -priority, key=_neg_priority), order)
+                _insert_ranked(level, order, priority)
             else:
                 level.append(order)
             self._orders[order_id] = order
@@ -447,7 +447,9 @@ class OrderBook(BookState):
             number_qty = self._match(oid, is_buy, key_limit, number_qty, owner_str, code, fills)
             self._tape.extend(fills)
         if number_qty and tif == _GTC:
-            self._rest([number_qty, oid, owner_str, number_priority, number_price, is_buy, code, post_only])
+            rank = -number_priority
+            order = [number_qty, oid, owner_str, number_priority, number_price, is_buy, code, post_only, rank]
+            self._rest(order)
         return list(map(Fill, fills))
 
     def _market_checked(
