@@ -192,13 +192,7 @@ class OrderBook(BookState):
         if side == "buy":
             keys = self._ask_keys
             if keys and keys[-1] >= -price:
-                fills: list[_Row] = []
-                qty = self._match(order_id, True, -price, qty, owner, self._stp, fills)
-                self._tape.extend(fills)
-                if not qty:
-                    return list(map(Fill, fills))
-            else:
-                fills = []
+                return self._take(order_id, True, price, qty, owner, priority)
             order = [qty, order_id, owner, priority, price, True, self._stp, False, -priority]
             levels = self._bid_levels
             level = levels.get(price)
@@ -210,17 +204,11 @@ class OrderBook(BookState):
             else:
                 level.append(order)
             self._orders[order_id] = order
-            return list(map(Fill, fills)) if fills else []
+            return []  # a fresh list: the caller may keep or change it
         if side == "sell":
             keys = self._bid_keys
             if keys and keys[-1] >= price:
-                fills = []
-                qty = self._match(order_id, False, price, qty, owner, self._stp, fills)
-                self._tape.extend(fills)
-                if not qty:
-                    return list(map(Fill, fills))
-            else:
-                fills = []
+                return self._take(order_id, False, price, qty, owner, priority)
             order = [qty, order_id, owner, priority, price, False, self._stp, False, -priority]
             levels = self._ask_levels
             level = levels.get(-price)
@@ -232,7 +220,7 @@ class OrderBook(BookState):
             else:
                 level.append(order)
             self._orders[order_id] = order
-            return list(map(Fill, fills)) if fills else []
+            return []  # a fresh list: the caller may keep or change it
         return self._limit_checked(
             order_id, side, price, qty, owner, tif=tif, post_only=post_only, stp=stp, priority=priority
         )
@@ -284,12 +272,43 @@ class OrderBook(BookState):
         if order is None:
             return False
         if order[_IS_BUY]:
-            levels, key = self._bid_levels, order[_PRICE]
-            self._bury(order, levels[key], self._bid_keys, levels, key)
+            keys, levels, key = self._bid_keys, self._bid_levels, order[_PRICE]
         else:
-            levels, key = self._ask_levels, -order[_PRICE]
-            self._bury(order, levels[key], self._ask_keys, levels, key)
+            keys, levels, key = self._ask_keys, self._ask_levels, -order[_PRICE]
+        # BookState._bury inlined (a call less per cancel), keeping its invariant: the first and
+        # the last order of every level are live.
+        level = levels[key]
+        order[_QTY] = 0
+        if level[-1] is order:
+            level.pop()
+            if level:
+                while not level[-1][_QTY]:  # the front is live, so this stops
+                    level.pop()
+                return True
+        elif level[0] is order:
+            level.popleft()
+            while not level[0][_QTY]:  # the back is live, so this stops
+                level.popleft()
+            return True
+        else:
+            self._dead += 1
+            if self._dead > len(self._orders) + 1024:
+                self._sweep()
+            return True
+        self._drop_level(keys, levels, key)
         return True
+
+    def _take(
+        self, order_id: OrderId, is_buy: bool, price: int, qty: int, owner: str, priority: int
+    ) -> list[Fill]:
+        """The fast path's marketable limit order: trade, then rest what is left."""
+        fills: list[_Row] = []
+        stp = self._stp
+        qty = self._match(order_id, is_buy, -price if is_buy else price, qty, owner, stp, fills)
+        self._tape.extend(fills)
+        if qty:
+            self._rest([qty, order_id, owner, priority, price, is_buy, stp, False, -priority])
+        return list(map(Fill, fills))
 
     def modify(self, order_id: OrderId, qty: int | None = None, price: int | None = None) -> list[Fill]:
         """Change a live order's remaining quantity and/or price; return any fills.
