@@ -29,7 +29,7 @@ the two cannot disagree about validity.
 
 from __future__ import annotations
 
-from bisect import bisect_right, insort
+from bisect import insort
 from collections import deque
 
 from flagship.mechanisms._errors import InputError, Problem
@@ -54,9 +54,9 @@ from ._book_state import (  # the engine's layout and checks, shared with its st
     _STP_NAMES,
     _TIFS,
     BookState,
+    _insert_ranked,
     _integer,
     _Level,
-    _neg_priority,
     _Order,
     _order_id,
     _owner,
@@ -192,47 +192,35 @@ class OrderBook(BookState):
         if side == "buy":
             keys = self._ask_keys
             if keys and keys[-1] >= -price:
-                fills: list[_Row] = []
-                qty = self._match(order_id, True, -price, qty, owner, self._stp, fills)
-                self._tape.extend(fills)
-                if not qty:
-                    return list(map(Fill, fills))
-            else:
-                fills = []
-            order = [qty, order_id, owner, priority, price, True, self._stp, False]
+                return self._take(order_id, True, price, qty, owner, priority)
+            order = [qty, order_id, owner, priority, price, True, self._stp, False, -priority]
             levels = self._bid_levels
             level = levels.get(price)
             if level is None:
                 levels[price] = deque((order,))
                 insort(self._bid_keys, price)
             elif level[-1][_PRIORITY] < priority:  # after the last order of equal or higher priority
-                level.insert(bisect_right(level, -priority, key=_neg_priority), order)
+                _insert_ranked(level, order, priority)
             else:
                 level.append(order)
             self._orders[order_id] = order
-            return list(map(Fill, fills)) if fills else []
+            return []  # a fresh list: the caller may keep or change it
         if side == "sell":
             keys = self._bid_keys
             if keys and keys[-1] >= price:
-                fills = []
-                qty = self._match(order_id, False, price, qty, owner, self._stp, fills)
-                self._tape.extend(fills)
-                if not qty:
-                    return list(map(Fill, fills))
-            else:
-                fills = []
-            order = [qty, order_id, owner, priority, price, False, self._stp, False]
+                return self._take(order_id, False, price, qty, owner, priority)
+            order = [qty, order_id, owner, priority, price, False, self._stp, False, -priority]
             levels = self._ask_levels
             level = levels.get(-price)
             if level is None:
                 levels[-price] = deque((order,))
                 insort(self._ask_keys, -price)
             elif level[-1][_PRIORITY] < priority:  # after the last order of equal or higher priority
-                level.insert(bisect_right(level, -priority, key=_neg_priority), order)
+                _insert_ranked(level, order, priority)
             else:
                 level.append(order)
             self._orders[order_id] = order
-            return list(map(Fill, fills)) if fills else []
+            return []  # a fresh list: the caller may keep or change it
         return self._limit_checked(
             order_id, side, price, qty, owner, tif=tif, post_only=post_only, stp=stp, priority=priority
         )
@@ -284,12 +272,43 @@ class OrderBook(BookState):
         if order is None:
             return False
         if order[_IS_BUY]:
-            levels, key = self._bid_levels, order[_PRICE]
-            self._bury(order, levels[key], self._bid_keys, levels, key)
+            keys, levels, key = self._bid_keys, self._bid_levels, order[_PRICE]
         else:
-            levels, key = self._ask_levels, -order[_PRICE]
-            self._bury(order, levels[key], self._ask_keys, levels, key)
+            keys, levels, key = self._ask_keys, self._ask_levels, -order[_PRICE]
+        # BookState._bury inlined (a call less per cancel), keeping its invariant: the first and
+        # the last order of every level are live.
+        level = levels[key]
+        order[_QTY] = 0
+        if level[-1] is order:
+            level.pop()
+            if level:
+                while not level[-1][_QTY]:  # the front is live, so this stops
+                    level.pop()
+                return True
+        elif level[0] is order:
+            level.popleft()
+            while not level[0][_QTY]:  # the back is live, so this stops
+                level.popleft()
+            return True
+        else:
+            self._dead += 1
+            if self._dead > len(self._orders) + 1024:
+                self._sweep()
+            return True
+        self._drop_level(keys, levels, key)
         return True
+
+    def _take(
+        self, order_id: OrderId, is_buy: bool, price: int, qty: int, owner: str, priority: int
+    ) -> list[Fill]:
+        """The fast path's marketable limit order: trade, then rest what is left."""
+        fills: list[_Row] = []
+        stp = self._stp
+        qty = self._match(order_id, is_buy, -price if is_buy else price, qty, owner, stp, fills)
+        self._tape.extend(fills)
+        if qty:
+            self._rest([qty, order_id, owner, priority, price, is_buy, stp, False, -priority])
+        return list(map(Fill, fills))
 
     def modify(self, order_id: OrderId, qty: int | None = None, price: int | None = None) -> list[Fill]:
         """Change a live order's remaining quantity and/or price; return any fills.
@@ -447,7 +466,9 @@ class OrderBook(BookState):
             number_qty = self._match(oid, is_buy, key_limit, number_qty, owner_str, code, fills)
             self._tape.extend(fills)
         if number_qty and tif == _GTC:
-            self._rest([number_qty, oid, owner_str, number_priority, number_price, is_buy, code, post_only])
+            rank = -number_priority
+            order = [number_qty, oid, owner_str, number_priority, number_price, is_buy, code, post_only, rank]
+            self._rest(order)
         return list(map(Fill, fills))
 
     def _market_checked(
