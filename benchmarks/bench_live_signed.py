@@ -1,41 +1,50 @@
-"""Signed agents on a live market: accepted orders per second and ack latency, at a set rate and flat out.
+"""Signed agents on a live market: accepted orders per second, ack latency and CPU per order at a set rate.
 
 The pilot the issue describes: an agents-only value market behind the agent gate, served by
 the live server as a subprocess on loopback (SQLite by default, ``--db`` for PostgreSQL) with
 ``flagship serve``'s default settings (measures refreshed every 10 s, checkpoints every 10 s
-or 10,000 entries). Each agent is a real Ed25519 identity with a credential from the
-evaluator the scenario trusts; before the clock starts every agent applies, answers its exam
-and is admitted, all over signed HTTP. Every order is signed per RFC 9421 Web Bot Auth by
-:class:`flagship.agents.WebBotAuth` and verified by the server. Two phases, on the same server:
+or 10,000 entries, a signed receipt on every acknowledged order). Each agent is a real Ed25519
+identity with a credential from the evaluator the scenario trusts; before the clock starts
+every agent applies, answers its exam and is admitted, all over signed HTTP.
 
-1. **at a rate** (open loop): orders arrive as a seeded Poisson stream at ``--rate`` per
-   second, each from the next agent in turn, whether or not earlier ones were answered.
-   Latency runs from an order's scheduled arrival to its response, so a client or server
-   that falls behind shows in it (no coordinated omission).
-2. **flat out** (closed loop): ``--agents`` agents each place their next order as soon as
-   the last is answered: the most the server sustains. Latency there is agents / rate by
-   Little's law, not a service figure.
+The load generator must cost less than the server, or it measures itself: on a small machine a
+client signing and sending through httpx spends more CPU per order than the server does. So
+every order of the measured phase is signed *before* the phase starts, by the project's own
+signer (:meth:`flagship.agents.WebBotAuth.sign`: RFC 9421, Web Bot Auth profile, each with its
+own nonce and Idempotency-Key, ``created`` within the server's 60 s signature window for the
+whole phase), and kept as the raw HTTP/1.1 bytes to write. A lean sender then writes them over
+``--connections`` keep-alive connections and reads each answer's status line, headers and body.
 
-The agents' connection pools together stay within the server's default cap of open connections
-per client address (they all come from 127.0.0.1; a connection beyond the cap is refused and
-closed), so an order waiting for a free connection waits in its agent's pool, and that wait
-counts in its latency. A request that fails on the wire is counted under status 0 with the
-error's name, not raised.
+Phases, on one server:
 
-The first ``--warmup`` seconds of each phase are not counted. Client and server share this
-machine's cores (the client costs about as much CPU per order as the server), so the
-figures are a floor for a server with its own machine.
+1. **reference** (closed loop, ``--reference-seconds``): unsigned ``GET /healthz`` over the same
+   connections, as fast as they are answered: the HTTP stack's rate on this machine now, the
+   peer to read the order figures against when the machine is shared.
+2. **at a rate** (open loop): orders arrive as a seeded Poisson stream at ``--rate`` per second,
+   each from the next agent in turn, whether or not earlier ones were answered. Latency runs
+   from an order's *scheduled* arrival to its answer, so an order waiting for a free connection,
+   or a server (or sender) that falls behind, shows in it (no coordinated omission).
+
+The first ``--warmup`` seconds of phase 2 are not counted. A request that fails on the wire is
+counted under status 0 with the error's name, not raised. CPU is read from the operating system
+(``psutil``) for the server process, its measure worker and this process over the counted
+seconds. The server's ``flagship_engine_cpu_seconds_total{part}`` splits its CPU: the single
+writer (``apply``: clock, mechanisms, log entries, read view, answers; ``commit``: the database
+write) is the serial part, which one core bounds; the rest (HTTP parsing, signature checks,
+validation, idempotency, receipts) is the parallel part, which more workers could share.
 
     python benchmarks/bench_live_signed.py [--rate 500] [--agents 32] [--seconds 15] [--db URL]
 
-Prints, per phase, accepted orders per second and ack latency p50/p90/p99/max, and the
-server's own action-to-ack mean from its /metrics.
+Prints one JSON document: the machine's load average at start and end, the reference rate, and
+for the phase at a rate the accepted orders per second, ack latency p50/p95/p99/max, and CPU ms
+per accepted order (server split serial/parallel, measure worker, client).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -57,20 +66,13 @@ sys.path.insert(0, str(REPO))
 
 from flagship.agents import AgentIdentity, WebBotAuth  # noqa: E402
 from flagship.sandbox._live import EngineOptions  # noqa: E402
-from flagship.sandbox._live._connections import ConnectionLimits  # noqa: E402
 from tests.live._gate_support import answer_body, application_body, write_gate_scenario  # noqa: E402
 from tests.live._support import ServerProcess, free_port  # noqa: E402
 
 # Orders are limits on a 100-tick band around a mid that drifts: they trade often but most rest.
 MID, SPREAD = 10_000, 50
-# Connections kept free of the per-address cap for the probes (/readyz, /metrics) beside the agents.
-SPARE_CONNECTIONS = 8
-
-
-def pool_limits(agents: int) -> httpx.Limits:
-    """Each agent's share of the server's per-address connection cap (all agents are on loopback)."""
-    per_agent = max(1, (ConnectionLimits().max_connections_per_address - SPARE_CONNECTIONS) // agents)
-    return httpx.Limits(max_connections=per_agent, max_keepalive_connections=per_agent)
+ORDERS_PATH = "/v1/market/orders"
+ENGINE_CPU = "flagship_engine_cpu_seconds_total"
 
 
 def agent_key(index: int) -> AgentIdentity:
@@ -95,160 +97,240 @@ async def admit_all(url: str, agents: list[AgentIdentity]) -> None:
         await asyncio.gather(*(admit(agent) for agent in agents))
 
 
-@dataclass
-class Agent:
-    """One admitted agent: its signer, its own connection pool, its order stream."""
+def raw_request(request: httpx.Request) -> bytes:
+    """The HTTP/1.1 bytes of a built (and signed) request, written as they are by the sender."""
+    head = [f"{request.method} {request.url.raw_path.decode('ascii')} HTTP/1.1".encode("ascii")]
+    head += [name + b": " + value for name, value in request.headers.raw]
+    return b"\r\n".join(head) + b"\r\n\r\n" + request.content
 
-    index: int
-    signer: WebBotAuth
-    client: httpx.AsyncClient
-    rng: np.random.Generator
-    count: int = 0
 
-    def next_order(self) -> tuple[dict[str, Any], str]:
-        self.count += 1
-        side = "buy" if self.rng.random() < 0.5 else "sell"
-        mid = MID + int(50 * np.sin(time.monotonic() / 5))
-        price = int(mid + (-1 if side == "buy" else 1) * self.rng.integers(0, SPREAD)
-                    + self.rng.integers(-5, 6))
-        body = {"order_id": f"{self.index}-{self.count}", "side": side, "type": "limit", "price": price,
-                "qty": int(self.rng.integers(1, 10))}
-        return body, f"{self.index}-{self.count}"
+def presign_orders(url: str, agents: list[AgentIdentity], count: int, seed: int) -> list[bytes]:
+    """``count`` signed orders, round robin over the agents, each with its own nonce and key."""
+    rng = np.random.default_rng(seed)
+    signers = [WebBotAuth(agent) for agent in agents]
+    orders = []
+    for n in range(count):
+        side = "buy" if rng.random() < 0.5 else "sell"
+        mid = MID + int(50 * np.sin(n / 2_500))  # the mid drifts over the phase, as in a market
+        price = int(mid + (-1 if side == "buy" else 1) * rng.integers(0, SPREAD) + rng.integers(-5, 6))
+        order_id = f"{n % len(agents)}-{n // len(agents)}"
+        request = httpx.Request("POST", url + ORDERS_PATH, headers={"Idempotency-Key": order_id},
+                                json={"order_id": order_id, "side": side, "type": "limit", "price": price,
+                                      "qty": int(rng.integers(1, 10))})
+        signers[n % len(agents)].sign(request)
+        orders.append(raw_request(request))
+    return orders
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection that sends a request and reads its whole answer."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        """Write ``request``; the answer's status and body (Content-Length framed, as uvicorn sends it)."""
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        return status, await self.reader.readexactly(length) if length else b""
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
 
 
 @dataclass
 class Tally:
-    """Latencies and statuses of the counted orders of one phase."""
+    """Latencies and statuses of the counted requests of one phase."""
 
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     last_answer: float = 0.0
-    """``time.perf_counter()`` when the last counted order was answered."""
+    """``time.perf_counter()`` when the last counted request was answered."""
 
-    def add(self, response: httpx.Response | httpx.HTTPError, latency: float) -> None:
+    def add(self, status: int, body: bytes | Exception, latency: float, expected: int) -> None:
         self.latencies.append(latency)
         self.last_answer = time.perf_counter()
-        if isinstance(response, httpx.HTTPError):  # failed on the wire: status 0, the error's name
-            status, reason = 0, type(response).__name__
+        if isinstance(body, Exception):  # failed on the wire: status 0, the error's name
+            reason = type(body).__name__
         else:
-            status = response.status_code
-            reason = "" if status == 201 else str(response.json().get("reason", "?"))
+            reason = "" if status == expected else str(json.loads(body or b"{}").get("reason", "?"))
         self.statuses[status] = self.statuses.get(status, 0) + 1
         if reason:
             self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
 
-async def place(agent: Agent, started: float, tally: Tally | None) -> None:
-    body, key = agent.next_order()
-    response: httpx.Response | httpx.HTTPError
+async def send(connection: Connection, request: bytes, started: float, tally: Tally | None,
+               expected: int) -> Connection:
+    """One exchange, tallied; a connection that failed is replaced by a fresh one."""
     try:
-        response = await agent.client.post("/v1/market/orders", json=body, auth=agent.signer,
-                                           headers={"Idempotency-Key": key})
-    except httpx.HTTPError as exc:
-        response = exc
+        status, body = await connection.exchange(request)
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+        if tally is not None:
+            tally.add(0, exc, time.perf_counter() - started, expected)
+        connection.writer.close()
+        return await Connection.open(connection.writer.get_extra_info("peername")[1])
     if tally is not None:
-        tally.add(response, time.perf_counter() - started)
+        tally.add(status, body, time.perf_counter() - started, expected)
+    return connection
 
 
-async def at_rate(agents: list[Agent], rate: float, seconds: float, warmup: float,
-                  rng: np.random.Generator) -> tuple[Tally, float]:
-    """Open loop: a Poisson stream of orders at ``rate``, round robin over the agents.
+async def reference(connections: list[Connection], seconds: float) -> dict[str, Any]:
+    """Closed loop of unsigned GET /healthz on every connection: the machine's HTTP reference rate."""
+    tally = Tally()
+    request = b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
+    deadline = time.perf_counter() + seconds
 
+    async def run(connection: Connection) -> None:
+        while (now := time.perf_counter()) < deadline:
+            connection = await send(connection, request, now, tally, 200)
+
+    begin = time.perf_counter()
+    await asyncio.gather(*(run(connection) for connection in connections))
+    return {"requests_per_second": round(tally.statuses.get(200, 0) / (time.perf_counter() - begin), 1),
+            "statuses": tally.statuses}
+
+
+async def at_rate(connections: list[Connection], orders: list[bytes], rate: float, warmup: float,
+                  rng: np.random.Generator, at_counting: Any) -> tuple[Tally, float]:
+    """Open loop: the pre-signed orders at Poisson arrivals of ``rate``, on the first free connection.
+
+    ``at_counting()`` is called when the counted seconds begin (the CPU readings start then).
     Returns the tally and the seconds from the first counted arrival to the last answer: the
-    offered seconds when the server keeps up, longer when answers fall behind (then the rate
-    accepted is what was answered in that time, not what was offered).
+    offered seconds when the server keeps up, longer when answers fall behind.
     """
     tally = Tally()
+    free: asyncio.Queue[Connection] = asyncio.Queue()
+    for connection in connections:
+        free.put_nowait(connection)
     tasks: set[asyncio.Task[None]] = set()
+
+    async def place(request: bytes, scheduled: float, counted: bool) -> None:
+        connection = await free.get()  # waiting for a connection counts: latency is from `scheduled`
+        free.put_nowait(await send(connection, request, scheduled, tally if counted else None, 201))
+
     begin = time.perf_counter()
-    scheduled = begin
-    n = 0
-    while scheduled - begin < warmup + seconds:
-        scheduled += float(rng.exponential(1.0 / rate))
+    arrivals = begin + np.cumsum(rng.exponential(1.0 / rate, len(orders)))
+    counting = False
+    for request, scheduled in zip(orders, arrivals.tolist(), strict=True):
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         counted = scheduled - begin >= warmup
-        task = asyncio.create_task(place(agents[n % len(agents)], scheduled, tally if counted else None))
+        if counted and not counting:
+            counting = True
+            at_counting()
+        task = asyncio.create_task(place(request, scheduled, counted))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
-        n += 1
     await asyncio.gather(*tasks)
-    return tally, max(seconds, tally.last_answer - (begin + warmup))
+    counted_seconds = float(arrivals[-1]) - (begin + warmup)
+    return tally, max(counted_seconds, tally.last_answer - (begin + warmup))
 
 
-async def flat_out(agents: list[Agent], seconds: float, warmup: float) -> tuple[Tally, float]:
-    """Closed loop: every agent places its next order as soon as the last one is answered."""
-    tally = Tally()
-    begin = time.perf_counter()
-    counting_from = begin + warmup
-    deadline = counting_from + seconds
-
-    async def run(agent: Agent) -> None:
-        while (now := time.perf_counter()) < deadline:
-            await place(agent, now, tally if now >= counting_from else None)
-
-    await asyncio.gather(*(run(agent) for agent in agents))
-    return tally, time.perf_counter() - counting_from
-
-
-def metric(text: str, name: str) -> float | None:
+async def engine_cpu(url: str) -> dict[str, float]:
+    """The server's writer CPU seconds so far, by part (apply, commit), from its /metrics."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{url}/metrics")).text
+    parts = {}
     for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.split()[-1])
-    return None
+        if line.startswith(ENGINE_CPU + "{"):
+            parts[line.split('part="', 1)[1].split('"', 1)[0]] = float(line.split()[-1])
+    return parts
 
 
-def summary(tally: Tally, wall: float) -> dict[str, Any]:
-    quantiles = statistics.quantiles(tally.latencies, n=100)
-    return {
-        "seconds": round(wall, 1), "orders": len(tally.latencies), "statuses": tally.statuses,
-        "refusals": tally.reasons,
-        "accepted_orders_per_second": round(tally.statuses.get(201, 0) / wall, 1),
-        "ack_latency_ms": {"p50": round(quantiles[49] * 1e3, 1), "p90": round(quantiles[89] * 1e3, 1),
-                           "p99": round(quantiles[98] * 1e3, 1),
-                           "max": round(max(tally.latencies) * 1e3, 1)},
-    }
+def process_cpu(process: psutil.Process) -> tuple[float, float]:
+    """CPU seconds (user + system) of ``process`` and of its live children (the measure worker)."""
+    children = 0.0
+    for child in process.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):  # a worker that ended meanwhile
+            children += sum(child.cpu_times()[:2])
+    return sum(process.cpu_times()[:2]), children
 
 
-async def bench(url: str, args: argparse.Namespace, server: psutil.Process) -> dict[str, Any]:
+async def bench(url: str, port: int, args: argparse.Namespace, server: psutil.Process) -> dict[str, Any]:
     identities = [agent_key(i) for i in range(args.agents)]
     await admit_all(url, identities)
-    # The client keeps nothing per order, so its collector need not rescan what setup left.
+    count = int(args.rate * (args.warmup + args.seconds))
+    client_cpu = time.process_time()
+    signing = time.perf_counter()
+    orders = presign_orders(url, identities, count, args.seed)
+    presign = {"orders": count, "seconds": round(time.perf_counter() - signing, 2),
+               "cpu_ms_per_order": round((time.process_time() - client_cpu) / count * 1e3, 3)}
+    # The sender keeps nothing per request, so its collector need not rescan what setup left.
     gc.collect()
     gc.freeze()
-    seeds = np.random.SeedSequence(args.seed).spawn(args.agents + 1)
-    limits = pool_limits(args.agents)
-    agents = [Agent(i, WebBotAuth(identity), httpx.AsyncClient(base_url=url, timeout=30, limits=limits),
-                    np.random.default_rng(seeds[i])) for i, identity in enumerate(identities)]
-    results: dict[str, Any] = {}
+    connections = [await Connection.open(port) for _ in range(args.connections)]
+    results: dict[str, Any] = {"presigned": presign}
     try:
-        cpu = sum(server.cpu_times()[:2]), time.process_time()
-        tally, wall = await at_rate(agents, args.rate, args.seconds, args.warmup,
-                                    np.random.default_rng(seeds[-1]))
-        results["at_rate"] = {"offered_orders_per_second": args.rate, **summary(tally, wall)}
-        tally, wall = await flat_out(agents, args.seconds, args.warmup)
-        results["flat_out"] = {"agents": args.agents, **summary(tally, wall)}
-        orders = sum(results[phase]["orders"] for phase in ("at_rate", "flat_out"))
-        results["cpu_ms_per_order"] = {
-            "server": round((sum(server.cpu_times()[:2]) - cpu[0]) / orders * 1e3, 2),
-            "client": round((time.process_time() - cpu[1]) / orders * 1e3, 2)}
+        results["reference_healthz"] = await reference(connections, args.reference_seconds)
+        readings: dict[str, Any] = {}
+
+        async def read_start() -> None:
+            # The writer's counter first, then the processes': a scrape's own CPU counts in neither.
+            readings["engine"] = await engine_cpu(url)
+            readings.update(server=process_cpu(server), client=time.process_time())
+
+        started: list[asyncio.Task[None]] = []
+        tally, wall = await at_rate(connections, orders, args.rate, args.warmup,
+                                    np.random.default_rng(args.seed + 1),
+                                    lambda: started.append(asyncio.create_task(read_start())))
+        await asyncio.gather(*started)
+        server_cpu, worker_cpu = process_cpu(server)
+        client = time.process_time() - readings["client"]
+        engine = await engine_cpu(url)
     finally:
-        for agent in agents:
-            await agent.client.aclose()
+        for connection in connections:
+            await connection.close()
+    accepted = tally.statuses.get(201, 0)
+    per_order = 1e3 / max(accepted, 1)
+    serial = {part: (engine.get(part, 0.0) - readings["engine"].get(part, 0.0)) * per_order
+              for part in ("apply", "commit")}
+    server_ms = (server_cpu - readings["server"][0]) * per_order
+    quantiles = statistics.quantiles(tally.latencies, n=100)
+    results["at_rate"] = {
+        "offered_orders_per_second": args.rate, "connections": args.connections,
+        "seconds": round(wall, 1), "orders": len(tally.latencies), "statuses": tally.statuses,
+        "refusals": tally.reasons, "accepted_orders_per_second": round(accepted / wall, 1),
+        "ack_latency_ms": {"p50": round(quantiles[49] * 1e3, 1), "p95": round(quantiles[94] * 1e3, 1),
+                           "p99": round(quantiles[98] * 1e3, 1), "max": round(max(tally.latencies) * 1e3, 1)},
+        "cpu_ms_per_accepted_order": {
+            "server": round(server_ms, 3),
+            "server_serial_writer": round(sum(serial.values()), 3),
+            "server_serial_apply": round(serial["apply"], 3),
+            "server_serial_commit": round(serial["commit"], 3),
+            "server_parallel_rest": round(server_ms - sum(serial.values()), 3),
+            "measure_worker": round((worker_cpu - readings["server"][1]) * per_order, 3),
+            "client": round(client * per_order, 3)},
+    }
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rate", type=float, default=500.0, help="orders per second offered in phase 1")
+    parser.add_argument("--rate", type=float, default=500.0, help="orders per second offered")
     parser.add_argument("--agents", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=15.0, help="counted seconds per phase")
-    parser.add_argument("--warmup", type=float, default=1.0, help="uncounted seconds per phase")
+    parser.add_argument("--connections", type=int, default=16, help="keep-alive connections of the sender")
+    parser.add_argument("--seconds", type=float, default=15.0, help="counted seconds at the rate")
+    parser.add_argument("--warmup", type=float, default=1.0, help="uncounted seconds before them")
+    parser.add_argument("--reference-seconds", type=float, default=3.0, help="seconds of GET /healthz")
     parser.add_argument("--db", help="store URL (default: a temporary SQLite file)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    if args.warmup + args.seconds > 50:
+        parser.error("--warmup + --seconds: at most 50 (every order is signed before the phase, and "
+                     "the server refuses a signature older than 60 s)")
+    load_at_start = os.getloadavg()
     defaults = EngineOptions()
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
@@ -262,17 +344,15 @@ def main() -> None:
                                measures_seconds=defaults.measures_seconds, new_trial=True)
         try:
             server.wait_ready()
-            results = asyncio.run(bench(server.url, args, psutil.Process(server.process.pid)))
-            metrics = httpx.get(f"{server.url}/metrics").text
+            results = asyncio.run(bench(server.url, port, args, psutil.Process(server.process.pid)))
         finally:
             server.stop()
-    ack_sum = metric(metrics, 'flagship_action_ack_seconds_sum{mechanism="value_market"}')
-    ack_n = metric(metrics, 'flagship_action_ack_seconds_count{mechanism="value_market"}')
     print(json.dumps({
         "store": "postgresql" if args.db and args.db.startswith("postgresql") else "sqlite",
+        "cores": os.cpu_count(),
+        "load_average_start": [round(x, 2) for x in load_at_start],
         **results,
-        "load_average": round(os.getloadavg()[0], 1),
-        "server_action_to_ack_ms_mean": round(ack_sum / ack_n * 1e3, 2) if ack_sum and ack_n else None,
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
     }, indent=2))
 
 

@@ -101,6 +101,11 @@ class LiveMetrics:
         self.commit_entries = Histogram(
             "flagship_engine_commit_entries", "Log entries written per database transaction",
             buckets=_COUNT_BUCKETS, registry=registry)
+        self.engine_cpu = Counter(
+            "flagship_engine_cpu_seconds", "CPU seconds of the single writer, by part: apply (the loop's "
+            "share of a batch: clock, mechanisms, entries, read view, answers) and commit (the "
+            "database write, in its thread); the serial part of the cost of an action", ["part"],
+            registry=registry)
         self.commit_duration = Histogram(
             "flagship_store_commit_duration_seconds", "Time to write and commit one batch of the log",
             buckets=_LATENCY_BUCKETS, registry=registry)

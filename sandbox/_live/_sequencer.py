@@ -445,6 +445,7 @@ class Engine:
             raise ContractError("the engine has no host")
         log = host.log
         start = host.committed
+        cpu = time.thread_time()  # the loop thread's CPU in this batch, less what others use in its await
         advance(host, target)
         now = float(host.env.now)
         ended = now >= self.duration
@@ -494,11 +495,13 @@ class Engine:
             state_hash = host.state_sha256() if due else None
             entries = durable.entries(recorded, ours, now, state_hash)
             checkpoint = durable.checkpoint_for(entries) if due else None
+            spent = time.thread_time() - cpu
             try:
                 await durable.append(entries, checkpoint)
             except StoreError as exc:
                 await self._commit_failed([item for item, _ in results] + remaining, exc, rebuild=True)
                 return
+            cpu = time.thread_time() - spent
             host.committed = len(host.log) if host.log is not None else 0  # (host may be rebuilt)
             durable.committed(entries, checkpoint)
             self._committed(recorded, entries, ours, now, state_hash)
@@ -520,6 +523,7 @@ class Engine:
                 self.log.set_status(self.trial.id, "finished")
             except StoreError as exc:
                 _log.warning("could not mark trial %s finished: %s", self.trial.id, exc)
+        self.metrics.engine_cpu.labels("apply").inc(time.thread_time() - cpu)
         if remaining:
             await self._apply_and_commit(remaining, target)
 
@@ -583,7 +587,6 @@ class Engine:
 
     async def _widen(self, actor: str, payload: dict[str, Any]) -> Outcome:
         return await self.submit(OPERATOR, "widen", payload, actor)
-
 
     def _arms(self) -> list[tuple[str, ResolvedScenario]]:
         arms: list[tuple[str, ResolvedScenario]] = [("live", self.resolved)]

@@ -64,6 +64,10 @@ def test_promtool_accepts_the_exposition(tmp_path: Path) -> None:
     assert families["flagship_actions"].type == "counter"
     assert families["flagship_action_ack_seconds"].type == "histogram"
     assert {s.labels["arm"] for s in families["flagship_measure_ux_ratio"].samples} == {"live", "shadow"}
+    # The writer's CPU, split into its loop share and its commit thread's, both spent by the session.
+    cpu = {s.labels["part"]: s.value for s in families["flagship_engine_cpu_seconds"].samples
+           if s.name == "flagship_engine_cpu_seconds_total"}
+    assert set(cpu) == {"apply", "commit"} and min(cpu.values()) > 0, cpu
     for name in families:  # a family never mixes units: its name carries the unit
         if name.startswith("flagship_measure_"):
             area = name.removeprefix("flagship_measure_").split("_", 1)[0]
@@ -72,7 +76,7 @@ def test_promtool_accepts_the_exposition(tmp_path: Path) -> None:
         assert family.name.startswith("flagship_")
         for sample in family.samples:  # bounded label names only
             assert set(sample.labels) <= {"endpoint", "method", "code", "mechanism", "origin", "outcome",
-                                          "reason", "scope", "measure", "arm", "le"}, sample
+                                          "reason", "scope", "measure", "arm", "part", "le"}, sample
 
 
 def test_a_real_prometheus_scrapes_the_server(tmp_path: Path) -> None:
