@@ -71,7 +71,10 @@ def test_killing_a_worker_mid_sweep_still_yields_every_result_once(tmp_path: Pat
 
         outcome = run_sweep(plan, store, executor, on_result=kill_one)
         assert killed
-        client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
+        # Dask's nanny restarts the killed worker, but under load the cluster may close that
+        # nanny instead (seen with the event loop stalled 13 s): that is Dask's business, not the
+        # sweep's. What the sweep promises is checked below: every result, once, from survivors.
+        client.wait_for_workers(1, timeout=120)
         survivors = client.run(os.getpid)
         assert killed[0] not in survivors.values()
         runs = store.runs(sweep_id=plan.sweep_id)
