@@ -67,14 +67,24 @@ class CohortMetrics:
             cohort = scopes.get(m.scope)
             if cohort is None or m.value is None:
                 continue
-            name = cohort_metric(m.area, m.unit)
-            gauge = self.families.get(name)
-            if gauge is None:
-                gauge = self.families[name] = Gauge(
-                    name, f"Current value of the staged mechanism's {m.area} measures in {m.unit}, "
-                          "by cohort (control or treatment) and measure",
-                    ["cohort", "measure"], registry=self._registry)
-            gauge.labels(cohort, m.name).set(m.value)
+            self.family(m.area, m.unit).labels(cohort, m.name).set(m.value)
+
+    def declare(self, declared: Iterable[tuple[str, str]]) -> None:
+        """Register the per-cohort families of these (area, unit) pairs now, so a scrape lists them
+        before the first refresh (as :meth:`LiveMetrics.declare_measures` does for the arms')."""
+        for area, unit in declared:
+            self.family(area, unit)
+
+    def family(self, area: str, unit: str) -> Gauge:
+        """The gauge of the staged mechanism's measures of ``area`` in ``unit``, by cohort and measure."""
+        name = cohort_metric(area, unit)
+        gauge = self.families.get(name)
+        if gauge is None:
+            gauge = self.families[name] = Gauge(
+                name, f"Current value of the staged mechanism's {area} measures in {unit}, "
+                      "by cohort (control or treatment) and measure",
+                ["cohort", "measure"], registry=self._registry)
+        return gauge
 
 
 class LiveRollout:

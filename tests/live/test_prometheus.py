@@ -19,6 +19,7 @@ import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from flagship.sandbox._catalog_cli import Kind, catalogue
+from flagship.sandbox._live._cohort_metrics import CohortMetrics
 from flagship.sandbox.cli import main
 from flagship.telemetry import Store
 from flagship.telemetry._prometheus import LiveMetrics, sample_names
@@ -192,7 +193,9 @@ def _metric_names(expr: str) -> set[str]:
 def _every_measure_family() -> LiveMetrics:
     """Live metrics with the family of every measure any installed mechanism or population declares."""
     metrics = LiveMetrics()
-    metrics.declare_measures((m["area"], m["unit"]) for m in catalogue(Kind.MEASURES)["measures"])
+    declared = [(m["area"], m["unit"]) for m in catalogue(Kind.MEASURES)["measures"]]
+    metrics.declare_measures(declared)
+    CohortMetrics(metrics).declare(declared)  # what a trial with [live.cohorts] adds
     return metrics
 
 
@@ -230,8 +233,8 @@ def test_grafana_dashboards_are_importable_and_use_only_exported_metrics() -> No
                 unknown = names - exported
                 assert not unknown, f"{path.name} / {panel['title']}: {sorted(unknown)} are not exported"
                 used |= names
-    families = {name for name in exported if name.startswith("flagship_measure_")}
-    assert families and families <= used  # every measure family is on some panel
+    families = {name for name in exported if name.startswith(("flagship_measure_", "flagship_cohort_"))}
+    assert families and families <= used  # every measure family and cohort gauge is on some panel
 
 
 def _regex_families(expr: str, exported: set[str]) -> set[str]:
