@@ -99,7 +99,7 @@ __all__ = [
 QUICKSTART_COMMANDS = (
     "python3 -m venv .venv && .venv/bin/pip install . && "
     ".venv/bin/flagship run examples/full_stack_pilot.toml --criteria examples/criteria.toml",
-    "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' ./tests/plugin && .venv/bin/pytest",
+    "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' ./tests/plugin && .venv/bin/pytest -n auto",
 )
 """The README commands the harness does not run (see the module doc)."""
 
