@@ -17,6 +17,8 @@ A request's life, module by module:
 * :mod:`._sequencer` -- the single writer: batches, applies, acknowledges once committed;
 * :mod:`._read_view` -- the committed state every read answers from, moved only by commits;
 * :mod:`._durability` -- the trial log's head, group commits, checkpoints, backoff;
+* :mod:`._lease` -- one server per trial: an advisory lock (PostgreSQL) or an flock (SQLite)
+  taken before recovery and confirmed before every commit;
 * :mod:`._witness` -- every signed checkpoint also appended to a file or POSTed to a URL,
   and a witness file's heads checked against the log at start;
 * :mod:`._recovery` -- the trial rebuilt from its log at start and after a failed commit.

@@ -31,6 +31,7 @@ from flagship.sandbox._live._api_docs import install_api_docs
 from flagship.sandbox._live._connections import ConnectionLimits, guarded_protocol, reserve_descriptors
 from flagship.sandbox._live._gateway import LiveGateway, load_authenticators
 from flagship.sandbox._live._idempotency import KEYED_METHODS, IdempotencyRecord
+from flagship.sandbox._live._lease import trial_lease
 from flagship.sandbox._live._limits import Limits, RateLimiter
 from flagship.sandbox._live._logs import LogFormat, configure_logging
 from flagship.sandbox._live._middleware import (
@@ -260,7 +261,9 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
     (entries, actions drained, entries covered by the last checkpoint). ``witness`` (a
     file or an http(s) URL) receives every signed head; a witness file's heads are checked
     against the log before serving. ``connections`` caps open connections (in all and per
-    client address) and bounds how long a request's head and body may take to arrive.
+    client address) and bounds how long a request's head and body may take to arrive. The
+    trial's lease (:mod:`._lease`) is taken before recovery: a trial already being served
+    is refused (:class:`~._lease.TrialServedError`, exit 1) before anything is written.
     """
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
@@ -276,14 +279,23 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
     from flagship.telemetry import Store  # noqa: PLC0415 - keeps this module's import light for tests
 
     store = Store.open(url, durable=True)
+    held = contextlib.ExitStack()
     try:
         log = TrialLog(store)
         keys = Path(key_dir) if key_dir is not None else default_key_dir(url)
         opened, key, resumed = open_trial(log, live, key_dir=keys,
                                           trial_id=trial, new=new_trial, time_factor=time_factor)
+        # Before recovery: a second server of a served trial stops here, having written nothing.
+        lease = trial_lease(store.private_url, opened.id)
+        if lease is not None:
+            lease.acquire()
+            # After the engine's final checkpoint (uvicorn's lifespan); on SIGTERM uvicorn re-raises the
+            # signal before this runs, and the process's exit releases the lease all the same.
+            held.callback(lease.release)
         engine = Engine(live.resolved, opened, log, key, options=options or EngineOptions(),
                         metrics=LiveMetrics(),
                         shadow=shadow_scenario(opened, shadow) if shadow else None, witness=witnessing)
+        engine.durable.lease = lease
         engine.recover()
         application = create_app(engine, spec=live.spec)
         event = "trial_resumed" if resumed else "trial_started"
@@ -301,6 +313,7 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
                                 timeout_graceful_shutdown=10, log_config=None)
         uvicorn.Server(config).run()  # the engine logs its stop (uvicorn re-raises SIGTERM after it)
     finally:
+        held.close()
         store.close()
 
 

@@ -22,6 +22,10 @@ thread. Until that thread returns, :attr:`DurableLog.stalled` holds: no other co
 (503 ``STORE_UNAVAILABLE``) and the server is not ready; then the head check tells whether
 the overrun commit landed.
 
+Before each commit the trial's lease (:mod:`flagship.sandbox._live._lease`) is confirmed: a
+commit is written only under a lease held without a break since the log was last checked
+(:meth:`DurableLog.check_head` confirms it, or takes it again, before it reads the head).
+
 At shutdown :meth:`DurableLog.sign_final` signs a last checkpoint. Each committed checkpoint
 is also handed to the witness, if the server has one (:mod:`flagship.sandbox._live._witness`).
 """
@@ -36,6 +40,7 @@ from typing import Protocol
 
 from flagship.mechanisms import CommitOutcomeUnknownError, StoreError, StoreUnavailableError, canonical_json
 from flagship.sandbox._live._idempotency import response_json
+from flagship.sandbox._live._lease import TrialLease
 from flagship.sandbox._replay import Recorded
 from flagship.sandbox._trial_control import origin_of
 from flagship.telemetry._prometheus import LiveMetrics
@@ -81,8 +86,12 @@ class DurableLog:
 
     def __init__(self, trial: Trial, log: TrialLog, key: CheckpointKey, options: DurabilityOptions,
                  metrics: LiveMetrics, clock: Callable[[], float],
-                 witness: Callable[[str, Checkpoint], None] | None = None) -> None:
+                 witness: Callable[[str, Checkpoint], None] | None = None,
+                 lease: TrialLease | None = None) -> None:
         self.trial = trial
+        self.lease = lease
+        """The trial's lease (:mod:`._lease`), confirmed before every commit; None: no other server
+        can reach the store (in-memory SQLite, tests that build the engine in process)."""
         self.witness = witness
         """Called (off the event loop) with each checkpoint once it is committed."""
         self.log = log
@@ -197,6 +206,9 @@ class DurableLog:
     def _append(self, entries: Sequence[LogEntry], checkpoint: Checkpoint | None) -> None:
         cpu = time.thread_time()  # this thread's CPU only: the loop's meanwhile is the HTTP side's
         try:
+            if self.lease is not None and not self.lease.confirm():
+                raise StoreUnavailableError("the trial's lease was lost with its connection and taken "
+                                            "again: the log is checked before the next commit")
             self.log.append(self.trial.id, entries, checkpoint, timeout=self.options.db_timeout)
             if checkpoint is not None and self.witness is not None:
                 self.witness(self.trial.id, checkpoint)  # committed first: a witnessed head is durable
@@ -238,7 +250,11 @@ class DurableLog:
         return error
 
     async def check_head(self) -> bool:
-        """After a failed commit: whether the database moved (the commit landed after all)."""
+        """After a failed commit: whether the database moved (the commit landed after all, or another
+        server wrote while the lease was lost). The lease is confirmed (or taken again) first, so the
+        head read is the one the next commit builds on."""
+        if self.lease is not None:
+            await asyncio.to_thread(self.lease.confirm)
         size, head = await asyncio.to_thread(self.log.head, self.trial.id)
         moved = size != self.size or (head or self.trial.genesis_hash()) != self.head
         if moved:
