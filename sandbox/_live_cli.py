@@ -2,7 +2,9 @@
 
 Registered on the main Typer ``app`` of :mod:`flagship.sandbox.cli` when that module imports
 this one. Bad input exits 2 with one line per problem; a failed verification, a
-diverging replay or an unreachable store exits 1.
+diverging replay or an unreachable store exits 1, and so does a ``serve`` of a trial another
+server is serving (one line naming the trial and its holder: see
+:mod:`flagship.sandbox._live._lease`). The read-only commands take no lease.
 """
 
 from __future__ import annotations
