@@ -31,6 +31,7 @@ from flagship.mechanisms._errors import (
     ContractError,
     FlagshipError,
     InputError,
+    LeaseLostError,
     MechanismFailedError,
     OrderRejected,
     Problem,
@@ -41,6 +42,7 @@ from flagship.mechanisms._errors import (
     StoreError,
     StoreUnavailableError,
     TrialEndedError,
+    TrialServedError,
     UnknownNameError,
 )
 from flagship.mechanisms._live import (
@@ -90,6 +92,7 @@ __all__ = [
     "FlagshipError",
     "Gateway",
     "InputError",
+    "LeaseLostError",
     "Measure",
     "Mechanism",
     "MechanismFailedError",
@@ -116,6 +119,7 @@ __all__ = [
     "Submit",
     "Timer",
     "TrialEndedError",
+    "TrialServedError",
     "UnknownNameError",
     "canonical_bytes",
     "canonical_json",

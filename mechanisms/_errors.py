@@ -17,7 +17,9 @@ Every error Flagship raises on purpose derives from :class:`FlagshipError`::
     │   └── MechanismFailedError    a mechanism raised while handling a live action (500)
     ├── StoreError                  the SQL store cannot be opened, migrated, read or written
     │   ├── StoreUnavailableError   a live action could not be committed (503, no effect)
+    │   │   └── LeaseLostError      another server took the trial's lease: no commit meanwhile (503)
     │   ├── CommitOutcomeUnknownError  the answer to a commit was lost: it may have landed (503)
+    │   ├── TrialServedError        ``serve`` of a trial another server holds the lease of (exit 1)
     │   └── RunNotFoundError
     └── RunFailedError              a simulation run raised; carries the worker's traceback
 
@@ -42,6 +44,7 @@ __all__ = [
     "ContractError",
     "FlagshipError",
     "InputError",
+    "LeaseLostError",
     "MechanismFailedError",
     "OrderRejected",
     "Problem",
@@ -52,6 +55,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "TrialEndedError",
+    "TrialServedError",
     "UnknownNameError",
 ]
 
@@ -199,3 +203,13 @@ class CommitOutcomeUnknownError(StoreError):
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class LeaseLostError(StoreUnavailableError):
+    """While serving, another server took the trial's lease (after an outage of the lease's own
+    connection): no commit until it is this server's again (503 ``STORE_UNAVAILABLE``, not ready)."""
+
+
+class TrialServedError(StoreError):
+    """``flagship serve`` of a trial whose lease another server holds: refused before anything is
+    written (one line naming the trial and its holder, exit 1)."""

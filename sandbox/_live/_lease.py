@@ -51,9 +51,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from flagship.mechanisms import StoreError, StoreUnavailableError
+from flagship.mechanisms import LeaseLostError, StoreError, StoreUnavailableError, TrialServedError
 
-__all__ = ["LeaseLostError", "TrialLease", "TrialServedError", "holder_label", "lease_key", "trial_lease"]
+__all__ = ["AdvisoryLease", "FileLease", "TrialLease", "holder_label", "lease_key", "trial_lease"]
 
 _log = logging.getLogger("flagship.live")
 _HOLDER_QUERY = sa.text(
@@ -61,14 +61,6 @@ _HOLDER_QUERY = sa.text(
     "JOIN pg_stat_activity AS a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
     "AND l.classid::bigint = :high AND l.objid::bigint = :low AND l.objsubid = 1 "
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
-
-
-class TrialServedError(StoreError):
-    """Another server holds the trial's lease: this ``serve`` refuses to start (exit 1)."""
-
-
-class LeaseLostError(StoreUnavailableError):
-    """While serving, another server took the trial's lease: no commit until it is ours again (503)."""
 
 
 class TrialLease(Protocol):

@@ -19,14 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from flagship.mechanisms import TrialServedError
 from flagship.sandbox._live import EngineOptions
-from flagship.sandbox._live._lease import (
-    AdvisoryLease,
-    FileLease,
-    TrialServedError,
-    lease_key,
-    trial_lease,
-)
+from flagship.sandbox._live._lease import AdvisoryLease, FileLease, lease_key, trial_lease
 from flagship.telemetry import Store
 from flagship.telemetry._trial_log import TrialLog
 from tests.live._outages import buy, proxied
