@@ -37,6 +37,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from nacl.signing import SigningKey
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -195,6 +196,10 @@ class CheckpointKey:
 
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
         self._key = private_key
+        # The same key in libsodium, which signs in two thirds of OpenSSL's time: the live server
+        # signs a receipt per acknowledged request. Ed25519 signatures are deterministic, so
+        # both produce the very same bytes.
+        self._signer = SigningKey(private_key.private_bytes_raw())
 
     @classmethod
     def generate(cls) -> CheckpointKey:
@@ -242,14 +247,13 @@ class CheckpointKey:
 
     def sign_message(self, message: bytes) -> str:
         """The hex Ed25519 signature of ``message``; callers domain-separate what they sign."""
-        return self._key.sign(message).hex()
+        return self._signer.sign(message).signature.hex()
 
     def sign(self, trial_id: str, size: int, head_hash: str, time: float, *,
              chain_format: int = 1) -> Checkpoint:
         """A checkpoint over the first ``size`` entries."""
-        signature = self._key.sign(checkpoint_message(trial_id, size, head_hash, time,
-                                                      chain_format=chain_format))
-        return Checkpoint(size, head_hash, time, signature.hex())
+        message = checkpoint_message(trial_id, size, head_hash, time, chain_format=chain_format)
+        return Checkpoint(size, head_hash, time, self.sign_message(message))
 
 
 # -- verification ----------------------------------------------------------------------------

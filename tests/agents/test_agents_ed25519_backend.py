@@ -1,8 +1,10 @@
-"""The verifier's Ed25519 check (libsodium, through PyNaCl) against OpenSSL's (cryptography).
+"""Ed25519 through libsodium (PyNaCl) against OpenSSL (cryptography): request checks and receipts.
 
 The server verifies every signed request with libsodium because it is twice as fast; a
 differential test keeps it honest: on honest signatures, on any single-bit change of the
-signature, the message or the key, and on signatures by another key, both agree.
+signature, the message or the key, and on signatures by another key, both agree. The
+server also signs receipts and checkpoints with libsodium: Ed25519 signing is deterministic,
+so its signatures must be OpenSSL's, byte for byte.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 
 from flagship.agents import RequestRejectReason
 from flagship.agents._signatures import _Ed25519, _Refusal
+from flagship.telemetry._trial_log import CheckpointKey, checkpoint_message
 
 
 def openssl_accepts(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
@@ -78,3 +81,17 @@ def test_a_signature_of_the_wrong_length_is_refused_not_raised(length: int) -> N
     key = Ed25519PrivateKey.generate().public_key()
     with pytest.raises(_Refusal):
         _Ed25519(public_key=key).verify(b"\1" * length, b"message")
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.binary(min_size=32, max_size=32), message=st.binary(max_size=400))
+def test_checkpoint_key_signs_exactly_as_openssl_does(seed: bytes, message: bytes) -> None:
+    # Receipts and checkpoints are signed with libsodium: Ed25519 is deterministic, so the
+    # bytes must equal OpenSSL's for the same key, and verify with the published public key.
+    private = Ed25519PrivateKey.from_private_bytes(seed)
+    key = CheckpointKey(private)
+    signature = key.sign_message(message)
+    assert signature == private.sign(message).hex()
+    assert openssl_accepts(private.public_key(), bytes.fromhex(signature), message)
+    checkpoint = key.sign("trial", 3, "ab" * 32, 12.5)
+    assert checkpoint.signature == private.sign(checkpoint_message("trial", 3, "ab" * 32, 12.5)).hex()
