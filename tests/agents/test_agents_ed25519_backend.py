@@ -46,8 +46,12 @@ def flipped(data: bytes, bit: int) -> bytes:
 
 
 @settings(max_examples=150, deadline=None)
-@given(seed=st.binary(min_size=32, max_size=32), message=st.binary(min_size=1, max_size=400),
-       bit=st.integers(min_value=0), part=st.sampled_from(["none", "signature", "message", "key"]))
+@given(
+    seed=st.binary(min_size=32, max_size=32),
+    message=st.binary(min_size=1, max_size=400),
+    bit=st.integers(min_value=0),
+    part=st.sampled_from(["none", "signature", "message", "key"]),
+)
 def test_libsodium_agrees_with_openssl(seed: bytes, message: bytes, bit: int, part: str) -> None:
     private = Ed25519PrivateKey.from_private_bytes(seed)
     key, signature = private.public_key(), private.sign(message)
