@@ -32,7 +32,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import http_sf
 import httpx
-from cryptography import exceptions as crypto_exceptions
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from http_message_signatures import (
     HTTPMessageSignaturesException,
@@ -44,6 +43,8 @@ from http_message_signatures import (
     VerifyResult,
     algorithms,
 )
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 from flagship.agents._checks import finite_number, positive_number
 from flagship.agents._identity import AgentIdentity, PublicIdentity
@@ -77,6 +78,8 @@ _SIGNATURE_PARAMETERS = frozenset({"alg", "created", "expires", "keyid", "nonce"
 # 256 bits cannot collide by chance; longer nonces only cost time, since the
 # structured-field code checks every character each time it parses or writes one.
 _NONCE_BYTES = 32
+_SIGNATURE_BYTES = 64  # an Ed25519 signature (RFC 8032)
+_DIGEST_IDENTIFIER = '"content-digest"'  # how a covered content-digest component serializes
 # Our agents send 43 characters; the bound caps what a replay-cache entry costs.
 _MAX_NONCE_CHARS = 256
 
@@ -297,12 +300,22 @@ class _ResolverFailed(InvalidSignature):
 
 
 class _Ed25519(algorithms.ED25519):
-    """The library's Ed25519, telling a failed signature apart from every other failure."""
+    """The library's Ed25519 (key handling, algorithm id), verifying with libsodium.
+
+    The check itself is the server's largest single cost per signed request, and libsodium's
+    (PyNaCl) takes half of OpenSSL's time here (54 against 105 us a signature on the bench
+    machine). Both implement RFC 8032 verification; libsodium also refuses keys and ``R``
+    points of small order, which no key that signs honestly has (a test checks the two agree
+    on honest, tampered and foreign signatures). A failed signature is told apart from every
+    other failure.
+    """
 
     def verify(self, signature: bytes, message: bytes) -> None:
+        if len(signature) != _SIGNATURE_BYTES:  # PyNaCl raises ValueError on a wrong length
+            raise _Refusal(RequestRejectReason.BAD_SIGNATURE, "signature does not verify")
         try:
-            super().verify(signature, message)
-        except crypto_exceptions.InvalidSignature as exc:
+            VerifyKey(self.public_key.public_bytes_raw()).verify(message, signature)
+        except BadSignatureError as exc:
             raise _Refusal(RequestRejectReason.BAD_SIGNATURE, "signature does not verify") from exc
 
 
@@ -564,8 +577,14 @@ class RequestVerifier:
             return RequestRejected(
                 RequestRejectReason.MALFORMED, f"{len(results)} web-bot-auth signatures, expected 1"
             )
+        # The library checks every covered component that names the content digest, parsing
+        # each covered identifier again to find them (a tenth of a request's verification).
+        # A serialized identifier starts with its quoted name, so only these can name it:
+        digest_results = [result._replace(covered_components={
+            name: value for name, value in result.covered_components.items()
+            if name.startswith(_DIGEST_IDENTIFIER)}) for result in results]
         try:
-            verifier.verify_body(message, results, body)
+            verifier.verify_body(message, digest_results, body)
         except HTTPMessageSignaturesException as exc:
             return RequestRejected(RequestRejectReason.DIGEST_MISMATCH, str(exc))
 

@@ -58,6 +58,9 @@ def _number(value: float) -> str:
     """
     if value == 0:
         return "0"  # -0 too
+    text = repr(value)
+    if "e" not in text:  # Python's fixed range (1e-4 <= |x| < 1e16) lies inside ES6's: same digits
+        return text[:-2] if text.endswith(".0") else text
     text = repr(abs(value))
     mantissa, _, exponent = text.partition("e")
     whole, _, fraction = mantissa.partition(".")
@@ -96,14 +99,38 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return _string(value)
     if isinstance(value, dict):
-        if not all(type(key) is str for key in value):
-            raise ValueError("not encodable as RFC 8785 JSON: an object key is not a string")
-        # RFC 8785 sorts keys by UTF-16 code units; for ASCII keys that is Python's order.
-        keys = sorted(value) if all(key.isascii() for key in value) else sorted(value, key=_utf16_order)
-        return "{" + ",".join(f"{_string(key)}:{_text(value[key])}" for key in keys) + "}"
+        keys = _key_order(value)
+        members = []
+        for key in keys:
+            # A log entry's body is flat (strings, None, a few numbers): its strings, the bulk of
+            # the writer's encoding per entry, are written here rather than one call deeper.
+            member = value[key]
+            members.append(f"{_string(key)}:{_string(member) if type(member) is str else _text(member)}")
+        return "{" + ",".join(members) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(_text(item) for item in value) + "]"
     raise ValueError(f"not encodable as RFC 8785 JSON: {type(value).__name__}")
+
+
+_KEY_ORDERS: dict[tuple[str, ...], list[str]] = {}
+"""Sorted key lists of the objects met so far, by their keys in insertion order: every log
+entry's body has the same keys, so they are checked and sorted once, not once per entry."""
+_MAX_KEY_ORDERS = 1024
+
+
+def _key_order(value: dict[Any, Any]) -> list[str]:
+    """``value``'s keys in RFC 8785 order (ValueError if one is not a string)."""
+    inserted = tuple(value)
+    known = _KEY_ORDERS.get(inserted)
+    if known is not None:
+        return known
+    if not all(type(key) is str for key in inserted):
+        raise ValueError("not encodable as RFC 8785 JSON: an object key is not a string")
+    # RFC 8785 sorts keys by UTF-16 code units; for ASCII keys that is Python's order.
+    keys = sorted(inserted) if all(key.isascii() for key in inserted) else sorted(inserted, key=_utf16_order)
+    if len(_KEY_ORDERS) < _MAX_KEY_ORDERS and len(inserted) <= 64:  # bounded: payloads' keys vary
+        _KEY_ORDERS[inserted] = keys
+    return keys
 
 
 def _utf16_order(key: str) -> bytes:

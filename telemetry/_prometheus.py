@@ -21,6 +21,7 @@ import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import exposition as text_format
@@ -63,6 +64,10 @@ def measure_metric(area: str, unit: str) -> str:
     ``flagship_measure_legitimacy_ratio``, ``flagship_measure_robustness`` (counts). A family
     never mixes units: Prometheus names carry their unit."""
     return f"flagship_measure_{area}{unit_suffix(unit)}"
+
+
+_MAX_CHILDREN = 4096
+"""Most labelled children :class:`LiveMetrics` keeps at hand per metric (beyond: looked up)."""
 
 
 class LiveMetrics:
@@ -142,6 +147,13 @@ class LiveMetrics:
             ["guardrail"], registry=registry)
         self.measures: dict[str, Gauge] = {}
         self._measures_lock = threading.Lock()
+        # Labelled children of the per-request and per-action metrics, by their labels: a
+        # labels() lookup costs more than the increment itself, and these run for every
+        # request and every committed entry (label values are bounded: route templates,
+        # statuses, mechanisms, reason codes; the caches stop growing at _MAX_CHILDREN anyway).
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        self._action_children: dict[tuple[str, str, bool, str], Any] = {}
+        self._ack_children: dict[str, Any] = {}
 
     def measure_gauge(self, area: str, unit: str) -> Gauge:
         """The gauge family of ``area`` measures in ``unit``, registered when first needed."""
@@ -166,9 +178,35 @@ class LiveMetrics:
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float,
                         size: int) -> None:
         """Count one answered request and its latency and body size."""
-        self.http_requests.labels(endpoint, method, str(status)).inc()
-        self.http_duration.labels(endpoint, method).observe(seconds)
-        self.http_request_size.labels(endpoint).observe(size)
+        key = (endpoint, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.http_requests.labels(endpoint, method, str(status)),
+                        self.http_duration.labels(endpoint, method), self.http_request_size.labels(endpoint))
+            if len(self._request_children) < _MAX_CHILDREN:
+                self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        children[2].observe(size)
+
+    def count_action(self, mechanism: str, origin: str, accepted: bool, reason: str) -> None:
+        """Count one committed log entry (``flagship_actions_total``)."""
+        key = (mechanism, origin, accepted, reason)
+        child = self._action_children.get(key)
+        if child is None:
+            child = self.actions.labels(mechanism, origin, "accepted" if accepted else "rejected", reason)
+            if len(self._action_children) < _MAX_CHILDREN:
+                self._action_children[key] = child
+        child.inc()
+
+    def observe_ack(self, mechanism: str, seconds: float) -> None:
+        """Observe one acknowledged action's latency from its arrival at the writer."""
+        child = self._ack_children.get(mechanism)
+        if child is None:
+            child = self.ack_latency.labels(mechanism)
+            if len(self._ack_children) < _MAX_CHILDREN:
+                self._ack_children[mechanism] = child
+        child.observe(seconds)
 
     def problem(self, endpoint: str, reason: str) -> None:
         """Count one problem response from the server's own checks."""

@@ -514,7 +514,7 @@ class Engine:
                 item.future.set_exception(result)
             else:
                 item.future.set_result(result)
-                self.metrics.ack_latency.labels(item.mechanism).observe(time.perf_counter() - item.enqueued)
+                self.metrics.observe_ack(item.mechanism, time.perf_counter() - item.enqueued)
         closed = host.control.status == "closed"  # an operator closed it: a restart must not resume it
         if (ended and not self._ended) or (closed and not self._closed):
             self._ended = self._ended or ended
@@ -537,9 +537,8 @@ class Engine:
         index = self._index
         for rec, entry in zip(recorded, entries, strict=True):
             outcome = rec.outcome
-            self.metrics.actions.labels(rec.mechanism, origin_of(rec.mechanism, rec.external),
-                                        "accepted" if outcome.accepted else "rejected",
-                                        "" if outcome.reason is None else str(outcome.reason)).inc()
+            self.metrics.count_action(rec.mechanism, origin_of(rec.mechanism, rec.external), outcome.accepted,
+                                      "" if outcome.reason is None else str(outcome.reason))
             item = ours.get(id(rec.action)) if rec.external else None
             if item is None or item.base_key is None or item.request_hash is None:
                 continue

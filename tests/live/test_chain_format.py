@@ -221,6 +221,16 @@ def test_the_encoder_matches_the_rfc8785_package(value: object) -> None:
     assert jcs_bytes(value) == reference
 
 
+@settings(max_examples=2000, deadline=None, derandomize=True)
+@given(st.floats(allow_nan=False, allow_infinity=False)
+       | st.sampled_from([1e-7, 1e-5, 9.999e-5, 1e-4, 0.1, 100.0, 123.456, 9.9e15, 1e16, 1.5e16, 1e20, 1e21,
+                          -1e-4, -1e16, 2.0**53, -(2.0**53)]))
+def test_numbers_match_the_rfc8785_package_in_and_out_of_pythons_fixed_range(value: float) -> None:
+    """Numbers Python's repr writes in fixed notation (1e-4 to 1e16) take a shortcut; all match."""
+    assert jcs_bytes(value) == rfc8785.dumps(value)
+    assert jcs_bytes({"b": value, "a": [value]}) == rfc8785.dumps({"b": value, "a": [value]})
+
+
 def test_format_2_entries_hash_rfc8785_bytes() -> None:
     """An entry's hash is SHA-256(prev bytes ‖ JCS(body)): what an outside auditor recomputes."""
     entry = make_entry("t" * 32, "ab" * 32, seq=3, time=1e21, mechanism="m", actor="\u00f6\U0001f600",
