@@ -12,6 +12,8 @@ representativeness), and the citizens' measures (the electorate's counterfactual
 20 redrawn panels), so both axes exercise costs in the number of registered voters.
 
 * participants: 1k, 10k, 100k and 1M citizens (``--quick``: 200 to 2k), 4 simulated hours;
+* the same with the whole electorate convened (the example's whole_electorate arm): every
+  citizen casts a ballot, and the count reads them all;
 * duration: 10k citizens (``--quick``: 500), an incident every hour for 4, 8, 16, 32
   and 64 hours (so 4 to 64 votes, besides renewals).
 
@@ -36,8 +38,12 @@ HOUR = 3600.0
 PARTICIPANTS_HOURS = 4
 
 
-def scenario(citizens: int, hours: int, *, hourly: bool) -> dict[str, Any]:
-    """The emergency vote with ``citizens`` citizens for ``hours`` hours; incidents hourly or once."""
+def scenario(citizens: int, hours: int, *, hourly: bool, convening: str = "panel") -> dict[str, Any]:
+    """The emergency vote with ``citizens`` citizens for ``hours`` hours; incidents hourly or once.
+
+    ``convening = "electorate"`` is the example's whole_electorate arm: every registered voter
+    is convened and votes at once (no deliberation), so the count reads every citizen's ballot.
+    """
     times = [600.0 + HOUR * k for k in range(hours)] if hourly else [600.0]
     return {
         "name": "scaling_emergency_vote",
@@ -50,10 +56,10 @@ def scenario(citizens: int, hours: int, *, hourly: bool) -> dict[str, Any]:
                 "status_quo": "no_action",
                 "thresholds": {"pause_deployment": 0.6},
                 "quorum": 0.5,
-                "convening": "panel",
+                "convening": convening,
                 "panel_size": 40,
                 "strata": ["region", "age_band"],
-                "deliberation_seconds": 1200.0,
+                "deliberation_seconds": 1200.0 if convening == "panel" else 0.0,
                 "ballot_seconds": 1200.0,
                 "sunset_seconds": 7200.0,
                 "renewals": 1,
@@ -118,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeats", type=int, default=1, help="runs per size (medians)")
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
-    parser.add_argument("--axis", choices=("participants", "duration", "both"), default="both")
+    parser.add_argument("--axis", choices=("participants", "electorate", "duration", "both"), default="both")
     args = parser.parse_args(argv)
     citizens, duration_citizens, hours = sizes(args.quick)
     # Imported here, so that the forked children start with the mechanisms and populations loaded.
@@ -131,6 +137,20 @@ def main(argv: list[str] | None = None) -> int:
         ]
         ok &= report(
             f"participants (registered citizens, {PARTICIPANTS_HOURS} h, one incident)", "citizens", runs
+        )
+    if args.axis in ("electorate", "both"):
+        runs = [
+            measure(
+                n,
+                partial(scenario, n, PARTICIPANTS_HOURS, hourly=False, convening="electorate"),
+                args.repeats,
+            )
+            for n in citizens
+        ]
+        ok &= report(
+            f"whole electorate convened (registered citizens, {PARTICIPANTS_HOURS} h, one incident)",
+            "citizens",
+            runs,
         )
     if args.axis in ("duration", "both"):
         runs = [measure(h, partial(scenario, duration_citizens, h, hourly=True), args.repeats) for h in hours]

@@ -91,7 +91,7 @@ def _check_report(out: str, sizes_per_axis: list[int]) -> None:
 @pytest.mark.parametrize(
     ("script", "sizes_per_axis"),
     [
-        ("bench_scaling_vote", [3, 3]),
+        ("bench_scaling_vote", [3, 3, 3]),
         ("bench_scaling_agents", [3, 3]),
     ],
 )
