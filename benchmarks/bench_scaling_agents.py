@@ -10,12 +10,12 @@ arriving at 0.01/s. An agent applies (identity and credential checked: Ed25519),
 exam (signature checked), and once admitted trades on the market and recertifies when due.
 Run through :func:`flagship.sandbox.run` in a child process per size (benchmarks/_scaling.py).
 
-* participants: 1k, 10k and 100k agents (``--quick``: 50, 150, 500), 10 simulated minutes
+* participants: 1k, 10k and 100k agents (``--quick``: 30, 100, 300), 10 simulated minutes
   (about 6 arrivals each: apply, answer, then orders; sybils spoof from the start, so some are
   revoked on probation);
-* duration: 3k agents (``--quick``: 200), 10, 20, 40 and 80 simulated minutes (the longer runs
-  reach probation's end, the deceptive agents' spoofing from 15 min and its sanctions, and
-  recertification at 30 min).
+* duration: 3k agents for 10, 20, 40 and 80 simulated minutes (``--quick``: 100 agents for 5, 10
+  and 20 min); the longer runs reach probation's end, the deceptive agents' spoofing from 15 min
+  and its sanctions, and recertification at 30 min.
 
 Prints wall time, CPU time and peak resident memory per run and the fitted growth exponents of
 CPU time and of the memory the run added, with 95 % intervals, PASS/FAIL against 1.1.
@@ -112,7 +112,7 @@ def scenario(agents: int, minutes: int) -> dict[str, Any]:
 def sizes(quick: bool) -> tuple[list[int], int, list[int]]:
     """(agents on the participants axis, agents on the duration axis, minutes on the duration axis)."""
     if quick:
-        return [50, 150, 500], 200, [10, 20, 40]
+        return [30, 100, 300], 100, [5, 10, 20]
     return [1_000, 10_000, 100_000], 3_000, [10, 20, 40, 80]
 
 
