@@ -76,7 +76,10 @@ class OrderDesk:
         self.book = OrderBook(config.tick_size, price_band=config.price_band, stp=config.stp.value)
         self.orders: dict[int, RestingOrder] = {}  # market-assigned id -> record of a resting order
         self.ids: dict[tuple[str, ClientId], int] = {}  # (actor, client id) -> market id (derived)
-        self.resting_of: dict[str, int] = {}  # actor -> its resting orders (derived, for the cap)
+        # actor -> the ids of its resting orders, oldest first (derived: for the cap, and so that
+        # an actor's orders are found without scanning every order; ids only grow, so oldest first
+        # is also the order of ``orders``)
+        self.resting_of: dict[str, dict[int, None]] = {}
         self._max_resting = config.max_resting_orders
         self.next_id = 1
         self._client_of: list[ClientId] = [""]  # market id -> the participant's id (derived; 0 unused)
@@ -146,7 +149,7 @@ class OrderDesk:
         if key in self.ids:
             return self.reject(MarketReason.DUPLICATE_ID, f"order {client!r} is live")
         cap = self._max_resting
-        if cap is not None and not market and self.resting_of.get(actor, 0) >= cap:
+        if cap is not None and not market and len(self.resting_of.get(actor, ())) >= cap:
             return self.reject(MarketReason.TOO_MANY_RESTING_ORDERS,
                                f"{cap} orders of yours are resting; cancel one first")
         book = self.book
@@ -187,7 +190,11 @@ class OrderDesk:
         if resting:
             self.orders[oid] = RestingOrder(actor, client, att, fee, qty, resting, filled, now, far)
             self.ids[key] = oid
-            self.resting_of[actor] = self.resting_of.get(actor, 0) + 1
+            mine = self.resting_of.get(actor)
+            if mine is None:
+                self.resting_of[actor] = {oid: None}
+            else:
+                mine[oid] = None
         elif filled == qty:
             ledger.fill_time_n += 1  # filled on arrival: time to fill 0
         bid, ask = self.mark_spread(now)
@@ -358,10 +365,9 @@ class OrderDesk:
     def _forget(self, oid: int, order: RestingOrder) -> None:
         del self.orders[oid]
         del self.ids[(order.actor, order.client_id)]
-        left = self.resting_of[order.actor] - 1
-        if left:
-            self.resting_of[order.actor] = left
-        else:
+        mine = self.resting_of[order.actor]
+        del mine[oid]
+        if not mine:
             del self.resting_of[order.actor]  # bounded by the actors with resting orders
 
     def remove(self, oid: int) -> RestingOrder:
@@ -374,6 +380,18 @@ class OrderDesk:
     def remove_where(self, breaks_rule: Callable[[RestingOrder], bool]) -> int:
         """Cancel every resting order ``breaks_rule`` picks (oldest first); returns how many."""
         picked = [oid for oid, order in self.orders.items() if breaks_rule(order)]
+        for oid in picked:
+            self.remove(oid)
+        if picked:
+            self.mark_spread(self.ctx.now)
+        return len(picked)
+
+    def remove_of(self, actor: str) -> int:
+        """Cancel every resting order of ``actor`` (oldest first, as :meth:`remove_where` would);
+        returns how many. Reads the actor's own orders only: a market that bars one actor after
+        another (sanctioned agents) would otherwise scan every resting order each time, a cost
+        that grows with the square of the participants."""
+        picked = list(self.resting_of.get(actor, ()))
         for oid in picked:
             self.remove(oid)
         if picked:
@@ -423,13 +441,13 @@ class OrderDesk:
 
     def orders_of(self, actor: str) -> list[tuple[ClientId, OrderView, int, float]]:
         """``actor``'s live orders, oldest first: (their id, the book's view, lots filled, time placed)."""
-        book = self.book
+        book, orders = self.book, self.orders
         live = []
-        for oid, order in self.orders.items():
-            if order.actor == actor:
-                view = book.order(oid)
-                if view is not None:
-                    live.append((order.client_id, view, order.filled, order.placed))
+        for oid in self.resting_of.get(actor, ()):
+            view = book.order(oid)
+            if view is not None:
+                order = orders[oid]
+                live.append((order.client_id, view, order.filled, order.placed))
         return live
 
     def fills_of(self, actor: str, limit: int) -> list[tuple[Fill, ClientId, bool]]:

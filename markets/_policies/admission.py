@@ -81,7 +81,7 @@ class AgentsOnlyAdmission(MarketPolicy):
         """A suspended or revoked agent may not trade: its resting orders are cancelled."""
         actor = event.actor
         self._admitted.discard(actor)
-        self.market.desk.remove_where(lambda order: order.actor == actor)
+        self.market.desk.remove_of(actor)
         self.market.flush()
 
     def snapshot(self) -> dict[str, Any]:

@@ -298,3 +298,24 @@ def test_the_example_runs_every_arm_with_a_decision_and_its_sunset() -> None:
         delays[arm] = measures["emergency_vote.incident_to_decision_seconds"]
     assert delays == {"deliberation": 3600.0, "no_deliberation": 1800.0, "misleading": 3600.0,
                       "whole_electorate": 1800.0}
+
+
+_BALLOTS = st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3, unique=True).map(tuple)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_BALLOTS, max_size=40), st.data())
+def test_the_coalitions_recount_removes_its_ballots_as_list_remove_would(
+    record: list[tuple[str, ...]], data: st.DataObject
+) -> None:
+    from flagship.democracy._populations._adversaries import _without
+
+    ours = data.draw(st.lists(st.sampled_from(record), max_size=len(record)) if record else st.just([]))
+    ours = [b for b in ours if ours.count(b) <= record.count(b)]  # never more copies than were counted
+    expected = list(record)
+    for ballot in ours:
+        expected.remove(ballot)
+    assert _without(record, ours) == expected
+    if record:
+        with pytest.raises(ContractError, match="missing"):
+            _without(record, [*ours, ("z",)])

@@ -1,0 +1,102 @@
+"""The scaling benchmarks (benchmarks/bench_scaling*.py) still run, and their exponent fit is right.
+
+The benchmarks print figures rather than assert them (speed is not a test's business), so
+nothing else would notice a script that no longer runs: each script's ``--quick`` path runs
+here on small sizes (a few seconds) and must print every size's figures and a verdict for
+every exponent. The fit itself is checked against costs with a known exponent: exact power
+laws give that exponent back with a zero-width interval, and noisy ones an interval that
+covers it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name: str) -> ModuleType:
+    if name in sys.modules:
+        return sys.modules[name]
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))  # the scripts import their shared module by name
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+scaling = _load("_scaling")
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.floats(0.01, 1e3),
+    st.floats(0.0, 2.5),
+    st.lists(st.integers(1, 10**7), min_size=3, max_size=6, unique=True),
+)
+def test_an_exact_power_law_gives_its_exponent_back(scale: float, exponent: float, sizes: list[int]) -> None:
+    sizes = sorted(sizes)
+    result = scaling.fit(sizes, [scale * n**exponent for n in sizes])
+    assert result.slope == pytest.approx(exponent, abs=1e-6)
+    assert result.last_step == pytest.approx(exponent, abs=1e-6)
+    assert result.low == pytest.approx(exponent, abs=1e-5)
+    assert result.high == pytest.approx(exponent, abs=1e-5)
+
+
+def test_the_interval_covers_the_exponent_of_noisy_costs() -> None:
+    rng = np.random.default_rng(7)
+    sizes = [10**k for k in range(2, 8)]
+    covered = 0
+    for _ in range(200):
+        costs = [n**1.3 * math.exp(rng.normal(0, 0.2)) for n in sizes]
+        result = scaling.fit(sizes, costs)
+        assert result.low < result.slope < result.high
+        covered += result.low <= 1.3 <= result.high
+    assert 180 <= covered <= 200  # a 95 % interval: about 190 of 200
+
+
+def test_the_verdict_compares_the_exponent_with_the_target() -> None:
+    sizes = [1_000, 10_000, 100_000]
+    assert "PASS" in scaling.fit(sizes, [n * 1e-6 for n in sizes]).verdict()
+    assert "FAIL" in scaling.fit(sizes, [n**1.2 * 1e-6 for n in sizes]).verdict()
+    assert "FAIL" in scaling.fit(sizes, [n**2 * 1e-9 for n in sizes]).verdict()
+
+
+def _check_report(out: str, sizes_per_axis: list[int]) -> None:
+    axes = [block for block in re.split(r"\n(?=\S)", out) if "growth exponent" in block]
+    assert [len(re.findall(r"wall +[\d.]+ s +CPU", block)) for block in axes] == sizes_per_axis
+    for block in axes:
+        for what in ("CPU time", "added memory"):
+            assert re.search(
+                rf"growth exponent of {what}: +-?[\d.]+ +95% CI \[ *-?[\d.]+, +-?[\d.]+\] "
+                r"+last step +-?[\d.]+ +(PASS|FAIL)",
+                block,
+            ), block
+    assert out.rstrip().endswith(("all exponents <= 1.1", "some exponent > 1.1"))
+
+
+@pytest.mark.parametrize(
+    ("script", "sizes_per_axis"),
+    [
+        ("bench_scaling_vote", [3, 3, 3]),
+        ("bench_scaling_agents", [3, 3]),
+    ],
+)
+def test_the_quick_run_prints_every_figure(
+    script: str, sizes_per_axis: list[int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _load(script).main(["--quick"]) == 0
+    _check_report(capsys.readouterr().out, sizes_per_axis)
