@@ -28,7 +28,11 @@ class Noop(Mechanism[NoConfig]):
 
 @register
 class Busy(Mechanism[NoConfig]):
-    """Some bookkeeping per action plus telemetry on every action: a recording-heavy mechanism."""
+    """Some bookkeeping per action plus telemetry on every action: a recording-heavy mechanism.
+
+    Records through the recorder's per-action handles (bound once in ``start``), as a hot path
+    should; :class:`BusyNamed` does the same through the name-keyed methods.
+    """
 
     name = "bench_busy"
     measures = (Measure("mean_size", Area.UX, "lots", True, "mean action size"),)
@@ -37,6 +41,37 @@ class Busy(Mechanism[NoConfig]):
         super().__init__(config, ctx)
         self.book: dict[str, int] = {}
         self.total = 0
+
+    def start(self) -> None:
+        recorder = self.ctx.recorder
+        self._actions = recorder.counter("actions")
+        self._size = recorder.sampler("size")
+        self._total = recorder.gauge_setter("total")
+
+    def handle(self, action: Action) -> Outcome:
+        size = action.payload["size"]
+        self.book[action.actor] = self.book.get(action.actor, 0) + size
+        self.total += size
+        self._actions()
+        self._size(size)
+        self._total(self.total)
+        return ACCEPTED
+
+    def finish(self) -> None:
+        self.ctx.recorder.measure("mean_size", self.total / max(1, len(self.book)))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"book": self.book}
+
+
+@register
+class BusyNamed(Busy):
+    """:class:`Busy` recording through the name-keyed methods (``count``, ``sample``, ``gauge``)."""
+
+    name = "bench_busy_named"
+
+    def start(self) -> None:
+        return  # no handles to bind
 
     def handle(self, action: Action) -> Outcome:
         size = action.payload["size"]
@@ -47,12 +82,6 @@ class Busy(Mechanism[NoConfig]):
         recorder.sample("size", size)
         recorder.gauge("total", self.total)
         return ACCEPTED
-
-    def finish(self) -> None:
-        self.ctx.recorder.measure("mean_size", self.total / max(1, len(self.book)))
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"book": self.book}
 
 
 @register

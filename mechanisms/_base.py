@@ -73,6 +73,19 @@ class Recorder(Protocol):
     def measure(self, name: str, value: float | None) -> None:
         """Set the final value of a declared measure (``None``: undefined for this run)."""
 
+    # Per-action handles: bound once (in ``start``), called on every action. Each is a C-level
+    # call with no Python frame, so recording on a hot path costs about what a function call
+    # that does nothing would; the results equal those of the name-keyed methods above.
+
+    def counter(self, name: str) -> Callable[[], object]:
+        """A function of no arguments that does ``count(name)``."""
+
+    def sampler(self, name: str) -> Callable[[float], object]:
+        """A function of one value that does ``sample(name, value)``."""
+
+    def gauge_setter(self, name: str) -> Callable[[float], object]:
+        """A function of one value that does ``gauge(name, value)``."""
+
 
 Submit = Callable[[Action], Outcome]
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections import _count_elements  # type: ignore[attr-defined]
 from dataclasses import dataclass
+from functools import partial
+from operator import setitem
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +24,8 @@ from flagship.mechanisms._errors import ContractError
 from flagship.mechanisms._measures import Measure
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import simpy
     from simpy.events import ProcessGenerator
 
@@ -35,6 +40,8 @@ __all__ = [
 ]
 
 QUANTILES = (0.5, 0.9, 0.99)
+FOLD_EVERY = 4096
+"""Pending unit counts a recorder folds at once, at the latest (see :class:`ScopeRecorder`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,33 +98,73 @@ class RunTelemetry:
 
 
 class ScopeRecorder:
-    """The recorder of one mechanism or population (implements ``flagship.mechanisms.Recorder``)."""
+    """The recorder of one mechanism or population (implements ``flagship.mechanisms.Recorder``).
 
-    __slots__ = ("counters", "gauges", "measures", "samples", "scope")
+    Unit counts are batched: ``count(name)`` (the per-action case) only appends ``name`` to a
+    pending list, and the pending names are folded into the counters, in call order, by
+    :func:`collections.Counter`'s C loop whenever the counters are read (each series snapshot,
+    the final collection), before any other increment, and every :data:`FOLD_EVERY` names (so
+    a run without a series sampler keeps a bounded list). Folding in call order gives the
+    counters the same values, and the same key order, as updating them one call at a time.
+    """
+
+    __slots__ = ("_counters", "_pending", "_tally", "gauges", "measures", "samples", "scope")
 
     def __init__(self, scope: str) -> None:
         self.scope = scope
-        self.counters: dict[str, float] = {}
+        self._counters: dict[str, float] = {}
+        self._pending: list[str] = []  # unit counts not yet folded into _counters, in call order
+        self._tally = self._pending.append
         self.gauges: dict[str, float] = {}
         # array('d') rather than list: same append cost, and numpy reads it without copying
         self.samples: dict[str, array[float]] = {}
         self.measures: dict[str, float | None] = {}
 
+    @property
+    def counters(self) -> dict[str, float]:
+        """Every counter's current value (pending unit counts folded in first)."""
+        if self._pending:
+            self._fold()
+        return self._counters
+
+    def _fold(self) -> None:
+        _count_elements(self._counters, self._pending)
+        self._pending.clear()
+
     def count(self, name: str, n: float = 1) -> None:
-        counters = self.counters
+        if n == 1:
+            self._tally(name)
+            if len(self._pending) >= FOLD_EVERY:
+                self._fold()
+            return
+        if self._pending:
+            self._fold()
+        counters = self._counters
         counters[name] = counters.get(name, 0) + n
 
     def gauge(self, name: str, value: float) -> None:
         self.gauges[name] = value
 
     def sample(self, name: str, value: float) -> None:
-        values = self.samples.get(name)
-        if values is None:
-            values = self.samples[name] = array("d")
-        values.append(value)
+        try:
+            self.samples[name].append(value)
+        except KeyError:
+            self.samples[name] = array("d", (value,))
 
     def measure(self, name: str, value: float | None) -> None:
         self.measures[name] = value
+
+    def counter(self, name: str) -> Callable[[], object]:
+        return partial(self._tally, name)
+
+    def sampler(self, name: str) -> Callable[[float], object]:
+        values = self.samples.get(name)
+        if values is None:
+            values = self.samples[name] = array("d")
+        return values.append
+
+    def gauge_setter(self, name: str) -> Callable[[float], object]:
+        return partial(setitem, self.gauges, name)
 
 
 class NullRecorder(ScopeRecorder):
@@ -133,6 +180,17 @@ class NullRecorder(ScopeRecorder):
 
     def sample(self, name: str, value: float) -> None:
         return
+
+    # C-level calls that ignore what they are given (the cheapest no-ops there are), so that
+    # "telemetry off" costs no more than it must.
+    def counter(self, name: str) -> Callable[[], object]:
+        return tuple
+
+    def sampler(self, name: str) -> Callable[[float], object]:
+        return bool
+
+    def gauge_setter(self, name: str) -> Callable[[float], object]:
+        return bool
 
 
 class Telemetry:

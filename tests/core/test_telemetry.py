@@ -6,9 +6,12 @@ import math
 
 import pytest
 import simpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flagship.mechanisms import SHARE, SIGNED_SHARE, Area, ContractError, Measure
 from flagship.telemetry import Telemetry, mean_ci, t_critical
+from flagship.telemetry._recorder import FOLD_EVERY
 
 DECLARED = {"m": (Measure("fill_ratio", Area.UX, "ratio", True, "filled / submitted"),)}
 
@@ -108,3 +111,72 @@ def test_bounds_cannot_leave_the_units_range() -> None:
     assert measure.value_range() == (0.0, math.inf) and measure.difference_range() == (-math.inf, math.inf)
     share = Measure("fill", Area.UX, "ratio", True, "filled / ordered", bounds=SHARE)
     assert share.value_range() == (0.0, 1.0) and share.difference_range() == (-1.0, 1.0)
+
+
+# -- batched counts and per-action handles ------------------------------------------------------
+
+_NAMES = ("a", "b", "c")
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("count"), st.sampled_from(_NAMES), st.sampled_from([1, 1, 1, 2, 0.5, 1.0])),
+        st.tuples(st.just("counter"), st.sampled_from(_NAMES), st.just(1)),
+        st.tuples(st.just("sample"), st.sampled_from(_NAMES), st.integers(-5, 5)),
+        st.tuples(st.just("sampler"), st.sampled_from(_NAMES), st.integers(-5, 5)),
+        st.tuples(st.just("gauge"), st.sampled_from(_NAMES), st.integers(-5, 5)),
+        st.tuples(st.just("gauge_setter"), st.sampled_from(_NAMES), st.integers(-5, 5)),
+        st.tuples(st.just("snapshot"), st.just(""), st.just(0)),
+    ),
+    max_size=60,
+)
+
+
+@given(ops=_OPS)
+@settings(max_examples=150, deadline=None)
+def test_batched_counts_and_handles_record_what_one_update_per_call_would(
+        ops: list[tuple[str, str, float]]) -> None:
+    """Differential: the recorder (unit counts batched, handles) against a plain dict per call."""
+    telemetry = Telemetry(None)
+    rec = telemetry.recorder("m")
+    counters: dict[str, float] = {}
+    gauges: dict[str, float] = {}
+    samples: dict[str, list[float]] = {}
+    series: list[tuple[str, float, float]] = []
+    for step, (op, name, value) in enumerate(ops):
+        if op in ("count", "counter"):
+            rec.count(name, value) if op == "count" else rec.counter(name)()
+            counters[name] = counters.get(name, 0) + value
+        elif op in ("sample", "sampler"):
+            rec.sample(name, value) if op == "sample" else rec.sampler(name)(value)
+            samples.setdefault(name, []).append(value)
+        elif op in ("gauge", "gauge_setter"):
+            rec.gauge(name, value) if op == "gauge" else rec.gauge_setter(name)(value)
+            gauges[name] = value
+        else:
+            telemetry.snapshot(float(step))
+            series += [(key, float(step), float(v)) for key, v in [*counters.items(), *gauges.items()]]
+    result = telemetry.collect({"m": ()})
+    assert [(p.name, p.time, p.value) for p in result.series] == series  # same values, same key order
+    assert list(rec.counters.items()) == list(counters.items())
+    assert result.counters == {f"m.{key}": float(v) for key, v in sorted(counters.items())}
+    assert {s.name: (s.count, s.min, s.max) for s in result.summaries} == {
+        key: (len(v), min(v), max(v)) for key, v in samples.items()}
+
+
+def test_off_handles_drop_what_they_are_given() -> None:
+    telemetry = Telemetry(None, enabled=False)
+    rec = telemetry.recorder("m")
+    rec.counter("orders")()
+    rec.sampler("x")(1.0)
+    rec.gauge_setter("depth")(3.0)
+    telemetry.snapshot(1.0)
+    rec.measure("fill_ratio", 0.5)
+    result = telemetry.collect(DECLARED)
+    assert result.summaries == () and result.counters == {} and result.series == ()
+
+
+def test_pending_unit_counts_stay_bounded_without_a_sampler() -> None:
+    rec = Telemetry(None).recorder("m")
+    for _ in range(3 * FOLD_EVERY + 5):
+        rec.count("orders")
+    assert len(rec._pending) < FOLD_EVERY  # folded as it went, not kept to the end
+    assert rec.counters == {"orders": 3 * FOLD_EVERY + 5}
