@@ -65,7 +65,9 @@ def _mypyc_extensions() -> list[Extension]:
             mypycify(
                 ["--config-file", str(config), *paths],
                 opt_level="3",
-                group_name="flagship_book",
+                # the modules' shared library: flagship/markets/_book_engine__mypyc.*, inside the
+                # package (the wheel has one top-level name, tests/test_packaging.py)
+                group_name="flagship.markets._book_engine",
                 target_dir=str(ROOT / "build" / "mypyc"),
             )
         )
@@ -108,7 +110,7 @@ def _drop_stale_builds() -> None:
     the sources: a pure build would otherwise pack them into its wheel or import them."""
     for lib in [ROOT, *(ROOT / "build").glob("lib.*")]:  # ROOT: an editable install's build
         markets = lib / ("markets" if lib == ROOT else "flagship/markets")
-        for stale in [*markets.glob("_book*.*"), *lib.glob("flagship_book__mypyc*")]:
+        for stale in markets.glob("_book*.*"):  # the engine's modules and their library
             if stale.suffix != ".py":
                 stale.unlink()
 

@@ -1,6 +1,8 @@
 """Throughput of the order book against a straightforward peer on a seeded stream of mixed requests.
 
     .venv/bin/python benchmarks/bench_order_book.py [--ops N] [--repeats R] [--profile]
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python benchmarks/bench_order_book.py --only compiled [--ranked] [--ops N]
 
 The peer is ``benchmarks/peer_book.py`` (a sorted dict of deques in plain Python); both books
 run the same stream in the same process, interleaved, and must give identical fills.  It prints
@@ -15,7 +17,10 @@ market orders, from 100 owners under the default self-trade prevention.  It is g
 (a generation pass runs a book to learn which orders are live when each cancel is drawn), then
 replayed on a fresh book per repeat; only the replay is timed, in CPU seconds of this process
 (the machine is shared, and wall time would mostly measure the other processes).
-``--profile`` prints a cProfile of one replay of our book.
+``--profile`` prints a cProfile of one replay of our book.  ``--only BOOK`` replays the stream
+once on that book alone (``none``: generation only) and prints nothing: under valgrind the
+difference of a book's instruction count and ``none``'s is the book's, a figure that other
+processes on a shared machine do not disturb (unlike its cache misses, which CPU time includes).
 """
 
 from __future__ import annotations
@@ -186,12 +191,31 @@ def compare(
     return ratios
 
 
+def replay_only(book: str, n_ops: int, ranked: bool) -> int:
+    """One replay on ``book`` alone, for instruction counts under valgrind (see the docstring)."""
+    ops: list[Any] = generate(n_ops)
+    if ranked:
+        ops = with_priorities(ops)
+    run = replay_ranked if ranked else replay
+    if book == "peer":
+        run(PeerBook, ops, PeerRejectedError)
+    elif book != "none":
+        if book == "compiled" and ENGINE != "compiled":
+            raise SystemExit("the compiled engine is not installed")
+        run(OrderBook if book == "compiled" else load_pure_book().OrderBook, ops, OrderRejected)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--ops", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--only", choices=["compiled", "pure", "peer", "none"])
+    parser.add_argument("--ranked", action="store_true", help="with --only: the value_priority stream")
     args = parser.parse_args(argv)
+    if args.only:
+        return replay_only(args.only, args.ops, args.ranked)
 
     t0 = time.perf_counter()
     ops = generate(args.ops)
