@@ -193,6 +193,7 @@ def compare(
 
 def replay_only(book: str, n_ops: int, ranked: bool) -> int:
     """One replay on ``book`` alone, for instruction counts under valgrind (see the docstring)."""
+    pure = load_pure_book().OrderBook  # loaded (its source compiled) whichever book runs: a common cost
     ops: list[Any] = generate(n_ops)
     if ranked:
         ops = with_priorities(ops)
@@ -202,7 +203,7 @@ def replay_only(book: str, n_ops: int, ranked: bool) -> int:
     elif book != "none":
         if book == "compiled" and ENGINE != "compiled":
             raise SystemExit("the compiled engine is not installed")
-        run(OrderBook if book == "compiled" else load_pure_book().OrderBook, ops, OrderRejected)
+        run(OrderBook if book == "compiled" else pure, ops, OrderRejected)
     return 0
 
 
