@@ -1,11 +1,15 @@
 """Throughput of the order book against a straightforward peer on a seeded stream of mixed requests.
 
     .venv/bin/python benchmarks/bench_order_book.py [--ops N] [--repeats R] [--profile]
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python benchmarks/bench_order_book.py --only compiled [--ranked] [--ops N]
 
 The peer is ``benchmarks/peer_book.py`` (a sorted dict of deques in plain Python); both books
 run the same stream in the same process, interleaved, and must give identical fills.  It prints
 the ratio peer time / our time (medians of ``--repeats``) with policies off and with every limit
-order carrying a ``value_priority`` engine priority (-1, 0 or +1).
+order carrying a ``value_priority`` engine priority (-1, 0 or +1), for the installed engine
+(``flagship.markets.ENGINE``: ``compiled`` by mypyc, or ``pure``) and, when that is the
+compiled one, also for the pure-Python source of the same engine.
 
 The stream (200,000 requests by default) is about 60% limit orders around a drifting mid
 price (some of them marketable), 25% cancels of orders that are live at that moment and 15%
@@ -13,7 +17,10 @@ market orders, from 100 owners under the default self-trade prevention.  It is g
 (a generation pass runs a book to learn which orders are live when each cancel is drawn), then
 replayed on a fresh book per repeat; only the replay is timed, in CPU seconds of this process
 (the machine is shared, and wall time would mostly measure the other processes).
-``--profile`` prints a cProfile of one replay of our book.
+``--profile`` prints a cProfile of one replay of our book.  ``--only BOOK`` replays the stream
+once on that book alone (``none``: generation only) and prints nothing: under valgrind the
+difference of a book's instruction count and ``none``'s is the book's, a figure that other
+processes on a shared machine do not disturb (unlike its cache misses, which CPU time includes).
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from peer_book import PeerBook, PeerRejectedError
 
-from flagship.markets import OrderBook, OrderRejected
+from flagship.markets import ENGINE, OrderBook, OrderRejected
+from flagship.markets._engine import load_pure_book
 
 LIMIT, CANCEL, MARKET = 0, 1, 2
 # (kind, order id, side, price, qty, owner); cancels use only the id.
@@ -154,25 +162,49 @@ def replay_ranked(
     return time.process_time() - start, book
 
 
-def compare(name: str, run: Callable[..., tuple[float, Any]], ops: list[Any], repeats: int) -> float:
-    """Interleaved repeats of ours and the peer on ``ops``; print medians and return the ratio
-    (peer time / our time, so > 1 means ours is faster).  Exits non-zero on differing fills."""
-    ours_times, peer_times = [], []
+def compare(
+    name: str, run: Callable[..., tuple[float, Any]], ops: list[Any], repeats: int, engines: dict[str, Any]
+) -> dict[str, float]:
+    """Interleaved repeats of each engine and the peer on ``ops``; print medians and return the
+    ratio per engine (peer time / engine time, so > 1 means the engine is faster).  Exits
+    non-zero on differing fills."""
+    times: dict[str, list[float]] = {engine: [] for engine in [*engines, "peer"]}
+    books: dict[str, Any] = {}
     for _ in range(repeats):
-        seconds, ours = run(OrderBook, ops, OrderRejected)
-        ours_times.append(seconds)
+        for engine, make in engines.items():
+            seconds, books[engine] = run(make, ops, OrderRejected)
+            times[engine].append(seconds)
         seconds, peer = run(PeerBook, ops, PeerRejectedError)
-        peer_times.append(seconds)
-    if [tuple(fill) for fill in ours.tape] != peer.tape or len(ours) != len(peer):
-        raise SystemExit(f"{name}: the engine and the peer disagree on this stream")
-    ours_median, peer_median = statistics.median(ours_times), statistics.median(peer_times)
-    ratio = peer_median / ours_median
-    print(
-        f"{name:>16}: ours {len(ops) / ours_median:>9,.0f} ops/s, "
-        f"peer {len(ops) / peer_median:>9,.0f} ops/s, "
-        f"ratio {ratio:.2f}x (medians of {repeats}; {len(ours.tape):,} identical fills, {len(ours):,} live)"
-    )
-    return ratio
+        times["peer"].append(seconds)
+    peer_median = statistics.median(times["peer"])
+    ratios = {}
+    for engine, ours in books.items():
+        if [tuple(fill) for fill in ours.tape] != peer.tape or len(ours) != len(peer):
+            raise SystemExit(f"{name}: the {engine} engine and the peer disagree on this stream")
+        ours_median = statistics.median(times[engine])
+        ratios[engine] = peer_median / ours_median
+        print(
+            f"{name:>14} {engine:>8}: ours {len(ops) / ours_median:>9,.0f} ops/s, "
+            f"peer {len(ops) / peer_median:>9,.0f} ops/s, ratio {ratios[engine]:.2f}x "
+            f"(medians of {repeats}; {len(ours.tape):,} identical fills, {len(ours):,} live)"
+        )
+    return ratios
+
+
+def replay_only(book: str, n_ops: int, ranked: bool) -> int:
+    """One replay on ``book`` alone, for instruction counts under valgrind (see the docstring)."""
+    pure = load_pure_book().OrderBook  # loaded (its source compiled) whichever book runs: a common cost
+    ops: list[Any] = generate(n_ops)
+    if ranked:
+        ops = with_priorities(ops)
+    run = replay_ranked if ranked else replay
+    if book == "peer":
+        run(PeerBook, ops, PeerRejectedError)
+    elif book != "none":
+        if book == "compiled" and ENGINE != "compiled":
+            raise SystemExit("the compiled engine is not installed")
+        run(OrderBook if book == "compiled" else pure, ops, OrderRejected)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--only", choices=["compiled", "pure", "peer", "none"])
+    parser.add_argument("--ranked", action="store_true", help="with --only: the value_priority stream")
     args = parser.parse_args(argv)
+    if args.only:
+        return replay_only(args.only, args.ops, args.ranked)
 
     t0 = time.perf_counter()
     ops = generate(args.ops)
@@ -191,8 +227,13 @@ def main(argv: list[str] | None = None) -> int:
         f"stream: {len(ops):,} requests (limit {mix[0]:.0%}, cancel {mix[1]:.0%}, "
         f"market {mix[2]:.0%}), seed {SEED}, generated in {gen_seconds:.1f}s"
     )
-    compare("policies off", replay, ops, args.repeats)
-    compare("value priority", replay_ranked, ranked, args.repeats)
+    # The installed engine, and the pure-Python source beside it when the installed one is compiled.
+    engines: dict[str, Any] = {ENGINE: OrderBook}
+    if ENGINE == "compiled":
+        engines["pure"] = load_pure_book().OrderBook
+    print(f"engine: flagship.markets.ENGINE = {ENGINE!r}")
+    compare("policies off", replay, ops, args.repeats, engines)
+    compare("value priority", replay_ranked, ranked, args.repeats, engines)
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()

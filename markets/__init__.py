@@ -14,8 +14,16 @@ The sandbox mechanism is :class:`ValueMarket` (``value_market``) with its norm p
 (:class:`Policy`) and trader populations; importing this package registers them. A new market
 policy is a :class:`MarketPolicy` subclass registered with :func:`register_policy`
 (see docs/markets.md).
+
+The book runs compiled (mypyc) where the install could build it, else as pure Python;
+:data:`ENGINE` says which (``"compiled"`` or ``"pure"``), and ``FLAGSHIP_PURE_PYTHON=1`` forces
+the pure engine.
 """
 
+# First: with FLAGSHIP_PURE_PYTHON set it must load the pure book before any module imports it.
+from ._engine import ENGINE
+
+# isort: split
 from . import _policies  # noqa: F401  registers the built-in policies
 from ._book import OrderBook
 from ._config import MarketConfig
@@ -55,6 +63,7 @@ from ._surveillance import SurveillanceConfig
 from ._values import Attestation, NormBook, Policy, Redistribution
 
 __all__ = [
+    "ENGINE",
     "MAX_PRICE",
     "Attestation",
     "BookReason",

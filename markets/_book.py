@@ -21,6 +21,11 @@ instruction counts under cachegrind, since wall-clock time on a shared machine i
   one per resting order.  Callers only ever see immutable copies (:class:`~flagship.markets.OrderView`,
   :class:`~flagship.markets.Fill`).
 
+Public parameters are typed ``X | object`` (that is, ``object``): compiled by mypyc (setup.py,
+``flagship.markets.ENGINE``), a narrower type would be enforced with mypyc's own TypeError, where
+the methods below check their arguments themselves, so that the compiled and the pure engine
+answer bad input alike (tests/markets/test_market_book_engines.py).
+
 The common request (a valid GTC limit order, with any int priority, or a market order, without
 other extras) runs through a short fast path; anything else, every rejection included, goes
 through the fully checked path.  The fast path never rejects by itself, it only hands over, so
@@ -41,7 +46,6 @@ from ._book_state import (  # the engine's layout and checks, shared with its st
     _DECREMENT,
     _FOK,
     _GTC,
-    _ID_TYPES,
     _IS_BUY,
     _OID,
     _OWNER,
@@ -75,6 +79,7 @@ from ._records import (
 
 __all__ = ["OrderBook"]
 
+
 class OrderBook(BookState):
     """A continuous limit order book for one instrument.
 
@@ -102,10 +107,10 @@ class OrderBook(BookState):
 
     def __init__(
         self,
-        tick_size: int = 1,
+        tick_size: int | object = 1,
         *,
-        price_band: tuple[int, int] | None = None,
-        stp: str = STPMode.CANCEL_NEWEST.value,
+        price_band: tuple[int, int] | object = None,
+        stp: str | object = STPMode.CANCEL_NEWEST.value,
     ) -> None:
         tick = _integer(tick_size)
         if tick is None or not 0 < tick <= MAX_PRICE:
@@ -120,7 +125,7 @@ class OrderBook(BookState):
         self._bid_levels: dict[int, _Level] = {}
         self._ask_keys: list[int] = []  # minus prices, ascending: best (lowest) ask last
         self._ask_levels: dict[int, _Level] = {}
-        self._orders: dict[OrderId, _Order] = {}
+        self._orders: dict[object, _Order] = {}
         self._dead = 0  # cancelled orders left inside levels (see BookState._bury)
         self._seq = 0
         self._tape: list[_Row] = []  # plain tuples, see _book_state._Row
@@ -136,15 +141,15 @@ class OrderBook(BookState):
 
     def limit(
         self,
-        order_id: OrderId,
-        side: str,
-        price: int,
-        qty: int,
-        owner: str = "",
-        tif: str = _GTC,
-        post_only: bool = False,
-        stp: str | None = None,
-        priority: int = 0,
+        order_id: OrderId | object,
+        side: str | object,
+        price: int | object,
+        qty: int | object,
+        owner: str | object = "",
+        tif: str | object = _GTC,
+        post_only: bool | object = False,
+        stp: str | object = None,
+        priority: int | object = 0,
     ) -> list[Fill]:
         """Submit a limit order; return the fills it made, in order.
 
@@ -172,7 +177,7 @@ class OrderBook(BookState):
             or type(price) is not int
             or type(qty) is not int
             or type(owner) is not str
-            or type(order_id) not in _ID_TYPES
+            or (type(order_id) is not int and type(order_id) is not str)
             or not self._accept_lo <= price <= self._accept_hi  # the band; empty while halted
             or qty <= 0
             or price % self._tick
@@ -227,11 +232,11 @@ class OrderBook(BookState):
 
     def market(
         self,
-        order_id: OrderId,
-        side: str,
-        qty: int,
-        owner: str = "",
-        stp: str | None = None,
+        order_id: OrderId | object,
+        side: str | object,
+        qty: int | object,
+        owner: str | object = "",
+        stp: str | object = None,
     ) -> list[Fill]:
         """Submit a market order; return its fills.  Whatever does not fill now is dropped.
 
@@ -244,7 +249,7 @@ class OrderBook(BookState):
             stp is not None
             or type(qty) is not int
             or type(owner) is not str
-            or type(order_id) not in _ID_TYPES
+            or (type(order_id) is not int and type(order_id) is not str)
             or qty <= 0
             or self._halted
             or order_id in self._orders
@@ -262,7 +267,7 @@ class OrderBook(BookState):
         self._tape.extend(fills)
         return list(map(Fill, fills))
 
-    def cancel(self, order_id: OrderId) -> bool:
+    def cancel(self, order_id: OrderId | object) -> bool:
         """Cancel a live order.  True if it was live; False for an unknown, filled or already
         cancelled id.  Accepted while halted."""
         try:
@@ -310,7 +315,9 @@ class OrderBook(BookState):
             self._rest([qty, order_id, owner, priority, price, is_buy, stp, False, -priority])
         return list(map(Fill, fills))
 
-    def modify(self, order_id: OrderId, qty: int | None = None, price: int | None = None) -> list[Fill]:
+    def modify(
+        self, order_id: OrderId | object, qty: int | object = None, price: int | object = None
+    ) -> list[Fill]:
         """Change a live order's remaining quantity and/or price; return any fills.
 
         ``qty`` is the new *remaining* quantity (>= 1; cancel to remove an order).  Lowering it
@@ -369,7 +376,7 @@ class OrderBook(BookState):
             self._unlink(order)
         return list(map(Fill, fills))
 
-    def set_price_band(self, band: tuple[int, int] | None) -> list[OrderId]:
+    def set_price_band(self, band: tuple[int, int] | object) -> list[OrderId]:
         """Set (or with None, clear) the inclusive price band ``(lo, hi)``.
 
         Afterwards every new limit price and every modify's new price must lie in it
@@ -523,7 +530,7 @@ class OrderBook(BookState):
             price = -key if is_buy else key
             while True:
                 maker = level[0]
-                maker_qty = maker[_QTY]
+                maker_qty: int = maker[_QTY]  # typed: compiled, the loop's arithmetic is native
                 if not maker_qty:  # cancelled earlier; the level's last order is live
                     level.popleft()
                     continue

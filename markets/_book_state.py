@@ -14,7 +14,7 @@ import operator
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeAlias, overload
+from typing import Any, Final, TypeAlias, overload
 
 from flagship.mechanisms._errors import InputError, Problem
 
@@ -33,11 +33,11 @@ from ._records import (
 __all__ = ["BookState"]
 
 # Self-trade prevention modes as small ints: the matching loop tests them on the rare self-match.
-_STP_NONE = 0
-_CANCEL_NEWEST = 1
-_CANCEL_OLDEST = 2
-_CANCEL_BOTH = 3
-_DECREMENT = 4
+_STP_NONE: Final = 0
+_CANCEL_NEWEST: Final = 1
+_CANCEL_OLDEST: Final = 2
+_CANCEL_BOTH: Final = 3
+_DECREMENT: Final = 4
 _STP_CODES: dict[str, int] = {
     STPMode.NONE.value: _STP_NONE,
     STPMode.CANCEL_NEWEST.value: _CANCEL_NEWEST,
@@ -47,21 +47,20 @@ _STP_CODES: dict[str, int] = {
 }
 _STP_NAMES: tuple[str, ...] = tuple(_STP_CODES)
 
-_GTC = "GTC"  # a literal, hence the interned object that callers' "GTC" literals also are
-_FOK = "FOK"
+_GTC: Final = "GTC"  # a literal, hence the interned object that callers' "GTC" literals also are
+_FOK: Final = "FOK"
 _TIFS = frozenset(tif.value for tif in TimeInForce)
-_ID_TYPES = frozenset((int, str))
 
 # Indices into an order list.
-_QTY = 0  # remaining quantity
-_OID = 1
-_OWNER = 2
-_PRIORITY = 3
-_PRICE = 4
-_IS_BUY = 5
-_STP = 6  # the order's self-trade prevention mode, used when a modify makes it a taker
-_POST_ONLY = 7
-_RANK = 8  # minus the priority: levels are sorted by rank, ascending, so a C-keyed bisect places an order
+_QTY: Final = 0  # remaining quantity
+_OID: Final = 1
+_OWNER: Final = 2
+_PRIORITY: Final = 3
+_PRICE: Final = 4
+_IS_BUY: Final = 5
+_STP: Final = 6  # the order's self-trade prevention mode, used when a modify makes it a taker
+_POST_ONLY: Final = 7
+_RANK: Final = 8  # minus the priority: levels sort by rank, ascending, so a C-keyed bisect places an order
 _Order: TypeAlias = list[Any]
 # A fill as the book keeps it: a plain tuple, which the garbage collector stops tracking (it holds
 # only ints and strs), where a Fill (a tuple subclass) would be traversed by every full
@@ -159,7 +158,7 @@ class BookState:
     _halted: bool
     _hi: int
     _lo: int
-    _orders: dict[OrderId, _Order]
+    _orders: dict[object, _Order]  # looked up as dict keys are: 1, 1.0 and True name one order
     _seq: int
     _stp: int
     _stp_log: list[SelfTradeEvent]
@@ -193,6 +192,7 @@ class BookState:
     def price_band(self) -> tuple[int, int] | None:
         """The inclusive ``(lo, hi)`` price band, or None for none."""
         return self._band
+
     # ------------------------------------------------------------------ views
 
     def best_bid(self) -> int | None:
@@ -205,7 +205,7 @@ class BookState:
         keys = self._ask_keys
         return -keys[-1] if keys else None
 
-    def depth(self, levels: int | None = 10) -> Depth:
+    def depth(self, levels: int | object = 10) -> Depth:
         """Level-2 snapshot: up to ``levels`` price levels per side (None: all), best first,
         each ``(price, total_qty, order_count)``."""
         if levels is None:
@@ -222,7 +222,7 @@ class BookState:
             tuple((-key, _level_qty(asks[key]), _level_count(asks[key])) for key in self._ask_keys[:stop:-1]),
         )
 
-    def order(self, order_id: OrderId) -> OrderView | None:
+    def order(self, order_id: OrderId | object) -> OrderView | None:
         """The live order with this id, or None if it is not live."""
         try:
             order = self._orders.get(order_id)
@@ -230,7 +230,7 @@ class BookState:
             return None
         return None if order is None else _view(order)
 
-    def orders_of(self, owner: str) -> list[OrderView]:
+    def orders_of(self, owner: str | object) -> list[OrderView]:
         """The live orders of ``owner``, in the order they were first accepted (O(live orders))."""
         return [_view(order) for order in self._orders.values() if order[_OWNER] == owner]
 
@@ -291,6 +291,7 @@ class BookState:
             f"OrderBook(bid={self.best_bid()}, ask={self.best_ask()}, "
             f"orders={len(self._orders)}, fills={self._seq}, halted={self._halted})"
         )
+
     # ------------------------------------------------------------------ checked paths
 
     def _checked_price(self, price: object, oid: object) -> int:
@@ -320,6 +321,7 @@ class BookState:
             raise OrderRejected(BookReason.DUPLICATE_ID, f"order {oid!r} is live", oid)
         if self._halted:
             raise OrderRejected(BookReason.HALTED, "trading is halted", oid)
+
     def _fillable(self, is_buy: bool, key_limit: int, qty: int, owner: str, stp: int) -> bool:
         """Would :meth:`_match` fill all of ``qty`` with trades?  Walks makers in matching order;
         an own order under STP is skipped by cancel_oldest and ends the walk otherwise."""

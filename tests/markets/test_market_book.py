@@ -30,6 +30,9 @@ from flagship.markets import (
 from flagship.mechanisms._errors import FlagshipError, InputError
 from tests.markets.reference_book import ReferenceBook
 
+# Every test here runs on both engines, compiled and pure (tests/markets/conftest.py).
+pytestmark = pytest.mark.usefixtures("book_engine")
+
 
 def state(book: OrderBook) -> tuple[Any, ...]:
     """Everything observable about a book, for before/after comparisons."""

@@ -13,6 +13,9 @@ import pytest
 
 from flagship.markets import OrderBook, OrderRejected
 
+# Every test here runs on both engines, compiled and pure (tests/markets/conftest.py).
+pytestmark = pytest.mark.usefixtures("book_engine")
+
 
 def _level_of_three() -> OrderBook:
     book = OrderBook()

@@ -16,10 +16,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flagship.markets import OrderBook, OrderRejected
+
+# Every test here runs on both engines, compiled and pure (tests/markets/conftest.py).
+pytestmark = pytest.mark.usefixtures("book_engine")
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -95,8 +99,11 @@ def test_random_streams_give_identical_fills_and_books(ops: Stream) -> None:
 
 def test_a_peer_that_ignores_priority_is_caught() -> None:
     """The comparison can fail: an aligned (+1) order that arrives later must trade first."""
-    ops = [("limit", "sell", 100, 5, "a", 0, 0), ("limit", "sell", 100, 5, "b", 1, 0),
-           ("market", "buy", 0, 5, "c", 0, 0)]
+    ops = [
+        ("limit", "sell", 100, 5, "a", 0, 0),
+        ("limit", "sell", 100, 5, "b", 1, 0),
+        ("market", "buy", 0, 5, "c", 0, 0),
+    ]
     ours, _ = _run_both(ops)
     assert [fill.maker_id for fill in ours.tape] == [1]
 

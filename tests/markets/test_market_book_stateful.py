@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from flagship.markets import Fill, OrderBook, OrderRejected, STPMode
+from flagship.markets._engine import load_pure_book
 
 OWNERS = ["", "a", "b"]
 MODES = [mode.value for mode in STPMode]
@@ -52,9 +53,11 @@ class Entry:
 
 
 class BookMachine(RuleBasedStateMachine):
+    engine: type[OrderBook] = OrderBook  # the installed engine; PureBookMachine below: the source
+
     def __init__(self) -> None:
         super().__init__()
-        self.book = OrderBook()
+        self.book = self.engine()
         self.ledger: dict[int, Entry] = {}
         self.retired: list[Entry] = []  # dead incarnations, still checked for conservation
         self.next_id = 0
@@ -84,7 +87,7 @@ class BookMachine(RuleBasedStateMachine):
         """A fresh book, seeded with passive orders so that levels hold several orders."""
         self.tick = tick
         band = (tick * 5, tick * 11) if banded else None
-        self.book = OrderBook(tick_size=tick, stp=stp, price_band=band)
+        self.book = self.engine(tick_size=tick, stp=stp, price_band=band)
         self.default_stp = stp
         for side, k, qty, owner, priority in seed_orders:
             self.passive_limit(side, k, qty, owner, priority)
@@ -360,5 +363,13 @@ class BookMachine(RuleBasedStateMachine):
         assert list(self.book.tape) == self.tape
 
 
+class PureBookMachine(BookMachine):
+    """The same machine on the pure-Python engine (a unittest case: fixtures cannot parametrize it)."""
+
+    engine = load_pure_book().OrderBook
+
+
 BookMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=80, deadline=None)
+PureBookMachine.TestCase.settings = BookMachine.TestCase.settings
 test_order_book_state_machine = BookMachine.TestCase
+test_order_book_state_machine_pure = PureBookMachine.TestCase

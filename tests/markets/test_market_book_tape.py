@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import gc
 
+import pytest
+
 from flagship.markets import Fill, OrderBook
+
+# Every test here runs on both engines, compiled and pure (tests/markets/conftest.py).
+pytestmark = pytest.mark.usefixtures("book_engine")
 
 
 def _traded() -> tuple[OrderBook, list[Fill]]:
