@@ -91,7 +91,7 @@ def _text(value: Any) -> str:
     if kind is float or isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"not encodable as RFC 8785 JSON: {value}")
-        return _number(value)
+        return _number(float(value))  # a subclass (numpy's float64) has its own repr
     if isinstance(value, int):
         if abs(value) > _MAX_EXACT:
             raise ValueError(f"not encodable as RFC 8785 JSON: integer {value} is beyond 2**53 - 1")

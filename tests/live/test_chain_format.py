@@ -20,6 +20,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import numpy
 import pytest
 import rfc8785
 import sqlalchemy as sa
@@ -229,6 +230,13 @@ def test_numbers_match_the_rfc8785_package_in_and_out_of_pythons_fixed_range(val
     """Numbers Python's repr writes in fixed notation (1e-4 to 1e16) take a shortcut; all match."""
     assert jcs_bytes(value) == rfc8785.dumps(value)
     assert jcs_bytes({"b": value, "a": [value]}) == rfc8785.dumps({"b": value, "a": [value]})
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_a_float_subclass_encodes_as_its_value(value: float) -> None:
+    """numpy's float64 is a float whose repr is ``np.float64(...)``: it must encode as the number."""
+    assert jcs_bytes(numpy.float64(value)) == rfc8785.dumps(value)
 
 
 def test_format_2_entries_hash_rfc8785_bytes() -> None:
