@@ -30,6 +30,7 @@ class Incidents:
         self._convene = convene
         # -- state (in the snapshot) --
         self.seen: list[str] = []
+        self._seen_ids: set[str] = set()  # membership only (the list keeps the order): O(1) per incident
         self.incident_seq = 0
 
     def subscribe(self) -> None:
@@ -67,10 +68,11 @@ class Incidents:
         if level < self.config.min_severity:
             recorder.count("incidents_below_threshold")
             return
-        if incident_id in self.seen:
+        if incident_id in self._seen_ids:
             recorder.count("incidents_repeated")
             return
         self.seen.append(incident_id)
+        self._seen_ids.add(incident_id)
         now = self.ctx.now
         vote = self._proceedings.open
         if vote is not None:  # merged: the open vote answers this incident too
