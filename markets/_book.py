@@ -16,10 +16,10 @@ instruction counts under cachegrind, since wall-clock time on a shared machine i
   when they outnumber the live ones.  ``deque.remove`` (a scan of the level) was cheaper at
   shallow depth but made a market's cost grow faster than its size (benchmarks/bench_scaling.py:
   exponent 1.16 against participants, 1.28 against duration);
-* an order is a small list mutated in place, indexed by the ``_QTY``... constants below: a list
-  costs a quarter of a ``__slots__`` object with an ``__init__`` to build, and the book builds
-  one per resting order.  Callers only ever see immutable copies (:class:`~flagship.markets.OrderView`,
-  :class:`~flagship.markets.Fill`).
+* an order is an ``_Order`` (``_book_state.py``) mutated in place: compiled, a native class
+  (a C struct with unboxed ints) is cheaper to read than a list, whose elements mypyc boxes and
+  type-checks on every access; callers only ever see immutable copies
+  (:class:`~flagship.markets.OrderView`, :class:`~flagship.markets.Fill`).
 
 Public parameters are typed ``X | object`` (that is, ``object``): compiled by mypyc (setup.py,
 ``flagship.markets.ENGINE``), a narrower type would be enforced with mypyc's own TypeError, where
@@ -46,14 +46,6 @@ from ._book_state import (  # the engine's layout and checks, shared with its st
     _DECREMENT,
     _FOK,
     _GTC,
-    _IS_BUY,
-    _OID,
-    _OWNER,
-    _POST_ONLY,
-    _PRICE,
-    _PRIORITY,
-    _QTY,
-    _STP,
     _STP_CODES,
     _STP_NAMES,
     _TIFS,
@@ -198,13 +190,13 @@ class OrderBook(BookState):
             keys = self._ask_keys
             if keys and keys[-1] >= -price:
                 return self._take(order_id, True, price, qty, owner, priority)
-            order = [qty, order_id, owner, priority, price, True, self._stp, False, -priority]
+            order = _Order(qty, order_id, owner, priority, price, True, self._stp, False)
             levels = self._bid_levels
             level = levels.get(price)
             if level is None:
                 levels[price] = deque((order,))
                 insort(self._bid_keys, price)
-            elif level[-1][_PRIORITY] < priority:  # after the last order of equal or higher priority
+            elif level[-1].priority < priority:  # after the last order of equal or higher priority
                 _insert_ranked(level, order, priority)
             else:
                 level.append(order)
@@ -214,13 +206,13 @@ class OrderBook(BookState):
             keys = self._bid_keys
             if keys and keys[-1] >= price:
                 return self._take(order_id, False, price, qty, owner, priority)
-            order = [qty, order_id, owner, priority, price, False, self._stp, False, -priority]
+            order = _Order(qty, order_id, owner, priority, price, False, self._stp, False)
             levels = self._ask_levels
             level = levels.get(-price)
             if level is None:
                 levels[-price] = deque((order,))
                 insort(self._ask_keys, -price)
-            elif level[-1][_PRIORITY] < priority:  # after the last order of equal or higher priority
+            elif level[-1].priority < priority:  # after the last order of equal or higher priority
                 _insert_ranked(level, order, priority)
             else:
                 level.append(order)
@@ -276,23 +268,23 @@ class OrderBook(BookState):
             return False
         if order is None:
             return False
-        if order[_IS_BUY]:
-            keys, levels, key = self._bid_keys, self._bid_levels, order[_PRICE]
+        if order.is_buy:
+            keys, levels, key = self._bid_keys, self._bid_levels, order.price
         else:
-            keys, levels, key = self._ask_keys, self._ask_levels, -order[_PRICE]
+            keys, levels, key = self._ask_keys, self._ask_levels, -order.price
         # BookState._bury inlined (a call less per cancel), keeping its invariant: the first and
         # the last order of every level are live.
         level = levels[key]
-        order[_QTY] = 0
+        order.qty = 0
         if level[-1] is order:
             level.pop()
             if level:
-                while not level[-1][_QTY]:  # the front is live, so this stops
+                while not level[-1].qty:  # the front is live, so this stops
                     level.pop()
                 return True
         elif level[0] is order:
             level.popleft()
-            while not level[0][_QTY]:  # the back is live, so this stops
+            while not level[0].qty:  # the back is live, so this stops
                 level.popleft()
             return True
         else:
@@ -312,7 +304,7 @@ class OrderBook(BookState):
         qty = self._match(order_id, is_buy, -price if is_buy else price, qty, owner, stp, fills)
         self._tape.extend(fills)
         if qty:
-            self._rest([qty, order_id, owner, priority, price, is_buy, stp, False, -priority])
+            self._rest(_Order(qty, order_id, owner, priority, price, is_buy, stp, False))
         return list(map(Fill, fills))
 
     def modify(
@@ -345,34 +337,34 @@ class OrderBook(BookState):
         if self._halted:
             raise OrderRejected(BookReason.HALTED, "trading is halted", order_id)
         if new_qty is None:
-            new_qty = order[_QTY]
-        if new_price is None or new_price == order[_PRICE]:
-            if new_qty < order[_QTY]:
-                order[_QTY] = new_qty
-            elif new_qty > order[_QTY]:
-                self._requeue(order, order[_PRICE], new_qty)
+            new_qty = order.qty
+        if new_price is None or new_price == order.price:
+            if new_qty < order.qty:
+                order.qty = new_qty
+            elif new_qty > order.qty:
+                self._requeue(order, order.price, new_qty)
             return []
         if not self._lo <= new_price <= self._hi:
             raise OrderRejected(
                 BookReason.PRICE_BAND, f"price {new_price} outside band {self._band}", order_id
             )
-        is_buy = order[_IS_BUY]
+        is_buy = order.is_buy
         key_limit = -new_price if is_buy else new_price
         opposite = self._ask_keys if is_buy else self._bid_keys
         fills: list[_Row] = []
         if opposite and opposite[-1] >= key_limit:
-            if order[_POST_ONLY]:
+            if order.post_only:
                 raise OrderRejected(
                     BookReason.POST_ONLY_WOULD_CROSS, f"price {new_price} would trade", order_id
                 )
             # The order itself rests on the other side, so it cannot meet itself here, and a
             # SELF_TRADE rejection from _match comes before anything has changed.
-            new_qty = self._match(order[_OID], is_buy, key_limit, new_qty, order[_OWNER], order[_STP], fills)
+            new_qty = self._match(order.oid, is_buy, key_limit, new_qty, order.owner, order.stp, fills)
             self._tape.extend(fills)
         if new_qty:
             self._requeue(order, new_price, new_qty)
         else:
-            del self._orders[order[_OID]]
+            del self._orders[order.oid]
             self._unlink(order)
         return list(map(Fill, fills))
 
@@ -411,7 +403,7 @@ class OrderBook(BookState):
         if not self._halted:
             self._accept_lo, self._accept_hi = lo, hi
         outside = [
-            order[_OID]
+            order.oid
             for keys, levels in (
                 (self._bid_keys, self._bid_levels),
                 (self._ask_keys, self._ask_levels),
@@ -419,7 +411,7 @@ class OrderBook(BookState):
             for key in reversed(keys)
             if not lo <= abs(key) <= hi
             for order in levels[key]
-            if order[_QTY]
+            if order.qty
         ]
         for oid in outside:
             self.cancel(oid)
@@ -473,8 +465,7 @@ class OrderBook(BookState):
             number_qty = self._match(oid, is_buy, key_limit, number_qty, owner_str, code, fills)
             self._tape.extend(fills)
         if number_qty and tif == _GTC:
-            rank = -number_priority
-            order = [number_qty, oid, owner_str, number_priority, number_price, is_buy, code, post_only, rank]
+            order = _Order(number_qty, oid, owner_str, number_priority, number_price, is_buy, code, post_only)
             self._rest(order)
         return list(map(Fill, fills))
 
@@ -530,15 +521,15 @@ class OrderBook(BookState):
             price = -key if is_buy else key
             while True:
                 maker = level[0]
-                maker_qty: int = maker[_QTY]  # typed: compiled, the loop's arithmetic is native
+                maker_qty: int = maker.qty  # typed: compiled, the loop's arithmetic is native
                 if not maker_qty:  # cancelled earlier; the level's last order is live
                     level.popleft()
                     continue
-                if stp_owner and maker[_OWNER] == stp_owner:
+                if stp_owner and maker.owner == stp_owner:
                     if stp == _CANCEL_NEWEST and seq == self._seq:
                         raise OrderRejected(
                             BookReason.SELF_TRADE,
-                            f"would meet own order {maker[_OID]!r} before trading",
+                            f"would meet own order {maker.oid!r} before trading",
                             taker_id,
                         )
                     if stp == _CANCEL_OLDEST:
@@ -550,34 +541,34 @@ class OrderBook(BookState):
                     else:  # cancel_newest after some fills: the taker's remainder goes
                         cut, taker_cut = 0, qty
                     self._stp_log.append(
-                        SelfTradeEvent(seq, _STP_NAMES[stp], taker_id, maker[_OID], taker_cut, cut)
+                        SelfTradeEvent(seq, _STP_NAMES[stp], taker_id, maker.oid, taker_cut, cut)
                     )
                     qty -= taker_cut
                     if cut == maker_qty:
                         level.popleft()
-                        del orders[maker[_OID]]
+                        del orders[maker.oid]
                         if not level:
                             break
                     elif cut:
-                        maker[_QTY] = maker_qty - cut
+                        maker.qty = maker_qty - cut
                     if not qty:
                         break
                     continue
                 seq += 1
                 if maker_qty <= qty:
                     level.popleft()
-                    del orders[maker[_OID]]
+                    del orders[maker.oid]
                     qty -= maker_qty
-                    append((seq, maker[_OID], taker_id, price, maker_qty, taker_side, maker[_OWNER], owner))
+                    append((seq, maker.oid, taker_id, price, maker_qty, taker_side, maker.owner, owner))
                     if not level or not qty:
                         break
                 else:
-                    maker[_QTY] = maker_qty - qty
-                    append((seq, maker[_OID], taker_id, price, qty, taker_side, maker[_OWNER], owner))
+                    maker.qty = maker_qty - qty
+                    append((seq, maker.oid, taker_id, price, qty, taker_side, maker.owner, owner))
                     qty = 0
                     break
             if level:  # the level outlived the taker; its front must be live again
-                while not level[0][_QTY]:
+                while not level[0].qty:
                     level.popleft()
                 break
             keys.pop()

@@ -4,7 +4,7 @@
 (touch, depth, orders, tape, snapshot), the checks that only read state and the primitives
 that put an order into its level or take it out; the
 :class:`~flagship.markets.OrderBook` subclass adds the requests and matching. The constants
-below are the engine's layout (see ``_book.py``): an order is a small list indexed by ``_QTY``...
+below and :class:`_Order` are the engine's layout (see ``_book.py``).
 """
 
 from __future__ import annotations
@@ -51,31 +51,60 @@ _GTC: Final = "GTC"  # a literal, hence the interned object that callers' "GTC" 
 _FOK: Final = "FOK"
 _TIFS = frozenset(tif.value for tif in TimeInForce)
 
-# Indices into an order list.
-_QTY: Final = 0  # remaining quantity
-_OID: Final = 1
-_OWNER: Final = 2
-_PRIORITY: Final = 3
-_PRICE: Final = 4
-_IS_BUY: Final = 5
-_STP: Final = 6  # the order's self-trade prevention mode, used when a modify makes it a taker
-_POST_ONLY: Final = 7
-_RANK: Final = 8  # minus the priority: levels sort by rank, ascending, so a C-keyed bisect places an order
-_Order: TypeAlias = list[Any]
+
+class _Order:
+    """A resting order, mutated in place while it lives (only ``qty`` changes; 0 marks it
+    cancelled inside its level, see :meth:`BookState._bury`).
+
+    Compiled by mypyc this is a native class, a C struct with unboxed int fields, which the
+    matching loop reads without the type checks and boxing that a list's elements need; pure,
+    ``__slots__`` make it about as cheap to read as a list.  Callers only ever see immutable
+    copies (:class:`~flagship.markets.OrderView`, :class:`~flagship.markets.Fill`).
+    """
+
+    __slots__ = ("is_buy", "oid", "owner", "post_only", "price", "priority", "qty", "rank", "stp")
+
+    def __init__(
+        self,
+        qty: int,
+        oid: OrderId,
+        owner: str,
+        priority: int,
+        price: int,
+        is_buy: bool,
+        stp: int,
+        post_only: bool,
+    ) -> None:
+        self.qty = qty  # remaining quantity
+        self.oid = oid
+        self.owner = owner
+        self.priority = priority
+        self.price = price
+        self.is_buy = is_buy
+        self.stp = stp  # the self-trade prevention mode, used when a modify makes it a taker
+        self.post_only = post_only
+        # minus the priority: levels sort by rank, ascending, so a C-keyed bisect places an order
+        self.rank = -priority
+
+    def moved(self, price: int, qty: int) -> _Order:
+        """A copy at ``price`` with ``qty`` left (a requeued order is a new arrival)."""
+        return _Order(qty, self.oid, self.owner, self.priority, price, self.is_buy, self.stp, self.post_only)
+
+
 # A fill as the book keeps it: a plain tuple, which the garbage collector stops tracking (it holds
 # only ints and strs), where a Fill (a tuple subclass) would be traversed by every full
 # collection for the book's whole life: that cost a quarter of the engine's time on a long tape.
 _Row: TypeAlias = tuple[int, OrderId, OrderId, int, int, str, str, str]
 _Level: TypeAlias = deque[_Order]
 
-_rank_of = operator.itemgetter(_RANK)
+_rank_of = operator.attrgetter("rank")
 
 
 def _insert_ranked(level: _Level, order: _Order, priority: int) -> None:
     """Put ``order`` after the last order of ``level`` with priority >= ``priority`` (a level is
     sorted by priority, descending); the caller has seen that the level's last order ranks lower.
 
-    A bisect on ``_RANK`` with a C key (``itemgetter``): on the benchmark stream with
+    A bisect on ``rank`` with a C key (``attrgetter``): on the benchmark stream with
     ``value_priority`` the orders of lower priority behind the new one are often dozens, so a
     scan from the back, or a bisect calling a Python key function, cost twice as much.
     """
@@ -83,11 +112,11 @@ def _insert_ranked(level: _Level, order: _Order, priority: int) -> None:
 
 
 def _level_qty(level: _Level) -> int:
-    return sum(order[_QTY] for order in level)  # cancelled orders left in the level count 0
+    return sum(order.qty for order in level)  # cancelled orders left in the level count 0
 
 
 def _level_count(level: _Level) -> int:
-    return sum(1 for order in level if order[_QTY])
+    return sum(1 for order in level if order.qty)
 
 
 class _Tape(Sequence[Fill]):
@@ -232,7 +261,7 @@ class BookState:
 
     def orders_of(self, owner: str | object) -> list[OrderView]:
         """The live orders of ``owner``, in the order they were first accepted (O(live orders))."""
-        return [_view(order) for order in self._orders.values() if order[_OWNER] == owner]
+        return [_view(order) for order in self._orders.values() if order.owner == owner]
 
     def __len__(self) -> int:
         """Number of live orders."""
@@ -261,15 +290,15 @@ class BookState:
                     "price": abs(key),
                     "orders": [
                         {
-                            "id": order[_OID],
-                            "qty": order[_QTY],
-                            "owner": order[_OWNER],
-                            "priority": order[_PRIORITY],
-                            "stp": _STP_NAMES[order[_STP]],
-                            "post_only": order[_POST_ONLY],
+                            "id": order.oid,
+                            "qty": order.qty,
+                            "owner": order.owner,
+                            "priority": order.priority,
+                            "stp": _STP_NAMES[order.stp],
+                            "post_only": order.post_only,
                         }
                         for order in levels[key]
-                        if order[_QTY]
+                        if order.qty
                     ],
                 }
                 for key in reversed(keys)
@@ -331,13 +360,13 @@ class BookState:
             if key < key_limit:
                 return False
             for maker in levels[key]:
-                if not maker[_QTY]:  # cancelled, not yet swept out
+                if not maker.qty:  # cancelled, not yet swept out
                     continue
-                if stp_owner and maker[_OWNER] == stp_owner:
+                if stp_owner and maker.owner == stp_owner:
                     if stp == _CANCEL_OLDEST:
                         continue
                     return False
-                qty -= maker[_QTY]
+                qty -= maker.qty
                 if qty <= 0:
                     return True
         return False
@@ -346,27 +375,27 @@ class BookState:
 
     def _rest(self, order: _Order) -> None:
         """Add a new live order at the back of its priority class in its level."""
-        if order[_IS_BUY]:
-            keys, levels, key = self._bid_keys, self._bid_levels, order[_PRICE]
+        if order.is_buy:
+            keys, levels, key = self._bid_keys, self._bid_levels, order.price
         else:
-            keys, levels, key = self._ask_keys, self._ask_levels, -order[_PRICE]
-        priority = order[_PRIORITY]
+            keys, levels, key = self._ask_keys, self._ask_levels, -order.price
+        priority = order.priority
         level = levels.get(key)
         if level is None:
             levels[key] = deque((order,))
             insort(keys, key)
-        elif level[-1][_PRIORITY] >= priority:
+        elif level[-1].priority >= priority:
             level.append(order)
         else:
             _insert_ranked(level, order, priority)
-        self._orders[order[_OID]] = order
+        self._orders[order.oid] = order
 
     def _unlink(self, order: _Order) -> None:
         """Take a live order out of its level (the caller handles ``_orders``)."""
-        if order[_IS_BUY]:
-            keys, levels, key = self._bid_keys, self._bid_levels, order[_PRICE]
+        if order.is_buy:
+            keys, levels, key = self._bid_keys, self._bid_levels, order.price
         else:
-            keys, levels, key = self._ask_keys, self._ask_levels, -order[_PRICE]
+            keys, levels, key = self._ask_keys, self._ask_levels, -order.price
         self._bury(order, levels[key], keys, levels, key)
 
     def _bury(
@@ -380,14 +409,14 @@ class BookState:
         Dead orders in the middle are counted in ``_dead``; when they outnumber the live orders
         (plus a constant) every level is rebuilt, so memory stays within twice the live book.
         """
-        order[_QTY] = 0
+        order.qty = 0
         if level[0] is order:
             level.popleft()
-            while level and not level[0][_QTY]:
+            while level and not level[0].qty:
                 level.popleft()
         elif level[-1] is order:
             level.pop()
-            while not level[-1][_QTY]:  # the front is live, so this stops
+            while not level[-1].qty:  # the front is live, so this stops
                 level.pop()
         else:
             self._dead += 1
@@ -401,7 +430,7 @@ class BookState:
         """Drop every dead order from every level (levels keep their live ends, so none empties)."""
         for levels in (self._bid_levels, self._ask_levels):
             for key, level in levels.items():
-                levels[key] = deque([order for order in level if order[_QTY]])
+                levels[key] = deque([order for order in level if order.qty])
         self._dead = 0
 
     @staticmethod
@@ -411,9 +440,7 @@ class BookState:
 
     def _requeue(self, order: _Order, price: int, qty: int) -> None:
         """Replace a live order by a copy at ``price``/``qty`` at the back of its class."""
-        moved = order.copy()
-        moved[_QTY] = qty
-        moved[_PRICE] = price
+        moved = order.moved(price, qty)
         self._unlink(order)
         self._rest(moved)
 
@@ -459,10 +486,10 @@ def _owner(owner: object, oid: OrderId) -> str:
 
 def _view(order: _Order) -> OrderView:
     return OrderView(
-        order[_OID],
-        "buy" if order[_IS_BUY] else "sell",
-        order[_PRICE],
-        order[_QTY],
-        order[_OWNER],
-        order[_PRIORITY],
+        order.oid,
+        "buy" if order.is_buy else "sell",
+        order.price,
+        order.qty,
+        order.owner,
+        order.priority,
     )
