@@ -10,35 +10,17 @@ covers it.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests._benchmarks import load_benchmark
 
-
-def _load(name: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))  # the scripts import their shared module by name
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-scaling = _load("_scaling")
+scaling = load_benchmark("_scaling")
 
 
 @settings(max_examples=50, deadline=None)
@@ -98,5 +80,5 @@ def _check_report(out: str, sizes_per_axis: list[int]) -> None:
 def test_the_quick_run_prints_every_figure(
     script: str, sizes_per_axis: list[int], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _load(script).main(["--quick"]) == 0
+    assert load_benchmark(script).main(["--quick"]) == 0
     _check_report(capsys.readouterr().out, sizes_per_axis)

@@ -8,30 +8,19 @@ the market that moves a number, or a stale table fails here. Regenerate with
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from tests._benchmarks import load_benchmark
 
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
 
-def _script() -> ModuleType:
-    path = REPO / "benchmarks" / "gode_sunder_table.py"
-    spec = importlib.util.spec_from_file_location("gode_sunder_table", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_documented_tables_are_a_fresh_generation() -> None:
-    script = _script()
+    script = load_benchmark("gode_sunder_table")
     documented = script.document_block((REPO / "docs" / "markets.md").read_text(encoding="utf-8"))
     assert documented.strip(), "docs/markets.md has no generated Gode-Sunder tables"
     assert script.render(script.estimates()) == documented, (
@@ -39,7 +28,7 @@ def test_the_documented_tables_are_a_fresh_generation() -> None:
 
 
 def test_an_edited_number_is_what_the_check_compares() -> None:
-    script = _script()
+    script = load_benchmark("gode_sunder_table")
     text = (REPO / "docs" / "markets.md").read_text(encoding="utf-8")
     block = script.document_block(text)
     first_row = next(line for line in block.splitlines() if line.startswith("| 1 |"))

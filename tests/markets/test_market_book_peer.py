@@ -10,10 +10,6 @@ left a cancelled order in the queue, fails here on the first differing fill.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,26 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flagship.markets import OrderBook, OrderRejected
+from tests._benchmarks import load_benchmark
 
 # Every test here runs on both engines, compiled and pure (tests/markets/conftest.py).
 pytestmark = pytest.mark.usefixtures("book_engine")
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def _load(name: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-peer_book = _load("peer_book")
-bench = _load("bench_order_book")
+peer_book = load_benchmark("peer_book")
+bench = load_benchmark("bench_order_book")
 
 OWNERS = ["", "a", "b", "c"]
 # (kind, side, price, qty, owner, priority, pick): pick chooses a cancel's target among ids so far.
