@@ -155,7 +155,9 @@ class ScopeRecorder:
         self.measures[name] = value
 
     def counter(self, name: str) -> Callable[[], object]:
-        return partial(self._tally, name)
+        # Through count, not straight to the pending list's append: count folds every FOLD_EVERY
+        # names, and a bare append would let the pending list grow for the whole run.
+        return partial(self.count, name)
 
     def sampler(self, name: str) -> Callable[[float], object]:
         values = self.samples.get(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 import simpy
@@ -174,9 +175,11 @@ def test_off_handles_drop_what_they_are_given() -> None:
     assert result.summaries == () and result.counters == {} and result.series == ()
 
 
-def test_pending_unit_counts_stay_bounded_without_a_sampler() -> None:
+@pytest.mark.parametrize("through", ["count", "handle"])
+def test_pending_unit_counts_stay_bounded_without_a_sampler(through: str) -> None:
     rec = Telemetry(None).recorder("m")
+    tick = rec.counter("orders") if through == "handle" else partial(rec.count, "orders")
     for _ in range(3 * FOLD_EVERY + 5):
-        rec.count("orders")
+        tick()
     assert len(rec._pending) < FOLD_EVERY  # folded as it went, not kept to the end
     assert rec.counters == {"orders": 3 * FOLD_EVERY + 5}
