@@ -73,6 +73,7 @@ from tests.live._support import ServerProcess, free_port  # noqa: E402
 MID, SPREAD = 10_000, 50
 ORDERS_PATH = "/v1/market/orders"
 ENGINE_CPU = "flagship_engine_cpu_seconds_total"
+WORKER_MODULE = "flagship.sandbox._live._workers"
 
 
 def agent_key(index: int) -> AgentIdentity:
@@ -249,13 +250,18 @@ async def engine_cpu(url: str) -> dict[str, float]:
     return parts
 
 
-def process_cpu(process: psutil.Process) -> tuple[float, float]:
-    """CPU seconds (user + system) of ``process`` and of its live children (the measure worker)."""
-    children = 0.0
+def process_cpu(process: psutil.Process) -> tuple[float, float, float]:
+    """CPU seconds (user + system) of ``process`` (the one-process server, or a split server's
+    sequencer), of its measure worker, and of its HTTP workers (``--workers``)."""
+    measure = workers = 0.0
     for child in process.children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):  # a worker that ended meanwhile
-            children += sum(child.cpu_times()[:2])
-    return sum(process.cpu_times()[:2]), children
+            spent = sum(child.cpu_times()[:2])
+            if any(WORKER_MODULE in part for part in child.cmdline()):
+                workers += spent
+            else:
+                measure += spent
+    return sum(process.cpu_times()[:2]), measure, workers
 
 
 async def bench(url: str, port: int, args: argparse.Namespace, server: psutil.Process) -> dict[str, Any]:
@@ -286,7 +292,7 @@ async def bench(url: str, port: int, args: argparse.Namespace, server: psutil.Pr
                                     np.random.default_rng(args.seed + 1),
                                     lambda: started.append(asyncio.create_task(read_start())))
         await asyncio.gather(*started)
-        server_cpu, worker_cpu = process_cpu(server)
+        server_cpu, measure_cpu, http_cpu = process_cpu(server)
         client = time.process_time() - readings["client"]
         engine = await engine_cpu(url)
     finally:
@@ -297,6 +303,7 @@ async def bench(url: str, port: int, args: argparse.Namespace, server: psutil.Pr
     serial = {part: (engine.get(part, 0.0) - readings["engine"].get(part, 0.0)) * per_order
               for part in ("apply", "commit")}
     server_ms = (server_cpu - readings["server"][0]) * per_order
+    workers_ms = (http_cpu - readings["server"][2]) * per_order
     quantiles = statistics.quantiles(tally.latencies, n=100)
     results["at_rate"] = {
         "offered_orders_per_second": args.rate, "connections": args.connections,
@@ -310,7 +317,8 @@ async def bench(url: str, port: int, args: argparse.Namespace, server: psutil.Pr
             "server_serial_apply": round(serial["apply"], 3),
             "server_serial_commit": round(serial["commit"], 3),
             "server_parallel_rest": round(server_ms - sum(serial.values()), 3),
-            "measure_worker": round((worker_cpu - readings["server"][1]) * per_order, 3),
+            "http_workers": round(workers_ms, 3),
+            "measure_worker": round((measure_cpu - readings["server"][1]) * per_order, 3),
             "client": round(client * per_order, 3)},
     }
     return results
@@ -326,6 +334,8 @@ def main() -> None:
     parser.add_argument("--reference-seconds", type=float, default=3.0, help="seconds of GET /healthz")
     parser.add_argument("--db", help="store URL (default: a temporary SQLite file)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=0,
+                        help="split the server: HTTP worker processes beside the sequencer (0: one process)")
     args = parser.parse_args()
     if args.warmup + args.seconds > 50:
         parser.error("--warmup + --seconds: at most 50 (every order is signed before the phase, and "
@@ -341,7 +351,8 @@ def main() -> None:
         server = ServerProcess(scenario, args.db or f"sqlite:///{directory / 'bench.db'}", cwd=directory,
                                port=port,
                                tick=defaults.tick_seconds, checkpoint_seconds=defaults.checkpoint_seconds,
-                               measures_seconds=defaults.measures_seconds, new_trial=True)
+                               measures_seconds=defaults.measures_seconds, new_trial=True,
+                               workers=args.workers)
         try:
             server.wait_ready()
             results = asyncio.run(bench(server.url, port, args, psutil.Process(server.process.pid)))

@@ -113,6 +113,10 @@ def serve(
         "--header-timeout", help="seconds for a request's head to arrive (408 after)")] = 10.0,
     body_timeout: Annotated[float, typer.Option(
         "--body-timeout", help="seconds for a request's body to arrive after its head (408 after)")] = 30.0,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="worker processes that parse, authenticate, validate and answer requests beside "
+                          "the process that sequences and commits (0: one process does all)",
+        min=0, max=256)] = 0,
 ) -> None:
     """Serve a live trial of a scenario over HTTP (resuming its trial after a restart)."""
     from flagship.sandbox._live import EngineOptions, run_server  # noqa: PLC0415
@@ -127,7 +131,7 @@ def serve(
                                      checkpoint_seconds=checkpoint_seconds, db_timeout=db_timeout,
                                      idempotency_window=idempotency_window, history_window=history_window),
                access_log=access_log, log_format=log_format.value, witness=witness,
-               connections=connections)
+               connections=connections, workers=workers)
 
 
 def _connection_limits(**options: float) -> ConnectionLimits:

@@ -36,6 +36,7 @@ __all__ = [
     "LiveMetrics",
     "negotiate",
     "openmetrics_for_run",
+    "render",
     "sample_names",
     "unit_suffix",
 ]
@@ -240,10 +241,15 @@ class LiveMetrics:
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
         """The exposition in the format ``accept`` asks for, and its content type."""
-        if negotiate(accept) == "openmetrics":
-            body: bytes = openmetrics_format.generate_latest(self.registry)  # type: ignore[no-untyped-call]
-            return body, OPENMETRICS_CONTENT_TYPE
-        return text_format.generate_latest(self.registry), TEXT_CONTENT_TYPE
+        return render(self.registry, accept)
+
+
+def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
+    """``registry``'s exposition in the format ``accept`` asks for, and its content type."""
+    if negotiate(accept) == "openmetrics":
+        body: bytes = openmetrics_format.generate_latest(registry)  # type: ignore[no-untyped-call]
+        return body, OPENMETRICS_CONTENT_TYPE
+    return text_format.generate_latest(registry), TEXT_CONTENT_TYPE
 
 
 def negotiate(accept: str | None) -> str:

@@ -12,6 +12,7 @@ and the OpenAPI document; the app's lifespan starts and stops the engine.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -61,7 +62,9 @@ from flagship.sandbox._live._scenario import (
     shadow_scenario,
 )
 from flagship.sandbox._live._sequencer import Engine, EngineOptions
+from flagship.sandbox._live._served import ServedTrial
 from flagship.sandbox._live._witness import Witness
+from flagship.sandbox._live._workers import serve_split
 from flagship.telemetry._prometheus import LiveMetrics
 from flagship.telemetry._receipts import RECEIPT_HEADER
 from flagship.telemetry._trial_log import TrialLog
@@ -116,7 +119,7 @@ def request_pipeline(limits: Limits, gateway: LiveGateway, *, metrics: LiveMetri
     return BodyLimitMiddleware(app, limits, metrics)
 
 
-def create_app(engine: Engine, *, spec: LiveSpec | None = None,
+def create_app(engine: ServedTrial, *, spec: LiveSpec | None = None,
                authenticators: Sequence[Authenticator] | None = None) -> FastAPI:
     """The FastAPI app serving ``engine``'s trial: core routes plus every mechanism's own.
 
@@ -174,7 +177,7 @@ def create_app(engine: Engine, *, spec: LiveSpec | None = None,
              responses={200: {"content": {"text/plain": {}, "application/openmetrics-text": {}}}})
     async def metrics(request: Request) -> Response:
         """Prometheus metrics (OpenMetrics when accepted, else text format 0.0.4)."""
-        body, content_type = engine.metrics.render(request.headers.get("accept"))
+        body, content_type = await engine.exposition(request.headers.get("accept"))
         return Response(body, headers={"Content-Type": content_type})
 
     @app.get("/v1/trial", response_model=TrialInfo, tags=["trial"])
@@ -251,7 +254,7 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
                new_trial: bool = False, key_dir: str | Path | None = None,
                options: EngineOptions | None = None, access_log: bool = False,
                log_format: LogFormat = "text", witness: str | None = None,
-               connections: ConnectionLimits | None = None) -> None:
+               connections: ConnectionLimits | None = None, workers: int = 0) -> None:
     """``flagship serve``: open the store, resume or start the trial, recover, serve until stopped.
 
     Recovery runs before the socket opens, so a trial whose log fails verification
@@ -264,6 +267,8 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
     client address) and bounds how long a request's head and body may take to arrive. The
     trial's lease (:mod:`._lease`) is taken before recovery: a trial already being served
     is refused (:class:`~._lease.TrialServedError`, exit 1) before anything is written.
+    ``workers`` > 0 splits the server: this process sequences, that many workers serve HTTP
+    (:mod:`._workers`).
     """
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
@@ -292,18 +297,30 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
             # After the engine's final checkpoint (uvicorn's lifespan); on SIGTERM uvicorn re-raises the
             # signal before this runs, and the process's exit releases the lease all the same.
             held.callback(lease.release)
-        engine = Engine(live.resolved, opened, log, key, options=options or EngineOptions(),
+        options = options or EngineOptions()
+        if workers > 0:  # the workers' replicas answer the reads
+            options = dataclasses.replace(options, read_view=False)
+        engine = Engine(live.resolved, opened, log, key, options=options,
                         metrics=LiveMetrics(),
                         shadow=shadow_scenario(opened, shadow) if shadow else None, witness=witnessing)
         engine.durable.lease = lease
         engine.recover()
-        application = create_app(engine, spec=live.spec)
+        application = create_app(engine, spec=live.spec) if workers == 0 else None
         event = "trial_resumed" if resumed else "trial_started"
         log_.info("trial %s %s (%d log entries, time factor %g); serving on http://%s:%d; store %s",
                   opened.id, event.removeprefix("trial_"), engine.size, opened.time_factor, host, port,
                   store.url, extra={"event": event, "trial": opened.id, "url": f"http://{host}:{port}",
                                     "store": store.url, "entries": engine.size,
                                     "time_factor": opened.time_factor})
+        if application is None:
+            if live.spec.guardrails:
+                engine.install_guardrails(live.spec.guardrails)
+            serve_split(engine, workers=workers, host=host, port=port, args={
+                "scenario": str(Path(scenario).resolve()), "overrides": list(overrides), "arm": arm,
+                "db": store.private_url, "trial": opened.id, "key_dir": str(keys.resolve()),
+                "shadow": list(shadow), "idempotency_window": options.idempotency_window,
+                "connections": limits.model_dump(), "access_log": access_log, "log_format": log_format})
+            return
         # uvicorn logs through our handler (log_config=None); its access lines are INFO
         level = "info" if access_log else "warning"
         config = uvicorn.Config(application, host=host, port=port, log_level=level,

@@ -37,7 +37,7 @@ from flagship.mechanisms import (
 )
 from flagship.sandbox._live._idempotency import ActiveRequests
 from flagship.sandbox._live._scenario import LiveSpec
-from flagship.sandbox._live._sequencer import Engine
+from flagship.sandbox._live._served import ServedTrial
 
 __all__ = ["PRINCIPAL_SCOPE_KEY", "LiveGateway", "load_authenticators", "normalize_payload"]
 
@@ -75,7 +75,7 @@ def normalize_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
 class LiveGateway:
     """The server side of :class:`flagship.mechanisms.Gateway` for wings' routes."""
 
-    def __init__(self, engine: Engine, authenticators: Sequence[Authenticator] = (), *,
+    def __init__(self, engine: ServedTrial, authenticators: Sequence[Authenticator] = (), *,
                  requests: ActiveRequests | None = None) -> None:
         self.engine = engine
         self.authenticators: Sequence[Authenticator] = authenticators

@@ -115,6 +115,11 @@ class IdempotencyIndex:
         index._trim()
         return index
 
+    def extend(self, entries: Iterable[LogEntry], *, trial_id: str = "") -> None:
+        """Add the records of newly committed ``entries`` (a split server's replica follows the log so)."""
+        for entry in entries:
+            self._add(entry, trial_id)
+
     def _add(self, entry: LogEntry, trial_id: str) -> None:
         if entry.idempotency_key is None or entry.request_hash is None or entry.response is None:
             return

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from flagship.mechanisms import ActionRejected, CommonReason, InputError, Outcome, Problem
 from flagship.sandbox._live._operator_auth import OperatorVerifier
-from flagship.sandbox._live._sequencer import Engine
+from flagship.sandbox._live._served import ServedTrial
 from flagship.sandbox._trial_control import OPERATOR, OperatorReason
 
 __all__ = ["OperatorState", "operator_act", "operator_router"]
@@ -56,18 +56,18 @@ class _Body(BaseModel):
     value: JsonValue = Field(default=None, description="set: its new value")
 
 
-def _state(engine: Engine) -> OperatorState:
+def _state(engine: ServedTrial) -> OperatorState:
     control = engine.view.control if engine.view is not None else None  # committed state only
     return OperatorState(trial_id=engine.trial.id, status=control.status if control else "running",
                          changed=dict(control.changed) if control else {})
 
 
-async def operator_act(engine: Engine, kind: str, payload: Mapping[str, Any], actor: str) -> Outcome:
+async def operator_act(engine: ServedTrial, kind: str, payload: Mapping[str, Any], actor: str) -> Outcome:
     """Have the single writer apply and commit one operator action; its outcome once durable."""
     return await engine.submit(OPERATOR, kind, payload, actor)
 
 
-def operator_router(engine: Engine, operators: Mapping[str, str], *,
+def operator_router(engine: ServedTrial, operators: Mapping[str, str], *,
                     started_at: float | None = None) -> APIRouter:
     """The ``/v1/operator`` routes for ``engine``'s trial, verified against ``operators``' keys
     (signatures created before ``started_at``, the server's start, are refused)."""

@@ -47,7 +47,7 @@ from flagship.sandbox._live._middleware import (
     refuse,
     replaying,
 )
-from flagship.sandbox._live._sequencer import Engine
+from flagship.sandbox._live._served import ServedTrial
 from flagship.telemetry._prometheus import LiveMetrics
 
 __all__ = ["CSRF_FIELD", "KEY_FIELD", "LOCALE_DIRS_ENV", "SECURITY_HEADERS", "SESSION_COOKIE",
@@ -82,7 +82,7 @@ def _locale_dirs() -> list[Path]:
 class PageServer:
     """The :class:`~flagship.mechanisms.PageSite` of one app: renders, signs in, guards forms."""
 
-    def __init__(self, engine: Engine, gateway: LiveGateway, sets: Sequence[PageSet]) -> None:
+    def __init__(self, engine: ServedTrial, gateway: LiveGateway, sets: Sequence[PageSet]) -> None:
         self._engine = engine
         self._gateway = gateway
         loaders = [PackageLoader("flagship.sandbox._live", "pages/templates"),
@@ -208,7 +208,7 @@ def _secured(send: Send) -> Send:
     return secured
 
 
-def mount_pages(app: FastAPI, engine: Engine, gateway: LiveGateway
+def mount_pages(app: FastAPI, engine: ServedTrial, gateway: LiveGateway
                 ) -> tuple[list[BaseRoute], frozenset[str]]:
     """Include every mechanism's pages in ``app``; returns their routes (for the pipeline) and
     the sign-in paths the wings declared."""

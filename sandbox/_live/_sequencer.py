@@ -58,9 +58,10 @@ from flagship.sandbox._gc import FrozenHeap
 from flagship.sandbox._host import Host
 from flagship.sandbox._live._cohort_metrics import LiveRollout
 from flagship.sandbox._live._durability import DurableLog
+from flagship.sandbox._live._engine_api import CommitFollower, EngineOptions
 from flagship.sandbox._live._guardrails import Guardrail, Guardrails
-from flagship.sandbox._live._history import DEFAULT_HISTORY_WINDOW, History
-from flagship.sandbox._live._idempotency import DEFAULT_WINDOW, IdempotencyIndex, IdempotencyRecord
+from flagship.sandbox._live._history import History
+from flagship.sandbox._live._idempotency import IdempotencyIndex, IdempotencyRecord
 from flagship.sandbox._live._read_view import ReadView, replayed_view
 from flagship.sandbox._live._recovery import Recovered, rebuild_host, recover_trial
 from flagship.sandbox._live._witness import Witness
@@ -75,38 +76,6 @@ from flagship.telemetry._trial_log import CheckpointKey, LogEntry, Trial, TrialL
 __all__ = ["Engine", "EngineOptions"]
 
 _log = logging.getLogger("flagship.live")
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """Tuning of the single writer (defaults suit a pilot; tests shorten them)."""
-
-    tick_seconds: float = 0.05
-    """Wall seconds between clock advances when no action arrives (simulated participants act)."""
-    max_batch: int = 256
-    """Most client actions applied and committed in one transaction."""
-    max_queue: int = 10_000
-    """Actions waiting beyond this are refused with 503."""
-    checkpoint_every: int = 10_000
-    """Sign a checkpoint after this many new entries (a checkpoint commit hashes the whole state,
-    O(state) on the writer: 70 ms with 28,000 resting orders, so not every 1,000)..."""
-    checkpoint_seconds: float = 10.0
-    """...or this many wall seconds, whichever comes first (and at shutdown)."""
-    db_timeout: float = 5.0
-    """Longest wait for database locks in a commit before it fails (503)."""
-    retry_backoff: float = 0.25
-    """First pause after a failed commit; doubles per failure up to ``max_backoff``."""
-    max_backoff: float = 5.0
-    measures_seconds: float = 10.0
-    """Wall seconds between measure refreshes (a replay of the log per arm, in a worker
-    process; a refresh that took longer than this delays the next by its own duration); 0 disables."""
-    freeze_seconds: float = 1.0
-    """Wall seconds between collect-and-freeze passes of the cyclic collector (see
-    :mod:`flagship.sandbox._gc`); 0 leaves the collector alone."""
-    idempotency_window: int = DEFAULT_WINDOW
-    """Idempotency keys whose records stay in memory; older ones are read from the log."""
-    history_window: int = DEFAULT_HISTORY_WINDOW
-    """Commits of the history kept in memory for replays; older ones are read from the log."""
 
 
 @dataclass(slots=True)
@@ -126,6 +95,7 @@ class _Pending:
 
 
 _STOP = object()
+
 
 
 class Engine:
@@ -159,6 +129,7 @@ class Engine:
         self._history = History()
         self._stale = False  # memory holds a failed batch; the log must be read to rebuild it
         self._index = IdempotencyIndex()
+        self.followers: list[CommitFollower] = []
         self._queue: asyncio.Queue[Any] | None = None
         self._task: asyncio.Task[None] | None = None
         self._measures_task: asyncio.Task[None] | None = None
@@ -232,6 +203,10 @@ class Engine:
         size, head = (last[0] + 1, last[1]) if durable.resync else (durable.size, durable.head)
         return sign_receipt(self.key, self.trial.id, last[0], last[1], size, head, self.clock()).header()
 
+    async def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The server's metrics in the format ``accept`` asks for, and its content type."""
+        return self.metrics.render(accept)
+
     def mechanism(self, name: str) -> Mechanism[Any]:
         """The committed state of mechanism ``name``, from the read view (fetch it per request:
         a reload of the log replaces it)."""
@@ -245,7 +220,7 @@ class Engine:
         """Verify the trial's chain and rebuild every mechanism by replaying its log."""
         self._install(*self._recovered())
 
-    def _recovered(self) -> tuple[Recovered, ReadView, float]:
+    def _recovered(self) -> tuple[Recovered, ReadView | None, float]:
         """The trial replayed from its verified log: the writer's host and, replayed again, the view.
 
         Touches nothing the loop reads (it runs in a thread when a landed commit is reloaded).
@@ -254,10 +229,11 @@ class Engine:
         witnessed = self.witness.heads(self.trial.id) if self.witness is not None else ()
         recovered = recover_trial(self.resolved, self.trial, self.log, self._heap, witnessed=witnessed,
                                   idempotency_window=self.options.idempotency_window)
-        view = replayed_view(self.resolved, self.trial, recovered.history, recovered.state_sha256)
+        view = replayed_view(self.resolved, self.trial, recovered.history, recovered.state_sha256) \
+            if self.options.read_view else None
         return recovered, view, started
 
-    def _install(self, recovered: Recovered, view: ReadView, started: float) -> None:
+    def _install(self, recovered: Recovered, view: ReadView | None, started: float) -> None:
         """Swap in a recovered trial, all at once (on the loop, between two awaits, once serving)."""
         host = recovered.host
         self.host, self.view = host, view
@@ -272,6 +248,8 @@ class Engine:
         self.recovered_entries = recovered.size
         self.recovered_state_hash = recovered.state_sha256
         self.metrics.recovery_duration.set(time.perf_counter() - started)
+        for follower in self.followers:
+            follower.reloaded()
 
     def _unlogged(self, mechanism: str, outcome: Outcome) -> None:
         """Count a rejection its mechanism keeps out of the log (see Mechanism.logs_rejection)."""
@@ -454,7 +432,8 @@ class Engine:
         remaining: list[_Pending] = []
         broken = False
         index = self._index
-        for position, item in enumerate(items):
+        batched: dict[tuple[str, int], Outcome] = {}  # keyed submits of this batch (a split server's
+        for position, item in enumerate(items):        # workers may send one twice at once)
             if ended:
                 results.append((item, TrialEndedError(f"the trial ended at sim time {self.duration}")))
                 continue
@@ -462,6 +441,10 @@ class Engine:
                 record = index.lookup(item.base_key, memory_only=True)
                 if record is not None and item.index in record.outcomes:  # committed meanwhile
                     results.append((item, record.outcomes[item.index]))
+                    continue
+                earlier = batched.get((item.base_key, item.index))
+                if earlier is not None:
+                    results.append((item, earlier))
                     continue
             action = Action(now, item.actor, item.kind, item.payload)
             # Only clients' actions may stay unlogged: simulated participants act again in a replay.
@@ -479,6 +462,8 @@ class Engine:
                 host.unlogged = None
             ours[id(action)] = item
             results.append((item, outcome))
+            if item.base_key is not None:
+                batched[(item.base_key, item.index)] = outcome
         durable = self.durable
         size = durable.size
         recorded = tuple(
@@ -505,8 +490,11 @@ class Engine:
             host.committed = len(host.log) if host.log is not None else 0  # (host may be rebuilt)
             durable.committed(entries, checkpoint)
             self._committed(recorded, entries, ours, now, state_hash)
-        elif self.view is not None:
-            self.view.advance(now)  # nothing logged: the timers that fired are no uncommitted state
+        else:  # nothing logged: the timers that fired are no uncommitted state
+            if self.view is not None:
+                self.view.advance(now)
+            for follower in self.followers:
+                follower.advanced(now)
         for item, result in results:
             if item.future.done():
                 continue
@@ -544,6 +532,8 @@ class Engine:
                 continue
             index.remember(item.base_key, item.request_hash, item.index, outcome,
                            entry=(entry.seq, entry.hash))
+        for follower in self.followers:
+            follower.committed(entries)
 
     async def _commit_failed(self, items: Sequence[_Pending], exc: StoreError, *, rebuild: bool) -> None:
         error = self.durable.failed(exc)

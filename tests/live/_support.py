@@ -163,7 +163,7 @@ class ServerProcess:
     def __init__(self, scenario: Path, url: str, *, cwd: Path, cli: bool = False, tick: float = 0.02,
                  checkpoint_seconds: float = 0.5, measures_seconds: float = 0.0, new_trial: bool = False,
                  extra_args: Sequence[str] = (), port: int | None = None,
-                 witness: Path | None = None) -> None:
+                 witness: Path | None = None, workers: int = 0) -> None:
         self.port = free_port() if port is None else port
         self.log_path = cwd / f"serve-{self.port}.log"
         self._log = self.log_path.open("wb")
@@ -173,10 +173,12 @@ class ServerProcess:
                 "serve", str(scenario), "--db", url, "--port", str(self.port), "--key-dir", str(cwd),
                 "--tick", str(tick), "--checkpoint-seconds", str(checkpoint_seconds),
                 "--measures-interval", str(measures_seconds), *(["--new-trial"] if new_trial else []),
-                *(["--witness", str(witness)] if witness is not None else []), *extra_args)
+                *(["--witness", str(witness)] if witness is not None else []),
+                *(["--workers", str(workers)] if workers else []), *extra_args)
         else:
             args = {"scenario": str(scenario), "db": url, "port": self.port, "key_dir": str(cwd),
                     "new_trial": new_trial, "witness": None if witness is None else str(witness),
+                    "workers": workers,
                     "options": {"tick_seconds": tick, "checkpoint_seconds": checkpoint_seconds,
                                 "measures_seconds": measures_seconds}}
             command = [sys.executable, "-c", _LIGHT_SERVE, json.dumps(args)]

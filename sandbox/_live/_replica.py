@@ -1,0 +1,282 @@
+"""A split server's worker-side trial: a replica of the committed state, and the link to the writer.
+
+:class:`Replica` is what a worker's app serves (:class:`~._served.ServedTrial`): reads come from
+its own :class:`~._read_view.ReadView`, moved only by the sequencer's frames (:mod:`._link`),
+exactly as the one-process server's read view is moved by its own writer; actions go over the
+link to the sequencer's single writer, and their outcomes come back once committed and applied
+by every serving worker (:mod:`._split`'s read barrier).
+
+Lifecycle: ``Replica(...)`` -> :meth:`Replica.start` (the app's lifespan: connect, say hello;
+recover the trial from the store in a thread, read-only and verified, while the sequencer's
+frames queue; apply the frames past what the store held; report ``applied``; only then does
+uvicorn accept requests) -> :meth:`Replica.submit` per action -> :meth:`Replica.stop`. When the
+link breaks (the sequencer stopped or died) the replica fails: health checks answer 503 and
+the worker stops itself, since it can no longer take actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from flagship.mechanisms import (
+    ContractError,
+    Mechanism,
+    Outcome,
+    Problem,
+    ShuttingDownError,
+    UnknownNameError,
+)
+from flagship.sandbox._gc import FrozenHeap
+from flagship.sandbox._host import Host
+from flagship.sandbox._live._engine_api import EngineOptions
+from flagship.sandbox._live._guardrails import Guardrail
+from flagship.sandbox._live._idempotency import IdempotencyIndex, IdempotencyRecord
+from flagship.sandbox._live._link import decode_error, entries_from, frame, outcome_from, read_frame
+from flagship.sandbox._live._read_view import ReadView
+from flagship.sandbox._live._recovery import recover_trial
+from flagship.sandbox._live._split import worker_families
+from flagship.sandbox._replay import advance, commits_from_entries
+from flagship.sandbox._scenario import ResolvedScenario
+from flagship.telemetry._prometheus import LiveMetrics
+from flagship.telemetry._receipts import sign_receipt
+from flagship.telemetry._trial_log import CheckpointKey, LogEntry, Trial, TrialLog
+
+__all__ = ["Replica"]
+
+_log = logging.getLogger("flagship.live")
+
+
+class Replica:
+    """One worker's view of the trial (see the module docstring)."""
+
+    def __init__(self, resolved: ResolvedScenario, trial: Trial, log: TrialLog, key: CheckpointKey, *,
+                 link: str, number: int, options: EngineOptions | None = None,
+                 metrics: LiveMetrics | None = None, shadow: ResolvedScenario | None = None,
+                 clock: Callable[[], float] = time.time,
+                 on_lost: Callable[[], None] | None = None) -> None:
+        self.resolved = resolved
+        self.trial = trial
+        self.log = log
+        self.key = key
+        self.options = options or EngineOptions()
+        self.metrics = metrics or LiveMetrics()
+        self.shadow = shadow
+        self.clock = clock
+        self.duration = float(resolved.scenario.duration)
+        self.status = "new"
+        self.recovered_entries = 0
+        self.recovered_state_hash = ""
+        self.number = number
+        self._path = link
+        self._on_lost = on_lost if on_lost is not None else _stop_this_process
+        self._view: ReadView | None = None
+        self._index = IdempotencyIndex()
+        self._size = 0
+        self._head = ""
+        self._state: dict[str, Any] = {}
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._queued: list[dict[str, Any]] | None = []  # frames that arrive while bootstrapping
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+
+    # -- what the app reads (ServedTrial) ---------------------------------------------------
+
+    @property
+    def host(self) -> Host | None:
+        return None if self._view is None else self._view.host
+
+    @property
+    def view(self) -> ReadView | None:
+        return self._view
+
+    @property
+    def ready(self) -> bool:
+        """Bootstrapped, linked, and the writer takes actions."""
+        return self.status == "ready" and bool(self._state.get("ready"))
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def head_hash(self) -> str:
+        return self._head
+
+    @property
+    def state_hash(self) -> str:
+        return "" if self._view is None else self._view.state_hash
+
+    def sim_time(self) -> float:
+        mapped = (self.clock() - self.trial.epoch) * self.trial.time_factor
+        now = float(self._view.host.env.now) if self._view is not None else 0.0
+        return min(self.duration, max(now, mapped))
+
+    def lookup(self, base_key: str) -> IdempotencyRecord | None:
+        return self._index.lookup(base_key)
+
+    async def find(self, base_key: str) -> IdempotencyRecord | None:
+        return await self._index.find(base_key)
+
+    def receipt(self, base_key: str) -> str | None:
+        """Signed here with the trial's key, over what this replica knows is durable."""
+        record = self._index.lookup(base_key)
+        last = None if record is None else record.last_entry
+        if last is None:
+            return None
+        size, head = (last[0] + 1, last[1]) if self._state.get("resync") else (self._size, self._head)
+        return sign_receipt(self.key, self.trial.id, last[0], last[1], size, head, self.clock()).header()
+
+    def mechanism(self, name: str) -> Mechanism[Any]:
+        if self._view is None:
+            raise UnknownNameError([Problem("mechanism", f"no mechanism {name!r} in this trial")])
+        return self._view.mechanism(name)
+
+    def install_guardrails(self, guardrails: Sequence[Guardrail]) -> None:
+        """Nothing here: the sequencer refreshes the measures and judges the guardrails."""
+
+    async def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The whole server's metrics (the sequencer's and every worker's), asked of the sequencer."""
+        data = await self._ask({"op": "metrics", "accept": accept})
+        return str(data["body"]).encode("utf-8"), str(data["content_type"])
+
+    # -- acting -----------------------------------------------------------------------------
+
+    async def submit(self, mechanism: str, kind: str, payload: Mapping[str, Any], actor: str, *,
+                     key: str | None = None, base_key: str | None = None, index: int = 0,
+                     request_hash: str | None = None) -> Outcome:
+        """The action goes to the sequencer's writer; its outcome once committed and applied here."""
+        data = await self._ask({"op": "submit", "mechanism": mechanism, "kind": kind, "payload": payload,
+                                "actor": actor, "key": key, "base_key": base_key, "index": index,
+                                "request_hash": request_hash})
+        if "error" in data:
+            raise decode_error(data["error"])
+        return outcome_from(data["outcome"])
+
+    async def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        writer = self._writer
+        if self.status != "ready" or writer is None:
+            raise ShuttingDownError("this worker has no link to the sequencer (starting, stopping or failed)")
+        number = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[number] = future
+        writer.write(frame({**message, "id": number}))
+        try:
+            answer: dict[str, Any] = await future
+        finally:
+            self._pending.pop(number, None)
+        return answer
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Link, bootstrap from the store, catch up with the frames that arrived meanwhile."""
+        reader, self._writer = await asyncio.open_unix_connection(self._path)
+        self._writer.write(frame({"op": "hello", "worker": self.number}))
+        self._reader_task = asyncio.create_task(self._read(reader), name="flagship-link")
+        recovered = await asyncio.to_thread(
+            recover_trial, self.resolved, self.trial, self.log, FrozenHeap(0),
+            idempotency_window=self.options.idempotency_window)
+        self._view = ReadView(recovered.host, recovered.state_sha256)
+        self._index = recovered.index
+        self._size, self._head = recovered.size, recovered.head or ""
+        queued, self._queued = self._queued or [], None
+        for message in queued:
+            self._apply(message)
+        self.status = "ready"
+        self._report()
+
+    async def stop(self) -> None:
+        """Close the link (pending submits fail: the writer may still commit them; a retry tells)."""
+        self.status = "stopped"
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader_task
+        if self._writer is not None:
+            self._writer.close()
+        self._fail_pending()
+
+    def _fail_pending(self) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ShuttingDownError("the link to the sequencer closed"))
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while (message := await read_frame(reader)) is not None:
+                self._receive(message)
+        except Exception:  # a replay that diverged, a frame it cannot read: this replica is done
+            _log.exception("worker %d cannot follow the sequencer", self.number)
+        if self.status in ("ready", "new"):
+            self.status = "failed"
+            _log.error("worker %d lost its link to the sequencer; stopping", self.number)
+            self._fail_pending()
+            self._on_lost()
+
+    def _receive(self, message: dict[str, Any]) -> None:
+        op = message["op"]
+        if op in ("result", "exposition"):
+            future = self._pending.get(int(message["id"]))
+            if future is not None and not future.done():
+                future.set_result(message)
+        elif op == "collect":
+            if self._writer is not None:
+                self._writer.write(frame({"op": "collected", "id": message["id"],
+                                          "families": worker_families(self.metrics.registry.collect())}))
+        elif self._queued is not None:
+            self._queued.append(message)
+        else:
+            self._apply(message)
+            if op in ("commit", "reload"):
+                self._report()
+
+    def _apply(self, message: dict[str, Any]) -> None:
+        op = message["op"]
+        if op == "state":
+            self._state = message
+            self.recovered_entries = int(message["recovered_entries"])
+            self.recovered_state_hash = str(message["recovered_state_hash"])
+        elif op == "commit":
+            self._follow(entries_from(message["entries"]))
+        elif op == "advance":
+            if self._view is not None:
+                advance(self._view.host, float(message["clock"]))
+        elif op == "reload":
+            self._reload()
+        else:
+            raise ContractError(f"unknown link frame {op!r}")
+
+    def _follow(self, entries: list[LogEntry]) -> None:
+        view = self._view
+        if view is None or not entries or entries[-1].seq < self._size:
+            return  # bootstrapping read this batch from the store already
+        for commit in commits_from_entries(entries, trial_id=self.trial.id):
+            view.follow(commit)
+        self._index.extend(entries, trial_id=self.trial.id)
+        self._size, self._head = entries[-1].seq + 1, entries[-1].hash
+
+    def _reload(self) -> None:
+        """The writer reloaded the log: so does this replica (on the loop: rare, and reads wait)."""
+        recovered = recover_trial(self.resolved, self.trial, self.log, FrozenHeap(0),
+                                  idempotency_window=self.options.idempotency_window)
+        self._view = ReadView(recovered.host, recovered.state_sha256)
+        self._index = recovered.index
+        self._size, self._head = recovered.size, recovered.head or ""
+
+    def _report(self) -> None:
+        if self._writer is not None and self.status == "ready":
+            self._writer.write(frame({"op": "applied", "size": self._size}))
+
+
+def _stop_this_process() -> None:
+    """A worker whose sequencer is gone stops (uvicorn shuts down gracefully on SIGTERM)."""
+    os.kill(os.getpid(), signal.SIGTERM)

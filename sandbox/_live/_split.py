@@ -1,0 +1,253 @@
+"""The sequencer's side of a split server: its workers' link, the commit fan-out and the read barrier.
+
+A split server (``flagship serve --workers N``) keeps today's single writer
+(:class:`~._sequencer.Engine`) in the sequencer process and moves everything a request needs
+besides ordering, applying and committing (HTTP parsing, signature checks, validation,
+idempotency lookups, reads, receipts) to N worker processes, each with a replica of the committed
+state (:mod:`._replica`). :class:`WorkerLink` is what the sequencer runs for them:
+
+1. it listens on a Unix socket (:mod:`._link` frames) and, per worker, answers ``hello`` with the
+   writer's state and from then on sends it every durable batch (``commit``, as the log holds
+   it), every step that logged nothing (``advance``) and every reload (it follows the engine as a
+   :class:`~._engine_api.CommitFollower`);
+2. it hands each ``submit`` to the engine and answers with the outcome **after every serving
+   worker has applied the commit** (the read barrier: an acknowledged action is visible to its
+   client's next read, whichever worker that read reaches);
+3. it answers a scrape with one exposition: the sequencer's metrics and every worker's HTTP
+   metrics, each with a ``worker`` label (N values).
+
+Lifecycle: ``WorkerLink(engine)`` -> :meth:`WorkerLink.serve` (after recovery, before the
+workers start) -> workers connect, bootstrap from the store and report ``applied`` ->
+:meth:`WorkerLink.close` (after the workers stopped, before the engine stops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Metric
+
+from flagship.sandbox._live._link import entries_data, error_data, frame, outcome_data, read_frame
+from flagship.sandbox._live._sequencer import Engine
+from flagship.telemetry._prometheus import render
+from flagship.telemetry._trial_log import LogEntry
+
+__all__ = ["WORKER_FAMILIES", "WorkerLink", "worker_families"]
+
+_log = logging.getLogger("flagship.live")
+
+WORKER_FAMILIES = frozenset({"flagship_http_requests", "flagship_http_request_duration_seconds",
+                             "flagship_http_request_size_bytes", "flagship_http_problems",
+                             "flagship_idempotent_replays"})
+"""The metric families a worker counts (the HTTP side); every other family is the sequencer's."""
+
+COLLECT_TIMEOUT = 2.0
+"""Seconds a scrape waits for the workers' samples; a worker that has not answered is left out."""
+
+
+def worker_families(families: Iterable[Metric]) -> list[list[Any]]:
+    """A worker's samples of :data:`WORKER_FAMILIES`, for the link."""
+    return [[family.name, [[s.name, s.labels, s.value] for s in family.samples]]
+            for family in families if family.name in WORKER_FAMILIES]
+
+
+@dataclass(eq=False)
+class _Worker:
+    """One connected worker: its stream, and how much of the log its replica holds (-1: bootstrapping)."""
+
+    number: int
+    writer: asyncio.StreamWriter
+    applied: int = -1
+    collected: dict[int, asyncio.Future[list[Any]]] = field(default_factory=dict)
+
+
+class _Merged:
+    """A collector over the sequencer's registry with the workers' samples added (a scrape's view)."""
+
+    def __init__(self, engine: Engine, samples: Sequence[tuple[int, list[Any]]]) -> None:
+        self.engine = engine
+        self.samples = samples
+
+    def collect(self) -> Iterable[Metric]:
+        extra: dict[str, list[tuple[str, dict[str, str], float]]] = {}
+        for number, families in self.samples:
+            for name, rows in families:
+                extra.setdefault(name, []).extend(
+                    (sample, {**labels, "worker": str(number)}, value) for sample, labels, value in rows)
+        for family in self.engine.metrics.registry.collect():
+            for sample, labels, value in extra.get(family.name, ()):
+                family.add_sample(sample, labels, value)
+            yield family
+
+
+class WorkerLink:
+    """The sequencer's end of every worker's link (see the module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.workers: list[_Worker] = []
+        self._server: asyncio.AbstractServer | None = None
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._state: dict[str, Any] = {}
+        self._scrapes = 0
+        engine.followers.append(self)
+
+    async def serve(self, path: str) -> None:
+        """Listen for workers on the Unix socket ``path``."""
+        self._server = await asyncio.start_unix_server(self._connected, path)
+
+    async def close(self) -> None:
+        """Stop listening, drop every worker's connection, release every waiting submit."""
+        if self._server is not None:
+            self._server.close()
+        for worker in list(self.workers):
+            worker.writer.close()
+        self.workers.clear()
+        self._settle()
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- the engine's side (CommitFollower) ------------------------------------------------
+
+    def committed(self, entries: Sequence[LogEntry]) -> None:
+        self._broadcast(frame({"op": "commit", "entries": entries_data(entries)}))
+        self._publish_state()
+
+    def advanced(self, clock: float) -> None:
+        self._broadcast(frame({"op": "advance", "clock": clock}))
+        self._publish_state()
+
+    def reloaded(self) -> None:
+        # a serving worker re-reads the log: submits wait until it reports the size it read
+        for worker in self.workers:
+            worker.applied = min(worker.applied, 0)
+        self._broadcast(frame({"op": "reload"}))
+
+    def state(self) -> dict[str, Any]:
+        """What a worker mirrors of the writer (sent on hello and whenever it changes)."""
+        engine, durable = self.engine, self.engine.durable
+        return {"op": "state", "status": engine.status, "ready": engine.ready, "size": durable.size,
+                "head": durable.head, "resync": durable.resync,
+                "recovered_entries": engine.recovered_entries,
+                "recovered_state_hash": engine.recovered_state_hash}
+
+    def _publish_state(self) -> None:
+        state = self.state()
+        if state != self._state:
+            self._state = state
+            self._broadcast(frame(state))
+
+    def publish_state(self) -> None:
+        """Send the writer's state if it changed (the server calls it on a short tick too: readiness
+        also changes with time, when a back-off after a failed commit ends)."""
+        self._publish_state()
+
+    def _broadcast(self, data: bytes) -> None:
+        for worker in self.workers:
+            worker.writer.write(data)
+
+    # -- the read barrier -------------------------------------------------------------------
+
+    def _floor(self) -> int | None:
+        serving = [worker.applied for worker in self.workers if worker.applied >= 0]
+        return min(serving) if serving else None
+
+    def _settle(self) -> None:
+        floor = self._floor()
+        keep = []
+        for size, future in self._waiting:
+            if floor is None or size <= floor:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                keep.append((size, future))
+        self._waiting = keep
+
+    async def settled(self, size: int) -> None:
+        """Return once every serving worker's replica holds the log's first ``size`` entries."""
+        floor = self._floor()
+        if floor is None or size <= floor:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((size, future))
+        await future
+
+    # -- one worker's connection ------------------------------------------------------------
+
+    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hello = await read_frame(reader)
+        if hello is None or hello.get("op") != "hello":
+            writer.close()
+            return
+        worker = _Worker(int(hello["worker"]), writer)
+        self.workers.append(worker)
+        writer.write(frame(self.state()))
+        try:
+            while (message := await read_frame(reader)) is not None:
+                op = message["op"]
+                if op == "submit":
+                    self._spawn(self._submit(worker, message))
+                elif op == "applied":
+                    worker.applied = int(message["size"])
+                    self._settle()
+                elif op == "collected":
+                    waiting = worker.collected.pop(int(message["id"]), None)
+                    if waiting is not None and not waiting.done():
+                        waiting.set_result(message["families"])
+                elif op == "metrics":
+                    self._spawn(self._scrape(worker, message))
+        finally:
+            if worker in self.workers:
+                self.workers.remove(worker)
+            for waiting in worker.collected.values():
+                waiting.cancel()
+            writer.close()
+            self._settle()
+            _log.info("worker %d left the link", worker.number)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _submit(self, worker: _Worker, message: dict[str, Any]) -> None:
+        engine = self.engine
+        answer: dict[str, Any] = {"op": "result", "id": message["id"]}
+        try:
+            outcome = await engine.submit(message["mechanism"], message["kind"], message["payload"],
+                                          message["actor"], key=message["key"], base_key=message["base_key"],
+                                          index=int(message["index"]), request_hash=message["request_hash"])
+        except Exception as exc:  # every refusal goes back to its request: the worker answers it
+            answer["error"] = error_data(exc)
+        else:
+            answer["outcome"] = outcome_data(outcome)
+            await self.settled(engine.durable.size)
+        if worker in self.workers:
+            worker.writer.write(frame(answer))
+
+    async def _scrape(self, worker: _Worker, message: dict[str, Any]) -> None:
+        self._scrapes += 1
+        number = self._scrapes
+        asked: list[tuple[_Worker, asyncio.Future[list[Any]]]] = []
+        for each in self.workers:
+            future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+            each.collected[number] = future
+            each.writer.write(frame({"op": "collect", "id": number}))
+            asked.append((each, future))
+        samples: list[tuple[int, list[Any]]] = []
+        for each, future in asked:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                samples.append((each.number, await asyncio.wait_for(future, COLLECT_TIMEOUT)))
+            each.collected.pop(number, None)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Merged(self.engine, sorted(samples, key=lambda pair: pair[0])))
+        body, content_type = render(registry, message.get("accept"))
+        if worker in self.workers:
+            worker.writer.write(frame({"op": "exposition", "id": message["id"],
+                                       "body": body.decode("utf-8"), "content_type": content_type}))
