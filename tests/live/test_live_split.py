@@ -154,7 +154,7 @@ def test_a_killed_sequencer_takes_its_workers_with_it(tmp_path: Path) -> None:
         workers = _workers(server)
         assert len(workers) == WORKERS
         server.kill()
-        gone, alive = psutil.wait_procs(workers, timeout=10)
+        _, alive = psutil.wait_procs(workers, timeout=10)
         assert not alive, [w.pid for w in alive]
         with socket.create_server(("127.0.0.1", port)):  # nothing holds the port any more
             pass
