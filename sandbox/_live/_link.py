@@ -27,9 +27,10 @@ request's response (:func:`~._idempotency.response_json`); errors as a closed se
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import orjson
 
@@ -50,8 +51,10 @@ from flagship.mechanisms import (
 from flagship.sandbox._live._idempotency import response_json, stored_outcome
 from flagship.telemetry._trial_log import LogEntry
 
-__all__ = ["MAX_FRAME", "decode_error", "entries_data", "entries_from", "error_data", "frame",
-           "outcome_data", "outcome_from", "read_frame"]
+__all__ = ["MAX_FRAME", "FrameProtocol", "decode_error", "entries_data", "entries_from", "error_data",
+           "frame", "outcome_data", "outcome_from"]
+
+_log = logging.getLogger("flagship.live")
 
 MAX_FRAME = 256 * 1024 * 1024
 """Longest frame either side accepts (a batch of 256 actions with large payloads fits many times)."""
@@ -65,17 +68,86 @@ def frame(message: dict[str, Any]) -> bytes:
     return _LENGTH.pack(len(body)) + body
 
 
-async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any] | None:
-    """The next message, or None at the end of the stream (the peer closed or died)."""
-    try:
-        head = await reader.readexactly(_LENGTH.size)
-        (length,) = _LENGTH.unpack(head)
-        if length > MAX_FRAME:
-            raise ContractError(f"link frame of {length} bytes, more than {MAX_FRAME}")
-        message: dict[str, Any] = orjson.loads(await reader.readexactly(length))
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return None
-    return message
+class FrameProtocol(asyncio.Protocol):
+    """One end of a link: complete frames are handed to ``on_message`` as they arrive (in order,
+    synchronously, no task per frame); frames sent in one turn of the loop go out in one write.
+
+    Lifecycle: the loop calls ``connection_made`` -> ``data_received``... -> ``connection_lost``,
+    which calls ``on_lost`` once. A frame longer than :data:`MAX_FRAME` or not JSON closes the link.
+    """
+
+    def __init__(self, on_message: Callable[[dict[str, Any]], None] | None = None,
+                 on_lost: Callable[[], None] | None = None) -> None:
+        self.on_message = on_message
+        self.on_lost = on_lost
+        self.transport: asyncio.Transport | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+        """Done once the link is lost (either end closed it, or the peer died)."""
+        self._buffer = bytearray()
+        self._out: list[bytes] = []
+        self._flushing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # a stream transport (uvloop's is no subclass of asyncio.Transport, hence no isinstance)
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while len(buffer) - start >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(buffer, start)
+            end = start + _LENGTH.size + length
+            if length > MAX_FRAME:
+                self._abort(f"link frame of {length} bytes, more than {MAX_FRAME}")
+                return
+            if len(buffer) < end:
+                break
+            try:
+                message = orjson.loads(memoryview(buffer)[start + _LENGTH.size:end])
+            except orjson.JSONDecodeError as exc:
+                self._abort(f"a link frame is not JSON: {exc}")
+                return
+            start = end
+            if self.on_message is not None:
+                self.on_message(message)
+        del buffer[:start]
+
+    def _abort(self, why: str) -> None:
+        _log.error("closing a link: %s", why)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue ``message``; what one turn of the loop queued is written at once."""
+        self.send_frame(frame(message))
+
+    def send_frame(self, data: bytes) -> None:
+        """Queue an encoded frame (a broadcast encodes once for every peer)."""
+        self._out.append(data)
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flushing = False
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(b"".join(self._out))
+        self._out.clear()
+
+    def close(self) -> None:
+        """Write what is queued, then close."""
+        if self.transport is not None:
+            self._flush()
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self.on_lost is not None:
+            self.on_lost()
 
 
 def outcome_data(outcome: Outcome) -> str:

@@ -17,7 +17,6 @@ the worker stops itself, since it can no longer take actions.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import os
@@ -39,7 +38,7 @@ from flagship.sandbox._host import Host
 from flagship.sandbox._live._engine_api import EngineOptions
 from flagship.sandbox._live._guardrails import Guardrail
 from flagship.sandbox._live._idempotency import IdempotencyIndex, IdempotencyRecord
-from flagship.sandbox._live._link import decode_error, entries_from, frame, outcome_from, read_frame
+from flagship.sandbox._live._link import FrameProtocol, decode_error, entries_from, outcome_from
 from flagship.sandbox._live._read_view import ReadView
 from flagship.sandbox._live._recovery import recover_trial
 from flagship.sandbox._live._split import worker_families
@@ -82,8 +81,7 @@ class Replica:
         self._size = 0
         self._head = ""
         self._state: dict[str, Any] = {}
-        self._writer: asyncio.StreamWriter | None = None
-        self._reader_task: asyncio.Task[None] | None = None
+        self._link: FrameProtocol | None = None
         self._queued: list[dict[str, Any]] | None = []  # frames that arrive while bootstrapping
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -162,13 +160,13 @@ class Replica:
         return outcome_from(data["outcome"])
 
     async def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
-        writer = self._writer
-        if self.status != "ready" or writer is None:
+        link = self._link
+        if self.status != "ready" or link is None:
             raise ShuttingDownError("this worker has no link to the sequencer (starting, stopping or failed)")
         number = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[number] = future
-        writer.write(frame({**message, "id": number}))
+        link.send({**message, "id": number})
         try:
             answer: dict[str, Any] = await future
         finally:
@@ -179,9 +177,11 @@ class Replica:
 
     async def start(self) -> None:
         """Link, bootstrap from the store, catch up with the frames that arrived meanwhile."""
-        reader, self._writer = await asyncio.open_unix_connection(self._path)
-        self._writer.write(frame({"op": "hello", "worker": self.number}))
-        self._reader_task = asyncio.create_task(self._read(reader), name="flagship-link")
+        loop = asyncio.get_running_loop()
+        _, link = await loop.create_unix_connection(lambda: FrameProtocol(self._receive, self._lost),
+                                                    self._path)
+        self._link = link
+        link.send({"op": "hello", "worker": self.number})
         recovered = await asyncio.to_thread(
             recover_trial, self.resolved, self.trial, self.log, FrozenHeap(0),
             idempotency_window=self.options.idempotency_window)
@@ -197,12 +197,8 @@ class Replica:
     async def stop(self) -> None:
         """Close the link (pending submits fail: the writer may still commit them; a retry tells)."""
         self.status = "stopped"
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader_task
-        if self._writer is not None:
-            self._writer.close()
+        if self._link is not None:
+            self._link.close()
         self._fail_pending()
 
     def _fail_pending(self) -> None:
@@ -210,12 +206,9 @@ class Replica:
             if not future.done():
                 future.set_exception(ShuttingDownError("the link to the sequencer closed"))
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        try:
-            while (message := await read_frame(reader)) is not None:
-                self._receive(message)
-        except Exception:  # a replay that diverged, a frame it cannot read: this replica is done
-            _log.exception("worker %d cannot follow the sequencer", self.number)
+    def _lost(self) -> None:
+        """The link closed: the sequencer stopped or died, or a frame could not be followed (the
+        loop logged why: a replay that diverged is a bug, and this replica is done)."""
         if self.status in ("ready", "new"):
             self.status = "failed"
             _log.error("worker %d lost its link to the sequencer; stopping", self.number)
@@ -229,9 +222,9 @@ class Replica:
             if future is not None and not future.done():
                 future.set_result(message)
         elif op == "collect":
-            if self._writer is not None:
-                self._writer.write(frame({"op": "collected", "id": message["id"],
-                                          "families": worker_families(self.metrics.registry.collect())}))
+            if self._link is not None:
+                self._link.send({"op": "collected", "id": message["id"],
+                                 "families": worker_families(self.metrics.registry.collect())})
         elif self._queued is not None:
             self._queued.append(message)
         else:
@@ -273,8 +266,8 @@ class Replica:
         self._size, self._head = recovered.size, recovered.head or ""
 
     def _report(self) -> None:
-        if self._writer is not None and self.status == "ready":
-            self._writer.write(frame({"op": "applied", "size": self._size}))
+        if self._link is not None and self.status == "ready":
+            self._link.send({"op": "applied", "size": self._size})
 
 
 def _stop_this_process() -> None:

@@ -315,7 +315,14 @@ class Engine:
     async def submit(self, mechanism: str, kind: str, payload: Mapping[str, Any], actor: str, *,
                      key: str | None = None, base_key: str | None = None, index: int = 0,
                      request_hash: str | None = None) -> Outcome:
-        """Queue an action for the writer; returns its outcome once committed.
+        """Queue an action for the writer (:meth:`enqueue`); returns its outcome once committed."""
+        return await self.enqueue(mechanism, kind, payload, actor, key=key, base_key=base_key, index=index,
+                                  request_hash=request_hash)
+
+    def enqueue(self, mechanism: str, kind: str, payload: Mapping[str, Any], actor: str, *,
+                key: str | None = None, base_key: str | None = None, index: int = 0,
+                request_hash: str | None = None) -> asyncio.Future[Outcome]:
+        """Queue an action for the writer; the future of its outcome, set once committed.
 
         Raises :class:`StoreUnavailableError` (503) when it could not be committed
         (nothing happened), :class:`CommitOutcomeUnknownError` (503) when the answer to its
@@ -339,7 +346,7 @@ class Engine:
         if self._queue.qsize() >= self.options.max_queue:
             raise StoreUnavailableError("the engine queue is full; retry shortly", retry_after=1.0)
         self._queue.put_nowait(pending)
-        return await future
+        return future
 
     # -- the writer ---------------------------------------------------------------------------
 

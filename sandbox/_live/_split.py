@@ -26,13 +26,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Metric
 
-from flagship.sandbox._live._link import entries_data, error_data, frame, outcome_data, read_frame
+from flagship.mechanisms import ShuttingDownError
+from flagship.sandbox._live._link import FrameProtocol, entries_data, error_data, frame, outcome_data
 from flagship.sandbox._live._sequencer import Engine
 from flagship.telemetry._prometheus import render
 from flagship.telemetry._trial_log import LogEntry
@@ -56,14 +56,23 @@ def worker_families(families: Iterable[Metric]) -> list[list[Any]]:
             for family in families if family.name in WORKER_FAMILIES]
 
 
-@dataclass(eq=False)
-class _Worker:
-    """One connected worker: its stream, and how much of the log its replica holds (-1: bootstrapping)."""
+class _Worker(FrameProtocol):
+    """One worker's link: how much of the log its replica holds (-1: not serving yet)."""
 
-    number: int
-    writer: asyncio.StreamWriter
-    applied: int = -1
-    collected: dict[int, asyncio.Future[list[Any]]] = field(default_factory=dict)
+    def __init__(self, link: WorkerLink) -> None:
+        super().__init__(self._first, link.lost)
+        self.link = link
+        self.number = -1
+        self.applied = -1
+        self.collected: dict[int, asyncio.Future[list[Any]]] = {}
+
+    def _first(self, message: dict[str, Any]) -> None:
+        if message.get("op") != "hello":
+            self._abort(f"a worker's first frame is {message.get('op')!r}, not hello")
+            return
+        self.number = int(message["worker"])
+        self.on_message = self.link.received_from(self)
+        self.link.joined(self)
 
 
 class _Merged:
@@ -85,6 +94,9 @@ class _Merged:
             yield family
 
 
+_Answer = Callable[[], None]
+
+
 class WorkerLink:
     """The sequencer's end of every worker's link (see the module docstring)."""
 
@@ -92,7 +104,7 @@ class WorkerLink:
         self.engine = engine
         self.workers: list[_Worker] = []
         self._server: asyncio.AbstractServer | None = None
-        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[int, _Answer]] = []  # answers held by the read barrier, by log size
         self._tasks: set[asyncio.Task[None]] = set()
         self._state: dict[str, Any] = {}
         self._scrapes = 0
@@ -100,18 +112,31 @@ class WorkerLink:
 
     async def serve(self, path: str) -> None:
         """Listen for workers on the Unix socket ``path``."""
-        self._server = await asyncio.start_unix_server(self._connected, path)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(lambda: _Worker(self), path)
 
     async def close(self) -> None:
-        """Stop listening, drop every worker's connection, release every waiting submit."""
+        """Stop listening, close every worker's link, send every answer the barrier held."""
         if self._server is not None:
             self._server.close()
         for worker in list(self.workers):
-            worker.writer.close()
+            worker.close()
         self.workers.clear()
         self._settle()
         for task in list(self._tasks):
             task.cancel()
+
+    def joined(self, worker: _Worker) -> None:
+        self.workers.append(worker)
+        worker.send(self.state())
+
+    def lost(self) -> None:
+        for worker in [w for w in self.workers if w.transport is None]:
+            self.workers.remove(worker)
+            for waiting in worker.collected.values():
+                waiting.cancel()
+            _log.info("worker %d left the link", worker.number)
+        self._settle()
 
     # -- the engine's side (CommitFollower) ------------------------------------------------
 
@@ -124,7 +149,7 @@ class WorkerLink:
         self._publish_state()
 
     def reloaded(self) -> None:
-        # a serving worker re-reads the log: submits wait until it reports the size it read
+        # a serving worker re-reads the log: answers wait until it reports the size it read
         for worker in self.workers:
             worker.applied = min(worker.applied, 0)
         self._broadcast(frame({"op": "reload"}))
@@ -137,20 +162,20 @@ class WorkerLink:
                 "recovered_entries": engine.recovered_entries,
                 "recovered_state_hash": engine.recovered_state_hash}
 
+    def publish_state(self) -> None:
+        """Send the writer's state if it changed (the server calls it on a short tick too: readiness
+        also changes with time, when a back-off after a failed commit ends)."""
+        self._publish_state()
+
     def _publish_state(self) -> None:
         state = self.state()
         if state != self._state:
             self._state = state
             self._broadcast(frame(state))
 
-    def publish_state(self) -> None:
-        """Send the writer's state if it changed (the server calls it on a short tick too: readiness
-        also changes with time, when a back-off after a failed commit ends)."""
-        self._publish_state()
-
     def _broadcast(self, data: bytes) -> None:
         for worker in self.workers:
-            worker.writer.write(data)
+            worker.send_frame(data)
 
     # -- the read barrier -------------------------------------------------------------------
 
@@ -160,76 +185,62 @@ class WorkerLink:
 
     def _settle(self) -> None:
         floor = self._floor()
-        keep = []
-        for size, future in self._waiting:
-            if floor is None or size <= floor:
-                if not future.done():
-                    future.set_result(None)
-            else:
-                keep.append((size, future))
-        self._waiting = keep
+        due = [answer for size, answer in self._waiting if floor is None or size <= floor]
+        if due:
+            self._waiting = [(size, answer) for size, answer in self._waiting
+                             if not (floor is None or size <= floor)]
+            for answer in due:
+                answer()
 
-    async def settled(self, size: int) -> None:
-        """Return once every serving worker's replica holds the log's first ``size`` entries."""
+    def when_settled(self, size: int, answer: _Answer) -> None:
+        """Call ``answer`` once every serving worker's replica holds the log's first ``size`` entries."""
         floor = self._floor()
         if floor is None or size <= floor:
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((size, future))
-        await future
-
-    # -- one worker's connection ------------------------------------------------------------
-
-    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        hello = await read_frame(reader)
-        if hello is None or hello.get("op") != "hello":
-            writer.close()
-            return
-        worker = _Worker(int(hello["worker"]), writer)
-        self.workers.append(worker)
-        writer.write(frame(self.state()))
-        try:
-            while (message := await read_frame(reader)) is not None:
-                op = message["op"]
-                if op == "submit":
-                    self._spawn(self._submit(worker, message))
-                elif op == "applied":
-                    worker.applied = int(message["size"])
-                    self._settle()
-                elif op == "collected":
-                    waiting = worker.collected.pop(int(message["id"]), None)
-                    if waiting is not None and not waiting.done():
-                        waiting.set_result(message["families"])
-                elif op == "metrics":
-                    self._spawn(self._scrape(worker, message))
-        finally:
-            if worker in self.workers:
-                self.workers.remove(worker)
-            for waiting in worker.collected.values():
-                waiting.cancel()
-            writer.close()
-            self._settle()
-            _log.info("worker %d left the link", worker.number)
-
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _submit(self, worker: _Worker, message: dict[str, Any]) -> None:
-        engine = self.engine
-        answer: dict[str, Any] = {"op": "result", "id": message["id"]}
-        try:
-            outcome = await engine.submit(message["mechanism"], message["kind"], message["payload"],
-                                          message["actor"], key=message["key"], base_key=message["base_key"],
-                                          index=int(message["index"]), request_hash=message["request_hash"])
-        except Exception as exc:  # every refusal goes back to its request: the worker answers it
-            answer["error"] = error_data(exc)
+            answer()
         else:
-            answer["outcome"] = outcome_data(outcome)
-            await self.settled(engine.durable.size)
-        if worker in self.workers:
-            worker.writer.write(frame(answer))
+            self._waiting.append((size, answer))
+
+    # -- what a worker sends ----------------------------------------------------------------
+
+    def received_from(self, worker: _Worker) -> Callable[[dict[str, Any]], None]:
+        def receive(message: dict[str, Any]) -> None:
+            op = message["op"]
+            if op == "submit":
+                self._submit(worker, message)
+            elif op == "applied":
+                worker.applied = int(message["size"])
+                self._settle()
+            elif op == "collected":
+                waiting = worker.collected.pop(int(message["id"]), None)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(message["families"])
+            elif op == "metrics":
+                task = asyncio.create_task(self._scrape(worker, message))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+        return receive
+
+    def _submit(self, worker: _Worker, message: dict[str, Any]) -> None:
+        number = message["id"]
+        try:
+            future = self.engine.enqueue(
+                message["mechanism"], message["kind"], message["payload"], message["actor"],
+                key=message["key"], base_key=message["base_key"], index=int(message["index"]),
+                request_hash=message["request_hash"])
+        except Exception as exc:  # refused before queueing (stopping, ended, backing off)
+            worker.send({"op": "result", "id": number, "error": error_data(exc)})
+            return
+
+        def done(future: asyncio.Future[Any]) -> None:
+            error = ShuttingDownError("the writer stopped") if future.cancelled() else future.exception()
+            if error is not None:
+                worker.send({"op": "result", "id": number, "error": error_data(error)})
+                return
+            answer = frame({"op": "result", "id": number, "outcome": outcome_data(future.result())})
+            self.when_settled(self.engine.durable.size, lambda: worker.send_frame(answer))
+
+        future.add_done_callback(done)
 
     async def _scrape(self, worker: _Worker, message: dict[str, Any]) -> None:
         self._scrapes += 1
@@ -238,7 +249,7 @@ class WorkerLink:
         for each in self.workers:
             future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
             each.collected[number] = future
-            each.writer.write(frame({"op": "collect", "id": number}))
+            each.send({"op": "collect", "id": number})
             asked.append((each, future))
         samples: list[tuple[int, list[Any]]] = []
         for each, future in asked:
@@ -248,6 +259,5 @@ class WorkerLink:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Merged(self.engine, sorted(samples, key=lambda pair: pair[0])))
         body, content_type = render(registry, message.get("accept"))
-        if worker in self.workers:
-            worker.writer.write(frame({"op": "exposition", "id": message["id"],
-                                       "body": body.decode("utf-8"), "content_type": content_type}))
+        worker.send({"op": "exposition", "id": message["id"], "body": body.decode("utf-8"),
+                     "content_type": content_type})
