@@ -60,7 +60,7 @@ class _Worker(FrameProtocol):
     """One worker's link: how much of the log its replica holds (-1: not serving yet)."""
 
     def __init__(self, link: WorkerLink) -> None:
-        super().__init__(self._first, link.lost)
+        super().__init__(self._first, lambda: link.left(self))
         self.link = link
         self.number = -1
         self.applied = -1
@@ -130,12 +130,13 @@ class WorkerLink:
         self.workers.append(worker)
         worker.send(self.state())
 
-    def lost(self) -> None:
-        for worker in [w for w in self.workers if w.transport is None]:
+    def left(self, worker: _Worker) -> None:
+        """``worker``'s link closed: it holds no answer back any more."""
+        if worker in self.workers:
             self.workers.remove(worker)
-            for waiting in worker.collected.values():
-                waiting.cancel()
             _log.info("worker %d left the link", worker.number)
+        for waiting in worker.collected.values():
+            waiting.cancel()
         self._settle()
 
     # -- the engine's side (CommitFollower) ------------------------------------------------
