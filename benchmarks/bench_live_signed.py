@@ -33,7 +33,13 @@ writer (``apply``: clock, mechanisms, log entries, read view, answers; ``commit`
 write) is the serial part, which one core bounds; the rest (HTTP parsing, signature checks,
 validation, idempotency, receipts) is the parallel part, which more workers could share.
 
-    python benchmarks/bench_live_signed.py [--rate 500] [--agents 32] [--seconds 15] [--db URL]
+With ``--workers N`` the server is split (``flagship serve --workers N``, docs/live.md "Several
+cores"): ``server`` is then the sequencer process alone (its writer's ``apply`` and ``commit``
+within it, the rest its link to the workers), and ``http_workers`` the N workers' CPU together
+(HTTP, signatures, validation, replicas, receipts): the serial part and the parallel part, each
+per accepted order.
+
+    python benchmarks/bench_live_signed.py [--rate 500] [--agents 32] [--seconds 15] [--db URL] [--workers N]
 
 Prints one JSON document: the machine's load average at start and end, the reference rate, and
 for the phase at a rate the accepted orders per second, ack latency p50/p95/p99/max, and CPU ms

@@ -16,7 +16,8 @@ sequencer -> worker
     ``state {...}`` the writer's status (on hello and whenever it changes); ``commit {entries}``
     a durable batch, as the log holds it; ``advance {clock}`` a step that logged nothing;
     ``reload {}`` the writer reloaded the log; ``result {id, outcome | error}``;
-    ``collect {id}``; ``exposition {id, body, content_type}``.
+    ``collect {id}``; ``exposition {id, body, content_type}``; ``joined {}`` once, in answer to a
+    worker's first ``applied``: from then on every answer waits for that worker's replica.
 
 Frames on one connection arrive in the order they were written, so a worker has applied every
 commit before it reads the result that follows it. Outcomes cross as the log stores a keyed

@@ -85,6 +85,7 @@ class Replica:
         self._queued: list[dict[str, Any]] | None = []  # frames that arrive while bootstrapping
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._joined: asyncio.Future[None] | None = None
 
     # -- what the app reads (ServedTrial) ---------------------------------------------------
 
@@ -191,8 +192,12 @@ class Replica:
         queued, self._queued = self._queued or [], None
         for message in queued:
             self._apply(message)
+        self._joined = loop.create_future()
         self.status = "ready"
         self._report()
+        # Serve only once the sequencer counts this replica in its read barrier: every answer it
+        # sent without waiting for it was for a commit whose frame precedes "joined" on this link.
+        await self._joined
 
     async def stop(self) -> None:
         """Close the link (pending submits fail: the writer may still commit them; a retry tells)."""
@@ -213,6 +218,8 @@ class Replica:
             self.status = "failed"
             _log.error("worker %d lost its link to the sequencer; stopping", self.number)
             self._fail_pending()
+            if self._joined is not None and not self._joined.done():
+                self._joined.set_exception(ShuttingDownError("the link to the sequencer closed"))
             self._on_lost()
 
     def _receive(self, message: dict[str, Any]) -> None:
@@ -221,6 +228,9 @@ class Replica:
             future = self._pending.get(int(message["id"]))
             if future is not None and not future.done():
                 future.set_result(message)
+        elif op == "joined":
+            if self._joined is not None and not self._joined.done():
+                self._joined.set_result(None)
         elif op == "collect":
             if self._link is not None:
                 self._link.send({"op": "collected", "id": message["id"],

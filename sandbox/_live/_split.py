@@ -209,7 +209,10 @@ class WorkerLink:
             if op == "submit":
                 self._submit(worker, message)
             elif op == "applied":
+                joining = worker.applied < 0
                 worker.applied = int(message["size"])
+                if joining:  # from here on its answers wait for it; the ones before did not
+                    worker.send({"op": "joined"})
                 self._settle()
             elif op == "collected":
                 waiting = worker.collected.pop(int(message["id"]), None)

@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from flagship.mechanisms import InputError, Problem
 from flagship.sandbox._live._connections import ConnectionLimits
 from flagship.sandbox._live._engine_api import EngineOptions
 from flagship.sandbox._live._sequencer import Engine
@@ -66,7 +67,10 @@ the store, the trial, the key directory, the link, its number and the listening 
 
 def serve_split(engine: Engine, *, workers: int, host: str, port: int, args: WorkerArgs) -> None:
     """Serve ``engine``'s trial with ``workers`` worker processes until SIGINT or SIGTERM."""
-    listener = socket.create_server((host, port), backlog=4096)
+    try:
+        listener = socket.create_server((host, port), backlog=4096)
+    except OSError as exc:
+        raise InputError([Problem("--port", f"cannot listen on {host}:{port}: {exc.strerror}")]) from None
     listener.set_inheritable(True)
     folder = tempfile.mkdtemp(prefix="flagship-link-")  # mode 0700: only this user reaches the link
     try:
