@@ -79,7 +79,7 @@ from tests.live._support import ServerProcess, free_port  # noqa: E402
 MID, SPREAD = 10_000, 50
 ORDERS_PATH = "/v1/market/orders"
 ENGINE_CPU = "flagship_engine_cpu_seconds_total"
-WORKER_MODULE = "flagship.sandbox._live._workers"
+WORKER_MODULE = "flagship.sandbox._live._worker_main"
 
 
 def agent_key(index: int) -> AgentIdentity:

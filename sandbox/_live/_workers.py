@@ -11,7 +11,7 @@ recovered):
 
 1. bind the public socket (before any worker exists: a port in use fails here, with nothing
    started), make the link's Unix socket in a fresh directory only this user can enter;
-2. start the engine and the link, then the workers (``python -m flagship.sandbox._live._workers``
+2. start the engine and the link, then the workers (``python -m flagship.sandbox._live._worker_main``
    with the socket passed as a descriptor); each bootstraps its replica from the store, then
    accepts on the shared socket;
 3. serve until SIGINT or SIGTERM, restarting a worker that dies (the others go on serving; its
@@ -48,10 +48,12 @@ from flagship.sandbox._live._engine_api import EngineOptions
 from flagship.sandbox._live._sequencer import Engine
 from flagship.sandbox._live._split import WorkerLink
 
-__all__ = ["WorkerArgs", "serve_split", "worker_main"]
+__all__ = ["WORKER_MODULE", "WorkerArgs", "serve_split", "worker_main"]
 
 _log = logging.getLogger("flagship.live")
 
+WORKER_MODULE = "flagship.sandbox._live._worker_main"
+"""What a worker process runs (``python -m``)."""
 STATE_TICK = 0.25
 """Seconds between checks of the writer's readiness (it changes with time after a failed commit)."""
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -108,7 +110,7 @@ async def _serve(engine: Engine, count: int, listener: socket.socket, path: str,
 
 def _start(base: WorkerArgs, number: int, listener: socket.socket) -> subprocess.Popen[bytes]:
     arguments = json.dumps({**base, "number": number})
-    command = [sys.executable, "-m", "flagship.sandbox._live._workers", arguments]
+    command = [sys.executable, "-m", WORKER_MODULE, arguments]
     return subprocess.Popen(command, pass_fds=(listener.fileno(),))
 
 
@@ -169,8 +171,3 @@ def worker_main(args: WorkerArgs) -> None:
         uvicorn.Server(config).run(sockets=[listener])
     finally:
         store.close()
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    worker_main(json.loads(sys.argv[1]))

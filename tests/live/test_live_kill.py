@@ -3,7 +3,8 @@
 For each backend the server runs as a subprocess on loopback: an agents-only value market
 behind the agent gate, with agents that signed their way in (RFC 9421 Web Bot Auth, real
 Ed25519 keys) placing and cancelling orders concurrently. It is killed (SIGKILL: no
-shutdown code runs) at seeded random moments, at least ten times, and restarted. After
+shutdown code runs) at seeded random moments, at least ten times, and restarted (a split
+server, ``--workers 2``, four times: its workers die with its sequencer). After
 each restart: the trial resumes, the log it recovered is the durable log, and the state
 it rebuilt is what an independent replay of that log gives. Every request whose fate was
 unknown at the kill is retried with its key and body (signed afresh). At the end: every
@@ -39,6 +40,7 @@ from tests.live._gate_support import agent, answer_body, application_body, write
 from tests.live._support import ServerProcess, free_port
 
 KILLS = 10
+SPLIT_KILLS = 4  # a split server starts three processes per round: fewer rounds, the same checks
 AGENTS = [agent(f"kill-{i}") for i in range(4)]
 SIGNERS = {who.agent_id: WebBotAuth(who) for who in AGENTS}
 
@@ -150,13 +152,13 @@ def _durable(scenario: Path, store_url: str, trial_id: str) -> tuple[int, str]:
 
 
 def _rounds(scenario: Path, store_url: str, tmp_path: Path, ledger: Ledger, rng: random.Random,
-            port: int) -> tuple[str, int, dict[str, Any]]:
-    """Serve, load, SIGKILL, restart... KILLS times; returns (trial id, kills, the final book)."""
+            port: int, *, workers: int, kills_wanted: int) -> tuple[str, int, dict[str, Any]]:
+    """Serve, load, SIGKILL, restart... ``kills_wanted`` times; returns (trial id, kills, the final book)."""
     trial_id = ""
     durable: tuple[int, str] = (0, "")
     kills = 0
     while True:
-        server = ServerProcess(scenario, store_url, cwd=tmp_path, port=port)
+        server = ServerProcess(scenario, store_url, cwd=tmp_path, port=port, workers=workers)
         try:
             server.wait_ready()
             info = httpx.get(f"{server.url}/v1/trial").json()
@@ -175,7 +177,7 @@ def _rounds(scenario: Path, store_url: str, tmp_path: Path, ledger: Ledger, rng:
 
             asyncio.run(retry_unknown(server.url))
             assert not ledger.unknown, f"retries went unanswered: {server.output()}"
-            if kills == KILLS:
+            if kills == kills_wanted:
                 info = httpx.get(f"{server.url}/v1/trial").json()
                 ledger.samples.append((info["log_size"], info["state_sha256"]))
                 book = httpx.get(f"{server.url}/v1/market/book?levels=100").json()
@@ -205,14 +207,25 @@ def _plain_book(entries: list[LogEntry]) -> OrderBook:
 
 
 def test_sigkill_loses_nothing_acknowledged_and_applies_nothing_twice(store_url: str, tmp_path: Path) -> None:
-    rng = random.Random(20261127)
+    _kill_and_check(store_url, tmp_path, workers=0, kills_wanted=KILLS)
+
+
+def test_a_split_server_killed_loses_nothing_acknowledged(store_url: str, tmp_path: Path) -> None:
+    """The same with ``--workers 2``: the sequencer is killed (its workers die with it) mid-traffic;
+    the state each worker's replica reported is checked against the log like the single server's."""
+    _kill_and_check(store_url, tmp_path, workers=2, kills_wanted=SPLIT_KILLS)
+
+
+def _kill_and_check(store_url: str, tmp_path: Path, *, workers: int, kills_wanted: int) -> None:
+    rng = random.Random(20261127 + workers)
     # Four agents trading with each other look like wash traders: surveillance is another test's.
     port = free_port()  # every restart listens here: the authority signatures are made for
     scenario = write_gate_scenario(tmp_path, time_factor=20.0, authority=f"127.0.0.1:{port}",
                                    market="[mechanisms.value_market.surveillance]\nenabled = false",
                                    limits="[live.limits]\nrate_per_second = 1e6\nburst = 1000000\n")
     ledger = Ledger(tmp_path / "receipts")
-    trial_id, kills, final_book = _rounds(scenario, store_url, tmp_path, ledger, rng, port)
+    trial_id, kills, final_book = _rounds(scenario, store_url, tmp_path, ledger, rng, port, workers=workers,
+                                          kills_wanted=kills_wanted)
 
     with Store.open(store_url) as store:
         log = TrialLog(store)
@@ -223,7 +236,7 @@ def test_sigkill_loses_nothing_acknowledged_and_applies_nothing_twice(store_url:
         kept = load_receipts(tmp_path / "receipts")
         audit = audit_trial(trial, log.entries(trial_id), log.checkpoints(trial_id), receipts=kept)
     assert verification.ok, verification
-    assert kills >= KILLS and len(ledger.acked) >= 50, (kills, len(ledger.acked))
+    assert kills >= kills_wanted and len(ledger.acked) >= 50, (kills, len(ledger.acked))
     assert audit.findings == [] and audit.receipts == len(kept) >= 50, audit
     for key, receipt in ledger.receipts.items():  # ...and names the entry that committed that request
         stored = entries[receipt.seq].idempotency_key
@@ -269,7 +282,7 @@ def test_sigkill_loses_nothing_acknowledged_and_applies_nothing_twice(store_url:
             assert reported.pop(size) == {sha256_hex(host.state())}, f"state at log size {size}"
             checked += 1
     assert not {s for s in reported if s}, f"reported sizes that are no commit boundary: {reported}"
-    assert checked >= KILLS
+    assert checked >= kills_wanted
 
     # nothing half-applied: the book is exactly what the accepted orders and cancels add up to
     plain = _plain_book(entries)

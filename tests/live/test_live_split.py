@@ -38,7 +38,7 @@ WORKERS = 2
 
 def _workers(server: ServerProcess) -> list[psutil.Process]:
     return [child for child in psutil.Process(server.process.pid).children()
-            if any("_live._workers" in part for part in child.cmdline())]
+            if any("_live._worker_main" in part for part in child.cmdline())]
 
 
 async def _fresh(url: str, method: str, path: str, *, who: Any = None, body: Any = None,
