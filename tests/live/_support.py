@@ -165,6 +165,7 @@ class ServerProcess:
                  extra_args: Sequence[str] = (), port: int | None = None,
                  witness: Path | None = None, workers: int = 0) -> None:
         self.port = free_port() if port is None else port
+        self.workers = workers
         self.log_path = cwd / f"serve-{self.port}.log"
         self._log = self.log_path.open("wb")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -189,8 +190,9 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
+    def wait_ready(self, timeout: float | None = None) -> None:
+        # a split server starts three interpreters, each recovering the trial: more time on a busy machine
+        deadline = time.monotonic() + (timeout or (150.0 if self.workers else 60.0))
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited ({self.process.returncode}): {self.output()}")
