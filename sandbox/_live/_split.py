@@ -72,7 +72,7 @@ class _Worker(FrameProtocol):
             return
         self.number = int(message["worker"])
         self.on_message = self.link.received_from(self)
-        self.link.joined(self)
+        self.link.greeted(self)
 
 
 class _Merged:
@@ -126,7 +126,8 @@ class WorkerLink:
         for task in list(self._tasks):
             task.cancel()
 
-    def joined(self, worker: _Worker) -> None:
+    def greeted(self, worker: _Worker) -> None:
+        """A worker said hello: it gets the writer's state, then every frame (not yet in the barrier)."""
         self.workers.append(worker)
         worker.send(self.state())
 
