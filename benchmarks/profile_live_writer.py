@@ -16,6 +16,7 @@ profiled, with one cProfile on the loop that runs only inside ``Engine._apply_an
 commit's thread, each timing CPU (``time.thread_time``), printed by own time.
 
     python benchmarks/profile_live_writer.py [--rate 500] [--seconds 10] [--agents 32] [--top 25]
+                                             [--commit-delay SECONDS]
 """
 
 from __future__ import annotations
@@ -159,8 +160,9 @@ async def phase(engine: Engine, orders: list[dict[str, Any]], rate: float, seed:
 def run(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     scenario = write_gate_scenario(directory, time_factor=1.0,
                                    limits="[live.limits]\nrate_per_second = 1e9\nburst = 1000000000\n")
+    delay = {} if args.commit_delay is None else {"commit_delay": args.commit_delay}
     live: Live = build_live(f"sqlite:///{directory / 'writer.db'}", scenario, directory,
-                            options=EngineOptions(measures_seconds=0))
+                            options=EngineOptions(measures_seconds=0, **delay))
     engine = live.engine
     lease = trial_lease(live.store.private_url, engine.trial.id)
     if lease is not None:
@@ -172,7 +174,8 @@ def run(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     warm = order_stream(actors, int(args.rate), args.seed, start=0)
     plain = order_stream(actors, count, args.seed + 1, start=len(warm))
     hot = order_stream(actors, count, args.seed + 2, start=len(warm) + count)
-    results: dict[str, Any] = {"rate": args.rate, "seconds": args.seconds, "agents": args.agents}
+    results: dict[str, Any] = {"rate": args.rate, "seconds": args.seconds, "agents": args.agents,
+                               "commit_delay": getattr(engine.options, "commit_delay", None)}
 
     async def main(body: Callable[[], Awaitable[None]]) -> None:
         async with asgi_client(live) as client:
@@ -203,6 +206,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=32)
     parser.add_argument("--top", type=int, default=25, help="functions printed per profile")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--commit-delay", type=float, help="EngineOptions.commit_delay (default: its own)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         results = run(args, Path(tmp))

@@ -4,8 +4,9 @@
 sandbox builds it, on a clock: ``sim_now = (wall_now - trial epoch) x time factor`` (the
 epoch is stored with the trial, so a restart keeps the mapping). One asyncio task is the
 only code that touches mechanism state. HTTP handlers hand it actions through the gateway
-and await the outcome; the task drains its queue in batches and, for each batch,
-synchronously:
+and await the outcome; the task drains its queue in batches (under steady traffic a batch waits
+until its first action is ``commit_delay`` old, so one commit serves more actions: see
+:mod:`~flagship.sandbox._live._batching`) and, for each batch, synchronously:
 
 1. runs the environment to ``sim_now`` (deadlines fire, simulated participants act);
 2. applies the batch's actions at that time, in arrival order;
@@ -56,6 +57,7 @@ from flagship.mechanisms import (
 from flagship.sandbox._cohorts import Cohorts
 from flagship.sandbox._gc import FrozenHeap
 from flagship.sandbox._host import Host
+from flagship.sandbox._live._batching import STOP, Batcher
 from flagship.sandbox._live._cohort_metrics import LiveRollout
 from flagship.sandbox._live._durability import DurableLog
 from flagship.sandbox._live._guardrails import Guardrail, Guardrails
@@ -85,6 +87,9 @@ class EngineOptions:
     """Wall seconds between clock advances when no action arrives (simulated participants act)."""
     max_batch: int = 256
     """Most client actions applied and committed in one transaction."""
+    commit_delay: float = 0.004
+    """While actions arrive closer together than this, a batch waits until its first action is
+    this many wall seconds old, so one commit (and fsync) serves more of them (see :mod:`._batching`)."""
     max_queue: int = 10_000
     """Actions waiting beyond this are refused with 503."""
     checkpoint_every: int = 10_000
@@ -125,9 +130,6 @@ class _Pending:
     enqueued: float
 
 
-_STOP = object()
-
-
 class Engine:
     """The single writer of one trial: owns the host, the queue, the durable log and the key index."""
 
@@ -160,6 +162,8 @@ class Engine:
         self._stale = False  # memory holds a failed batch; the log must be read to rebuild it
         self._index = IdempotencyIndex()
         self._queue: asyncio.Queue[Any] | None = None
+        self._batcher = Batcher(max_batch=self.options.max_batch, tick=self.options.tick_seconds,
+                                commit_delay=self.options.commit_delay)
         self._task: asyncio.Task[None] | None = None
         self._measures_task: asyncio.Task[None] | None = None
         self._ended = False
@@ -321,7 +325,7 @@ class Engine:
                 await self._measures_task
         if self._task is not None and self._queue is not None and not failed:
             self.drained = self._queue.qsize()  # queued actions that finish before the stop
-            await self._queue.put(_STOP)
+            await self._queue.put(STOP)
             await self._task
         if not failed:
             self.durable.sign_final()
@@ -361,6 +365,7 @@ class Engine:
         if self._queue.qsize() >= self.options.max_queue:
             raise StoreUnavailableError("the engine queue is full; retry shortly", retry_after=1.0)
         self._queue.put_nowait(pending)
+        self._batcher.arrived(pending.enqueued)
         return await future
 
     # -- the writer ---------------------------------------------------------------------------
@@ -370,25 +375,7 @@ class Engine:
         if queue is None:  # pragma: no cover - start() sets it first
             return
         while True:
-            first: Any = None
-            try:
-                async with asyncio.timeout(self.options.tick_seconds):
-                    first = await queue.get()
-            except TimeoutError:
-                first = None
-            batch: list[_Pending] = []
-            stop = first is _STOP
-            if first is not None and not stop:
-                batch.append(first)
-            while not stop and len(batch) < self.options.max_batch:
-                try:
-                    item = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-                if item is _STOP:
-                    stop = True
-                else:
-                    batch.append(item)
+            batch, stop = await self._batcher.gather(queue)
             try:
                 await self._step(batch)
             except Exception as exc:  # a bug (a mechanism's timer raised, a replay diverged): stop
