@@ -5,8 +5,9 @@ a SQLite file (durable, with its trial lease, as ``flagship serve`` opens it), i
 admitted through the app (signed requests, in-process ASGI), then keyed market orders (the
 payload, idempotency key and request hash the order route and the idempotency middleware would
 hand over) are submitted straight to :meth:`Engine.submit` as a seeded Poisson stream at
-``--rate``. The writer task runs exactly as when serving (group commit, read view, checkpoints
-every 10 s or 10,000 entries).
+``--rate``, each after reading the agent's standing in the gate from the read view, as the
+Web Bot Auth authenticator does for every signed request. The writer task runs exactly as
+when serving (group commit, read view, checkpoints every 10 s or 10,000 entries).
 
 Two phases over the same stream: first unprofiled, where the writer's own counter
 (``flagship_engine_cpu_seconds_total{part}``, the figure ``bench_live_signed.py`` prints) gives
@@ -49,6 +50,7 @@ from tests.live._gate_support import admit, agent, asgi_client, write_gate_scena
 from tests.live._support import Live, build_live  # noqa: E402
 
 MARKET = "value_market"
+GATE = "agent_gate"
 MID, SPREAD = 10_000, 50  # as bench_live_signed.py: limits around a drifting mid, most rest
 PATH = "/v1/market/orders"
 
@@ -84,6 +86,8 @@ async def drive(engine: Engine, orders: list[dict[str, Any]], rate: float, seed:
         delay = at - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
+        # As a signed request does: its authenticator reads the gate in the read view first.
+        engine.mechanism(GATE).status(order["actor"])
         tasks.append(asyncio.ensure_future(engine.submit(MARKET, "limit", order["payload"], order["actor"],
                                                          key=order["key"], base_key=order["base_key"],
                                                          index=0, request_hash=order["request_hash"])))

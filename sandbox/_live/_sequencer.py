@@ -14,9 +14,9 @@ until its first action is ``commit_delay`` old, so one commit serves more action
    host's log (clients' and simulated participants' actions with their outcomes,
    idempotency records, hash chain, and now and then a signed checkpoint) in ONE
    database transaction;
-4. replays the committed batch onto the read view
-   (:mod:`~flagship.sandbox._live._read_view`), then resolves the handlers' futures:
-   acknowledged means committed, and an acknowledged action is visible to its client's next read.
+4. hands the committed batch to the read view (:mod:`~flagship.sandbox._live._read_view`,
+   which replays it when next read), then resolves the handlers' futures: acknowledged means
+   committed, and an acknowledged action is visible to its client's next read.
 
 Readers never touch the writer's host: it holds the batch between apply and commit (however
 long a stalled commit takes), the read view only ever holds committed state, so a GET
@@ -171,6 +171,7 @@ class Engine:
         self.guardrails: Guardrails | None = None
         self.rollout: LiveRollout | None = None
         self._closed = False
+        self._diverged: ContractError | None = None
         self.metrics.time_factor.set(trial.time_factor)
         self.metrics.bind(sim_time=self.sim_time, log_entries=lambda: float(self.durable.size),
                           queue_depth=lambda: float(self._queue.qsize() if self._queue else 0),
@@ -265,6 +266,7 @@ class Engine:
         """Swap in a recovered trial, all at once (on the loop, between two awaits, once serving)."""
         host = recovered.host
         self.host, self.view = host, view
+        view.on_diverged = self._view_diverged
         self.metrics.declare_measures((m.area.value, m.unit) for declared in host.declared_measures().values()
                                       for m in declared)
         self._history = History(recovered.history, window=self.options.history_window, log=self.log,
@@ -276,6 +278,10 @@ class Engine:
         self.recovered_entries = recovered.size
         self.recovered_state_hash = recovered.state_sha256
         self.metrics.recovery_duration.set(time.perf_counter() - started)
+
+    def _view_diverged(self, error: ContractError) -> None:
+        """The read view's replay of a commit diverged (reads raise it): the writer stops at its next step."""
+        self._diverged = error
 
     def _unlogged(self, mechanism: str, outcome: Outcome) -> None:
         """Count a rejection its mechanism keeps out of the log (see Mechanism.logs_rejection)."""
@@ -400,6 +406,8 @@ class Engine:
                 item.future.set_exception(error)
 
     async def _step(self, batch: list[_Pending]) -> None:
+        if self._diverged is not None:
+            raise self._diverged
         started = time.perf_counter()
         live = [item for item in batch if not item.future.done()]  # a cancelled caller: skip
         for item in live:
