@@ -29,9 +29,10 @@ The first ``--warmup`` seconds of phase 2 are not counted. A request that fails 
 counted under status 0 with the error's name, not raised. CPU is read from the operating system
 (``psutil``) for the server process, its measure worker and this process over the counted
 seconds. The server's ``flagship_engine_cpu_seconds_total{part}`` splits its CPU: the single
-writer (``apply``: clock, mechanisms, log entries, read view, answers; ``commit``: the database
-write) is the serial part, which one core bounds; the rest (HTTP parsing, signature checks,
-validation, idempotency, receipts) is the parallel part, which more workers could share.
+writer (``apply``: clock, mechanisms, log entries, answers; ``commit``: the database write) is
+the serial part, which one core bounds; the rest (HTTP parsing, signature checks, validation,
+idempotency, receipts, and the read view's replay of each commit, done by its first reader) is
+the parallel part, which more workers could share.
 
 With ``--workers N`` the server is split (``flagship serve --workers N``, docs/live.md "Several
 cores"): ``server`` is then the sequencer process alone (its writer's ``apply`` and ``commit``

@@ -99,27 +99,37 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return _string(value)
     if isinstance(value, dict):
-        keys = _key_order(value)
         members = []
-        for key in keys:
-            # A log entry's body is flat (strings, None, a few numbers): its strings, the bulk of
-            # the writer's encoding per entry, are written here rather than one call deeper.
+        for key, prefix in _key_order(value):
+            # A log entry's body is flat (strings, None, a few numbers): its scalars, the whole of
+            # the writer's encoding per entry, are written here rather than one call deeper, after
+            # their key's escaped prefix, escaped once per key order.
             member = value[key]
-            members.append(f"{_string(key)}:{_string(member) if type(member) is str else _text(member)}")
+            kind = type(member)
+            if kind is str:
+                members.append(prefix + _string(member))
+            elif member is None:
+                members.append(prefix + "null")
+            elif kind is bool:
+                members.append(prefix + ("true" if member else "false"))
+            else:
+                members.append(prefix + _text(member))
         return "{" + ",".join(members) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(_text(item) for item in value) + "]"
     raise ValueError(f"not encodable as RFC 8785 JSON: {type(value).__name__}")
 
 
-_KEY_ORDERS: dict[tuple[str, ...], list[str]] = {}
-"""Sorted key lists of the objects met so far, by their keys in insertion order: every log
-entry's body has the same keys, so they are checked and sorted once, not once per entry."""
+_KEY_ORDERS: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+"""Sorted key lists (each key with its escaped ``"key":`` prefix) of the objects met so far, by
+their keys in insertion order: every log entry's body has the same keys, so they are checked,
+sorted and escaped once, not once per entry."""
 _MAX_KEY_ORDERS = 1024
 
 
-def _key_order(value: dict[Any, Any]) -> list[str]:
-    """``value``'s keys in RFC 8785 order (ValueError if one is not a string)."""
+def _key_order(value: dict[Any, Any]) -> list[tuple[str, str]]:
+    """``value``'s keys in RFC 8785 order, each with its ``"key":`` prefix (ValueError if one is
+    not a string)."""
     inserted = tuple(value)
     known = _KEY_ORDERS.get(inserted)
     if known is not None:
@@ -127,7 +137,9 @@ def _key_order(value: dict[Any, Any]) -> list[str]:
     if not all(type(key) is str for key in inserted):
         raise ValueError("not encodable as RFC 8785 JSON: an object key is not a string")
     # RFC 8785 sorts keys by UTF-16 code units; for ASCII keys that is Python's order.
-    keys = sorted(inserted) if all(key.isascii() for key in inserted) else sorted(inserted, key=_utf16_order)
+    ascii_only = all(key.isascii() for key in inserted)
+    ordered = sorted(inserted) if ascii_only else sorted(inserted, key=_utf16_order)
+    keys = [(key, _string(key) + ":") for key in ordered]
     if len(_KEY_ORDERS) < _MAX_KEY_ORDERS and len(inserted) <= 64:  # bounded: payloads' keys vary
         _KEY_ORDERS[inserted] = keys
     return keys

@@ -109,7 +109,8 @@ class LiveMetrics:
             buckets=_COUNT_BUCKETS, registry=registry)
         self.engine_cpu = Counter(
             "flagship_engine_cpu_seconds", "CPU seconds of the single writer, by part: apply (the loop's "
-            "share of a batch: clock, mechanisms, entries, read view, answers) and commit (the "
+            "share of a batch: clock, mechanisms, entries, answers; the read view replays a commit "
+            "when next read, outside it) and commit (the "
             "database write, in its thread); the serial part of the cost of an action", ["part"],
             registry=registry)
         self.commit_duration = Histogram(

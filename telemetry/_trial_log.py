@@ -23,11 +23,10 @@ the database keeps only the public key.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,20 +38,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from nacl.signing import SigningKey
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from flagship.mechanisms._errors import (
-    CommitOutcomeUnknownError,
     InputError,
     Problem,
     StoreError,
     UnknownNameError,
 )
+from flagship.telemetry import _sqlite
 from flagship.telemetry._chain_format import checkpoint_link, encode, genesis_bytes
 from flagship.telemetry._schema import trial_checkpoints, trial_log, trials
 from flagship.telemetry._store import Store
+from flagship.telemetry._store_guard import Guard
 
 __all__ = [
+    "LOG_COLUMNS",
     "Checkpoint",
     "CheckpointKey",
     "LogEntry",
@@ -138,6 +138,16 @@ class LogEntry:
         """The entry as a ``trial_log`` row."""
         return {**self.body(trial_id), "prev_hash": self.prev_hash, "hash": self.hash}
 
+    def values(self, trial_id: str) -> tuple[Any, ...]:
+        """The entry as a ``trial_log`` row in the table's column order (:data:`LOG_COLUMNS`)."""
+        return (trial_id, self.seq, self.time, self.mechanism, self.actor, self.kind, self.payload,
+                self.accepted, self.reason, self.effects, self.origin, self.idempotency_key,
+                self.request_hash, self.response, self.clock, self.state_hash, self.prev_hash, self.hash)
+
+
+LOG_COLUMNS = tuple(column.name for column in trial_log.columns)
+"""``trial_log``'s columns in table order: the order of :meth:`LogEntry.values`."""
+
 
 def chain_hash(prev_hash: str, trial_id: str, entry: LogEntry, *, chain_format: int = 1) -> str:
     """SHA-256 of the previous hash's bytes followed by the entry's canonical bytes."""
@@ -150,13 +160,21 @@ def make_entry(trial_id: str, prev_hash: str, *, seq: int, time: float, mechanis
                response: str | None = None, clock: float | None = None,
                state_hash: str | None = None, chain_format: int = 1) -> LogEntry:
     """A new entry chained after ``prev_hash`` (its ``hash`` computed here, in ``chain_format``)."""
-    unsealed = LogEntry(seq, float(time), mechanism, actor, kind, payload, bool(accepted), reason,
-                        effects, origin, idempotency_key, request_hash, response,
-                        None if clock is None else float(clock), state_hash, prev_hash, "")
-    return LogEntry(seq, unsealed.time, mechanism, actor, kind, payload, unsealed.accepted, reason,
-                    effects, origin, idempotency_key, request_hash, response, unsealed.clock,
-                    state_hash, prev_hash, chain_hash(prev_hash, trial_id, unsealed,
-                                                      chain_format=chain_format))
+    time = float(time)
+    accepted = bool(accepted)
+    clock = None if clock is None else float(clock)
+    # The body hashed straight from the fields, as LogEntry.body lays it out: the live writer
+    # makes one entry per action, and a frozen dataclass built twice (unsealed, then sealed)
+    # cost it as much as the encoding (benchmarks/profile_live_writer.py).
+    body = {
+        "trial_id": trial_id, "seq": seq, "time": time, "mechanism": mechanism, "actor": actor,
+        "kind": kind, "payload": payload, "accepted": accepted, "reason": reason, "effects": effects,
+        "origin": origin, "idempotency_key": idempotency_key, "request_hash": request_hash,
+        "response": response, "clock": clock, "state_hash": state_hash,
+    }
+    digest = hashlib.sha256(bytes.fromhex(prev_hash) + encode(chain_format, body)).hexdigest()
+    return LogEntry(seq, time, mechanism, actor, kind, payload, accepted, reason, effects, origin,
+                    idempotency_key, request_hash, response, clock, state_hash, prev_hash, digest)
 
 
 # -- checkpoints ---------------------------------------------------------------------------
@@ -373,11 +391,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _short(exc: SQLAlchemyError) -> str:
-    original = exc.orig if isinstance(exc, DBAPIError) else None
-    return str(original or exc).strip().splitlines()[0]
-
-
 def _entry(row: Any) -> LogEntry:
     return LogEntry(int(row.seq), float(row.time), row.mechanism, row.actor, row.kind, row.payload,
                     bool(row.accepted), row.reason, row.effects, row.origin, row.idempotency_key,
@@ -467,10 +480,20 @@ class TrialLog:
         ``timeout`` bounds how long the write may wait for locks, so an unavailable
         database fails the commit quickly instead of hanging the writer.
         """
-        rows = [entry.row(trial_id) for entry in entries]
         with self._begin(timeout) as conn:
-            if rows:
-                conn.execute(trial_log.insert(), rows)
+            if entries and conn.dialect.name == "sqlite":
+                # The driver's executemany of positional rows: SQLAlchemy's insert() looks up its
+                # compiled form by cache key and binds each row's dict on every commit, a third of
+                # the live writer's CPU per commit on SQLite (benchmarks/profile_live_writer.py).
+                # The live writer commits a few entries at a time, the rest of the time is fsync.
+                raw: Any = conn.connection.dbapi_connection
+                try:
+                    _sqlite.insert_rows(raw, "trial_log", LOG_COLUMNS,
+                                        [entry.values(trial_id) for entry in entries])
+                except conn.dialect.loaded_dbapi.Error as exc:  # the driver's own: Guard sees SQLAlchemy's
+                    raise StoreError(f"store operation failed: {str(exc).strip()}") from exc
+            elif entries:
+                conn.execute(trial_log.insert(), [entry.row(trial_id) for entry in entries])
             if checkpoint is not None:
                 self._insert_checkpoint(conn, trial_id, checkpoint)
 
@@ -530,61 +553,10 @@ class TrialLog:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _connect(self) -> _Guard:
+    def _connect(self) -> Guard:
         # The factory, not engine.connect(): connecting (after an outage, reconnecting) can
         # fail too, and must fail inside the guard as a StoreError.
-        return _Guard(self.engine.connect)
+        return Guard(self.engine.connect)
 
-    def _begin(self, timeout: float | None = None) -> _Guard:
-        return _Guard(self.engine.begin, timeout, commits=True)
-
-
-_BUSY_TIMEOUT = "flagship.busy_timeout_ms"
-"""Key, in a pooled SQLite connection's ``info``, of the ``busy_timeout`` a commit last set on it."""
-
-
-class _Guard:
-    """A connection context, opened on entry, that turns database errors into :class:`StoreError`."""
-
-    def __init__(self, open_context: Callable[[], Any], timeout: float | None = None, *,
-                 commits: bool = False) -> None:
-        self._open = open_context
-        self._context: Any = None
-        self._timeout = timeout
-        self._commits = commits
-        self._networked = False
-
-    def __enter__(self) -> Connection:
-        try:
-            self._context = self._open()
-            conn: Connection = self._context.__enter__()
-            self._networked = conn.dialect.name != "sqlite"
-            if self._timeout is not None:
-                millis = max(1, int(self._timeout * 1000))
-                if conn.dialect.name == "postgresql":
-                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {millis}")
-                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {millis * 2}")
-                elif conn.dialect.name == "sqlite" and conn.info.get(_BUSY_TIMEOUT) != millis:
-                    # A connection-wide setting: set once per pooled connection, not per commit
-                    # (the PRAGMA cost the live writer 70 us of its 370 us per commit).
-                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {millis}")
-                    conn.info[_BUSY_TIMEOUT] = millis
-        except SQLAlchemyError as exc:
-            # The connection may already be gone; the original error is the one to report.
-            if self._context is not None:
-                with contextlib.suppress(SQLAlchemyError):
-                    self._context.__exit__(type(exc), exc, exc.__traceback__)
-            raise StoreError(f"cannot reach the store: {_short(exc)}") from exc
-        return conn
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        try:
-            self._context.__exit__(exc_type, exc, tb)
-        except SQLAlchemyError as error:
-            if exc is None and self._commits and self._networked:
-                # COMMIT was sent; its answer was lost: the server may have committed. (SQLite is
-                # in-process: a failed COMMIT there did not happen.)
-                raise CommitOutcomeUnknownError(f"no answer to COMMIT: {_short(error)}") from error
-            raise StoreError(f"store write failed: {_short(error)}") from error
-        if isinstance(exc, SQLAlchemyError):
-            raise StoreError(f"store operation failed: {_short(exc)}") from exc
+    def _begin(self, timeout: float | None = None) -> Guard:
+        return Guard(self.engine.begin, timeout, commits=True)

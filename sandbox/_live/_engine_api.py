@@ -24,6 +24,9 @@ class EngineOptions:
     """Wall seconds between clock advances when no action arrives (simulated participants act)."""
     max_batch: int = 256
     """Most client actions applied and committed in one transaction."""
+    commit_delay: float = 0.004
+    """While actions arrive closer together than this, a batch waits until its first action is
+    this many wall seconds old, so one commit (and fsync) serves more of them (see :mod:`._batching`)."""
     max_queue: int = 10_000
     """Actions waiting beyond this are refused with 503."""
     checkpoint_every: int = 10_000

@@ -42,7 +42,7 @@ from flagship.sandbox._live._link import FrameProtocol, decode_error, entries_fr
 from flagship.sandbox._live._read_view import ReadView
 from flagship.sandbox._live._recovery import recover_trial
 from flagship.sandbox._live._split import worker_families
-from flagship.sandbox._replay import advance, commits_from_entries
+from flagship.sandbox._replay import commits_from_entries
 from flagship.sandbox._scenario import ResolvedScenario
 from flagship.telemetry._prometheus import LiveMetrics
 from flagship.telemetry._receipts import sign_receipt
@@ -186,7 +186,7 @@ class Replica:
         recovered = await asyncio.to_thread(
             recover_trial, self.resolved, self.trial, self.log, FrozenHeap(0),
             idempotency_window=self.options.idempotency_window)
-        self._view = ReadView(recovered.host, recovered.state_sha256)
+        self._view = ReadView(recovered.host, recovered.state_sha256, on_diverged=self._diverged)
         self._index = recovered.index
         self._size, self._head = recovered.size, recovered.head or ""
         queued, self._queued = self._queued or [], None
@@ -210,6 +210,12 @@ class Replica:
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(ShuttingDownError("the link to the sequencer closed"))
+
+    def _diverged(self, error: ContractError) -> None:
+        """This replica's replay of a commit diverged from the log (a bug): it serves no more."""
+        _log.error("worker %d: %s", self.number, error)
+        if self._link is not None:
+            self._link.close()  # the link's end stops the worker (see _lost)
 
     def _lost(self) -> None:
         """The link closed: the sequencer stopped or died, or a frame could not be followed (the
@@ -252,7 +258,7 @@ class Replica:
             self._follow(entries_from(message["entries"]))
         elif op == "advance":
             if self._view is not None:
-                advance(self._view.host, float(message["clock"]))
+                self._view.advance(float(message["clock"]))
         elif op == "reload":
             self._reload()
         else:
@@ -271,7 +277,7 @@ class Replica:
         """The writer reloaded the log: so does this replica (on the loop: rare, and reads wait)."""
         recovered = recover_trial(self.resolved, self.trial, self.log, FrozenHeap(0),
                                   idempotency_window=self.options.idempotency_window)
-        self._view = ReadView(recovered.host, recovered.state_sha256)
+        self._view = ReadView(recovered.host, recovered.state_sha256, on_diverged=self._diverged)
         self._index = recovered.index
         self._size, self._head = recovered.size, recovered.head or ""
 

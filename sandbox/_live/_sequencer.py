@@ -4,8 +4,9 @@
 sandbox builds it, on a clock: ``sim_now = (wall_now - trial epoch) x time factor`` (the
 epoch is stored with the trial, so a restart keeps the mapping). One asyncio task is the
 only code that touches mechanism state. HTTP handlers hand it actions through the gateway
-and await the outcome; the task drains its queue in batches and, for each batch,
-synchronously:
+and await the outcome; the task drains its queue in batches (under steady traffic a batch waits
+until its first action is ``commit_delay`` old, so one commit serves more actions: see
+:mod:`~flagship.sandbox._live._batching`) and, for each batch, synchronously:
 
 1. runs the environment to ``sim_now`` (deadlines fire, simulated participants act);
 2. applies the batch's actions at that time, in arrival order;
@@ -13,9 +14,9 @@ synchronously:
    host's log (clients' and simulated participants' actions with their outcomes,
    idempotency records, hash chain, and now and then a signed checkpoint) in ONE
    database transaction;
-4. replays the committed batch onto the read view
-   (:mod:`~flagship.sandbox._live._read_view`), then resolves the handlers' futures:
-   acknowledged means committed, and an acknowledged action is visible to its client's next read.
+4. hands the committed batch to the read view (:mod:`~flagship.sandbox._live._read_view`,
+   which replays it when next read), then resolves the handlers' futures: acknowledged means
+   committed, and an acknowledged action is visible to its client's next read.
 
 Readers never touch the writer's host: it holds the batch between apply and commit (however
 long a stalled commit takes), the read view only ever holds committed state, so a GET
@@ -56,6 +57,7 @@ from flagship.mechanisms import (
 from flagship.sandbox._cohorts import Cohorts
 from flagship.sandbox._gc import FrozenHeap
 from flagship.sandbox._host import Host
+from flagship.sandbox._live._batching import STOP, Batcher
 from flagship.sandbox._live._cohort_metrics import LiveRollout
 from flagship.sandbox._live._durability import DurableLog
 from flagship.sandbox._live._engine_api import CommitFollower, EngineOptions
@@ -94,10 +96,6 @@ class _Pending:
     enqueued: float
 
 
-_STOP = object()
-
-
-
 class Engine:
     """The single writer of one trial: owns the host, the queue, the durable log and the key index."""
 
@@ -131,6 +129,8 @@ class Engine:
         self._index = IdempotencyIndex()
         self.followers: list[CommitFollower] = []
         self._queue: asyncio.Queue[Any] | None = None
+        self._batcher = Batcher(max_batch=self.options.max_batch, tick=self.options.tick_seconds,
+                                commit_delay=self.options.commit_delay)
         self._task: asyncio.Task[None] | None = None
         self._measures_task: asyncio.Task[None] | None = None
         self._ended = False
@@ -138,6 +138,7 @@ class Engine:
         self.guardrails: Guardrails | None = None
         self.rollout: LiveRollout | None = None
         self._closed = False
+        self._diverged: ContractError | None = None
         self.metrics.time_factor.set(trial.time_factor)
         self.metrics.bind(sim_time=self.sim_time, log_entries=lambda: float(self.durable.size),
                           queue_depth=lambda: float(self._queue.qsize() if self._queue else 0),
@@ -237,6 +238,8 @@ class Engine:
         """Swap in a recovered trial, all at once (on the loop, between two awaits, once serving)."""
         host = recovered.host
         self.host, self.view = host, view
+        if view is not None:
+            view.on_diverged = self._view_diverged
         self.metrics.declare_measures((m.area.value, m.unit) for declared in host.declared_measures().values()
                                       for m in declared)
         self._history = History(recovered.history, window=self.options.history_window, log=self.log,
@@ -250,6 +253,10 @@ class Engine:
         self.metrics.recovery_duration.set(time.perf_counter() - started)
         for follower in self.followers:
             follower.reloaded()
+
+    def _view_diverged(self, error: ContractError) -> None:
+        """The read view's replay of a commit diverged (reads raise it): the writer stops at its next step."""
+        self._diverged = error
 
     def _unlogged(self, mechanism: str, outcome: Outcome) -> None:
         """Count a rejection its mechanism keeps out of the log (see Mechanism.logs_rejection)."""
@@ -299,7 +306,7 @@ class Engine:
                 await self._measures_task
         if self._task is not None and self._queue is not None and not failed:
             self.drained = self._queue.qsize()  # queued actions that finish before the stop
-            await self._queue.put(_STOP)
+            await self._queue.put(STOP)
             await self._task
         if not failed:
             self.durable.sign_final()
@@ -346,6 +353,7 @@ class Engine:
         if self._queue.qsize() >= self.options.max_queue:
             raise StoreUnavailableError("the engine queue is full; retry shortly", retry_after=1.0)
         self._queue.put_nowait(pending)
+        self._batcher.arrived(pending.enqueued)
         return future
 
     # -- the writer ---------------------------------------------------------------------------
@@ -355,25 +363,7 @@ class Engine:
         if queue is None:  # pragma: no cover - start() sets it first
             return
         while True:
-            first: Any = None
-            try:
-                async with asyncio.timeout(self.options.tick_seconds):
-                    first = await queue.get()
-            except TimeoutError:
-                first = None
-            batch: list[_Pending] = []
-            stop = first is _STOP
-            if first is not None and not stop:
-                batch.append(first)
-            while not stop and len(batch) < self.options.max_batch:
-                try:
-                    item = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-                if item is _STOP:
-                    stop = True
-                else:
-                    batch.append(item)
+            batch, stop = await self._batcher.gather(queue)
             try:
                 await self._step(batch)
             except Exception as exc:  # a bug (a mechanism's timer raised, a replay diverged): stop
@@ -398,6 +388,8 @@ class Engine:
                 item.future.set_exception(error)
 
     async def _step(self, batch: list[_Pending]) -> None:
+        if self._diverged is not None:
+            raise self._diverged
         started = time.perf_counter()
         live = [item for item in batch if not item.future.done()]  # a cancelled caller: skip
         for item in live:

@@ -14,7 +14,7 @@ from flagship.mechanisms import StoreError
 from flagship.sandbox.cli import main
 from flagship.telemetry import Store
 from flagship.telemetry._schema import trial_checkpoints, trial_log, trials
-from flagship.telemetry._trial_log import CheckpointKey, Trial, TrialLog, key_path, make_entry
+from flagship.telemetry._trial_log import LOG_COLUMNS, CheckpointKey, Trial, TrialLog, key_path, make_entry
 
 SIZE = 12
 
@@ -183,3 +183,19 @@ def test_checkpoint_keys_live_in_owner_only_files(tmp_path: Path) -> None:
         key.save(path)  # never overwritten
     with pytest.raises(StoreError, match="not found"):
         CheckpointKey.load(tmp_path / "missing.key")
+
+
+def test_entries_read_back_as_written(store_url: str) -> None:
+    """SQLite's commits go through the driver's executemany of positional rows (LogEntry.values in
+    LOG_COLUMNS order), PostgreSQL's through SQLAlchemy's insert of LogEntry.row: same rows back."""
+    key = CheckpointKey.generate()
+    with Store.open(store_url) as store:
+        log = TrialLog(store)
+        trial = _trial(log, key)
+        entries = list(log.entries(trial.id))
+        assert len(entries) == SIZE
+        for entry in entries:
+            assert dict(zip(LOG_COLUMNS, entry.values(trial.id), strict=True)) == entry.row(trial.id)
+        assert [e.accepted for e in entries] == [i % 3 != 0 for i in range(SIZE)]
+        assert entries[-1].clock == float(SIZE - 1) and entries[0].clock is None
+        assert log.verify(trial.id).ok
