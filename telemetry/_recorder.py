@@ -213,7 +213,11 @@ class Telemetry:
         self.enabled = enabled
         self.series_interval = series_interval
         self._recorders: dict[str, ScopeRecorder] = {}
-        self._series: list[SeriesPoint] = []
+        # (time, scope, that scope's counters then gauges as (name, value) pairs) per snapshot:
+        # SeriesPoint rows are built from them at collect, after the simulation phase (a frozen
+        # dataclass costs several thousand instructions to build; a copy of a dict's items is
+        # one C call).
+        self._snapshots: list[tuple[float, str, list[tuple[str, float]]]] = []
         self._last_snapshot: float | None = None
 
     def recorder(self, scope: str) -> ScopeRecorder:
@@ -240,12 +244,19 @@ class Telemetry:
         if time == self._last_snapshot:
             return
         self._last_snapshot = time
-        append = self._series.append
+        append = self._snapshots.append
         for scope, recorder in self._recorders.items():
-            for name, value in recorder.counters.items():
-                append(SeriesPoint(scope, name, time, float(value)))
-            for name, value in recorder.gauges.items():
-                append(SeriesPoint(scope, name, time, float(value)))
+            counters, gauges = recorder.counters, recorder.gauges
+            if counters or gauges:
+                append((time, scope, [*counters.items(), *gauges.items()]))
+
+    def series(self) -> tuple[SeriesPoint, ...]:
+        """Every snapshot's points, in snapshot order, each scope's counters then its gauges."""
+        return tuple(
+            SeriesPoint(scope, name, time, float(value))
+            for time, scope, values in self._snapshots
+            for name, value in values
+        )
 
     def collect(self, declared: dict[str, tuple[Measure, ...]], *, final_time: float | None = None
                 ) -> RunTelemetry:
@@ -282,7 +293,7 @@ class Telemetry:
             for scope, recorder in self._recorders.items()
             for name, value in sorted(recorder.counters.items())
         }
-        return RunTelemetry(tuple(measures), tuple(summaries), tuple(self._series), counters)
+        return RunTelemetry(tuple(measures), tuple(summaries), self.series(), counters)
 
 
 def _finite_or_none(value: float | None) -> float | None:
