@@ -46,7 +46,7 @@ def test_overhead_is_relative_to_the_phase_with_telemetry_off() -> None:
 
 def test_the_child_collects_only_inside_the_phase_call() -> None:
     command = bench.phase_command("pilot", False, 101, "/tmp/out")
-    assert command[:5] == ["valgrind", "--tool=callgrind", "--collect-atstart=no",
+    assert command[:6] == ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no",
                            "--toggle-collect=_operator_call", "--callgrind-out-file=/tmp/out"]
     assert command[-6:] == ["--phase", "pilot", "--telemetry", "off", "--seed", "101"]
     assert operator.call.__name__ == "call" and type(operator.call).__name__ == "builtin_function_or_method"
@@ -61,3 +61,18 @@ def test_every_case_runs_its_phase_and_records_only_with_telemetry_on(case: str)
         assert host.n_actions > 0
         recorded[telemetry] = len(result.counters) + len(result.summaries)
     assert recorded[True] > 0 and recorded[False] == 0
+
+
+def test_the_handshake_says_ready_after_the_build_and_waits_for_a_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    read: list[str] = []
+
+    class Stdin:
+        def readline(self) -> str:
+            read.append(capsys.readouterr().out)  # what the child had said when it waited
+            return "go\n"
+
+    monkeypatch.setattr("sys.stdin", Stdin())
+    host = bench.one_phase("busy", True, 1, duration=1.0, handshake=True)
+    assert read == ["ready\n"]
+    assert host.env.now == 1.0
