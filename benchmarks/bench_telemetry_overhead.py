@@ -33,11 +33,14 @@ phase is run as ``operator.call(env.run, until)``, and nothing else in a run cal
 start-up, the imports, the host's build and the final collection are not counted; Python has no
 callgrind client requests, and toggling on a C symbol needs no compiled helper). The children
 run with ``PYTHONHASHSEED=0`` so that string hashing, and with it dict probing, is the same in
-every child: two runs of one arm then give the same count to within a few parts per million.
+every child. Counts still move a little between sittings (object addresses, and with them the
+hashing of objects by identity and the allocator's paths, differ): three counts of ``busy`` on
+were 664,694,134, 664,713,147 and 665,365,277 (0.1 % apart), two of the pilot on 1,114,224,693
+and 1,108,586,912 (0.5 %), which bounds what a single on/off ratio can resolve near +3 %.
 The children also start with instrumentation off (``--instr-atstart=no``), print ``ready`` once
 their host is built and wait; the parent then turns it on (``callgrind_control --instr=on PID``)
 and lets the phase run: the start-up, imports and build, uncounted anyway, then run a few times
-faster than instrumented (the count is the same: 664,694,134 for ``busy`` on either way).
+faster than instrumented.
 Instructions are not time (they leave out cache misses and branch mispredictions), but other
 processes cannot change them, so an on/off ratio of instruction counts can show a 3 % bound
 that CPU time cannot. Sizes are cut under valgrind (about 50x slower): ``busy`` for
