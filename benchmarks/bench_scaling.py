@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_scaling.py [--repeats R] [--quick]
 
-A market of N traders (1k, 10k, 100k) each sending the same number of requests (5), and a market
+A market of N traders (1k, 3k, 10k, 30k, 100k) each sending the same number of requests (5), and a market
 of 10k traders running for 2, 4, 8 and 16 requests each (duration).  The requests are the mix of
 bench_order_book.py (60% limit orders around a drifting mid, 25% cancels, 15% market orders),
 the cancels aimed at orders placed earlier, so the book grows deep: with more traders more
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tenth of every size (a smoke run)")
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
-    traders = [1_000 // scale, 10_000 // scale, 100_000 // scale]
+    traders = [n // scale for n in (1_000, 3_000, 10_000, 30_000, 100_000)]
     rounds = [2, 4, 8, 16]
     ok = axis("participants (5 requests each)", "traders", traders, [(n, 5) for n in traders], args.repeats)
     ok &= axis(f"duration ({10_000 // scale:,} traders)", "requests/trader", rounds,

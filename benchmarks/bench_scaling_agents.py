@@ -1,6 +1,6 @@
 """How the agents-only marketplace gate's costs grow: against the number of agents and against duration.
 
-    .venv/bin/python benchmarks/bench_scaling_agents.py [--repeats R] [--quick]
+    .venv/bin/python benchmarks/bench_scaling_agents.py [--repeats R] [--quick | --full]
 
 The scenario is examples/agents_gate.toml's (the ``agent_gate`` in front of an agents-only
 ``value_market``, 4 human market makers and 12 human ZI traders beside the agents) with
@@ -10,12 +10,17 @@ arriving at 0.01/s. An agent applies (identity and credential checked: Ed25519),
 exam (signature checked), and once admitted trades on the market and recertifies when due.
 Run through :func:`flagship.sandbox.run` in a child process per size (benchmarks/_scaling.py).
 
-* participants: 1k, 10k and 100k agents (``--quick``: 30, 100, 300), 10 simulated minutes
-  (about 6 arrivals each: apply, answer, then orders; sybils spoof from the start, so some are
-  revoked on probation);
-* duration: 3k agents for 10, 20, 40 and 80 simulated minutes (``--quick``: 100 agents for 5, 10
-  and 20 min); the longer runs reach probation's end, the deceptive agents' spoofing from 15 min
-  and its sanctions, and recertification at 30 min.
+* participants: 300, 1k, 3k and 10k agents (``--full``: issue 20's 1k, 10k and 100k; ``--quick``:
+  30, 100, 300), 10 simulated minutes (about 6 arrivals each: apply, answer, then orders; sybils
+  spoof from the start, so some are revoked on probation);
+* duration: 1k agents (``--full``: 3k) for 10, 20, 40 and 80 simulated minutes (``--quick``: 100
+  agents for 5, 10 and 20 min); the longer runs reach probation's end, the deceptive agents'
+  spoofing from 15 min and its sanctions, and recertification at 30 min.
+
+An agent costs about 1.6 ms of CPU per 10 simulated minutes (its Ed25519 identity and credential,
+its exam, its orders), so the default sizes take about a minute here and ``--full`` about four
+(the 100k run alone nearly three): four sizes a factor of about 3 apart give the fit two degrees
+of freedom, where ``--full``'s three sizes give it one (a wide interval).
 
 Prints wall time, CPU time and peak resident memory per run and the fitted growth exponents of
 CPU time and of the memory the run added, with 95 % intervals, PASS/FAIL against 1.1.
@@ -109,20 +114,24 @@ def scenario(agents: int, minutes: int) -> dict[str, Any]:
     }
 
 
-def sizes(quick: bool) -> tuple[list[int], int, list[int]]:
+def sizes(quick: bool, full: bool = False) -> tuple[list[int], int, list[int]]:
     """(agents on the participants axis, agents on the duration axis, minutes on the duration axis)."""
     if quick:
         return [30, 100, 300], 100, [5, 10, 20]
-    return [1_000, 10_000, 100_000], 3_000, [10, 20, 40, 80]
+    if full:
+        return [1_000, 10_000, 100_000], 3_000, [10, 20, 40, 80]
+    return [300, 1_000, 3_000, 10_000], 1_000, [10, 20, 40, 80]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeats", type=int, default=1, help="runs per size (medians)")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    size.add_argument("--full", action="store_true", help="issue 20's sizes: up to 100k agents (minutes)")
     parser.add_argument("--axis", choices=("participants", "duration", "both"), default="both")
     args = parser.parse_args(argv)
-    agents, duration_agents, minutes = sizes(args.quick)
+    agents, duration_agents, minutes = sizes(args.quick, args.full)
     # Imported here, so that the forked children start with the mechanisms and populations loaded.
     import flagship.sandbox  # noqa: F401
 

@@ -1,6 +1,6 @@
 """How the emergency AI-regulator vote's costs grow: against registered citizens and against duration.
 
-    .venv/bin/python benchmarks/bench_scaling_vote.py [--repeats R] [--quick]
+    .venv/bin/python benchmarks/bench_scaling_vote.py [--repeats R] [--quick | --full]
 
 The scenario is examples/emergency_vote.toml's default arm (an incident at t = 600 s convenes a
 stratified panel of 40, which deliberates 30 min and votes for 30 min; the decision binds until
@@ -13,9 +13,14 @@ representativeness), and the citizens' measures (the electorate's counterfactual
 
 * participants: 1k, 10k, 100k and 1M citizens (``--quick``: 200 to 2k), 4 simulated hours;
 * the same with the whole electorate convened (the example's whole_electorate arm): every
-  citizen casts a ballot, and the count reads them all;
-* duration: 10k citizens (``--quick``: 500), an incident every hour for 4, 8, 16, 32
-  and 64 hours (so 4 to 64 votes, besides renewals).
+  citizen casts a ballot, and the count reads them all: 1k, 3k, 10k, 30k and 100k citizens
+  (``--full``: 1k, 10k, 100k and 1M);
+* duration: 10k citizens (``--quick``: 500), an incident every hour for 4, 8, 16 and 32 hours
+  (``--full``: and 64), so 4 to 32 votes, besides renewals.
+
+The default sizes take about a minute here (the 1M-citizen panel run about half of it); a
+whole-electorate run costs about ten times a panel run of the same size, so ``--full``, with a
+1M electorate, takes about four.
 
 Prints wall time, CPU time and peak resident memory per run and the fitted growth exponents of
 CPU time and of the memory the run added, with 95 % intervals, PASS/FAIL against 1.1.
@@ -36,6 +41,8 @@ from _scaling import measure, report
 
 HOUR = 3600.0
 PARTICIPANTS_HOURS = 4
+ISSUE_SIZES = [1_000, 10_000, 100_000, 1_000_000]
+"""Issue 20's sizes: an emergency vote with up to 1M registered citizens."""
 
 
 def scenario(citizens: int, hours: int, *, hourly: bool, convening: str = "panel") -> dict[str, Any]:
@@ -113,20 +120,25 @@ def scenario(citizens: int, hours: int, *, hourly: bool, convening: str = "panel
     }
 
 
-def sizes(quick: bool) -> tuple[list[int], int, list[int]]:
-    """(citizens on the participants axis, citizens on the duration axis, hours on the duration axis)."""
+def sizes(quick: bool, full: bool = False) -> tuple[list[int], list[int], int, list[int]]:
+    """(citizens on the panel axis, on the whole-electorate axis and on the duration axis, and
+    hours on the duration axis)."""
     if quick:
-        return [200, 600, 2_000], 500, [2, 4, 8]
-    return [1_000, 10_000, 100_000, 1_000_000], 10_000, [4, 8, 16, 32, 64]
+        return [200, 600, 2_000], [200, 600, 2_000], 500, [2, 4, 8]
+    if full:
+        return ISSUE_SIZES, ISSUE_SIZES, 10_000, [4, 8, 16, 32, 64]
+    return ISSUE_SIZES, [1_000, 3_000, 10_000, 30_000, 100_000], 10_000, [4, 8, 16, 32]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeats", type=int, default=1, help="runs per size (medians)")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    size.add_argument("--full", action="store_true", help="a 1M whole electorate and 64 hours (minutes)")
     parser.add_argument("--axis", choices=("participants", "electorate", "duration", "both"), default="both")
     args = parser.parse_args(argv)
-    citizens, duration_citizens, hours = sizes(args.quick)
+    citizens, electorate, duration_citizens, hours = sizes(args.quick, args.full)
     # Imported here, so that the forked children start with the mechanisms and populations loaded.
     import flagship.sandbox  # noqa: F401
 
@@ -145,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 partial(scenario, n, PARTICIPANTS_HOURS, hourly=False, convening="electorate"),
                 args.repeats,
             )
-            for n in citizens
+            for n in electorate
         ]
         ok &= report(
             f"whole electorate convened (registered citizens, {PARTICIPANTS_HOURS} h, one incident)",

@@ -131,12 +131,14 @@ _OPS = st.lists(
 )
 
 
-@given(ops=_OPS)
+@given(ops=_OPS, sampled=st.booleans())
 @settings(max_examples=150, deadline=None)
 def test_batched_counts_and_handles_record_what_one_update_per_call_would(
-        ops: list[tuple[str, str, float]]) -> None:
-    """Differential: the recorder (unit counts batched, handles) against a plain dict per call."""
-    telemetry = Telemetry(None)
+        ops: list[tuple[str, str, float]], sampled: bool) -> None:
+    """Differential: the recorder (unit counts batched, handles) against a plain dict per call.
+
+    ``sampled``: with a series sampler the counter handle appends to the pending list directly."""
+    telemetry = Telemetry(simpy.Environment(), series_interval=1.0) if sampled else Telemetry(None)
     rec = telemetry.recorder("m")
     counters: dict[str, float] = {}
     gauges: dict[str, float] = {}
@@ -173,6 +175,13 @@ def test_off_handles_drop_what_they_are_given() -> None:
     rec.measure("fill_ratio", 0.5)
     result = telemetry.collect(DECLARED)
     assert result.summaries == () and result.counters == {} and result.series == ()
+
+
+def test_the_counter_handle_is_a_c_append_only_when_a_sampler_folds() -> None:
+    sampled = Telemetry(simpy.Environment(), series_interval=1.0).recorder("m")
+    assert not hasattr(sampled.counter("orders").func, "__code__")  # the pending list's append
+    for telemetry in (Telemetry(None), Telemetry(simpy.Environment())):
+        assert telemetry.recorder("m").counter("orders").func.__name__ == "count"
 
 
 @pytest.mark.parametrize("through", ["count", "handle"])
