@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -43,12 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from flagship.mechanisms import InputError, Problem
-from flagship.sandbox._live._connections import ConnectionLimits
-from flagship.sandbox._live._engine_api import EngineOptions
 from flagship.sandbox._live._sequencer import Engine
 from flagship.sandbox._live._split import WorkerLink
 
-__all__ = ["WORKER_MODULE", "WorkerArgs", "serve_split", "worker_main"]
+__all__ = ["WORKER_MODULE", "WorkerArgs", "serve_split"]
 
 _log = logging.getLogger("flagship.live")
 
@@ -56,7 +53,6 @@ WORKER_MODULE = "flagship.sandbox._live._worker_main"
 """What a worker process runs (``python -m``)."""
 STATE_TICK = 0.25
 """Seconds between checks of the writer's readiness (it changes with time after a failed commit)."""
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 RESTART_PAUSE = 1.0
 """Seconds before a worker that died is started again."""
 STOP_TIMEOUT = 20.0
@@ -125,49 +121,3 @@ def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _die_with_sequencer(sequencer: int) -> None:
-    """Linux: this process gets SIGKILL when the sequencer dies, so no orphan keeps the port open
-    (a restarted server could not bind it). Elsewhere the link's end stops the worker instead."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != sequencer:  # it died before the line above took effect
-        raise SystemExit(1)
-
-
-def worker_main(args: WorkerArgs) -> None:
-    """One worker: its replica behind the app, served by uvicorn on the inherited socket."""
-    _die_with_sequencer(int(args["sequencer"]))
-    import uvicorn  # noqa: PLC0415 - only a server needs it
-
-    from flagship.sandbox._live._app import create_app  # noqa: PLC0415 - the app imports this module's peers
-    from flagship.sandbox._live._connections import guarded_protocol  # noqa: PLC0415
-    from flagship.sandbox._live._logs import configure_logging  # noqa: PLC0415
-    from flagship.sandbox._live._protocol import http_protocol  # noqa: PLC0415
-    from flagship.sandbox._live._replica import Replica  # noqa: PLC0415
-    from flagship.sandbox._live._scenario import load_live_scenario, shadow_scenario  # noqa: PLC0415
-    from flagship.telemetry import Store  # noqa: PLC0415
-    from flagship.telemetry._trial_log import CheckpointKey, TrialLog, key_path  # noqa: PLC0415
-
-    configure_logging(args["log_format"])
-    live = load_live_scenario(args["scenario"], args["overrides"], arm=args["arm"])
-    store = Store.open(args["db"])
-    try:
-        log = TrialLog(store)
-        trial = log.trial(args["trial"])
-        key = CheckpointKey.load(key_path(Path(args["key_dir"]), trial.id))
-        replica = Replica(live.resolved, trial, log, key, link=args["link"], number=int(args["number"]),
-                          options=EngineOptions(idempotency_window=int(args["idempotency_window"])),
-                          shadow=shadow_scenario(trial, args["shadow"]) if args["shadow"] else None)
-        limits = ConnectionLimits.model_validate(args["connections"])
-        level = "info" if args["access_log"] else "warning"
-        config = uvicorn.Config(create_app(replica, spec=live.spec), log_level=level,
-                                access_log=bool(args["access_log"]), ws="none", lifespan="on",
-                                http=guarded_protocol(http_protocol(), limits),
-                                h11_max_incomplete_event_size=limits.max_header_bytes + 1,
-                                timeout_graceful_shutdown=10, log_config=None)
-        listener = socket.socket(fileno=int(args["fd"]))
-        uvicorn.Server(config).run(sockets=[listener])
-    finally:
-        store.close()
