@@ -395,7 +395,8 @@ class Population(_Participant, ABC, Generic[P]):
         self.ctx = ctx
 
     def start(self) -> None:
-        """Start one arrival process per participant (unless the arrival process is ``none``)."""
+        """Start every participant's arrivals (unless the arrival process is ``none``): Poisson ones
+        as a chain of timeouts each (``_chains``), periodic ones as a SimPy process each."""
         arrival = self.ctx.arrival
         if arrival.process == "none" or self.ctx.count == 0:
             return

@@ -1,8 +1,8 @@
 """Poisson arrivals and timers as chains of SimPy timeouts with callbacks, not a SimPy process each.
 
 A process pays a generator resume (SimPy's ``Process._resume``, the generator's ``send``) on
-every event it waits for, and a completion event when it ends; at one process per participant
-that was a sixth of a full-stack simulation outside the mechanisms. A chain schedules the same
+every event it waits for, and a completion event when it ends: at one process per participant
+and per timer, paid on every arrival of every participant. A chain schedules the same
 events in the same order: a start event of URGENT priority where ``env.process`` scheduled its
 ``Initialize``, then each timeout at the point the generator created it (after the arrival's
 ``act``, before anything later), so same-time ties, the random draws and every stored digest
