@@ -16,10 +16,20 @@ replications on a process pool of all cores, each run stored in a fresh SQLite f
 in seconds.
 
     python benchmarks/bench_full_stack.py
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python benchmarks/bench_full_stack.py --only run [--arm ARM]
+
+``--only run`` builds, starts and simulates the arm's first 3 seeds and prints nothing;
+``--only setup`` builds and starts them without simulating (``env.run``).  Under valgrind the difference
+of the two instruction counts is the simulation phase's, a figure that other processes on a
+shared machine do not disturb (wall time here is mostly theirs); a fixed ``PYTHONHASHSEED``
+keeps string hashing, and so the count, the same from run to run.
 """
 
 from __future__ import annotations
 
+import argparse
+import gc
 import os
 import statistics
 import sys
@@ -53,7 +63,29 @@ def simulate(armed: ResolvedScenario, seed: int) -> tuple[int, float]:
     return host.n_actions, elapsed
 
 
+def only(phase: str, arm: str) -> None:
+    """Build and start (and with ``phase == "run"`` simulate) the arm's seeds; no output."""
+    # No collection anywhere: a run's state left for the next build to scan would count against
+    # the simulation (the pilot's own phase collects nothing under quiet_gc either).
+    gc.disable()
+    pilot = load_scenario(PILOT)
+    armed = pilot.with_arm(arm)
+    for seed in range(pilot.scenario.seed, pilot.scenario.seed + SEEDS):
+        host = build_host(armed, seed)
+        host.start()
+        if phase == "run":
+            with quiet_gc():
+                host.env.run(until=armed.scenario.duration)
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["run", "setup"], help="for callgrind: one phase, no output")
+    parser.add_argument("--arm", default="full_stack", help="with --only: the arm")
+    args = parser.parse_args()
+    if args.only:
+        only(args.only, args.arm)
+        return
     pilot = load_scenario(PILOT)
     base = pilot.scenario.seed
     print(f"{PILOT.name}: {pilot.scenario.duration:.0f} sim seconds per replication, "

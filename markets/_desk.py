@@ -227,15 +227,17 @@ class OrderDesk:
         if (type(payload) is not dict and not isinstance(payload, Mapping)) or \
                 not MODIFY_KEYS.issuperset(payload):
             return self.reject(CommonReason.INVALID_PAYLOAD, "expected {order_id, qty?, price?}")
-        client = client_id(payload.get("order_id"))
-        if client is None:
-            return self.reject(MarketReason.INVALID_ID, BAD_ID)
+        client = payload.get("order_id")
+        if type(client) is not int or not -MAX_ID <= client < MAX_ID:
+            client = client_id(client)
+            if client is None:
+                return self.reject(MarketReason.INVALID_ID, BAD_ID)
         raw_qty, raw_price = payload.get("qty"), payload.get("price")
         if raw_qty is None and raw_price is None:
             return self.reject(CommonReason.INVALID_PAYLOAD, "modify: give qty, price or both")
         qty = price = None
         if raw_price is not None:
-            price = integer(raw_price)
+            price = raw_price if type(raw_price) is int else integer(raw_price)
             if price is None or price < 1:
                 return self.reject(MarketReason.INVALID_PRICE, "price: expected an integer >= 1 (ticks)")
         if raw_qty is not None:
@@ -267,15 +269,19 @@ class OrderDesk:
         order.filled += filled
         if len(book.stp_log) != self._stp_seen:
             self._after_stp()
-        view = book.order(oid)
-        if view is None:
+            view = book.order(oid)
+            resting = 0 if view is None else view.qty
+        else:
+            # Without self-trade prevention the book rests what was not filled, as order() counts
+            # it too (asking the book for a view of the order cost a tenth of a modify).
+            resting = order.remaining - filled
+        if not resting:
             self._forget(oid, order)
             if order.filled >= order.qty:
                 ledger.fill_time_n += 1
                 ledger.fill_time_sum += now - order.placed
-            resting = 0
         else:
-            order.remaining = resting = view.qty
+            order.remaining = resting
         bid, ask = self.mark_spread(now)
         effects: dict[str, Any] = {"fills": fill_effects, "resting": resting, "bid": bid, "ask": ask}
         for accepted in self._accepted_hooks:

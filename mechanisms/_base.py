@@ -15,14 +15,14 @@ Lifecycle of a mechanism in any driver (sandbox, live server, replay, conformanc
    declared measure.
 
 A population has the same lifecycle without ``handle``: ``start()`` launches its
-participants (by default one SimPy process per participant arriving by the
+participants (by default one chain of SimPy timeouts per participant, see ``_chains``, arriving by the
 declared arrival process, each arrival calling :meth:`Population.act`).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
@@ -166,8 +166,11 @@ class Context:
 
     def call_at(self, when: float, callback: Callable[..., object], *args: Any) -> Timer:
         """Run ``callback(*args)`` at simulated time ``when`` (now, if ``when`` has passed)."""
+        # Imported here: importing flagship.mechanisms (a live client, the CLI) loads no SimPy.
+        from flagship.mechanisms._chains import start_timer  # noqa: PLC0415
+
         timer = Timer(max(float(when), self.now))
-        self.env.process(self._run_timer(timer, callback, args))
+        start_timer(self.env, timer, callback, args)
         return timer
 
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Timer:
@@ -175,15 +178,6 @@ class Context:
         if not delay >= 0:  # also refuses NaN
             raise ContractError(f"{self.name}: call_later: expected a delay >= 0, got {delay!r}")
         return self.call_at(self.now + delay, callback, *args)
-
-    def _run_timer(self, timer: Timer, callback: Callable[..., object],
-                   args: tuple[Any, ...]) -> Generator[Any, Any, None]:
-        # A process per timer (not a bare timeout callback) keeps the SimPy event order, and so
-        # every stored run's digest, exactly as the wings' own timer processes had it.
-        yield self.env.timeout(timer.when - self.now)
-        if not timer.cancelled:
-            timer.fired = True
-            callback(*args)
 
     def publish(self, event: Event) -> None:
         """Stamp ``event`` with the current time and this owner's name, then publish it.
@@ -386,9 +380,6 @@ def _no_target(population: str) -> Submit:
 
 P = TypeVar("P", bound=BaseModel)
 
-_ARRIVAL_BATCH = 64  # exponential gaps drawn per numpy call: one call per 64 arrivals
-
-
 class Population(_Participant, ABC, Generic[P]):
     """A model of participants: how many, how they arrive, what they do.
 
@@ -404,7 +395,8 @@ class Population(_Participant, ABC, Generic[P]):
         self.ctx = ctx
 
     def start(self) -> None:
-        """Start one arrival process per participant (unless the arrival process is ``none``)."""
+        """Start every participant's arrivals (unless the arrival process is ``none``): Poisson ones
+        as a chain of timeouts each (``_chains``), periodic ones as a SimPy process each."""
         arrival = self.ctx.arrival
         if arrival.process == "none" or self.ctx.count == 0:
             return
@@ -413,8 +405,11 @@ class Population(_Participant, ABC, Generic[P]):
         if arrival.process == "poisson":
             if arrival.rate is None:
                 raise ContractError(f"population {self.ctx.name!r}: poisson arrivals need a rate")
+            from flagship.mechanisms._chains import PoissonArrivals  # noqa: PLC0415 (no SimPy on import)
+
+            act = self.act
             for participant in range(self.ctx.count):
-                env.process(self._poisson(participant, 1.0 / arrival.rate, arrival.start, rng))
+                PoissonArrivals(env, act, participant, 1.0 / arrival.rate, arrival.start, rng)
         else:
             if arrival.interval is None:
                 raise ContractError(f"population {self.ctx.name!r}: periodic arrivals need an interval")
@@ -423,17 +418,6 @@ class Population(_Participant, ABC, Generic[P]):
                 env.process(
                     self._periodic(participant, arrival.interval, arrival.start + float(phases[participant]))
                 )
-
-    def _poisson(self, participant: int, mean_gap: float, start: float, rng: np.random.Generator) -> Any:
-        env = self.ctx.env
-        act = self.act
-        timeout = env.timeout
-        if start > 0:
-            yield timeout(start)
-        while True:
-            for gap in rng.exponential(mean_gap, _ARRIVAL_BATCH).tolist():
-                yield timeout(gap)
-                act(participant)
 
     def _periodic(self, participant: int, interval: float, first: float) -> Any:
         env = self.ctx.env

@@ -188,9 +188,11 @@ class Traders(Population[Any]):
         """Move a live order to ``price`` (the engine's modify: back of the queue, may trade)."""
         outcome = self._submit(participant, live.side, "modify", {"order_id": live.order_id, "price": price})
         if outcome.accepted:
-            self._note_touch(outcome)
+            effects = outcome.effects  # _note_touch, inline: most arrivals of most traders reprice
+            self.bid = effects.get("bid")
+            self.ask = effects.get("ask")
             live.price = price
-            live.remaining = int(outcome.effects.get("resting", 0))
+            live.remaining = int(effects.get("resting", 0))
             if not live.remaining and live in self._live[participant]:
                 self._live[participant].remove(live)
         return outcome

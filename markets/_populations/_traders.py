@@ -152,7 +152,7 @@ class ZITraders(Traders):
         params: ZIParams = self.params
         amount = self._amount[participant]
         size = params.tick_size
-        if self.is_buyer(participant):
+        if participant < self._buyers:  # is_buyer, inline: this runs at every arrival
             side = "buy"
             low, high = min(params.price_floor, amount), amount
         else:
@@ -160,7 +160,7 @@ class ZITraders(Traders):
             low, high = amount, max(params.price_ceiling, amount)
         # On-tick prices within [low, high]: never a bid above value nor an ask below cost.
         price = int(self.ctx.rng.integers(-(-low // size), high // size + 1)) * size
-        live = self.live(participant)
+        live = self._live[participant]
         if live:
             self.reprice(participant, live[0], price)
         else:

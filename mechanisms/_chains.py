@@ -1,0 +1,105 @@
+"""Poisson arrivals and timers as chains of SimPy timeouts with callbacks, not a SimPy process each.
+
+A process pays a generator resume (SimPy's ``Process._resume``, the generator's ``send``) on
+every event it waits for, and a completion event when it ends: at one process per participant
+and per timer, paid on every arrival of every participant. A chain schedules the same
+events in the same order: a start event of URGENT priority where ``env.process`` scheduled its
+``Initialize``, then each timeout at the point the generator created it (after the arrival's
+``act``, before anything later), so same-time ties, the random draws and every stored digest
+are what the processes gave. What differs: no event marks the end of a timer (nobody waited
+on it), and an exception raised by ``act`` or a timer's callback leaves ``env.run`` at once,
+itself, instead of as a copy one step later.
+
+Lifecycle: built once (at a population's ``start`` or a ``call_at``); from then on it lives on
+the environment's queue, one pending event at a time, until its last event (a timer) or for
+the rest of the run (arrivals).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from simpy.events import URGENT, Event
+
+if TYPE_CHECKING:
+    import simpy
+
+    from flagship.mechanisms._base import Timer
+
+__all__ = ["ARRIVAL_BATCH", "PoissonArrivals", "start_timer"]
+
+ARRIVAL_BATCH = 64  # exponential gaps drawn per numpy call: one call per 64 arrivals
+
+
+class _Begin(Event):
+    """What ``env.process`` schedules first (SimPy's ``Initialize``), calling ``callback`` instead
+    of resuming a generator."""
+
+    def __init__(self, env: simpy.Environment, callback: Callable[[Event], None]) -> None:
+        # Initialize's own fields, set as it sets them (it, too, skips Event.__init__).
+        self.env = env
+        self.callbacks = [callback]
+        self._value: Any = None
+        self._ok = True
+        env.schedule(self, URGENT)
+
+
+class PoissonArrivals:
+    """One participant's arrivals: ``act(participant)`` at the events of a Poisson process.
+
+    Draws exponential gaps of mean ``mean_gap`` from ``rng``, ``ARRIVAL_BATCH`` at a time,
+    exactly when the former per-participant generator drew them (at its first wait and after
+    every ``ARRIVAL_BATCH``-th arrival), so the shared stream is consumed in the same order.
+    """
+
+    __slots__ = ("_act", "_arrive_cb", "_gaps", "_mean_gap", "_participant", "_rng", "_start", "_timeout")
+
+    def __init__(self, env: simpy.Environment, act: Callable[[int], None], participant: int,
+                 mean_gap: float, start: float, rng: np.random.Generator) -> None:
+        self._act = act
+        self._participant = participant
+        self._mean_gap = mean_gap
+        self._start = start
+        self._rng = rng
+        self._timeout = env.timeout
+        self._gaps: list[float] = []  # the batch's gaps still to wait, last first
+        self._arrive_cb = self._arrive  # bound once: appended to every timeout
+        _Begin(env, self._begin)
+
+    def _begin(self, _: Event) -> None:
+        if self._start > 0:
+            self._timeout(self._start).callbacks.append(self._first)
+        else:
+            self._wait()
+
+    def _first(self, _: Event) -> None:
+        self._wait()
+
+    def _wait(self) -> None:
+        gaps = self._gaps
+        if not gaps:
+            batch = self._rng.exponential(self._mean_gap, ARRIVAL_BATCH).tolist()
+            batch.reverse()
+            gaps.extend(batch)
+        self._timeout(gaps.pop()).callbacks.append(self._arrive_cb)
+
+    def _arrive(self, _: Event) -> None:
+        self._act(self._participant)
+        self._wait()
+
+
+def start_timer(env: simpy.Environment, timer: Timer, callback: Callable[..., object],
+                args: tuple[Any, ...]) -> None:
+    """Run ``callback(*args)`` at ``timer.when`` unless the timer is cancelled by then."""
+
+    def wait(_: Event) -> None:
+        env.timeout(timer.when - float(env.now)).callbacks.append(fire)
+
+    def fire(_: Event) -> None:
+        if not timer.cancelled:
+            timer.fired = True
+            callback(*args)
+
+    _Begin(env, wait)
