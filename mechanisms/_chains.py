@@ -18,7 +18,7 @@ the rest of the run (arrivals).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from simpy.events import URGENT, Event
@@ -26,7 +26,6 @@ from simpy.events import URGENT, Event
 if TYPE_CHECKING:
     import simpy
 
-    from flagship.mechanisms._base import Timer
 
 __all__ = ["ARRIVAL_BATCH", "PoissonArrivals", "start_timer"]
 
@@ -90,7 +89,16 @@ class PoissonArrivals:
         self._wait()
 
 
-def start_timer(env: simpy.Environment, timer: Timer, callback: Callable[..., object],
+class _Timer(Protocol):
+    """What a chain needs of :class:`~flagship.mechanisms._base.Timer` (named, not imported:
+    the base imports this module)."""
+
+    when: float
+    cancelled: bool
+    fired: bool
+
+
+def start_timer(env: simpy.Environment, timer: _Timer, callback: Callable[..., object],
                 args: tuple[Any, ...]) -> None:
     """Run ``callback(*args)`` at ``timer.when`` unless the timer is cancelled by then."""
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flagship.mechanisms import (
+    CommitOutcomeUnknownError,
     ContractError,
     Mechanism,
     Outcome,
@@ -200,16 +201,19 @@ class Replica:
         await self._joined
 
     async def stop(self) -> None:
-        """Close the link (pending submits fail: the writer may still commit them; a retry tells)."""
+        """Close the link (a submit still unanswered gets 503 OUTCOME_UNKNOWN: a retry tells)."""
         self.status = "stopped"
         if self._link is not None:
             self._link.close()
         self._fail_pending()
 
     def _fail_pending(self) -> None:
+        # Sent, unanswered: the writer may have committed them before the link closed.
         for future in self._pending.values():
             if not future.done():
-                future.set_exception(ShuttingDownError("the link to the sequencer closed"))
+                future.set_exception(CommitOutcomeUnknownError(
+                    "the sequencer went away before answering: the action may have been committed; "
+                    "retry with the same Idempotency-Key to learn its outcome"))
 
     def _diverged(self, error: ContractError) -> None:
         """This replica's replay of a commit diverged from the log (a bug): it serves no more."""
