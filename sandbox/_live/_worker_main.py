@@ -1,4 +1,7 @@
-"""``python -m flagship.sandbox._live._worker_main ARGS``: one worker of a split server (:mod:`._workers`).
+"""``python -m flagship.sandbox._live._worker_main N``: worker N of a split server (:mod:`._workers`).
+
+Its arguments come in the environment (:data:`~._workers.ARGS_VARIABLE`, JSON), not on the
+command line, which every local user can read.
 
 A module of its own, which the package never imports: it imports the app, and the app imports
 :mod:`._workers` (which only names this module), so neither runs twice nor imports the other.
@@ -23,7 +26,7 @@ from flagship.sandbox._live._logs import configure_logging
 from flagship.sandbox._live._protocol import http_protocol
 from flagship.sandbox._live._replica import Replica
 from flagship.sandbox._live._scenario import load_live_scenario, shadow_scenario
-from flagship.sandbox._live._workers import WorkerArgs
+from flagship.sandbox._live._workers import ARGS_VARIABLE, WorkerArgs
 from flagship.telemetry import Store
 from flagship.telemetry._trial_log import CheckpointKey, TrialLog, key_path
 
@@ -69,4 +72,4 @@ def worker_main(args: WorkerArgs) -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    worker_main(json.loads(sys.argv[1]))
+    worker_main(json.loads(os.environ.pop(ARGS_VARIABLE)))

@@ -45,16 +45,21 @@ from flagship.mechanisms import InputError, Problem
 from flagship.sandbox._live._sequencer import Engine
 from flagship.sandbox._live._split import WorkerLink
 
-__all__ = ["WORKER_MODULE", "WorkerArgs", "serve_split"]
+__all__ = ["ARGS_VARIABLE", "WORKER_MODULE", "WorkerArgs", "serve_split"]
 
 _log = logging.getLogger("flagship.live")
 
 WORKER_MODULE = "flagship.sandbox._live._worker_main"
-"""What a worker process runs (``python -m``)."""
+"""What a worker process runs (``python -m``, with its number as the argument)."""
+ARGS_VARIABLE = "FLAGSHIP_WORKER_ARGS"
+"""The environment variable that carries a worker's :data:`WorkerArgs` as JSON."""
 STATE_TICK = 0.25
 """Seconds between checks of the writer's readiness (it changes with time after a failed commit)."""
 RESTART_PAUSE = 1.0
-"""Seconds before a worker that died is started again."""
+"""Seconds before a worker that died is started again (doubling, up to :data:`MAX_RESTART_PAUSE`,
+while it dies within :data:`QUICK_EXIT` seconds of its start)."""
+MAX_RESTART_PAUSE = 30.0
+QUICK_EXIT = 10.0
 STOP_TIMEOUT = 20.0
 """Seconds the workers have to drain before they are killed."""
 
@@ -88,6 +93,8 @@ async def _serve(engine: Engine, count: int, listener: socket.socket, path: str,
     await link.serve(path)
     base = {**args, "link": path, "fd": listener.fileno(), "sequencer": os.getpid()}
     processes = [_start(base, number, listener) for number in range(count)]
+    started = [time.monotonic()] * count
+    pauses = [RESTART_PAUSE / 2] * count
     try:
         while not stopping.is_set():
             link.publish_state()
@@ -95,9 +102,14 @@ async def _serve(engine: Engine, count: int, listener: socket.socket, path: str,
                 await asyncio.wait_for(stopping.wait(), STATE_TICK)
             for number, process in enumerate(processes):
                 if process.poll() is not None and not stopping.is_set():
-                    _log.error("worker %d exited (%s); starting it again", number, process.returncode)
-                    await asyncio.sleep(RESTART_PAUSE)
+                    # one that keeps dying at once (a broken store, a bad key) is retried ever less often
+                    quick = time.monotonic() - started[number] < QUICK_EXIT
+                    pauses[number] = min(MAX_RESTART_PAUSE, pauses[number] * 2) if quick else RESTART_PAUSE
+                    _log.error("worker %d exited (%s); starting it again in %g s", number,
+                               process.returncode, pauses[number])
+                    await asyncio.sleep(pauses[number])
                     processes[number] = _start(base, number, listener)
+                    started[number] = time.monotonic()
     finally:
         await asyncio.to_thread(_stop_all, processes)
         await link.close()
@@ -105,9 +117,11 @@ async def _serve(engine: Engine, count: int, listener: socket.socket, path: str,
 
 
 def _start(base: WorkerArgs, number: int, listener: socket.socket) -> subprocess.Popen[bytes]:
-    arguments = json.dumps({**base, "number": number})
-    command = [sys.executable, "-m", WORKER_MODULE, arguments]
-    return subprocess.Popen(command, pass_fds=(listener.fileno(),))
+    # In the environment, not on the command line: the store's URL may hold a password, and any
+    # local user can read a process's command line (its environment only its owner).
+    environment = {**os.environ, ARGS_VARIABLE: json.dumps({**base, "number": number})}
+    command = [sys.executable, "-m", WORKER_MODULE, str(number)]
+    return subprocess.Popen(command, pass_fds=(listener.fileno(),), env=environment)
 
 
 def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
