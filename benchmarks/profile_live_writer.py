@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import io
 import json
@@ -31,7 +32,7 @@ import pstats
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,16 @@ def writer_cpu(engine: Engine) -> dict[str, float]:
     return parts
 
 
+@contextlib.contextmanager
+def _counting(profile: cProfile.Profile, *, on: bool = True) -> Iterator[None]:
+    """Switch ``profile`` on (or, with ``on=False``, off) for the block, and back after it."""
+    (profile.enable if on else profile.disable)()
+    try:
+        yield
+    finally:
+        (profile.disable if on else profile.enable)()
+
+
 def profiled(engine: Engine) -> tuple[cProfile.Profile, cProfile.Profile]:
     """Wrap the writer's batch step and its commit with one profiler each (see the module docstring)."""
     # CPU time, not wall: the commit's fsync waits are no cost to the writer's core.
@@ -114,25 +125,16 @@ def profiled(engine: Engine) -> tuple[cProfile.Profile, cProfile.Profile]:
     append, write = durable.append, durable._append
 
     async def step_profiled(items: Any, target: float) -> None:
-        apply.enable()
-        try:
+        with _counting(apply):
             await step(items, target)
-        finally:
-            apply.disable()
 
     async def append_unprofiled(entries: Any, checkpoint: Any) -> None:
-        apply.disable()
-        try:
+        with _counting(apply, on=False):  # the commit is the other profiler's
             await append(entries, checkpoint)
-        finally:
-            apply.enable()
 
     def write_profiled(entries: Any, checkpoint: Any) -> None:
-        commit.enable()
-        try:
+        with _counting(commit):
             write(entries, checkpoint)
-        finally:
-            commit.disable()
 
     engine._apply_and_commit = step_profiled  # type: ignore[method-assign]
     durable.append = append_unprofiled  # type: ignore[method-assign]
