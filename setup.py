@@ -42,7 +42,11 @@ def _say(message: str) -> None:
 
 def _mypyc_extensions() -> list[Extension]:
     """The engine's extension modules, or [] (with a line saying why) to install it pure."""
-    if os.environ.get(PURE_ENV, "") not in ("", "0"):
+    value = os.environ.get(PURE_ENV, "").strip().lower()
+    if value not in ("", "0", "false", "no", "1", "true", "yes"):  # as flagship.markets._engine reads it
+        sys.exit(f"flagship-sandbox: {PURE_ENV}: expected 1 (the pure-Python engine) or 0 (the compiled "
+                 f"one), got {os.environ[PURE_ENV]!r}")
+    if value in ("1", "true", "yes"):
         _say(f"{PURE_ENV} is set: installing the pure-Python order book engine")
         return []
     try:

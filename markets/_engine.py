@@ -6,7 +6,8 @@ the sources alone.  Both engines are the same code and must behave identically (
 tests run on both, see :func:`load_pure_book`).
 
 Lifecycle: ``flagship.markets`` calls :func:`select_engine` first, before any module of the
-package imports the book.  With ``FLAGSHIP_PURE_PYTHON=1`` (or any value but ``""``/``0``) it
+package imports the book.  With ``FLAGSHIP_PURE_PYTHON=1`` (``true``/``yes`` too; ``0``, ``false``,
+``no`` or unset keep the compiled engine; any other value is refused with an InputError) it
 loads the two sources under their own names, so every importer gets the pure engine even where
 a compiled one is installed; so it does when a compiled module is older than its source (an
 editable install edited since: ``pip install -e .`` again rebuilds it).  :data:`ENGINE`
@@ -22,6 +23,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from flagship.mechanisms._errors import InputError, Problem
+
 __all__ = ["ENGINE", "PURE_ENV", "engine_of", "load_pure_book", "pure_forced", "select_engine"]
 
 PURE_ENV = "FLAGSHIP_PURE_PYTHON"
@@ -31,9 +34,20 @@ _ENGINE_MODULES = ("_book_state", "_book")  # dependency order: _book imports _b
 _PURE_PACKAGE = f"{_PACKAGE}._pure_engine"  # where load_pure_book puts its copies
 
 
+# The values setup.py accepts too: a typo must not silently pick an engine.
+_PURE_YES = ("1", "true", "yes")
+_PURE_NO = ("", "0", "false", "no")
+
+
 def pure_forced() -> bool:
-    """True when the environment asks for the pure-Python engine."""
-    return os.environ.get(PURE_ENV, "") not in ("", "0")
+    """True when the environment asks for the pure-Python engine (InputError on any other value)."""
+    value = os.environ.get(PURE_ENV, "").strip().lower()
+    if value in _PURE_YES:
+        return True
+    if value in _PURE_NO:
+        return False
+    raise InputError(Problem(PURE_ENV, f"expected 1 (the pure-Python engine) or 0 (the compiled one), "
+                                       f"got {os.environ[PURE_ENV]!r}"))
 
 
 def _exec_source(name: str, stem: str) -> ModuleType:

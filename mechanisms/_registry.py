@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from flagship.mechanisms._base import Mechanism, Population
-from flagship.mechanisms._errors import ContractError, Problem, UnknownNameError
+from flagship.mechanisms._errors import ContractError, InputError, Problem, UnknownNameError
 
 __all__ = [
     "MECHANISM_GROUP",
@@ -99,6 +99,8 @@ def _entry_points(group: str) -> dict[str, EntryPoint]:
 def _load(ep: EntryPoint, table: dict[str, Any], kind: str) -> None:
     try:
         target = ep.load()
+    except InputError:
+        raise  # a setting the user gave is wrong (it names itself): not the plug-in's fault
     except Exception as exc:
         raise ContractError(f"{kind} plug-in {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
     if inspect.isclass(target):

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ import pytest
 
 from flagship import markets
 from flagship.markets import OrderBook, OrderRejected
-from flagship.markets._engine import PURE_ENV, engine_of, load_pure_book
+from flagship.markets._engine import PURE_ENV, engine_of, load_pure_book, pure_forced
 from flagship.mechanisms._errors import InputError
 from tests.markets.conftest import book_class
 
@@ -47,6 +48,27 @@ def test_the_environment_variable_forces_the_pure_engine() -> None:
     env = {**os.environ, PURE_ENV: "1"}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["pure", "True", "True"]
+
+
+SPELLINGS = [("true", True), (" YES ", True), ("1", True), ("no", False), ("false", False), ("", False)]
+
+
+@pytest.mark.parametrize(("value", "pure"), SPELLINGS)
+def test_the_variable_reads_the_usual_spellings(monkeypatch: pytest.MonkeyPatch, value: str,
+                                                pure: bool) -> None:
+    monkeypatch.setenv(PURE_ENV, value)
+    assert pure_forced() is pure
+
+
+def test_any_other_value_is_refused_naming_the_variable() -> None:
+    # "maybe" used to mean "pure" (any value but "" and "0" did): a typo must not pick an engine.
+    scenario = Path(__file__).resolve().parents[2] / "examples" / "full_stack_pilot.toml"
+    script = "import sys; from flagship.sandbox.cli import main; main(sys.argv[1:])"
+    out = subprocess.run([sys.executable, "-c", script, "validate", str(scenario)],
+                         env={**os.environ, PURE_ENV: "maybe"}, capture_output=True, text=True, check=False)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == [
+        f"{PURE_ENV}: expected 1 (the pure-Python engine) or 0 (the compiled one), got 'maybe'"]
 
 
 # Requests of the wrong type or value, and the kind of answer the pure engine gives each.
