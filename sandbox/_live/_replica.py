@@ -154,14 +154,14 @@ class Replica:
                      key: str | None = None, base_key: str | None = None, index: int = 0,
                      request_hash: str | None = None) -> Outcome:
         """The action goes to the sequencer's writer; its outcome once committed and applied here."""
-        data = await self._ask({"op": "submit", "mechanism": mechanism, "kind": kind, "payload": payload,
-                                "actor": actor, "key": key, "base_key": base_key, "index": index,
-                                "request_hash": request_hash})
-        if "error" in data:
-            raise decode_error(data["error"])
-        return outcome_from(data["outcome"])
+        row = await self._ask({"op": "submit", "mechanism": mechanism, "kind": kind, "payload": payload,
+                               "actor": actor, "key": key, "base_key": base_key, "index": index,
+                               "request_hash": request_hash})
+        if len(row) > 2:  # [id, None, error]
+            raise decode_error(row[2])
+        return outcome_from(row[1])
 
-    async def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
+    async def _ask(self, message: dict[str, Any]) -> Any:
         link = self._link
         if self.status != "ready" or link is None:
             raise ShuttingDownError("this worker has no link to the sequencer (starting, stopping or failed)")
@@ -170,7 +170,7 @@ class Replica:
         self._pending[number] = future
         link.send({**message, "id": number})
         try:
-            answer: dict[str, Any] = await future
+            answer = await future
         finally:
             self._pending.pop(number, None)
         return answer
@@ -234,10 +234,16 @@ class Replica:
 
     def _receive(self, message: dict[str, Any]) -> None:
         op = message["op"]
-        if op in ("result", "exposition"):
-            future = self._pending.get(int(message["id"]))
-            if future is not None and not future.done():
-                future.set_result(message)
+        if op == "results":  # one frame per batch: [id, outcome] or [id, None, error] each
+            pending = self._pending
+            for row in message["answers"]:
+                future = pending.get(row[0])
+                if future is not None and not future.done():
+                    future.set_result(row)
+        elif op == "exposition":
+            waiting = self._pending.get(int(message["id"]))
+            if waiting is not None and not waiting.done():
+                waiting.set_result(message)
         elif op == "joined":
             if self._joined is not None and not self._joined.done():
                 self._joined.set_result(None)
