@@ -183,8 +183,9 @@ class WorkerLink:
     def state(self) -> dict[str, Any]:
         """What a worker mirrors of the writer (sent on hello and whenever it changes)."""
         engine, durable = self.engine, self.engine.durable
-        return {"op": "state", "status": engine.status, "ready": engine.ready, "size": durable.size,
-                "head": durable.head, "resync": durable.resync,
+        # Not the log's size or head: a worker follows them from the commit frames, and with them
+        # the state would change, and cross the link again, at every commit.
+        return {"op": "state", "status": engine.status, "ready": engine.ready, "resync": durable.resync,
                 "recovered_entries": engine.recovered_entries,
                 "recovered_state_hash": engine.recovered_state_hash}
 
