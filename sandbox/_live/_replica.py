@@ -15,8 +15,8 @@ the worker stops itself, since it can no longer take actions.
 
 Like the sequencer, a worker keeps a growing state (its replica and key index): it collects and
 freezes its heap every ``freeze_seconds`` (:class:`~flagship.sandbox._gc.FrozenHeap`), after a
-batch's answers, so no full collection rescans the trial while requests wait (such pauses, tens
-to hundreds of milliseconds as the trial grows, were the split server's p99).
+batch's answers, so no full collection rescans the trial while requests wait (a pause that grows
+with the trial: see :mod:`flagship.sandbox._gc`).
 """
 
 from __future__ import annotations
@@ -272,6 +272,7 @@ class Replica:
             self._apply(message)
             if op in ("commit", "reload"):
                 self._report()
+                asyncio.get_running_loop().call_soon(self._heap.tick)  # (a worker nobody submits to)
 
     def _apply(self, message: dict[str, Any]) -> None:
         op = message["op"]

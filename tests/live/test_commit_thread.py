@@ -70,7 +70,7 @@ def test_one_commit_thread_serves_every_commit_and_a_failed_one_answers_503_and_
         running = commits.ident
         loop_thread = server.thread.ident
     assert commits.started == 1  # one thread for the engine's life...
-    assert {ident for ident, _ in watched.threads} == {running}  # ...that ran every append, the failed one too
+    assert {ident for ident, _ in watched.threads} == {running}  # ...ran every append, the failed one too
     assert {name for _, name in watched.threads} == {"flagship-commit"}
     assert running != loop_thread and len(watched.threads) >= 6
     assert commits.ident is None  # the engine stopped: the thread was let go
