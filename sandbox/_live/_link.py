@@ -9,15 +9,17 @@ whose ``op`` names it:
 worker -> sequencer
     ``hello {worker}`` first; ``submit {id, mechanism, kind, payload, actor, key, base_key, index,
     request_hash}`` an action for the writer; ``applied {size}`` the replica holds the log up to
-    ``size`` entries; ``metrics {id, accept}`` a scrape arrived; ``collected {id, families}`` this
-    worker's own metric samples.
+    ``size`` entries (once bootstrapped, after a reload, and when asked by ``report``);
+    ``metrics {id, accept}`` a scrape arrived; ``collected {id, families}`` this worker's own
+    metric samples.
 
 sequencer -> worker
     ``state {...}`` the writer's status (on hello and whenever it changes); ``commit {entries}``
     a durable batch, as the log holds it; ``advance {clock}`` a step that logged nothing;
     ``reload {}`` the writer reloaded the log; ``results {answers}`` the outcomes of submits, each
     ``[id, outcome]`` or ``[id, null, error]``, all that were due when it was written (one frame
-    per batch, written with the batch's ``commit`` frame); ``collect {id}``;
+    per batch, written with the batch's ``commit`` frame); ``report {}`` an answer to another worker waits
+    for this replica: send ``applied`` (after the commits before it); ``collect {id}``;
     ``exposition {id, body, content_type}``; ``joined {}`` once, in answer to a worker's first
     ``applied``: from then on every answer to another worker waits for this one's replica.
 

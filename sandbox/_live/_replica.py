@@ -259,6 +259,8 @@ class Replica:
             waiting = self._pending.get(int(message["id"]))
             if waiting is not None and not waiting.done():
                 waiting.set_result(message)
+        elif op == "report":  # an answer to another worker waits for this replica
+            self._report()
         elif op == "joined":
             if self._joined is not None and not self._joined.done():
                 self._joined.set_result(None)
@@ -270,8 +272,9 @@ class Replica:
             self._queued.append(message)
         else:
             self._apply(message)
-            if op in ("commit", "reload"):
+            if op == "reload":
                 self._report()
+            if op in ("commit", "reload"):
                 asyncio.get_running_loop().call_soon(self._heap.tick)  # (a worker nobody submits to)
 
     def _apply(self, message: dict[str, Any]) -> None:

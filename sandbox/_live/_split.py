@@ -69,6 +69,8 @@ class _Worker(FrameProtocol):
         self.number = -1
         self.applied = -1
         self.collected: dict[int, asyncio.Future[list[Any]]] = {}
+        self.asked = -1
+        """The largest log size it was asked to report (``report``) for an answer that waits on it."""
         self._answers: list[list[Any]] = []
 
     def answer(self, row: list[Any]) -> None:
@@ -118,6 +120,7 @@ class _Merged:
 
 
 _Answer = Callable[[], None]
+_REPORT = frame({"op": "report"})
 
 
 class WorkerLink:
@@ -238,8 +241,15 @@ class WorkerLink:
         floor = self._floor(besides)
         if floor is None or size <= floor:
             answer()
-        else:
-            self._waiting.append((size, besides, answer))
+            return
+        self._waiting.append((size, besides, answer))
+        # Workers report what they applied only when asked: a one-worker server's sequencer is
+        # then never woken by a report. The request follows the commits on the link, so the
+        # size reported covers them.
+        for worker in self.workers:
+            if worker is not besides and 0 <= worker.applied < size and worker.asked < size:
+                worker.asked = size
+                worker.send_frame(_REPORT)
 
     # -- what a worker sends ----------------------------------------------------------------
 

@@ -80,12 +80,19 @@ def test_the_asking_worker_is_not_waited_for_its_answer_follows_the_commit_on_it
     async def main() -> None:
         link = WorkerLink(SimpleNamespace(followers=[]))  # type: ignore[arg-type]
         asking, other = _Worker(link), _Worker(link)
+        wires = {asking: _Transport(), other: _Transport()}
+        for worker, wire in wires.items():
+            worker.connection_made(wire)  # type: ignore[arg-type]
         asking.applied, other.applied = 3, 5
         link.workers = [asking, other]
         answered: list[str] = []
         link.when_settled(4, lambda: answered.append("to asking"), asking)  # the other holds entry 4
         link.when_settled(4, lambda: answered.append("to other"), other)  # the asking one does not yet
         assert answered == ["to asking"]
+        for _ in range(4):
+            await asyncio.sleep(0)
+        # only the replica an answer waits for is asked what it applied (a lone worker never is)
+        assert wires[asking].writes == [frame({"op": "report"})] and wires[other].writes == []
         link.received_from(asking)({"op": "applied", "size": 4})
         assert answered == ["to asking", "to other"]
 
