@@ -319,7 +319,8 @@ def run_server(scenario: str | Path, *, db: str | None = None, host: str = "127.
                 "scenario": str(Path(scenario).resolve()), "overrides": list(overrides), "arm": arm,
                 "db": store.private_url, "trial": opened.id, "key_dir": str(keys.resolve()),
                 "shadow": list(shadow), "idempotency_window": options.idempotency_window,
-                "connections": limits.model_dump(), "access_log": access_log, "log_format": log_format})
+                "freeze_seconds": options.freeze_seconds, "connections": limits.model_dump(),
+                "access_log": access_log, "log_format": log_format})
             return
         # uvicorn logs through our handler (log_config=None); its access lines are INFO
         level = "info" if access_log else "warning"

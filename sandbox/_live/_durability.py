@@ -8,8 +8,9 @@ its log records here. Lifecycle of one commit:
    the clock, and the state hash when the commit carries a checkpoint);
 2. :meth:`DurableLog.checkpoint_due` decides whether this commit signs a checkpoint
    (every ``checkpoint_every`` entries or ``checkpoint_seconds``, whichever comes first);
-3. :meth:`DurableLog.append` writes entries and checkpoint in ONE transaction, in a
-   thread, so the event loop keeps reading requests (they form the next batch);
+3. :meth:`DurableLog.append` writes entries and checkpoint in ONE transaction, on the writer's
+   commit thread (:mod:`._commit_thread`: one thread for the log's life), so the event loop
+   keeps reading requests (they form the next batch);
 4. :meth:`DurableLog.committed` moves the head; or :meth:`DurableLog.failed` starts a
    backoff (every action of the batch is answered 503: ``STORE_UNAVAILABLE`` if it certainly
    did not commit, ``OUTCOME_UNKNOWN`` if the answer to COMMIT was lost) and marks the head for
@@ -26,7 +27,8 @@ Before each commit the trial's lease (:mod:`flagship.sandbox._live._lease`) is c
 commit is written only under a lease held without a break since the log was last checked
 (:meth:`DurableLog.check_head` confirms it, or takes it again, before it reads the head).
 
-At shutdown :meth:`DurableLog.sign_final` signs a last checkpoint. Each committed checkpoint
+At shutdown :meth:`DurableLog.sign_final` signs a last checkpoint and :meth:`DurableLog.close`
+lets the commit thread end. Each committed checkpoint
 is also handed to the witness, if the server has one (:mod:`flagship.sandbox._live._witness`).
 """
 
@@ -39,6 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from flagship.mechanisms import CommitOutcomeUnknownError, StoreError, StoreUnavailableError, canonical_json
+from flagship.sandbox._live._commit_thread import CommitThread
 from flagship.sandbox._live._idempotency import response_json
 from flagship.sandbox._live._lease import TrialLease
 from flagship.sandbox._replay import Recorded
@@ -112,6 +115,8 @@ class DurableLog:
         self._last_checkpoint_time = clock()
         self._last_checkpoint: Checkpoint | None = None
         self._overrun: asyncio.Future[None] | None = None
+        self.thread = CommitThread()
+        """Runs every :meth:`append`, one after the other (started by the first, ended by :meth:`close`)."""
 
     @property
     def stalled(self) -> bool:
@@ -178,12 +183,12 @@ class DurableLog:
     async def append(self, entries: Sequence[LogEntry], checkpoint: Checkpoint | None) -> None:
         """Write ``entries`` (and ``checkpoint``) in one transaction; StoreError if it failed.
 
-        In a thread, so the loop goes on reading requests meanwhile: they form the next
-        batch (group commit). Readers wait for the writer to settle, so they never see
+        On the commit thread, so the loop goes on reading requests meanwhile: they form the
+        next batch (group commit). Readers wait for the writer to settle, so they never see
         this batch before it is committed.
         """
         started = time.perf_counter()
-        write = asyncio.ensure_future(asyncio.to_thread(self._append, entries, checkpoint))
+        write = self.thread.run(self._append, entries, checkpoint)
         try:
             async with asyncio.timeout(self.stall_after()):
                 await asyncio.shield(write)
@@ -266,6 +271,10 @@ class DurableLog:
     def checkpointed(self) -> int:
         """Log entries covered by the newest signed checkpoint."""
         return self._last_checkpoint_size
+
+    def close(self) -> None:
+        """No more commits (the engine stopped): the commit thread ends once it is idle."""
+        self.thread.close()
 
     def sign_final(self) -> None:
         """At shutdown: a last checkpoint, if entries were committed since the previous one."""

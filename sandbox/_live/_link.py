@@ -9,20 +9,25 @@ whose ``op`` names it:
 worker -> sequencer
     ``hello {worker}`` first; ``submit {id, mechanism, kind, payload, actor, key, base_key, index,
     request_hash}`` an action for the writer; ``applied {size}`` the replica holds the log up to
-    ``size`` entries; ``metrics {id, accept}`` a scrape arrived; ``collected {id, families}`` this
-    worker's own metric samples.
+    ``size`` entries (once bootstrapped, after a reload, and when asked by ``report``);
+    ``metrics {id, accept}`` a scrape arrived; ``collected {id, families}`` this worker's own
+    metric samples.
 
 sequencer -> worker
     ``state {...}`` the writer's status (on hello and whenever it changes); ``commit {entries}``
     a durable batch, as the log holds it; ``advance {clock}`` a step that logged nothing;
-    ``reload {}`` the writer reloaded the log; ``result {id, outcome | error}``;
-    ``collect {id}``; ``exposition {id, body, content_type}``; ``joined {}`` once, in answer to a
-    worker's first ``applied``: from then on every answer waits for that worker's replica.
+    ``reload {}`` the writer reloaded the log; ``results {answers}`` the outcomes of submits, each
+    ``[id, outcome]`` or ``[id, null, error]``, all that were due when it was written (one frame
+    per batch, written with the batch's ``commit`` frame); ``report {}`` an answer to another worker waits
+    for this replica: send ``applied`` (after the commits before it); ``collect {id}``;
+    ``exposition {id, body, content_type}``; ``joined {}`` once, in answer to a worker's first
+    ``applied``: from then on every answer to another worker waits for this one's replica.
 
 Frames on one connection arrive in the order they were written, so a worker has applied every
-commit before it reads the result that follows it. Outcomes cross as the log stores a keyed
-request's response (:func:`~._idempotency.response_json`); errors as a closed set of classes
-(:func:`error_data`), anything else as a :class:`ContractError`.
+commit before it reads the results that follow it (which is why an answer need only wait for
+the *other* workers' replicas). Outcomes cross as the log stores a keyed request's response
+(:func:`~._idempotency.response_json`); errors as a closed set of classes (:func:`error_data`),
+anything else as a :class:`ContractError`.
 """
 
 from __future__ import annotations
@@ -126,9 +131,17 @@ class FrameProtocol(asyncio.Protocol):
     def send_frame(self, data: bytes) -> None:
         """Queue an encoded frame (a broadcast encodes once for every peer)."""
         self._out.append(data)
+        self.schedule_flush()
+
+    def schedule_flush(self) -> None:
+        """Have what is queued written soon (once, however many frames are queued meanwhile)."""
         if not self._flushing:
             self._flushing = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._defer(self._flush)
+
+    def _defer(self, flush: Callable[[], None]) -> None:
+        """When ``flush`` runs: at the next turn of the loop (a subclass may wait longer)."""
+        asyncio.get_running_loop().call_soon(flush)
 
     def _flush(self) -> None:
         self._flushing = False

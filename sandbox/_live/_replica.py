@@ -12,6 +12,11 @@ frames queue; apply the frames past what the store held; report ``applied``; onl
 uvicorn accept requests) -> :meth:`Replica.submit` per action -> :meth:`Replica.stop`. When the
 link breaks (the sequencer stopped or died) the replica fails: health checks answer 503 and
 the worker stops itself, since it can no longer take actions.
+
+Like the sequencer, a worker keeps a growing state (its replica and key index): it collects and
+freezes its heap every ``freeze_seconds`` (:class:`~flagship.sandbox._gc.FrozenHeap`), after a
+batch's answers, so no full collection rescans the trial while requests wait (a pause that grows
+with the trial: see :mod:`flagship.sandbox._gc`).
 """
 
 from __future__ import annotations
@@ -87,6 +92,7 @@ class Replica:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._joined: asyncio.Future[None] | None = None
+        self._heap = FrozenHeap(self.options.freeze_seconds)
 
     # -- what the app reads (ServedTrial) ---------------------------------------------------
 
@@ -154,14 +160,14 @@ class Replica:
                      key: str | None = None, base_key: str | None = None, index: int = 0,
                      request_hash: str | None = None) -> Outcome:
         """The action goes to the sequencer's writer; its outcome once committed and applied here."""
-        data = await self._ask({"op": "submit", "mechanism": mechanism, "kind": kind, "payload": payload,
-                                "actor": actor, "key": key, "base_key": base_key, "index": index,
-                                "request_hash": request_hash})
-        if "error" in data:
-            raise decode_error(data["error"])
-        return outcome_from(data["outcome"])
+        row = await self._ask({"op": "submit", "mechanism": mechanism, "kind": kind, "payload": payload,
+                               "actor": actor, "key": key, "base_key": base_key, "index": index,
+                               "request_hash": request_hash})
+        if len(row) > 2:  # [id, None, error]
+            raise decode_error(row[2])
+        return outcome_from(row[1])
 
-    async def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
+    async def _ask(self, message: dict[str, Any]) -> Any:
         link = self._link
         if self.status != "ready" or link is None:
             raise ShuttingDownError("this worker has no link to the sequencer (starting, stopping or failed)")
@@ -170,7 +176,7 @@ class Replica:
         self._pending[number] = future
         link.send({**message, "id": number})
         try:
-            answer: dict[str, Any] = await future
+            answer = await future
         finally:
             self._pending.pop(number, None)
         return answer
@@ -185,7 +191,7 @@ class Replica:
         self._link = link
         link.send({"op": "hello", "worker": self.number})
         recovered = await asyncio.to_thread(
-            recover_trial, self.resolved, self.trial, self.log, FrozenHeap(0),
+            recover_trial, self.resolved, self.trial, self.log, self._heap,
             idempotency_window=self.options.idempotency_window)
         self._view = ReadView(recovered.host, recovered.state_sha256, on_diverged=self._diverged)
         self._index = recovered.index
@@ -194,6 +200,7 @@ class Replica:
         for message in queued:
             self._apply(message)
         self._joined = loop.create_future()
+        self._freeze()
         self.status = "ready"
         self._report()
         # Serve only once the sequencer counts this replica in its read barrier: every answer it
@@ -206,6 +213,12 @@ class Replica:
         if self._link is not None:
             self._link.close()
         self._fail_pending()
+        self._heap.thaw()
+
+    def _freeze(self) -> None:
+        """Collect, then freeze what survives (the replica just loaded): the collector skips it."""
+        if self.options.freeze_seconds > 0:
+            self._heap.freeze()
 
     def _fail_pending(self) -> None:
         # Sent, unanswered: the writer may have committed them before the link closed.
@@ -234,10 +247,20 @@ class Replica:
 
     def _receive(self, message: dict[str, Any]) -> None:
         op = message["op"]
-        if op in ("result", "exposition"):
-            future = self._pending.get(int(message["id"]))
-            if future is not None and not future.done():
-                future.set_result(message)
+        if op == "results":  # one frame per batch: [id, outcome] or [id, None, error] each
+            pending = self._pending
+            for row in message["answers"]:
+                future = pending.get(row[0])
+                if future is not None and not future.done():
+                    future.set_result(row)
+            # after the handlers these answers woke (queued before it): a freeze is off their path
+            asyncio.get_running_loop().call_soon(self._heap.tick)
+        elif op == "exposition":
+            waiting = self._pending.get(int(message["id"]))
+            if waiting is not None and not waiting.done():
+                waiting.set_result(message)
+        elif op == "report":  # an answer to another worker waits for this replica
+            self._report()
         elif op == "joined":
             if self._joined is not None and not self._joined.done():
                 self._joined.set_result(None)
@@ -249,8 +272,10 @@ class Replica:
             self._queued.append(message)
         else:
             self._apply(message)
-            if op in ("commit", "reload"):
+            if op == "reload":
                 self._report()
+            if op in ("commit", "reload"):
+                asyncio.get_running_loop().call_soon(self._heap.tick)  # (a worker nobody submits to)
 
     def _apply(self, message: dict[str, Any]) -> None:
         op = message["op"]
@@ -279,11 +304,12 @@ class Replica:
 
     def _reload(self) -> None:
         """The writer reloaded the log: so does this replica (on the loop: rare, and reads wait)."""
-        recovered = recover_trial(self.resolved, self.trial, self.log, FrozenHeap(0),
+        recovered = recover_trial(self.resolved, self.trial, self.log, self._heap,  # (thaws it)
                                   idempotency_window=self.options.idempotency_window)
         self._view = ReadView(recovered.host, recovered.state_sha256, on_diverged=self._diverged)
         self._index = recovered.index
         self._size, self._head = recovered.size, recovered.head or ""
+        self._freeze()
 
     def _report(self) -> None:
         if self._link is not None and self.status == "ready":

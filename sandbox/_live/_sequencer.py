@@ -310,6 +310,7 @@ class Engine:
             await self._task
         if not failed:
             self.durable.sign_final()
+        self.durable.close()
         self._heap.thaw()
         self.status = "stopped"
         _log.info("trial %s stopped: %d log entries, %d queued actions drained, the last signed "

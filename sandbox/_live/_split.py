@@ -12,7 +12,10 @@ state (:mod:`._replica`). :class:`WorkerLink` is what the sequencer runs for the
    :class:`~._engine_api.CommitFollower`);
 2. it hands each ``submit`` to the engine and answers with the outcome **after every serving
    worker has applied the commit** (the read barrier: an acknowledged action is visible to its
-   client's next read, whichever worker that read reaches);
+   client's next read, whichever worker that read reaches). The worker that asked is not waited
+   for: its answer follows the commit frame on its link, so it applies the commit before it reads
+   the answer; a one-worker server answers without a round trip. A batch's answers to one worker
+   travel in one ``results`` frame, written with the batch's ``commit`` frame;
 3. it answers a scrape with one exposition: the sequencer's metrics and every worker's HTTP
    metrics, each with a ``worker`` label (N values).
 
@@ -57,7 +60,8 @@ def worker_families(families: Iterable[Metric]) -> list[list[Any]]:
 
 
 class _Worker(FrameProtocol):
-    """One worker's link: how much of the log its replica holds (-1: not serving yet)."""
+    """One worker's link: how much of the log its replica holds (-1: not serving yet), and the
+    answers to its submits that are due, sent together as one ``results`` frame."""
 
     def __init__(self, link: WorkerLink) -> None:
         super().__init__(self._first, lambda: link.left(self))
@@ -65,6 +69,27 @@ class _Worker(FrameProtocol):
         self.number = -1
         self.applied = -1
         self.collected: dict[int, asyncio.Future[list[Any]]] = {}
+        self.asked = -1
+        """The largest log size it was asked to report (``report``) for an answer that waits on it."""
+        self._answers: list[list[Any]] = []
+
+    def answer(self, row: list[Any]) -> None:
+        """Send ``row`` (``[id, outcome]`` or ``[id, None, error]``) with the next write."""
+        self._answers.append(row)
+        self.schedule_flush()
+
+    def _defer(self, flush: Callable[[], None]) -> None:
+        # Two turns of the loop, not one: the engine queues a batch's commit frame and then
+        # resolves the batch's futures, whose callbacks (the answers) run at the next turn; a
+        # flush after them writes the commit and all its answers at once (one wakeup of the worker).
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, flush)
+
+    def _flush(self) -> None:
+        if self._answers:  # after every frame queued before: the commits these answers follow
+            self._out.append(frame({"op": "results", "answers": self._answers}))
+            self._answers = []
+        super()._flush()
 
     def _first(self, message: dict[str, Any]) -> None:
         if message.get("op") != "hello":
@@ -95,6 +120,7 @@ class _Merged:
 
 
 _Answer = Callable[[], None]
+_REPORT = frame({"op": "report"})
 
 
 class WorkerLink:
@@ -104,7 +130,8 @@ class WorkerLink:
         self.engine = engine
         self.workers: list[_Worker] = []
         self._server: asyncio.AbstractServer | None = None
-        self._waiting: list[tuple[int, _Answer]] = []  # answers held by the read barrier, by log size
+        # answers held by the read barrier: the log size they need, and the worker not waited for
+        self._waiting: list[tuple[int, _Worker | None, _Answer]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._state: dict[str, Any] = {}
         self._scrapes = 0
@@ -159,8 +186,9 @@ class WorkerLink:
     def state(self) -> dict[str, Any]:
         """What a worker mirrors of the writer (sent on hello and whenever it changes)."""
         engine, durable = self.engine, self.engine.durable
-        return {"op": "state", "status": engine.status, "ready": engine.ready, "size": durable.size,
-                "head": durable.head, "resync": durable.resync,
+        # Not the log's size or head: a worker follows them from the commit frames, and with them
+        # the state would change, and cross the link again, at every commit.
+        return {"op": "state", "status": engine.status, "ready": engine.ready, "resync": durable.resync,
                 "recovered_entries": engine.recovered_entries,
                 "recovered_state_hash": engine.recovered_state_hash}
 
@@ -181,26 +209,47 @@ class WorkerLink:
 
     # -- the read barrier -------------------------------------------------------------------
 
-    def _floor(self) -> int | None:
-        serving = [worker.applied for worker in self.workers if worker.applied >= 0]
+    def _floor(self, besides: _Worker | None = None) -> int | None:
+        serving = [worker.applied for worker in self.workers if worker.applied >= 0 and worker is not besides]
         return min(serving) if serving else None
 
     def _settle(self) -> None:
-        floor = self._floor()
-        due = [answer for size, answer in self._waiting if floor is None or size <= floor]
+        if not self._waiting:
+            return
+        floors: dict[_Worker | None, int | None] = {}
+        due: list[_Answer] = []
+        held: list[tuple[int, _Worker | None, _Answer]] = []
+        for waiting in self._waiting:
+            size, besides, answer = waiting
+            if besides not in floors:
+                floors[besides] = self._floor(besides)
+            floor = floors[besides]
+            if floor is None or size <= floor:
+                due.append(answer)
+            else:
+                held.append(waiting)
         if due:
-            self._waiting = [(size, answer) for size, answer in self._waiting
-                             if not (floor is None or size <= floor)]
+            self._waiting = held
             for answer in due:
                 answer()
 
-    def when_settled(self, size: int, answer: _Answer) -> None:
-        """Call ``answer`` once every serving worker's replica holds the log's first ``size`` entries."""
-        floor = self._floor()
+    def when_settled(self, size: int, answer: _Answer, besides: _Worker | None = None) -> None:
+        """Call ``answer`` once every serving worker's replica holds the log's first ``size`` entries.
+
+        ``besides``: a worker not waited for (the answer goes to it, after the commit frames).
+        """
+        floor = self._floor(besides)
         if floor is None or size <= floor:
             answer()
-        else:
-            self._waiting.append((size, answer))
+            return
+        self._waiting.append((size, besides, answer))
+        # Workers report what they applied only when asked: a one-worker server's sequencer is
+        # then never woken by a report. The request follows the commits on the link, so the
+        # size reported covers them.
+        for worker in self.workers:
+            if worker is not besides and 0 <= worker.applied < size and worker.asked < size:
+                worker.asked = size
+                worker.send_frame(_REPORT)
 
     # -- what a worker sends ----------------------------------------------------------------
 
@@ -234,16 +283,16 @@ class WorkerLink:
                 key=message["key"], base_key=message["base_key"], index=int(message["index"]),
                 request_hash=message["request_hash"])
         except Exception as exc:  # refused before queueing (stopping, ended, backing off)
-            worker.send({"op": "result", "id": number, "error": error_data(exc)})
+            worker.answer([number, None, error_data(exc)])
             return
 
         def done(future: asyncio.Future[Any]) -> None:
             error = ShuttingDownError("the writer stopped") if future.cancelled() else future.exception()
             if error is not None:
-                worker.send({"op": "result", "id": number, "error": error_data(error)})
+                worker.answer([number, None, error_data(error)])
                 return
-            answer = frame({"op": "result", "id": number, "outcome": outcome_data(future.result())})
-            self.when_settled(self.engine.durable.size, lambda: worker.send_frame(answer))
+            row = [number, outcome_data(future.result())]
+            self.when_settled(self.engine.durable.size, lambda: worker.answer(row), worker)
 
         future.add_done_callback(done)
 

@@ -55,7 +55,8 @@ def worker_main(args: WorkerArgs) -> None:
         trial = log.trial(args["trial"])
         key = CheckpointKey.load(key_path(Path(args["key_dir"]), trial.id))
         replica = Replica(live.resolved, trial, log, key, link=args["link"], number=int(args["number"]),
-                          options=EngineOptions(idempotency_window=int(args["idempotency_window"])),
+                          options=EngineOptions(idempotency_window=int(args["idempotency_window"]),
+                                                freeze_seconds=float(args.get("freeze_seconds", 1.0))),
                           shadow=shadow_scenario(trial, args["shadow"]) if args["shadow"] else None)
         limits = ConnectionLimits.model_validate(args["connections"])
         level = "info" if args["access_log"] else "warning"

@@ -74,3 +74,61 @@ def test_refusals_cross_the_link_as_what_they_were() -> None:
         assert type(again) is type(error) and str(again) == str(error)
         assert getattr(again, "retry_after", None) == getattr(error, "retry_after", None)
         assert getattr(again, "status", None) == getattr(error, "status", None)
+
+
+def test_the_asking_worker_is_not_waited_for_its_answer_follows_the_commit_on_its_own_link() -> None:
+    async def main() -> None:
+        link = WorkerLink(SimpleNamespace(followers=[]))  # type: ignore[arg-type]
+        asking, other = _Worker(link), _Worker(link)
+        wires = {asking: _Transport(), other: _Transport()}
+        for worker, wire in wires.items():
+            worker.connection_made(wire)  # type: ignore[arg-type]
+        asking.applied, other.applied = 3, 5
+        link.workers = [asking, other]
+        answered: list[str] = []
+        link.when_settled(4, lambda: answered.append("to asking"), asking)  # the other holds entry 4
+        link.when_settled(4, lambda: answered.append("to other"), other)  # the asking one does not yet
+        assert answered == ["to asking"]
+        for _ in range(4):
+            await asyncio.sleep(0)
+        # only the replica an answer waits for is asked what it applied (a lone worker never is)
+        assert wires[asking].writes == [frame({"op": "report"})] and wires[other].writes == []
+        link.received_from(asking)({"op": "applied", "size": 4})
+        assert answered == ["to asking", "to other"]
+
+    asyncio.run(main())
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def test_a_batch_commit_frame_and_its_answers_leave_in_one_write_answers_last() -> None:
+    async def main() -> list[dict[str, Any]]:
+        link = WorkerLink(SimpleNamespace(followers=[]))  # type: ignore[arg-type]
+        worker = _Worker(link)
+        transport = _Transport()
+        worker.connection_made(transport)  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        # as the engine does: the commit frame first, then the batch's futures resolve and their
+        # callbacks (the answers) run at the next turn of the loop
+        worker.send_frame(frame({"op": "commit", "entries": [[7]]}))
+        loop.call_soon(worker.answer, [1, "first"])
+        loop.call_soon(worker.answer, [2, None, {"class": "TrialEndedError"}])
+        for _ in range(4):
+            await asyncio.sleep(0)
+        assert len(transport.writes) == 1
+        received: list[dict[str, Any]] = []
+        FrameProtocol(received.append).data_received(transport.writes[0])
+        return received
+
+    assert asyncio.run(main()) == [
+        {"op": "commit", "entries": [[7]]},
+        {"op": "results", "answers": [[1, "first"], [2, None, {"class": "TrialEndedError"}]]}]
