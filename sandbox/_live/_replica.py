@@ -43,15 +43,14 @@ from flagship.sandbox._gc import FrozenHeap
 from flagship.sandbox._host import Host
 from flagship.sandbox._live._engine_api import EngineOptions
 from flagship.sandbox._live._guardrails import Guardrail
-from flagship.sandbox._live._idempotency import IdempotencyIndex, IdempotencyRecord
 from flagship.sandbox._live._link import FrameProtocol, decode_error, entries_from, outcome_from
 from flagship.sandbox._live._read_view import ReadView
 from flagship.sandbox._live._recovery import recover_trial
 from flagship.sandbox._live._split import worker_families
+from flagship.sandbox._live._trial_side import TrialSide
 from flagship.sandbox._replay import commits_from_entries
 from flagship.sandbox._scenario import ResolvedScenario
 from flagship.telemetry._prometheus import LiveMetrics
-from flagship.telemetry._receipts import sign_receipt
 from flagship.telemetry._trial_log import CheckpointKey, LogEntry, Trial, TrialLog
 
 __all__ = ["Replica"]
@@ -59,7 +58,7 @@ __all__ = ["Replica"]
 _log = logging.getLogger("flagship.live")
 
 
-class Replica:
+class Replica(TrialSide):
     """One worker's view of the trial (see the module docstring)."""
 
     def __init__(self, resolved: ResolvedScenario, trial: Trial, log: TrialLog, key: CheckpointKey, *,
@@ -67,23 +66,12 @@ class Replica:
                  metrics: LiveMetrics | None = None, shadow: ResolvedScenario | None = None,
                  clock: Callable[[], float] = time.time,
                  on_lost: Callable[[], None] | None = None) -> None:
-        self.resolved = resolved
-        self.trial = trial
-        self.log = log
-        self.key = key
-        self.options = options or EngineOptions()
-        self.metrics = metrics or LiveMetrics()
-        self.shadow = shadow
-        self.clock = clock
-        self.duration = float(resolved.scenario.duration)
-        self.status = "new"
-        self.recovered_entries = 0
-        self.recovered_state_hash = ""
+        super().__init__(resolved, trial, log, key, options=options, metrics=metrics, shadow=shadow,
+                         clock=clock)
         self.number = number
         self._path = link
         self._on_lost = on_lost if on_lost is not None else _stop_this_process
         self._view: ReadView | None = None
-        self._index = IdempotencyIndex()
         self._size = 0
         self._head = ""
         self._state: dict[str, Any] = {}
@@ -121,25 +109,11 @@ class Replica:
     def state_hash(self) -> str:
         return "" if self._view is None else self._view.state_hash
 
-    def sim_time(self) -> float:
-        mapped = (self.clock() - self.trial.epoch) * self.trial.time_factor
-        now = float(self._view.host.env.now) if self._view is not None else 0.0
-        return min(self.duration, max(now, mapped))
+    def _clock_host(self) -> Host | None:
+        return None if self._view is None else self._view.host
 
-    def lookup(self, base_key: str) -> IdempotencyRecord | None:
-        return self._index.lookup(base_key)
-
-    async def find(self, base_key: str) -> IdempotencyRecord | None:
-        return await self._index.find(base_key)
-
-    def receipt(self, base_key: str) -> str | None:
-        """Signed here with the trial's key, over what this replica knows is durable."""
-        record = self._index.lookup(base_key)
-        last = None if record is None else record.last_entry
-        if last is None:
-            return None
-        size, head = (last[0] + 1, last[1]) if self._state.get("resync") else (self._size, self._head)
-        return sign_receipt(self.key, self.trial.id, last[0], last[1], size, head, self.clock()).header()
+    def _durable_head(self) -> tuple[int, str, bool]:
+        return self._size, self._head, bool(self._state.get("resync"))
 
     def mechanism(self, name: str) -> Mechanism[Any]:
         if self._view is None:

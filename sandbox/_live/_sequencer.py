@@ -63,16 +63,15 @@ from flagship.sandbox._live._durability import DurableLog
 from flagship.sandbox._live._engine_api import CommitFollower, EngineOptions
 from flagship.sandbox._live._guardrails import Guardrail, Guardrails
 from flagship.sandbox._live._history import History
-from flagship.sandbox._live._idempotency import IdempotencyIndex, IdempotencyRecord
 from flagship.sandbox._live._read_view import ReadView, replayed_view
 from flagship.sandbox._live._recovery import Recovered, rebuild_host, recover_trial
+from flagship.sandbox._live._trial_side import TrialSide
 from flagship.sandbox._live._witness import Witness
 from flagship.sandbox._measure_worker import ArmMeasures, MeasureWorker, measure_arms, refresh_measures
 from flagship.sandbox._replay import Commit, Recorded, advance
 from flagship.sandbox._scenario import ResolvedScenario
 from flagship.sandbox._trial_control import OPERATOR, origin_of
 from flagship.telemetry._prometheus import LiveMetrics
-from flagship.telemetry._receipts import sign_receipt
 from flagship.telemetry._trial_log import CheckpointKey, LogEntry, Trial, TrialLog
 
 __all__ = ["Engine", "EngineOptions"]
@@ -96,37 +95,26 @@ class _Pending:
     enqueued: float
 
 
-class Engine:
+class Engine(TrialSide):
     """The single writer of one trial: owns the host, the queue, the durable log and the key index."""
 
     def __init__(self, resolved: ResolvedScenario, trial: Trial, log: TrialLog, key: CheckpointKey, *,
                  options: EngineOptions | None = None, metrics: LiveMetrics | None = None,
                  shadow: ResolvedScenario | None = None, clock: Callable[[], float] = time.time,
                  witness: Witness | None = None) -> None:
-        self.resolved = resolved
-        self.trial = trial
-        self.log = log
-        self.key = key
-        self.options = options or EngineOptions()
-        self.metrics = metrics or LiveMetrics()
-        self.shadow = shadow
-        self.clock = clock
-        self.duration = float(resolved.scenario.duration)
+        super().__init__(resolved, trial, log, key, options=options, metrics=metrics, shadow=shadow,
+                         clock=clock)
         self.host: Host | None = None
         """The writer's host: ahead of the log while a batch commits (readers use :attr:`view`)."""
         self.view: ReadView | None = None
         """The committed state every reader answers from (see :mod:`._read_view`)."""
-        self.status = "new"
         self.drained = 0
         """Queued actions the last stop let finish before it signed the final checkpoint."""
-        self.recovered_entries = 0
-        self.recovered_state_hash = ""
         self.witness = witness
         self.durable = DurableLog(trial, log, key, self.options, self.metrics, clock,
                                   witness.record if witness is not None else None)
         self._history = History()
         self._stale = False  # memory holds a failed batch; the log must be read to rebuild it
-        self._index = IdempotencyIndex()
         self.followers: list[CommitFollower] = []
         self._queue: asyncio.Queue[Any] | None = None
         self._batcher = Batcher(max_batch=self.options.max_batch, tick=self.options.tick_seconds,
@@ -173,36 +161,12 @@ class Engine:
         """
         return "" if self.view is None else self.view.state_hash
 
-    def sim_time(self) -> float:
-        """The trial's simulated time now: the wall clock mapped, never behind the host, capped."""
-        mapped = (self.clock() - self.trial.epoch) * self.trial.time_factor
-        now = float(self.host.env.now) if self.host is not None else 0.0
-        return min(self.duration, max(now, mapped))
+    def _clock_host(self) -> Host | None:
+        return self.host  # the writer's: it may be ahead of the committed view, never behind it
 
-    def lookup(self, base_key: str) -> IdempotencyRecord | None:
-        """The committed record of an idempotency key (for the idempotency middleware)."""
-        return self._index.lookup(base_key)
-
-    async def find(self, base_key: str) -> IdempotencyRecord | None:
-        """:meth:`lookup` for a request: a key older than the window is read from the log in a thread."""
-        return await self._index.find(base_key)
-
-    def receipt(self, base_key: str) -> str | None:
-        """A signed receipt (header value) for the committed request under ``base_key``, if any.
-
-        Signed now, over the request's last committed entry and the durable head: only
-        committed entries ever reach the index, so a receipt never vouches for more than
-        the database holds.
-        """
-        record = self._index.lookup(base_key)
-        last = None if record is None else record.last_entry
-        if last is None:
-            return None
+    def _durable_head(self) -> tuple[int, str, bool]:
         durable = self.durable
-        # While a failed commit's fate is unknown (resync), the database may hold more than the
-        # durable head says: vouch for the entry itself then (a head that is certainly consistent).
-        size, head = (last[0] + 1, last[1]) if durable.resync else (durable.size, durable.head)
-        return sign_receipt(self.key, self.trial.id, last[0], last[1], size, head, self.clock()).header()
+        return durable.size, durable.head, durable.resync
 
     async def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """The server's metrics in the format ``accept`` asks for, and its content type."""
