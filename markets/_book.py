@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from bisect import insort
 from collections import deque
+from typing import Any
 
 from flagship.mechanisms._errors import InputError, Problem
 
@@ -518,7 +519,11 @@ class OrderBook(BookState):
             if key < key_limit:
                 break
             level = levels[key]
-            price = -key if is_buy else key
+            # Boxed once per level and shared by its fills (``Any`` is an object to mypyc): an
+            # ``int`` local is a native int, boxed anew into every fill's row, a 32-byte int per
+            # fill beside the 104-byte row, kept by the tape for the book's life.  Pure Python
+            # shared it already: in both engines the fills a taker makes at one level share one price.
+            price: Any = -key if is_buy else key
             while True:
                 maker = level[0]
                 maker_qty: int = maker.qty  # typed: compiled, the loop's arithmetic is native
