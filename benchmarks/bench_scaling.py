@@ -1,6 +1,7 @@
 """How the market's order book costs grow: wall time and peak memory against participants and duration.
 
     .venv/bin/python benchmarks/bench_scaling.py [--repeats R] [--quick]
+    .venv/bin/python benchmarks/bench_scaling.py --instructions [--quick]   # under valgrind, ~2 min
 
 A market of N traders (1k, 3k, 10k, 30k, 100k) each sending the same number of requests (5), and a market
 of 10k traders running for 2, 4, 8 and 16 requests each (duration).  The requests are the mix of
@@ -16,16 +17,27 @@ tape; the stream itself is built before tracing starts), and prints PASS when b 
 markets of this stream also trade more per request (about 0.45 fills per request at 1k traders,
 0.65 at 100k), so the exponent of the work itself (requests + fills) and of the CPU time against
 that work are printed for reference.
+
+``--instructions`` fits the same axes on a deterministic cost: the instructions each replay
+executes, counted by callgrind in a child process per size (benchmarks/_callgrind.py: the
+stream is built uncounted, the replay alone is counted). Other processes cannot move it, so
+where CPU time's exponent is a coin toss around 1.1 on a shared machine, this one says whether
+the book does more work per request as the market grows; what it leaves out (cache misses as
+the working set outgrows the caches) is the difference between the two exponents.
+``--replay TRADERS PER_TRADER`` is what each child runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import operator
+import os
 import statistics
 import sys
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _callgrind
 from _scaling import TARGET, fit
 
 from flagship.markets import OrderBook, OrderRejected
@@ -143,17 +156,67 @@ def axis(name: str, label: str, sizes: list[int], runs: list[tuple[int, int]], r
     return ok
 
 
+HERE = Path(__file__).resolve()
+
+
+def replay_counted(traders: int, per_trader: int) -> None:
+    """What an ``--instructions`` child runs: build the stream, hand over, replay it through
+    ``operator.call`` (the only part callgrind counts)."""
+    ops = stream(traders, per_trader)
+    gc.collect()
+    gc.freeze()
+    _callgrind.handshake()
+    operator.call(replay, ops)
+
+
+def instruction_axis(name: str, label: str, sizes: list[int], runs: list[tuple[int, int]]) -> bool:
+    """One axis fitted on instruction counts (two valgrind children at a time)."""
+    def count(run: tuple[int, int]) -> int:
+        return _callgrind.count_instructions(HERE, ["--replay", str(run[0]), str(run[1])], f"{label} {run}")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # instruction counts do not mind sharing cores
+        counts = list(pool.map(count, runs))
+    print(f"{name}:")
+    work: list[int] = []
+    for size, run, instructions in zip(sizes, runs, counts, strict=True):
+        ops = stream(*run)
+        fills = len(replay(ops).tape)
+        work.append(len(ops) + fills)
+        print(f"  {label} {size:>7,}: {len(ops):>9,} requests  {instructions:>15,} instructions  "
+              f"({instructions / len(ops):,.0f} per request, {instructions / work[-1]:,.0f} per request "
+              f"or fill)")
+    result = fit(sizes, counts)
+    print(f"  (for reference: growth exponent of the work, requests + fills, {exponent(sizes, work):.2f}; "
+          f"of instructions against that work {fit(work, counts).verdict()})")
+    print(f"  growth exponent of {'instructions:':<14} {result.verdict()}")
+    return result.slope <= TARGET
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a tenth of every size (a smoke run)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="fit instruction counts under valgrind's callgrind instead of CPU time")
+    parser.add_argument("--replay", nargs=2, type=int, metavar=("TRADERS", "PER_TRADER"),
+                        help="what an --instructions child runs (under valgrind, with its handshake)")
     args = parser.parse_args(argv)
+    if args.replay:
+        replay_counted(*args.replay)
+        sys.stdout.flush()
+        os._exit(0)  # no teardown: it is not counted, and under valgrind it is slow
     scale = 10 if args.quick else 1
     traders = [n // scale for n in (1_000, 3_000, 10_000, 30_000, 100_000)]
     rounds = [2, 4, 8, 16]
-    ok = axis("participants (5 requests each)", "traders", traders, [(n, 5) for n in traders], args.repeats)
-    ok &= axis(f"duration ({10_000 // scale:,} traders)", "requests/trader", rounds,
-               [(10_000 // scale, r) for r in rounds], args.repeats)
+    axes = [("participants (5 requests each)", "traders", traders, [(n, 5) for n in traders]),
+            (f"duration ({10_000 // scale:,} traders)", "requests/trader", rounds,
+             [(10_000 // scale, r) for r in rounds])]
+    ok = True
+    for name, label, sizes, runs in axes:
+        if args.instructions:
+            ok &= instruction_axis(name, label, sizes, runs)
+        else:
+            ok &= axis(name, label, sizes, runs, args.repeats)
     print("all exponents <= 1.1" if ok else "some exponent > 1.1")
     return 0
 

@@ -58,11 +58,8 @@ import argparse
 import gc
 import operator
 import os
-import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +69,7 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _callgrind
 from _common import scenario
 
 from flagship.sandbox import build_host, load_scenario, resolve
@@ -92,8 +90,6 @@ CALLGRIND_DURATION = 30.0
 """Sim seconds of the busy cases under valgrind (about 30,000 actions)."""
 PILOT_SEEDS = (101,)
 """The pilot's seeds under valgrind (the scenario's own first seed)."""
-TOGGLE = "_operator_call"
-"""The C function of ``operator.call``, inside which callgrind collects (see the docstring)."""
 TARGET = 0.03
 """Issue 20 item 4: telemetry may add at most 3 % to the simulation phase."""
 
@@ -153,31 +149,19 @@ def cpu_mode() -> None:
 # -- callgrind mode ---------------------------------------------------------------------------
 
 
-def parse_totals(text: str) -> int:
-    """The instruction count of a callgrind output file (its ``totals:`` line, else ``summary:``)."""
-    for key in ("totals", "summary"):
-        found = re.search(rf"^{key}:\s*(\d+)", text, re.MULTILINE)
-        if found:
-            return int(found.group(1))
-    raise ValueError("no totals: or summary: line in the callgrind output")
-
-
 def overhead(on: float, off: float) -> float:
     """What telemetry adds, as a fraction of the phase with telemetry off."""
     return on / off - 1
 
 
 def phase_command(case: str, telemetry: bool, seed: int, out: Path | str) -> list[str]:
-    """The valgrind command that counts one phase's instructions into ``out``.
+    """The valgrind command that counts one phase's instructions into ``out`` (see _callgrind.py)."""
+    return _callgrind.callgrind_command(HERE, phase_arguments(case, telemetry, seed), out)
 
-    Instrumentation starts off (``--instr-atstart=no``: the start-up, the imports and the build
-    run several times faster than under instrumentation) and :func:`count_instructions` turns it
-    on with ``callgrind_control`` once the child says it is built (``--handshake``)."""
-    return [
-        "valgrind", "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no",
-        f"--toggle-collect={TOGGLE}", f"--callgrind-out-file={out}", sys.executable, str(HERE),
-        "--handshake", "--phase", case, "--telemetry", "on" if telemetry else "off", "--seed", str(seed),
-    ]
+
+def phase_arguments(case: str, telemetry: bool, seed: int) -> list[str]:
+    """This script's arguments that run one phase for a valgrind child."""
+    return ["--handshake", "--phase", case, "--telemetry", "on" if telemetry else "off", "--seed", str(seed)]
 
 
 def one_phase(case: str, telemetry: bool, seed: int, duration: float = CALLGRIND_DURATION,
@@ -187,8 +171,7 @@ def one_phase(case: str, telemetry: bool, seed: int, duration: float = CALLGRIND
     ``ready`` and wait for a line on stdin (the parent turns callgrind's instrumentation on)."""
     host, until = build(case, telemetry, seed=seed, duration=duration)
     if handshake:
-        print("ready", flush=True)
-        sys.stdin.readline()
+        _callgrind.handshake()
     with quiet_gc():
         simulate(host, until)
     return host
@@ -196,22 +179,7 @@ def one_phase(case: str, telemetry: bool, seed: int, duration: float = CALLGRIND
 
 def count_instructions(case: str, seed: int, telemetry: bool) -> int:
     """Instructions of one simulation phase, counted under callgrind in a child process."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        child = subprocess.Popen(phase_command(case, telemetry, seed, out), env=env, text=True,
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert child.stdin is not None and child.stdout is not None
-        if child.stdout.readline().strip() == "ready":
-            # valgrind runs the program in its own process, so the child's pid is valgrind's
-            subprocess.run(["callgrind_control", "--instr=on", str(child.pid)], check=True,
-                           capture_output=True)
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        _, errors = child.communicate()
-        if child.returncode != 0:
-            raise SystemExit(f"valgrind on {case} failed ({child.returncode}):\n{errors[-2000:]}")
-        return parse_totals(out.read_text())
+    return _callgrind.count_instructions(HERE, phase_arguments(case, telemetry, seed), case)
 
 
 def callgrind_mode(cases: list[str]) -> int:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -82,3 +84,31 @@ def test_the_quick_run_prints_every_figure(
 ) -> None:
     assert load_benchmark(script).main(["--quick"]) == 0
     _check_report(capsys.readouterr().out, sizes_per_axis)
+
+
+def test_the_book_quick_run_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    assert load_benchmark("bench_scaling").main(["--quick", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    axes = [block for block in re.split(r"\n(?=\S)", out) if "growth exponent" in block]
+    assert [len(re.findall(r"wall +[\d.]+ s +CPU", block)) for block in axes] == [5, 4]
+    for block in axes:
+        for what in ("CPU time", "peak memory"):
+            assert re.search(rf"growth exponent of {what}: +-?[\d.]+ +95% CI .*(PASS|FAIL)", block), block
+
+
+def test_an_instruction_child_builds_then_waits_for_the_go_and_replays() -> None:
+    # What each valgrind child of --instructions runs, here without valgrind: it must say ready
+    # only once the stream is built, and replay only after the parent's line.
+    script = load_benchmark("bench_scaling").HERE
+    child = subprocess.run([sys.executable, str(script), "--replay", "200", "5"], input="go\n",
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout == "ready\n"
+
+
+def test_an_instruction_child_is_counted_only_inside_its_replay() -> None:
+    callgrind = load_benchmark("_callgrind")
+    command = callgrind.callgrind_command("bench_scaling.py", ["--replay", "1000", "5"], "/tmp/out")
+    assert "--collect-atstart=no" in command and "--instr-atstart=no" in command
+    assert f"--toggle-collect={callgrind.TOGGLE}" in command
+    assert command[-3:] == ["--replay", "1000", "5"]

@@ -1,4 +1,4 @@
-"""benchmarks/bench_telemetry_overhead.py: its callgrind mode's parts, without valgrind.
+"""bench_telemetry_overhead.py and benchmarks/_callgrind.py: the callgrind mode's parts, without valgrind.
 
 Under valgrind even the smallest case takes most of a minute, so the counting itself is not
 run here (CI installs no valgrind either): what is checked is that every case's phase, the
@@ -16,6 +16,7 @@ import pytest
 from tests._benchmarks import load_benchmark
 
 bench = load_benchmark("bench_telemetry_overhead")
+callgrind = load_benchmark("_callgrind")
 
 CALLGRIND_OUT = """\
 # callgrind format
@@ -33,10 +34,10 @@ totals: 701226079
 
 
 def test_the_count_is_the_totals_line_of_the_output_file() -> None:
-    assert bench.parse_totals(CALLGRIND_OUT) == 701_226_079
-    assert bench.parse_totals("events: Ir\nsummary: 12\n") == 12
+    assert callgrind.parse_totals(CALLGRIND_OUT) == 701_226_079
+    assert callgrind.parse_totals("events: Ir\nsummary: 12\n") == 12
     with pytest.raises(ValueError, match="no totals"):
-        bench.parse_totals("events: Ir\n")
+        callgrind.parse_totals("events: Ir\n")
 
 
 def test_overhead_is_relative_to_the_phase_with_telemetry_off() -> None:
