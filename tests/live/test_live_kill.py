@@ -79,8 +79,11 @@ class Ledger:
         return key
 
     def answer(self, key: str, response: httpx.Response) -> None:
-        if self.split and response.status_code == 503 and response.json()["reason"] == "OUTCOME_UNKNOWN":
-            # a worker whose sequencer was killed under its request says so before it dies too
+        if self.split and response.status_code == 503 and \
+                response.json()["reason"] in ("OUTCOME_UNKNOWN", "SHUTTING_DOWN"):
+            # A worker whose sequencer was killed says so before it dies too: OUTCOME_UNKNOWN for
+            # a request in flight at the kill, SHUTTING_DOWN for one that came after (never sent on:
+            # not committed). Either is retried with its key after the restart, which tells.
             self.unknown.add(key)
             return
         # never a 5xx while the store is up; a cancel may find its order already traded (404)
