@@ -4,7 +4,7 @@ Every pref_voting release pins numba < 0.63, which pins numpy < 2.4: below the n
 gives users, so the test extra leaves it out and the suite runs on the users' numpy. The modules that
 compare against it (``test_democracy_pref_voting.py``, ``test_democracy_profile_study.py``) are marked
 ``oracle`` and skip themselves without it; CI runs them in a second phase with the extra installed
-(``.ci/run``: ``pytest -m "not oracle"``, then ``pip install -e '.[test,oracle]'`` and
+(``.ci/run``: ``pytest -m "not oracle"``, then the oracle extra's requirements and
 ``pytest -m oracle``). This test makes that phase fail, rather than skip everything, when the oracle is
 missing under CI (``CI=true``), as the tests that need promtool or chromium do.
 """
