@@ -1,19 +1,29 @@
-"""Telemetry: recording measures in sim time, the SQL store, Prometheus, scorecards and reports."""
+"""Telemetry: recording measures in sim time, the SQL store, Prometheus, scorecards and reports.
 
-from flagship.telemetry._recorder import (
-    MeasureValue,
-    NullRecorder,
-    RunTelemetry,
-    ScopeRecorder,
-    SeriesPoint,
-    Summary,
-    Telemetry,
-)
-from flagship.telemetry._results import sweep_frame, sweep_results
-from flagship.telemetry._run import ActionRow, RunResult
-from flagship.telemetry._stats import Estimate, mean_ci, t_critical
-from flagship.telemetry._store import Store, open_store
-from flagship.telemetry._store_protocol import DEFAULT_URL, RunStore, StoredRun, StoredSweep
+The names below are loaded on first use (PEP 562): a command that only records measures or
+reads a statistic does not pay for SQLAlchemy and Alembic, which only the store needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flagship.telemetry._recorder import (
+        MeasureValue,
+        NullRecorder,
+        RunTelemetry,
+        ScopeRecorder,
+        SeriesPoint,
+        Summary,
+        Telemetry,
+    )
+    from flagship.telemetry._results import sweep_frame, sweep_results
+    from flagship.telemetry._run import ActionRow, RunResult
+    from flagship.telemetry._stats import Estimate, mean_ci, t_critical
+    from flagship.telemetry._store import Store, open_store
+    from flagship.telemetry._store_protocol import DEFAULT_URL, RunStore, StoredRun, StoredSweep
 
 __all__ = [
     "DEFAULT_URL",
@@ -37,3 +47,40 @@ __all__ = [
     "sweep_results",
     "t_critical",
 ]
+
+#: Where each public name lives (tests check this agrees with ``__all__``).
+_EXPORTS: dict[str, str] = {
+    "ActionRow": "_run",
+    "DEFAULT_URL": "_store_protocol",
+    "Estimate": "_stats",
+    "MeasureValue": "_recorder",
+    "NullRecorder": "_recorder",
+    "RunResult": "_run",
+    "RunStore": "_store_protocol",
+    "RunTelemetry": "_recorder",
+    "ScopeRecorder": "_recorder",
+    "SeriesPoint": "_recorder",
+    "Store": "_store",
+    "StoredRun": "_store_protocol",
+    "StoredSweep": "_store_protocol",
+    "Summary": "_recorder",
+    "Telemetry": "_recorder",
+    "mean_ci": "_stats",
+    "open_store": "_store",
+    "sweep_frame": "_results",
+    "sweep_results": "_results",
+    "t_critical": "_stats",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import shutil
 import subprocess
@@ -146,18 +147,39 @@ def test_pytest_is_not_a_runtime_dependency() -> None:
     assert any(d.startswith("pytest") for d in project["optional-dependencies"]["test"])
 
 
-def test_lazy_sandbox_exports_match_all() -> None:
-    """``flagship.sandbox`` loads its names on first use: each one in ``__all__`` resolves."""
-    from flagship import sandbox
+@pytest.mark.parametrize("package", ["flagship.sandbox", "flagship.sandbox._live", "flagship.telemetry"])
+def test_lazy_exports_match_all(package: str) -> None:
+    """These packages load their names on first use: each one in ``__all__`` resolves to the
+    object its module defines, and an unknown name is an AttributeError."""
+    module = importlib.import_module(package)
+    assert sorted(module._EXPORTS) == sorted(module.__all__)
+    for name in module.__all__:
+        home = importlib.import_module(f"{package}.{module._EXPORTS[name]}")
+        assert getattr(module, name) is getattr(home, name)
+    assert set(module.__all__) <= set(dir(module))
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        _ = module.nonsense
+
+
+def test_the_cli_names_the_default_store_without_importing_it() -> None:
     from flagship.sandbox._cli_app import DEFAULT_STORE_URL
     from flagship.telemetry import DEFAULT_URL
 
-    assert sorted(sandbox._EXPORTS) == sorted(sandbox.__all__)
-    for name in sandbox.__all__:
-        assert getattr(sandbox, name).__name__ == name
-    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
-        _ = sandbox.nonsense
-    assert DEFAULT_STORE_URL == DEFAULT_URL  # the CLI names the default without importing the store
+    assert DEFAULT_STORE_URL == DEFAULT_URL
+
+
+def test_importing_the_packages_pays_for_no_heavy_library() -> None:
+    """``import flagship.telemetry`` / ``flagship.sandbox._live`` / the survey load neither the
+    store's SQLAlchemy and Alembic, FastAPI, nor ``scipy.stats``: each costs a CLI command
+    hundreds of milliseconds to seconds (``benchmarks/bench_cli_startup.py`` measures them)."""
+    probe = (
+        "import sys, flagship.telemetry, flagship.sandbox._live\n"
+        "import flagship.democracy._survey._reliability as r\n"
+        "r._t_quantile(0.975, 5.0)\n"
+        "print(sorted(m for m in ('sqlalchemy', 'alembic', 'fastapi', 'scipy.stats') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
 def test_every_exception_class_is_in_the_errors_module() -> None:

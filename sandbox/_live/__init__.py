@@ -26,21 +26,30 @@ A request's life, module by module:
 Lifecycle of the server: :func:`run_server` -> :func:`load_live_scenario` ->
 :func:`open_trial` -> ``Engine.recover`` -> :func:`create_app` -> uvicorn (the app's
 lifespan runs ``Engine.start`` and ``Engine.stop``).
+
+The names below are loaded on first use (PEP 562): importing one module of this package (the
+scenario's ``[live]`` table, the limits) does not pay for FastAPI and the app.
 """
 
-from flagship.sandbox._live._app import Health, TrialInfo, create_app, install_openapi, run_server
-from flagship.sandbox._live._connections import ConnectionLimits
-from flagship.sandbox._live._gateway import PRINCIPAL_SCOPE_KEY, LiveGateway, load_authenticators
-from flagship.sandbox._live._limits import Limits
-from flagship.sandbox._live._scenario import (
-    LiveScenario,
-    LiveSpec,
-    default_key_dir,
-    load_live_scenario,
-    open_trial,
-    shadow_scenario,
-)
-from flagship.sandbox._live._sequencer import Engine, EngineOptions
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flagship.sandbox._live._app import Health, TrialInfo, create_app, install_openapi, run_server
+    from flagship.sandbox._live._connections import ConnectionLimits
+    from flagship.sandbox._live._gateway import PRINCIPAL_SCOPE_KEY, LiveGateway, load_authenticators
+    from flagship.sandbox._live._limits import Limits
+    from flagship.sandbox._live._scenario import (
+        LiveScenario,
+        LiveSpec,
+        default_key_dir,
+        load_live_scenario,
+        open_trial,
+        shadow_scenario,
+    )
+    from flagship.sandbox._live._sequencer import Engine, EngineOptions
 
 __all__ = [
     "PRINCIPAL_SCOPE_KEY",
@@ -62,3 +71,38 @@ __all__ = [
     "run_server",
     "shadow_scenario",
 ]
+
+#: Where each public name lives (tests check this agrees with ``__all__``).
+_EXPORTS: dict[str, str] = {
+    "ConnectionLimits": "_connections",
+    "Engine": "_sequencer",
+    "EngineOptions": "_sequencer",
+    "Health": "_app",
+    "Limits": "_limits",
+    "LiveGateway": "_gateway",
+    "LiveScenario": "_scenario",
+    "LiveSpec": "_scenario",
+    "PRINCIPAL_SCOPE_KEY": "_gateway",
+    "TrialInfo": "_app",
+    "create_app": "_app",
+    "default_key_dir": "_scenario",
+    "install_openapi": "_app",
+    "load_authenticators": "_gateway",
+    "load_live_scenario": "_scenario",
+    "open_trial": "_scenario",
+    "run_server": "_app",
+    "shadow_scenario": "_scenario",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -270,3 +270,15 @@ def test_welch_interval_contains_its_estimate(a: list[float], b: list[float]) ->
     assert estimate is not None and estimate.low is not None and estimate.high is not None
     assert estimate.low - 1e-9 <= estimate.estimate <= estimate.high + 1e-9
     assert math.isclose(estimate.estimate, float(np.mean(a)) - float(np.mean(b)), abs_tol=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0.5, 0.9999), st.floats(1.0, 500.0))
+def test_t_quantile_is_scipy_stats_t_ppf_bit_for_bit(q: float, df: float) -> None:
+    """The survey's intervals take Student's t from ``scipy.special`` (``scipy.stats`` costs two
+    seconds of imports); the value must be the very float ``stats.t.ppf`` gives."""
+    from scipy import stats
+
+    from flagship.democracy._survey._reliability import _t_quantile
+
+    assert _t_quantile(q, df) == float(stats.t.ppf(q, df))
