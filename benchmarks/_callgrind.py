@@ -11,7 +11,8 @@ the parent turns instrumentation on (``callgrind_control --instr=on PID``: valgr
 program in its own process, so the child's pid is valgrind's) and writes the line; the child
 runs the phase through ``operator.call``, and callgrind collects only inside that C function
 (``--toggle-collect``: no client requests, no compiled helper); the count is the ``totals:``
-line of the output file (:func:`parse_totals`).
+line of the output file (:func:`parse_totals`). What the child prints after the phase (a result
+to check, say) is handed back with the count (:func:`count_with_output`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["TOGGLE", "callgrind_command", "count_instructions", "handshake", "parse_totals"]
+__all__ = ["TOGGLE", "callgrind_command", "count_instructions", "count_with_output", "handshake",
+           "parse_totals"]
 
 TOGGLE = "_operator_call"
 """The C function of ``operator.call``, inside which callgrind collects (see the docstring)."""
@@ -57,6 +59,11 @@ def handshake() -> None:
 def count_instructions(script: Path | str, arguments: Sequence[str], what: str) -> int:
     """Instructions of the phase ``script arguments`` runs (it must call :func:`handshake` before
     the phase and run the phase through ``operator.call``); ``what`` names it in an error."""
+    return count_with_output(script, arguments, what)[0]
+
+
+def count_with_output(script: Path | str, arguments: Sequence[str], what: str) -> tuple[int, str]:
+    """As :func:`count_instructions`, with what the child printed after its ``ready`` line."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         env = {**os.environ, "PYTHONHASHSEED": "0"}
@@ -69,7 +76,7 @@ def count_instructions(script: Path | str, arguments: Sequence[str], what: str) 
                            capture_output=True)
             child.stdin.write("go\n")
             child.stdin.flush()
-        _, errors = child.communicate()
+        printed, errors = child.communicate()
         if child.returncode != 0:
             raise SystemExit(f"valgrind on {what} failed ({child.returncode}):\n{errors[-2000:]}")
-        return parse_totals(out.read_text())
+        return parse_totals(out.read_text()), printed

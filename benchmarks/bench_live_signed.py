@@ -40,7 +40,17 @@ within it, the rest its link to the workers), and ``http_workers`` the N workers
 (HTTP, signatures, validation, replicas, receipts): the serial part and the parallel part, each
 per accepted order.
 
+The serial part's CPU per order depends on how many orders share a commit: a batch's fixed costs
+(the transaction and its fsync, the commit hand-off, a frame to each worker) are divided among
+its orders. The phase prints its commits and entries per commit, and the sequencer's CPU per
+commit. At 500/s a batch holds about 3.5 orders with the server's default ``commit_delay`` (4
+ms); at 4,000/s the same delay gathers about 16. ``--commit-delay`` sets the server's delay, so a
+run at 500/s with batches as large as a faster stream's (``--commit-delay 0.032 --connections
+64``: 64 connections, since each holds one order for as long as its batch waits) measures the
+sequencer's CPU per order at that batch size on this machine's two cores.
+
     python benchmarks/bench_live_signed.py [--rate 500] [--agents 32] [--seconds 15] [--db URL] [--workers N]
+                                           [--commit-delay SECONDS] [--connections 16]
 
 Prints one JSON document: the machine's load average at start and end, the reference rate, and
 for the phase at a rate the accepted orders per second, ack latency p50/p95/p99/max, and CPU ms
@@ -80,6 +90,7 @@ from tests.live._support import ServerProcess, free_port  # noqa: E402
 MID, SPREAD = 10_000, 50
 ORDERS_PATH = "/v1/market/orders"
 ENGINE_CPU = "flagship_engine_cpu_seconds_total"
+COMMIT_ENTRIES = "flagship_engine_commit_entries"  # a histogram: _count commits, _sum their entries
 WORKER_MODULE = "flagship.sandbox._live._worker_main"
 
 
@@ -247,13 +258,16 @@ async def at_rate(connections: list[Connection], orders: list[bytes], rate: floa
 
 
 async def engine_cpu(url: str) -> dict[str, float]:
-    """The server's writer CPU seconds so far, by part (apply, commit), from its /metrics."""
+    """The server's writer CPU seconds so far, by part (apply, commit), and its commits and their
+    entries so far (``commits``, ``entries``), from its /metrics."""
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"{url}/metrics")).text
     parts = {}
     for line in text.splitlines():
         if line.startswith(ENGINE_CPU + "{"):
             parts[line.split('part="', 1)[1].split('"', 1)[0]] = float(line.split()[-1])
+        elif line.startswith((COMMIT_ENTRIES + "_count ", COMMIT_ENTRIES + "_sum ")):
+            parts["commits" if "_count " in line else "entries"] = float(line.split()[-1])
     return parts
 
 
@@ -309,6 +323,8 @@ async def bench(url: str, port: int, args: argparse.Namespace, server: psutil.Pr
     per_order = 1e3 / max(accepted, 1)
     serial = {part: (engine.get(part, 0.0) - readings["engine"].get(part, 0.0)) * per_order
               for part in ("apply", "commit")}
+    commits = engine.get("commits", 0.0) - readings["engine"].get("commits", 0.0)
+    entries = engine.get("entries", 0.0) - readings["engine"].get("entries", 0.0)
     server_ms = (server_cpu - readings["server"][0]) * per_order
     workers_ms = (http_cpu - readings["server"][2]) * per_order
     quantiles = statistics.quantiles(tally.latencies, n=100)
@@ -316,10 +332,15 @@ async def bench(url: str, port: int, args: argparse.Namespace, server: psutil.Pr
         "offered_orders_per_second": args.rate, "connections": args.connections,
         "seconds": round(wall, 1), "orders": len(tally.latencies), "statuses": tally.statuses,
         "refusals": tally.reasons, "accepted_orders_per_second": round(accepted / wall, 1),
+        "commit_delay_ms": args.commit_delay * 1e3,
+        # Group commit: a batch's fixed costs (the transaction, its fsync, a frame to each worker)
+        # are shared by its orders, so the sequencer's CPU per order falls as batches grow.
+        "commits": int(commits), "entries_per_commit": round(entries / max(commits, 1), 2),
         "ack_latency_ms": {"p50": round(quantiles[49] * 1e3, 1), "p95": round(quantiles[94] * 1e3, 1),
                            "p99": round(quantiles[98] * 1e3, 1), "max": round(max(tally.latencies) * 1e3, 1)},
         "cpu_ms_per_accepted_order": {
             "server": round(server_ms, 3),
+            "server_per_commit": round(server_ms * accepted / max(commits, 1), 3),
             "server_serial_writer": round(sum(serial.values()), 3),
             "server_serial_apply": round(serial["apply"], 3),
             "server_serial_commit": round(serial["commit"], 3),
@@ -343,7 +364,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=0,
                         help="split the server: HTTP worker processes beside the sequencer (0: one process)")
+    parser.add_argument("--commit-delay", type=float, default=EngineOptions().commit_delay,
+                        help="seconds a batch waits for more actions under steady traffic (the "
+                             "server's default unless given)")
     args = parser.parse_args()
+    if args.commit_delay < 0:
+        parser.error(f"--commit-delay: expected seconds >= 0, got {args.commit_delay}")
     if args.warmup + args.seconds > 50:
         parser.error("--warmup + --seconds: at most 50 (every order is signed before the phase, and "
                      "the server refuses a signature older than 60 s)")
@@ -359,7 +385,7 @@ def main() -> None:
                                port=port,
                                tick=defaults.tick_seconds, checkpoint_seconds=defaults.checkpoint_seconds,
                                measures_seconds=defaults.measures_seconds, new_trial=True,
-                               workers=args.workers)
+                               workers=args.workers, commit_delay=args.commit_delay)
         try:
             server.wait_ready()
             results = asyncio.run(bench(server.url, port, args, psutil.Process(server.process.pid)))

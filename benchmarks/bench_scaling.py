@@ -161,29 +161,31 @@ HERE = Path(__file__).resolve()
 
 def replay_counted(traders: int, per_trader: int) -> None:
     """What an ``--instructions`` child runs: build the stream, hand over, replay it through
-    ``operator.call`` (the only part callgrind counts)."""
+    ``operator.call`` (the only part callgrind counts), then print its requests and fills (so the
+    parent need not build and replay the stream again to know its work)."""
     ops = stream(traders, per_trader)
     gc.collect()
     gc.freeze()
     _callgrind.handshake()
-    operator.call(replay, ops)
+    book = operator.call(replay, ops)
+    print(len(ops), len(book.tape))
 
 
 def instruction_axis(name: str, label: str, sizes: list[int], runs: list[tuple[int, int]]) -> bool:
     """One axis fitted on instruction counts (two valgrind children at a time)."""
-    def count(run: tuple[int, int]) -> int:
-        return _callgrind.count_instructions(HERE, ["--replay", str(run[0]), str(run[1])], f"{label} {run}")
+    def count(run: tuple[int, int]) -> tuple[int, str]:
+        return _callgrind.count_with_output(HERE, ["--replay", str(run[0]), str(run[1])], f"{label} {run}")
 
     with ThreadPoolExecutor(max_workers=2) as pool:  # instruction counts do not mind sharing cores
-        counts = list(pool.map(count, runs))
+        counted = list(pool.map(count, runs))
+    counts = [instructions for instructions, _ in counted]
     print(f"{name}:")
     work: list[int] = []
-    for size, run, instructions in zip(sizes, runs, counts, strict=True):
-        ops = stream(*run)
-        fills = len(replay(ops).tape)
-        work.append(len(ops) + fills)
-        print(f"  {label} {size:>7,}: {len(ops):>9,} requests  {instructions:>15,} instructions  "
-              f"({instructions / len(ops):,.0f} per request, {instructions / work[-1]:,.0f} per request "
+    for size, (instructions, printed) in zip(sizes, counted, strict=True):
+        requests, fills = (int(word) for word in printed.split())
+        work.append(requests + fills)
+        print(f"  {label} {size:>7,}: {requests:>9,} requests  {instructions:>15,} instructions  "
+              f"({instructions / requests:,.0f} per request, {instructions / work[-1]:,.0f} per request "
               f"or fill)")
     result = fit(sizes, counts)
     print(f"  (for reference: growth exponent of the work, requests + fills, {exponent(sizes, work):.2f}; "

@@ -26,21 +26,15 @@ reversed every other round; medians of :data:`RUNS`. On a busy 2-core machine th
 still move by several percent between sittings, too much to show a 3 % bound.
 
 **Callgrind mode** (``--callgrind``): a deterministic figure. Each (case, telemetry) runs in a
-child process under ``valgrind --tool=callgrind`` with collection off at start
-(``--collect-atstart=no``) and toggled on only inside the C function ``_operator_call``: the
-phase is run as ``operator.call(env.run, until)``, and nothing else in a run calls
-``operator.call``, so the count is the simulation phase's instructions alone (the interpreter's
-start-up, the imports, the host's build and the final collection are not counted; Python has no
-callgrind client requests, and toggling on a C symbol needs no compiled helper). The children
-run with ``PYTHONHASHSEED=0`` so that string hashing, and with it dict probing, is the same in
-every child. Counts still move a little between sittings (object addresses, and with them the
-hashing of objects by identity and the allocator's paths, differ): three counts of ``busy`` on
-were 664,694,134, 664,713,147 and 665,365,277 (0.1 % apart), two of the pilot on 1,114,224,693
-and 1,108,586,912 (0.5 %), which bounds what a single on/off ratio can resolve near +3 %.
-The children also start with instrumentation off (``--instr-atstart=no``), print ``ready`` once
-their host is built and wait; the parent then turns it on (``callgrind_control --instr=on PID``)
-and lets the phase run: the start-up, imports and build, uncounted anyway, then run a few times
-faster than instrumented.
+child process under callgrind, counted only inside its simulation phase, run as
+``operator.call(env.run, until)`` once the host is built (``benchmarks/_callgrind.py`` describes
+the handshake and the toggle; the interpreter's start-up, the imports, the host's build and the
+final collection are not counted). The children run with ``PYTHONHASHSEED=0`` so that string
+hashing, and with it dict probing, is the same in every child. Counts still move a little
+between sittings (object addresses, and with them the hashing of objects by identity and the
+allocator's paths, differ): three counts of ``busy`` on were 664,694,134, 664,713,147 and
+665,365,277 (0.1 % apart), two of the pilot on 1,114,224,693 and 1,108,586,912 (0.5 %), which
+bounds what a single on/off ratio can resolve near +3 %.
 Instructions are not time (they leave out cache misses and branch mispredictions), but other
 processes cannot change them, so an on/off ratio of instruction counts can show a 3 % bound
 that CPU time cannot. Sizes are cut under valgrind (about 50x slower): ``busy`` for
@@ -48,7 +42,7 @@ that CPU time cannot. Sizes are cut under valgrind (about 50x slower): ``busy`` 
 (its whole 2,400 sim seconds, 8,176 actions). Two children run at a time.
 
 ``--phase CASE --telemetry on|off`` is what each child runs: one simulation phase, printing
-nothing (``--handshake``: the wait above); run it under valgrind as above to count one arm by
+nothing (``--handshake``: the wait of _callgrind.py); run it under valgrind as at the top to count one arm by
 hand (``callgrind_annotate OUT`` then shows where the instructions go, by C function).
 """
 

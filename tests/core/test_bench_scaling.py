@@ -103,7 +103,12 @@ def test_an_instruction_child_builds_then_waits_for_the_go_and_replays() -> None
     child = subprocess.run([sys.executable, str(script), "--replay", "200", "5"], input="go\n",
                            capture_output=True, text=True, timeout=120, check=False)
     assert child.returncode == 0, child.stderr
-    assert child.stdout == "ready\n"
+    ready, work = child.stdout.splitlines()
+    assert ready == "ready"
+    requests, fills = (int(word) for word in work.split())  # its work, for the parent's fit
+    bench = load_benchmark("bench_scaling")
+    ops = bench.stream(200, 5)
+    assert (requests, fills) == (len(ops), len(bench.replay(ops).tape))
 
 
 def test_an_instruction_child_is_counted_only_inside_its_replay() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,38 @@ def test_opening_migrates_to_head(store_url: str) -> None:
     assert {"sweeps", "runs", "actions", "measures", "summaries", "series"} <= tables
     with Store.open(store_url) as again:  # idempotent
         assert again.schema_version() == head
+
+
+def test_the_fast_path_knows_the_newest_migration() -> None:
+    """A store at ``SCHEMA_HEAD`` is opened without Alembic: it must be Alembic's head."""
+    from flagship.telemetry._store import SCHEMA_HEAD
+
+    assert _script_head() == SCHEMA_HEAD
+
+
+def test_opening_a_current_store_does_not_load_alembic_and_an_older_one_migrates(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    probe = ("import sys\nfrom flagship.telemetry import Store\n"
+             f"Store.open({url!r}).close()\nprint('alembic' in sys.modules)")
+
+    def opened_with_alembic() -> bool:
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+        return result.stdout.strip() == "True"
+
+    assert opened_with_alembic()  # a new store: created by the migrations
+    assert not opened_with_alembic()  # current: only read
+    _migrate_to(url, "0007", down=True)
+    assert opened_with_alembic()  # behind: migrated again
+    with Store.open(url) as store:
+        assert store.schema_version() == _script_head()
+
+
+def test_a_store_from_a_newer_version_is_refused_with_its_revision_named(store_url: str) -> None:
+    with Store.open(store_url) as store, store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
+    with pytest.raises(StoreError, match=r"not one this version of Flagship knows \(newest known: "
+                                         r"0008\).*0099"):
+        Store.open(store_url)
 
 
 def test_run_round_trips_with_its_action_log(store_url: str, shop: Path) -> None:

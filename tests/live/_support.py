@@ -163,13 +163,15 @@ class ServerProcess:
     def __init__(self, scenario: Path, url: str, *, cwd: Path, cli: bool = False, tick: float = 0.02,
                  checkpoint_seconds: float = 0.5, measures_seconds: float = 0.0, new_trial: bool = False,
                  extra_args: Sequence[str] = (), port: int | None = None,
-                 witness: Path | None = None, workers: int = 0) -> None:
+                 witness: Path | None = None, workers: int = 0, commit_delay: float | None = None) -> None:
         self.port = free_port() if port is None else port
         self.workers = workers
         self.log_path = cwd / f"serve-{self.port}.log"
         self._log = self.log_path.open("wb")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if cli:
+            if commit_delay is not None:
+                raise ValueError("flagship serve has no --commit-delay: run the server without cli=True")
             command = flagship_command(
                 "serve", str(scenario), "--db", url, "--port", str(self.port), "--key-dir", str(cwd),
                 "--tick", str(tick), "--checkpoint-seconds", str(checkpoint_seconds),
@@ -181,7 +183,8 @@ class ServerProcess:
                     "new_trial": new_trial, "witness": None if witness is None else str(witness),
                     "workers": workers,
                     "options": {"tick_seconds": tick, "checkpoint_seconds": checkpoint_seconds,
-                                "measures_seconds": measures_seconds}}
+                                "measures_seconds": measures_seconds,
+                                **({} if commit_delay is None else {"commit_delay": commit_delay})}}
             command = [sys.executable, "-c", _LIGHT_SERVE, json.dumps(args)]
         self.process = subprocess.Popen(command, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
                                         env=env)
