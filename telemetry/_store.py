@@ -96,7 +96,11 @@ class Store:
         if engine.dialect.name == "sqlite":
             _sqlite.configure(engine, parsed.database, durable=durable)
         store = cls(engine)
-        store._migrate()
+        try:
+            store._migrate()
+        except BaseException:
+            engine.dispose()  # a store that could not be opened keeps no connection open
+            raise
         return store
 
     def close(self) -> None:

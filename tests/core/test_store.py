@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -85,9 +86,21 @@ def test_opening_a_current_store_does_not_load_alembic_and_an_older_one_migrates
 def test_a_store_from_a_newer_version_is_refused_with_its_revision_named(store_url: str) -> None:
     with Store.open(store_url) as store, store.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
+    postgres = store_url.startswith("postgresql")
+    tag = f"refused_{uuid.uuid4().hex[:8]}"  # names this test's connections in pg_stat_activity
+    url = f"{store_url}&application_name={tag}" if postgres else store_url
     with pytest.raises(StoreError, match=r"not one this version of Flagship knows \(newest known: "
                                          r"0008\).*0099"):
-        Store.open(store_url)
+        Store.open(url)
+    if postgres:  # the refused open left no connection behind (it would be closed at some later GC)
+        admin = sa.create_engine(store_url)
+        try:
+            with admin.connect() as conn:
+                left = conn.exec_driver_sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                            f"'{tag}'").scalar()
+        finally:
+            admin.dispose()
+        assert left == 0
 
 
 def test_run_round_trips_with_its_action_log(store_url: str, shop: Path) -> None:
