@@ -4,7 +4,8 @@ Opening a store applies any pending Alembic migration (shipped in
 ``telemetry/migrations``), under an advisory lock on PostgreSQL so concurrent
 openers do not race. A store already at :data:`SCHEMA_HEAD` is only read, and Alembic is
 not even imported: most commands open a store that is current, and loading Alembic and its
-migration scripts cost each of them a sixth of a second.
+migration scripts cost each of them about 80 ms (the import and open of a current store, medians
+of 20 alternating runs: 461 ms before, 379 ms after).
 
 Each run is written in one transaction. Action logs are bulk-loaded: through the driver's
 ``executemany`` on SQLite and through ``COPY`` on PostgreSQL (psycopg 3), both far faster than
