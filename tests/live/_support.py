@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
 
 from flagship.sandbox._live import (
@@ -166,6 +168,11 @@ class ServerProcess:
                  witness: Path | None = None, workers: int = 0, commit_delay: float | None = None) -> None:
         self.port = free_port() if port is None else port
         self.workers = workers
+        self._admin_url: str | None = None
+        self._tag = f"flagship_test_{self.port}_{uuid.uuid4().hex[:8]}"
+        if url.startswith("postgresql"):  # name its connections, so that kill() can wait for their end
+            self._admin_url = url
+            url = f"{url}{'&' if '?' in url else '?'}application_name={self._tag}"
         self.log_path = cwd / f"serve-{self.port}.log"
         self._log = self.log_path.open("wb")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -208,12 +215,36 @@ class ServerProcess:
         raise RuntimeError(f"the server did not become ready: {self.output()}")
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown hook runs, exactly like a crash."""
+        """SIGKILL: no shutdown hook runs, exactly like a crash.
+
+        Returns once PostgreSQL holds no connection of the killed server (or its workers): a
+        COMMIT the server sent just before it died may still complete in its backend, so the
+        durable log is only final once that backend is gone.
+        """
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
         if not self._log.closed:
             self._log.close()
+        if self._admin_url is not None:
+            self._wait_for_backends_to_end(self._admin_url)
+
+    def _wait_for_backends_to_end(self, admin_url: str, timeout: float = 30.0) -> None:
+        admin = sa.create_engine(admin_url, poolclass=sa.pool.NullPool)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                with admin.connect() as conn:
+                    left = conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity "
+                                                "WHERE application_name = :tag"), {"tag": self._tag}).scalar()
+                if left == 0:
+                    return
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{left} connections of the killed server outlived it "
+                                         f"by {timeout} s")
+                time.sleep(0.02)
+        finally:
+            admin.dispose()
 
     def stop(self) -> bool:
         """SIGTERM: a graceful stop (drain, final checkpoint); True when it exited cleanly.
