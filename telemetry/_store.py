@@ -141,17 +141,20 @@ class Store:
     def _at_head(self) -> bool:
         """Whether the database records :data:`SCHEMA_HEAD` as its one revision (read only: an
         opener that finds it behind, or ahead, migrates under the lock, and Alembic decides)."""
-        with self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table("alembic_version"):
-                return False
-            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
-        return [tuple(row) for row in rows] == [(SCHEMA_HEAD,)]
+        return self._revisions() == [SCHEMA_HEAD]
 
     def schema_version(self) -> str | None:
-        """The Alembic revision the database is at."""
+        """The Alembic revision the database is at (None before the first migration)."""
+        revisions = self._revisions()
+        return revisions[0] if revisions else None
+
+    def _revisions(self) -> list[str]:
+        """The revisions ``alembic_version`` records (none when the table is missing)."""
         with self.engine.connect() as conn:
-            row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
-        return None if row is None else str(row[0])
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return []
+            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        return [str(row[0]) for row in rows]
 
     # -- writing ------------------------------------------------------------------------
 
