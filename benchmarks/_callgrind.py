@@ -12,7 +12,11 @@ program in its own process, so the child's pid is valgrind's) and writes the lin
 runs the phase through ``operator.call``, and callgrind collects only inside that C function
 (``--toggle-collect``: no client requests, no compiled helper); the count is the ``totals:``
 line of the output file (:func:`parse_totals`). What the child prints after the phase (a result
-to check, say) is handed back with the count (:func:`count_with_output`).
+to check, say) is handed back with the count (:func:`count_with_output`). With ``cache_sim`` the
+child also runs through callgrind's cache simulator and every event of the ``totals:`` line comes
+back by name (:func:`count_events`, :func:`parse_events`): ``Ir`` (instructions), ``D1mr`` and
+``D1mw`` (first-level data cache read and write misses), the I1 and LL misses; a deterministic
+stand-in for the cache misses that CPU time includes and instruction counts leave out.
 """
 
 from __future__ import annotations
@@ -25,26 +29,40 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["TOGGLE", "callgrind_command", "count_instructions", "count_with_output", "handshake",
-           "parse_totals"]
+__all__ = ["TOGGLE", "callgrind_command", "count_events", "count_instructions", "count_with_output",
+           "handshake", "parse_events", "parse_totals"]
 
 TOGGLE = "_operator_call"
 """The C function of ``operator.call``, inside which callgrind collects (see the docstring)."""
 
 
 def parse_totals(text: str) -> int:
-    """The instruction count of a callgrind output file (its ``totals:`` line, else ``summary:``)."""
+    """The instruction count of a callgrind output file (the first event of its ``totals:`` line,
+    else of its ``summary:`` line)."""
+    return next(iter(parse_events(text).values()))
+
+
+def parse_events(text: str) -> dict[str, int]:
+    """Every event of a callgrind output file by name (its ``events:`` line over its ``totals:``)."""
+    names = re.search(r"^events:\s*(.+)$", text, re.MULTILINE)
+    if names is None:
+        raise ValueError("no events: line in the callgrind output")
     for key in ("totals", "summary"):
-        found = re.search(rf"^{key}:\s*(\d+)", text, re.MULTILINE)
+        found = re.search(rf"^{key}:\s*([\d ]+)$", text, re.MULTILINE)
         if found:
-            return int(found.group(1))
+            counts = [int(word) for word in found.group(1).split()]
+            # the format lets a cost line leave out trailing zeros
+            return {name: counts[i] if i < len(counts) else 0
+                    for i, name in enumerate(names.group(1).split())}
     raise ValueError("no totals: or summary: line in the callgrind output")
 
 
-def callgrind_command(script: Path | str, arguments: Sequence[str], out: Path | str) -> list[str]:
+def callgrind_command(script: Path | str, arguments: Sequence[str], out: Path | str, *,
+                      cache_sim: bool = False) -> list[str]:
     """The valgrind command that runs ``script arguments`` and counts its phase into ``out``."""
     return [
         "valgrind", "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no",
+        *(["--cache-sim=yes"] if cache_sim else []),
         f"--toggle-collect={TOGGLE}", f"--callgrind-out-file={out}", sys.executable, str(script),
         *arguments,
     ]
@@ -64,10 +82,19 @@ def count_instructions(script: Path | str, arguments: Sequence[str], what: str) 
 
 def count_with_output(script: Path | str, arguments: Sequence[str], what: str) -> tuple[int, str]:
     """As :func:`count_instructions`, with what the child printed after its ``ready`` line."""
+    events, printed = count_events(script, arguments, what)
+    return events["Ir"], printed
+
+
+def count_events(script: Path | str, arguments: Sequence[str], what: str, *,
+                 cache_sim: bool = False) -> tuple[dict[str, int], str]:
+    """The phase's events by name (``Ir`` alone, or with ``cache_sim`` the simulated caches'
+    misses too) and what the child printed after its ``ready`` line."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         env = {**os.environ, "PYTHONHASHSEED": "0"}
-        child = subprocess.Popen(callgrind_command(script, arguments, out), env=env, text=True,
+        command = callgrind_command(script, arguments, out, cache_sim=cache_sim)
+        child = subprocess.Popen(command, env=env, text=True,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if child.stdin is None or child.stdout is None:  # pragma: no cover - both are pipes
             raise RuntimeError("no pipes to the valgrind child")
@@ -79,4 +106,4 @@ def count_with_output(script: Path | str, arguments: Sequence[str], what: str) -
         printed, errors = child.communicate()
         if child.returncode != 0:
             raise SystemExit(f"valgrind on {what} failed ({child.returncode}):\n{errors[-2000:]}")
-        return parse_totals(out.read_text()), printed
+        return parse_events(out.read_text()), printed

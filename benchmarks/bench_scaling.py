@@ -1,7 +1,7 @@
 """How the market's order book costs grow: wall time and peak memory against participants and duration.
 
     .venv/bin/python benchmarks/bench_scaling.py [--repeats R] [--quick]
-    .venv/bin/python benchmarks/bench_scaling.py --instructions [--quick]   # under valgrind, ~2 min
+    .venv/bin/python benchmarks/bench_scaling.py --instructions [--quick] [--cache]   # under valgrind
 
 A market of N traders (1k, 3k, 10k, 30k, 100k) each sending the same number of requests (5), and a market
 of 10k traders running for 2, 4, 8 and 16 requests each (duration).  The requests are the mix of
@@ -24,8 +24,12 @@ executes, counted by callgrind in a child process per size (benchmarks/_callgrin
 stream is built uncounted, the replay alone is counted). Other processes cannot move it, so
 where CPU time's exponent is a coin toss around 1.1 on a shared machine, this one says whether
 the book does more work per request as the market grows; what it leaves out (cache misses as
-the working set outgrows the caches) is the difference between the two exponents.
-``--replay TRADERS PER_TRADER`` is what each child runs.
+the working set outgrows the caches) is the difference between the two exponents.  ``--cache``
+(with ``--instructions``, about twice as slow) runs the children through callgrind's cache
+simulator and prints the first-level data cache's misses per request with their growth exponent:
+the deterministic sign of that difference.  (Only the first level: valgrind sizes its simulated
+last-level cache from what the CPU reports, which in a virtual machine can be anything; this
+one reports 512 MiB.)  ``--replay TRADERS PER_TRADER`` is what each child runs.
 """
 
 from __future__ import annotations
@@ -172,25 +176,33 @@ def replay_counted(traders: int, per_trader: int) -> None:
     print(len(ops), len(book.tape))
 
 
-def instruction_axis(name: str, label: str, sizes: list[int], runs: list[tuple[int, int]]) -> list[str]:
-    """One axis fitted on instruction counts (two valgrind children at a time)."""
-    def count(run: tuple[int, int]) -> tuple[int, str]:
-        return _callgrind.count_with_output(HERE, ["--replay", str(run[0]), str(run[1])], f"{label} {run}")
+def instruction_axis(name: str, label: str, sizes: list[int], runs: list[tuple[int, int]], *,
+                     cache: bool = False) -> list[str]:
+    """One axis fitted on instruction counts (two valgrind children at a time); with ``cache``,
+    the simulated first-level data cache's misses per request are printed beside them."""
+    def count(run: tuple[int, int]) -> tuple[dict[str, int], str]:
+        return _callgrind.count_events(HERE, ["--replay", str(run[0]), str(run[1])], f"{label} {run}",
+                                       cache_sim=cache)
 
     with ThreadPoolExecutor(max_workers=2) as pool:  # instruction counts do not mind sharing cores
         counted = list(pool.map(count, runs))
-    counts = [instructions for instructions, _ in counted]
+    counts = [events["Ir"] for events, _ in counted]
+    misses = [events.get("D1mr", 0) + events.get("D1mw", 0) for events, _ in counted]
     print(f"{name}:")
     work: list[int] = []
-    for size, (instructions, printed) in zip(sizes, counted, strict=True):
+    for size, instructions, missed, (_, printed) in zip(sizes, counts, misses, counted, strict=True):
         requests, fills = (int(word) for word in printed.split())
         work.append(requests + fills)
+        cached = f"  {missed / requests:5.1f} D1 misses per request" if cache else ""
         print(f"  {label} {size:>7,}: {requests:>9,} requests  {instructions:>15,} instructions  "
               f"({instructions / requests:,.0f} per request, {instructions / work[-1]:,.0f} per request "
-              f"or fill)")
+              f"or fill){cached}")
     result = fit(sizes, counts)
     print(f"  (for reference: growth exponent of the work, requests + fills, {exponent(sizes, work):.2f}; "
           f"of instructions against that work {fit(work, counts).verdict()})")
+    if cache:
+        print(f"  (for reference: growth exponent of D1 misses {exponent(sizes, misses):.2f}: what the "
+              "caches add to CPU time and instructions leave out)")
     print(f"  growth exponent of {'instructions:':<14} {result.verdict()}")
     return [result.outcome]
 
@@ -201,9 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tenth of every size (a smoke run)")
     parser.add_argument("--instructions", action="store_true",
                         help="fit instruction counts under valgrind's callgrind instead of CPU time")
+    parser.add_argument("--cache", action="store_true",
+                        help="with --instructions: also simulate the caches (about twice as slow) and print "
+                             "the first-level data cache's misses per request")
     parser.add_argument("--replay", nargs=2, type=int, metavar=("TRADERS", "PER_TRADER"),
                         help="what an --instructions child runs (under valgrind, with its handshake)")
     args = parser.parse_args(argv)
+    if args.cache and not args.instructions:
+        parser.error("--cache: expected with --instructions (it simulates the caches under valgrind)")
     if args.replay:
         replay_counted(*args.replay)
         sys.stdout.flush()
@@ -217,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[str] = []
     for name, label, sizes, runs in axes:
         if args.instructions:
-            outcomes += instruction_axis(name, label, sizes, runs)
+            outcomes += instruction_axis(name, label, sizes, runs, cache=args.cache)
         else:
             outcomes += axis(name, label, sizes, runs, args.repeats)
     print(summary(outcomes))

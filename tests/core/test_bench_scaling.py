@@ -126,3 +126,10 @@ def test_an_instruction_child_is_counted_only_inside_its_replay() -> None:
     assert "--collect-atstart=no" in command and "--instr-atstart=no" in command
     assert f"--toggle-collect={callgrind.TOGGLE}" in command
     assert command[-3:] == ["--replay", "1000", "5"]
+
+
+def test_cache_simulation_is_refused_without_instruction_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        load_benchmark("bench_scaling").main(["--cache"])
+    assert exited.value.code == 2
+    assert "--cache: expected with --instructions" in capsys.readouterr().err

@@ -40,6 +40,16 @@ def test_the_count_is_the_totals_line_of_the_output_file() -> None:
         callgrind.parse_totals("events: Ir\n")
 
 
+def test_with_the_cache_simulator_every_event_comes_back_by_name() -> None:
+    text = ("events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw\n"
+            "summary: 900 300 100 5 40 7\ntotals: 900 300 100 5 40 7\n")
+    assert callgrind.parse_events(text) == {"Ir": 900, "Dr": 300, "Dw": 100, "I1mr": 5, "D1mr": 40, "D1mw": 7,
+                                            "ILmr": 0, "DLmr": 0, "DLmw": 0}
+    assert callgrind.parse_totals(text) == 900
+    assert "--cache-sim=yes" in callgrind.callgrind_command("b.py", [], "out", cache_sim=True)
+    assert "--cache-sim=yes" not in callgrind.callgrind_command("b.py", [], "out")
+
+
 def test_overhead_is_relative_to_the_phase_with_telemetry_off() -> None:
     assert bench.overhead(103.0, 100.0) == pytest.approx(0.03)
     assert bench.overhead(100.0, 100.0) == 0.0
