@@ -163,14 +163,29 @@ def _stop_workers(executor: ProcessPoolExecutor) -> None:
     the driver exits. Python 3.14 has ``terminate_workers``; before it, the pool's process table
     is the only handle. The pool then fails every pending job as broken (so nothing may cancel
     them first: see :func:`flagship.sandbox._runner.stream_results`).
+
+    A worker killed while it was writing a result (a run's result is larger than a pipe holds,
+    so it goes in several writes) leaves half a message in the result pipe. The pool's manager
+    thread then waits for the rest for ever, since this process holds a write end of that pipe
+    too, and ``shutdown`` would wait for that thread: the command hung instead of exiting (one
+    SIGTERM in a few dozen, tests/experiments/test_sweep_resume.py). Once every worker is dead
+    nothing writes to the pipe, so this process closes its own write end: the manager thread
+    reads the end of the pipe, finds the pool broken and stops.
     """
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    results = getattr(executor, "_result_queue", None)  # before any shutdown, which drops it
     terminate = getattr(executor, "terminate_workers", None)
     if callable(terminate):
         terminate()
-        return
-    processes = list((getattr(executor, "_processes", None) or {}).values())
-    for process in processes:
-        process.terminate()
+    else:
+        for process in processes:
+            process.terminate()
     for process in processes:
         process.join(timeout=10)
+        if process.is_alive():  # a worker that did not stop on SIGTERM
+            process.kill()
+            process.join()
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        writer.close()
     executor.shutdown(wait=True)

@@ -100,7 +100,12 @@ def test_a_signal_stops_the_workers_keeps_what_finished_and_prints_the_resume_co
         os.killpg(process.pid, signum)  # Ctrl-C reaches the terminal's whole process group
     else:
         process.send_signal(signum)  # a service manager signals the command only
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # stop it here: a process left running fails a later test instead
+        os.killpg(process.pid, signal.SIGKILL)
+        _, stderr = process.communicate()
+        pytest.fail(f"the sweep did not stop within 60 s of {signal.Signals(signum).name}: {stderr[-2000:]}")
     assert process.returncode == code, stderr
     assert "Traceback" not in stderr, stderr
     line = next(line for line in stderr.splitlines() if line.startswith("interrupted by"))
