@@ -71,8 +71,8 @@ from flagship.agents._signatures import (
     RequestRejectReason,
     RequestVerifier,
     VerifiedRequest,
-    WebBotAuth,
 )
+from flagship.agents._signer import WebBotAuth
 
 __all__ = [
     "COVERED_COMPONENTS",

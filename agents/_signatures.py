@@ -15,37 +15,37 @@ rule: a signature that does not bind the body is refused.
 The ``http-message-signatures`` library builds and checks the signature base,
 the Content-Digest and the Ed25519 signature.  This module adds the profile's
 policy (tag, required coverage, nonce, time window against a caller-supplied
-clock, replay cache) and turns each failure into one reason code.
+clock, replay cache) and turns each failure into one reason code. A signature in
+canonical form (every one a conforming signer writes) is accepted without the library's
+parsing and serialising, over the values of the library's own component resolver
+(``_canonical_signature``: 2.3 times faster); anything else, and every refusal, goes
+the library's way. Signing is ``_signer.WebBotAuth``'s.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime
 import math
-import secrets
-import time
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 import http_sf
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from http_message_signatures import (
     HTTPMessageSignaturesException,
-    HTTPMessageSigner,
     HTTPMessageVerifier,
+    HTTPSignatureComponentResolver,
     HTTPSignatureKeyResolver,
     InvalidSignature,
-    MappingKeyResolver,
     VerifyResult,
     algorithms,
 )
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from flagship.agents._canonical_signature import digest_matches, signature_base
+from flagship.agents._canonical_signature import parse as parse_canonical
 from flagship.agents._checks import finite_number, positive_number
 from flagship.agents._identity import AgentIdentity, PublicIdentity
 from flagship.agents._replay import ReplayCache
@@ -60,7 +60,6 @@ __all__ = [
     "RequestRejected",
     "RequestVerifier",
     "VerifiedRequest",
-    "WebBotAuth",
 ]
 
 WEB_BOT_AUTH_TAG = "web-bot-auth"
@@ -69,15 +68,13 @@ WEB_BOT_AUTH_TAG = "web-bot-auth"
 COVERED_COMPONENTS = ("@method", "@authority", "@path", "content-digest")
 """What every agent signature covers, and what the verifier requires it to cover."""
 
-_LABEL = "sig1"
+SIGNATURE_LABEL = "sig1"
+"""The label our signer gives its one signature (``sig1``); a verifier accepts any label."""
 _ROUTING_COMPONENTS = COVERED_COMPONENTS[:3]
-_QUERY = "@query"
-_IDEMPOTENCY_KEY = "idempotency-key"
-_SIGNATURE_AGENT = "signature-agent"
+QUERY = "@query"
+IDEMPOTENCY_KEY = "idempotency-key"
+SIGNATURE_AGENT = "signature-agent"
 _SIGNATURE_PARAMETERS = frozenset({"alg", "created", "expires", "keyid", "nonce", "tag"})
-# 256 bits cannot collide by chance; longer nonces only cost time, since the
-# structured-field code checks every character each time it parses or writes one.
-_NONCE_BYTES = 32
 _SIGNATURE_BYTES = 64  # an Ed25519 signature (RFC 8032)
 _DIGEST_IDENTIFIER = '"content-digest"'  # how a covered content-digest component serializes
 # Our agents send 43 characters; the bound caps what a replay-cache entry costs.
@@ -185,103 +182,6 @@ class AgentRegistry:
         return len(self._keys)
 
 
-def _timestamp(seconds: int) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
-
-
-class WebBotAuth(httpx.Auth):
-    """httpx authentication that signs every request as the agent (Web Bot Auth profile).
-
-    Works with ``httpx.Client`` and ``httpx.AsyncClient``.  Each request gets a
-    Content-Digest of its body (the empty body's digest when it has none), ``@query``
-    covered when the URL has a query string, ``idempotency-key`` when it is set and
-    ``signature-agent`` when it is set (``signature_agent``: the operator's origin, which
-    the live server groups identities' rate limits by),
-    ``created`` = the clock's whole second, ``expires`` = created + ``ttl``, and a
-    fresh nonce of 32 random bytes (base64url).  A Content-Digest the caller
-    already set is kept if it matches the body; one that does not is an error.
-    ``clock`` (unix seconds) exists for tests and simulations.
-
-    Redirects that httpx follows are sent with the original request's signature,
-    which covers the original path, so a verifier refuses them: sign-then-follow
-    needs ``follow_redirects=False`` and a new request per hop.
-    """
-
-    requires_request_body = True
-
-    def __init__(
-        self,
-        identity: AgentIdentity,
-        *,
-        ttl: int = 60,
-        clock: Callable[[], float] = time.time,
-        signature_agent: str | None = None,
-    ) -> None:
-        if not isinstance(identity, AgentIdentity):
-            raise InputError(Problem("identity", "expected an AgentIdentity"))
-        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
-            raise InputError(Problem("ttl", "expected a whole number of seconds > 0"))
-        if signature_agent is not None and (not isinstance(signature_agent, str) or not signature_agent
-                                            or '"' in signature_agent):
-            raise InputError(Problem("signature_agent", "expected the operator's URL, e.g. "
-                                                        "\"https://operator.example\""))
-        self._agent_id = identity.agent_id
-        self._key = identity.private_key
-        self._signature_agent = None if signature_agent is None else f'"{signature_agent}"'
-        self._ttl = ttl
-        self._clock = clock
-        self._signer = HTTPMessageSigner(
-            signature_algorithm=algorithms.ED25519,
-            key_resolver=MappingKeyResolver(
-                public_keys={}, private_keys={identity.agent_id: identity.private_key}
-            ),
-        )
-
-    @property
-    def agent_id(self) -> str:
-        """The key id every signature carries."""
-        return self._agent_id
-
-    def sign(self, request: httpx.Request) -> None:
-        """Sign ``request`` in place (replacing any earlier signature); its body must be read."""
-        created = math.floor(finite_number(self._clock(), "clock()"))
-        if self._signature_agent is not None:
-            request.headers["Signature-Agent"] = self._signature_agent
-        try:
-            # prepare() builds the signature base and parameters (what the library does well);
-            # its sign() would then re-parse them and rebuild the base to guard an external
-            # signer against a message changed meanwhile, doubling the cost of an in-process
-            # signature. Signing here and writing the two fields is the whole of the rest.
-            prepared = self._signer.prepare(
-                request,
-                key_id=self._agent_id,
-                created=_timestamp(created),
-                expires=_timestamp(created + self._ttl),
-                nonce=secrets.token_urlsafe(_NONCE_BYTES),
-                label=_LABEL,
-                tag=WEB_BOT_AUTH_TAG,
-                covered_component_ids=(*COVERED_COMPONENTS,
-                                       *((_QUERY,) if request.url.query else ()),
-                                       *((_IDEMPOTENCY_KEY,) if _IDEMPOTENCY_KEY in request.headers
-                                         else ()),
-                                       *((_SIGNATURE_AGENT,) if _SIGNATURE_AGENT in request.headers
-                                         else ())),
-                body=request.content,
-                # Re-signing a retried request finds our own digest: keep it if it matches.
-                use_existing_digest=True,
-            )
-        except HTTPMessageSignaturesException as exc:
-            raise InputError(Problem("request", f"cannot sign this request: {exc}")) from exc
-        signature = base64.b64encode(self._key.sign(prepared.signature_base)).decode("ascii")
-        request.headers["Signature-Input"] = f"{prepared.label}={prepared.signature_params}"
-        request.headers["Signature"] = f"{prepared.label}=:{signature}:"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """httpx hook: sign, then send."""
-        self.sign(request)
-        yield request
-
-
 class _Refusal(InvalidSignature):
     """Carries a reason code through the library, which re-raises InvalidSignature as is."""
 
@@ -311,12 +211,19 @@ class _Ed25519(algorithms.ED25519):
     """
 
     def verify(self, signature: bytes, message: bytes) -> None:
-        if len(signature) != _SIGNATURE_BYTES:  # PyNaCl raises ValueError on a wrong length
+        if not _ed25519_verifies(self.public_key, signature, message):
             raise _Refusal(RequestRejectReason.BAD_SIGNATURE, "signature does not verify")
-        try:
-            VerifyKey(self.public_key.public_bytes_raw()).verify(message, signature)
-        except BadSignatureError as exc:
-            raise _Refusal(RequestRejectReason.BAD_SIGNATURE, "signature does not verify") from exc
+
+
+def _ed25519_verifies(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    """libsodium's verdict on an Ed25519 signature (:class:`_Ed25519` says why libsodium's)."""
+    if len(signature) != _SIGNATURE_BYTES:  # PyNaCl raises ValueError on a wrong length
+        return False
+    try:
+        VerifyKey(key.public_bytes_raw()).verify(message, signature)
+    except BadSignatureError:
+        return False
+    return True
 
 
 class _KeyLookup(HTTPSignatureKeyResolver):
@@ -346,6 +253,69 @@ class _Request:
     headers: dict[str, str]
 
 
+_COMPONENT_RESOLVER: Callable[[_Request], Any] = HTTPSignatureComponentResolver
+"""The library's component resolver, which ``_OneVerification`` builds too (an untyped class)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What the policy needs to know of the request itself, beside its signature."""
+
+    has_digest_header: bool
+    has_query: bool
+    has_idempotency_key: bool
+
+
+def _policy_refusal(policy: RequestVerifier, params: Mapping[str, Any], plain: set[str],
+                    digest_covered: bool, shape: _Shape, now: float) -> _Refusal | None:
+    """The Web Bot Auth policy's refusal of one signature, or None: ``plain`` are the covered
+    components without parameters, ``digest_covered`` whether the Content-Digest is covered."""
+    refuse = _Refusal
+    reason = RequestRejectReason
+    unknown = set(params) - _SIGNATURE_PARAMETERS
+    if unknown:
+        return refuse(reason.MALFORMED, f"unexpected signature parameters {sorted(unknown)}")
+    if params.get("alg", algorithms.ED25519.algorithm_id) != algorithms.ED25519.algorithm_id:
+        return refuse(reason.MALFORMED, "alg must be ed25519")
+    if not isinstance(params.get("keyid"), str):
+        return refuse(reason.MALFORMED, "keyid parameter missing")
+    created, expires = params.get("created"), params.get("expires")
+    if type(created) is not int or type(expires) is not int:
+        return refuse(reason.MALFORMED, "created and expires parameters are required")
+    if expires < created:
+        return refuse(reason.MALFORMED, "expires precedes created")
+
+    missing = [name for name in _ROUTING_COMPONENTS if name not in plain]
+    if shape.has_query and QUERY not in plain:
+        missing.append(QUERY)  # else the query could be changed after signing
+    if shape.has_idempotency_key and IDEMPOTENCY_KEY not in plain:
+        missing.append(IDEMPOTENCY_KEY)  # else a replay under a fresh key would act again
+    if missing:
+        return refuse(reason.MISSING_COMPONENT, f"signature does not cover {missing}")
+    if not digest_covered or not shape.has_digest_header:
+        return refuse(reason.CONTENT_DIGEST_MISSING, "no signed Content-Digest")
+
+    nonce = params.get("nonce")
+    if nonce is None:
+        return refuse(reason.MISSING_NONCE, "nonce parameter missing")
+    if not nonce or len(nonce) > _MAX_NONCE_CHARS:
+        return refuse(reason.MALFORMED, f"nonce must have 1 to {_MAX_NONCE_CHARS} characters")
+
+    skew = policy.clock_skew
+    if created > now + skew:
+        return refuse(reason.CREATED_IN_FUTURE, f"created {created} is after now {now:.0f}")
+    if expires + skew < now:
+        return refuse(reason.EXPIRED, f"expired at {expires}")
+    if created + policy.max_age + skew < now:
+        return refuse(reason.EXPIRED, f"created {created} is older than the maximum age")
+    start = policy.not_before
+    if start is not None and created < start:
+        return refuse(reason.CREATED_BEFORE_START,
+                      f"the signature's created parameter ({created}) is before this server "
+                      f"started ({start}); sign the request again")
+    return None
+
+
 class _OneVerification(HTTPMessageVerifier):
     """The library's verifier, with the Web Bot Auth policy hooked in for one request.
 
@@ -354,71 +324,28 @@ class _OneVerification(HTTPMessageVerifier):
     policy refusal here is cheap and happens before any cryptography.
     """
 
-    def __init__(self, policy: RequestVerifier, now: float, has_digest_header: bool,
-                 has_query: bool, has_idempotency_key: bool) -> None:
+    def __init__(self, policy: RequestVerifier, now: float, shape: _Shape) -> None:
         super().__init__(signature_algorithm=_Ed25519, key_resolver=_KeyLookup(policy.keys))
         self._policy = policy
         self._now = now
-        self._has_digest_header = has_digest_header
-        self._has_query = has_query
-        self._has_idempotency_key = has_idempotency_key
+        self._shape = shape
         self.selected = 0
 
     def validate_created_and_expires(self, sig_input: Any, max_age: Any = None) -> None:
         self.selected += 1
-        params: Mapping[str, Any] = sig_input.params
-        refuse = _Refusal
-        reason = RequestRejectReason
-        unknown = set(params) - _SIGNATURE_PARAMETERS
-        if unknown:
-            raise refuse(reason.MALFORMED, f"unexpected signature parameters {sorted(unknown)}")
-        if params.get("alg", algorithms.ED25519.algorithm_id) != algorithms.ED25519.algorithm_id:
-            raise refuse(reason.MALFORMED, "alg must be ed25519")
-        if not isinstance(params.get("keyid"), str):
-            raise refuse(reason.MALFORMED, "keyid parameter missing")
-        created, expires = params.get("created"), params.get("expires")
-        if type(created) is not int or type(expires) is not int:
-            raise refuse(reason.MALFORMED, "created and expires parameters are required")
-        if expires < created:
-            raise refuse(reason.MALFORMED, "expires precedes created")
-
         # http_sf's inner list is a UserList: iterating it goes through Sequence.__iter__ and an
         # IndexError per call (7% of a signed request's server time); its .data is the list.
         nodes: list[Any] = list(getattr(sig_input, "data", sig_input))
         plain = {str(node.value) for node in nodes if not node.params}
-        missing = [name for name in _ROUTING_COMPONENTS if name not in plain]
-        if self._has_query and _QUERY not in plain:
-            missing.append(_QUERY)  # else the query could be changed after signing
-        if self._has_idempotency_key and _IDEMPOTENCY_KEY not in plain:
-            missing.append(_IDEMPOTENCY_KEY)  # else a replay under a fresh key would act again
-        if missing:
-            raise refuse(reason.MISSING_COMPONENT, f"signature does not cover {missing}")
         # Same test as the library's digest check: the whole field or a member of it.
         digest_covered = any(
             node.value == "content-digest" and not set(node.params) - {"sf", "key"}
             for node in nodes
         )
-        if not digest_covered or not self._has_digest_header:
-            raise refuse(reason.CONTENT_DIGEST_MISSING, "no signed Content-Digest")
-
-        nonce = params.get("nonce")
-        if nonce is None:
-            raise refuse(reason.MISSING_NONCE, "nonce parameter missing")
-        if not nonce or len(nonce) > _MAX_NONCE_CHARS:
-            raise refuse(reason.MALFORMED, f"nonce must have 1 to {_MAX_NONCE_CHARS} characters")
-
-        now, skew = self._now, self._policy.clock_skew
-        if created > now + skew:
-            raise refuse(reason.CREATED_IN_FUTURE, f"created {created} is after now {now:.0f}")
-        if expires + skew < now:
-            raise refuse(reason.EXPIRED, f"expired at {expires}")
-        if created + self._policy.max_age + skew < now:
-            raise refuse(reason.EXPIRED, f"created {created} is older than the maximum age")
-        start = self._policy.not_before
-        if start is not None and created < start:
-            raise refuse(reason.CREATED_BEFORE_START,
-                         f"the signature's created parameter ({created}) is before this server "
-                         f"started ({start}); sign the request again")
+        refusal = _policy_refusal(self._policy, sig_input.params, plain, digest_covered, self._shape,
+                                  self._now)
+        if refusal is not None:
+            raise refusal
 
 
 def _unselected(signature_input: str) -> RequestRejected:
@@ -551,9 +478,58 @@ class RequestVerifier:
 
         message = _Request(method=method, url=url, headers=fields)
         query = url.partition("#")[0].partition("?")[2]
-        verifier = _OneVerification(self, at, has_digest_header="content-digest" in lines,
-                                    has_query=bool(query),
-                                    has_idempotency_key=_IDEMPOTENCY_KEY in lines)
+        shape = _Shape(has_digest_header="content-digest" in lines, has_query=bool(query),
+                       has_idempotency_key=IDEMPOTENCY_KEY in lines)
+        params = self._canonical(message, lines, body, at, shape)
+        if params is None:
+            verified = self._with_library(message, lines, body, at, shape)
+            if isinstance(verified, RequestRejected):
+                return verified
+            params = verified
+        keyid, nonce = str(params["keyid"]), str(params["nonce"])
+        created, expires = int(params["created"]), int(params["expires"])
+        deadline = min(expires, created + self._max_age) + self._clock_skew
+        if not self._nonces.first_use((keyid, nonce), until=deadline, now=at):
+            return RequestRejected(RequestRejectReason.REPLAYED_NONCE, "nonce already used")
+        return VerifiedRequest(agent_id=keyid, nonce=nonce, created=created, expires=expires)
+
+    def _canonical(self, message: _Request, lines: Mapping[str, list[str]], body: bytes, at: float,
+                   shape: _Shape) -> Mapping[str, Any] | None:
+        """The parameters of a signature in canonical form that passes every check; None sends
+        the request down the library's path (``_canonical_signature`` says why this is safe)."""
+        inputs, signatures = lines["signature-input"], lines["signature"]
+        if len(inputs) != 1 or len(signatures) != 1:
+            return None
+        canonical = parse_canonical(inputs[0], signatures[0])
+        if canonical is None or canonical.parameters.get("tag") != WEB_BOT_AUTH_TAG:
+            return None
+        params = canonical.parameters
+        plain = set(canonical.components)
+        if _policy_refusal(self, params, plain, "content-digest" in plain, shape, at) is not None:
+            return None
+        try:
+            resolver = _COMPONENT_RESOLVER(message)
+        except HTTPMessageSignaturesException:
+            return None
+        base = signature_base(canonical, resolver)
+        if base is None:
+            return None
+        try:
+            key = _KeyLookup(self._keys).resolve_public_key(str(params["keyid"]))
+        except _Refusal:
+            return None
+        except _ResolverFailed as failure:
+            raise failure.error from None
+        if not _ed25519_verifies(key, canonical.signature, base):
+            return None
+        if not digest_matches(resolver.headers["content-digest"], body):
+            return None
+        return params
+
+    def _with_library(self, message: _Request, lines: Mapping[str, list[str]], body: bytes, at: float,
+                      shape: _Shape) -> Mapping[str, Any] | RequestRejected:
+        """The one signature's parameters as ``http-message-signatures`` verifies it, or the refusal."""
+        verifier = _OneVerification(self, at, shape)
         try:
             results: list[VerifyResult] = verifier.verify(
                 message, max_age=None, expect_tag=WEB_BOT_AUTH_TAG
@@ -587,11 +563,4 @@ class RequestVerifier:
             verifier.verify_body(message, digest_results, body)
         except HTTPMessageSignaturesException as exc:
             return RequestRejected(RequestRejectReason.DIGEST_MISMATCH, str(exc))
-
-        params = results[0].parameters
-        keyid, nonce = str(params["keyid"]), str(params["nonce"])
-        created, expires = int(params["created"]), int(params["expires"])
-        deadline = min(expires, created + self._max_age) + self._clock_skew
-        if not self._nonces.first_use((keyid, nonce), until=deadline, now=at):
-            return RequestRejected(RequestRejectReason.REPLAYED_NONCE, "nonce already used")
-        return VerifiedRequest(agent_id=keyid, nonce=nonce, created=created, expires=expires)
+        return results[0].parameters

@@ -4,9 +4,11 @@ Run: /work/venv/bin/python benchmarks/bench_signatures.py [--requests N]
 
 Prints sign+verify pairs per second through ``flagship.agents.WebBotAuth`` /
 ``flagship.agents.RequestVerifier`` (http-message-signatures underneath), each half on
-its own, the cost of one bare Ed25519 verify (libsodium, which the verifier uses, against
-OpenSSL's in the same run), and a cProfile of the verify path
-grouped by where the time is spent.  Single process, single thread: the live
+its own; verification again with the verifier's canonical fast path switched off (the
+library's path for every request: the peer, same batch, same run) and the ratio of the two;
+the cost of one bare Ed25519 verify (libsodium, which the verifier uses, against
+OpenSSL's in the same run); and a cProfile of each verify path grouped by where the time is
+spent.  Single process, single thread: the live
 server's budget is about 500 verified requests/s on 2 cores.  Under a minute.
 """
 
@@ -43,6 +45,13 @@ def signed_requests(auth: WebBotAuth, count: int) -> list[httpx.Request]:
         auth.sign(request)
         requests.append(request)
     return requests
+
+
+class LibraryOnly(RequestVerifier):
+    """The verifier with its canonical fast path switched off: the library's path for every request."""
+
+    def _canonical(self, *arguments: object) -> None:
+        return None
 
 
 def verify_all(verifier: RequestVerifier, requests: list[httpx.Request]) -> None:
@@ -90,7 +99,10 @@ STAGES = (
     ("signature base (resolve + SF serialise)", "signatures.py", "_build_signature_base"),
     ("Ed25519 verify (libsodium)", "~", "<built-in method _sodium.crypto_sign_open>"),
     ("Content-Digest check (library)", "signatures.py", "verify_body"),
-    ("Web Bot Auth policy hook (agents)", "_signatures.py", "validate_created_and_expires"),
+    ("canonical fields parsed (agents)", "_canonical_signature.py", "parse"),
+    ("canonical signature base (agents)", "_canonical_signature.py", "signature_base"),
+    ("canonical Content-Digest check (agents)", "_canonical_signature.py", "digest_matches"),
+    ("Web Bot Auth policy (agents)", "_signatures.py", "_policy_refusal"),
     ("replay cache (agents)", "_replay.py", "first_use"),
 )
 
@@ -104,7 +116,8 @@ def profile_verify(verifier: RequestVerifier, requests: list[httpx.Request]) -> 
         (filename, name): entry[3] for (filename, _, name), entry in raw.items()
     }
     total = next(t for (f, n), t in cumulative.items() if n == "verify_all")
-    print(f"\nverify path, cumulative time by stage ({len(requests)} requests, cProfile):")
+    print(f"\n{type(verifier).__name__}'s verify path, cumulative time by stage ({len(requests)} requests, "
+          "cProfile):")
     accounted = 0.0
     for label, suffix, name in STAGES:
         seconds = sum(t for (f, n), t in cumulative.items() if n == name and f.endswith(suffix))
@@ -133,6 +146,7 @@ def main() -> None:
     batch = signed_requests(auth, count)
     # A fresh verifier per run: the same batch again would be refused as replays.
     verify_seconds = timed(lambda: verify_all(fresh_verifier(), batch))
+    library_seconds = timed(lambda: verify_all(LibraryOnly(AgentRegistry([agent])), batch))
 
     def pairs() -> None:
         verifier = fresh_verifier()
@@ -148,12 +162,16 @@ def main() -> None:
     print(f"sign+verify pairs   {per_second(count, pair_seconds)}")
     print(f"sign only           {per_second(count, sign_seconds)}")
     print(f"verify only         {per_second(count, verify_seconds)}")
+    print(f"  library's path    {per_second(count, library_seconds)}  (the fast path switched off)")
+    print(f"  fast path speed-up {library_seconds / verify_seconds:5.2f}x")
     print(f"bare Ed25519 verify {bare:7.1f} us  ({1e6 / bare:,.0f}/s) with libsodium; "
           f"OpenSSL's (the peer) {openssl:7.1f} us")
     share = bare / (verify_seconds / count * 1e6)
     print(f"Ed25519 share of a full verify: {share:.0%}")
 
-    profile_verify(fresh_verifier(), signed_requests(auth, min(count, 2000)))
+    profiled = signed_requests(auth, min(count, 2000))
+    profile_verify(fresh_verifier(), profiled)
+    profile_verify(LibraryOnly(AgentRegistry([agent])), profiled)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from flagship.agents import (
     VerifiedRequest,
     WebBotAuth,
     _signatures,
+    _signer,
 )
 from flagship.mechanisms._errors import ContractError, InputError
 
@@ -641,7 +642,8 @@ def test_policy_hook_skipped_by_the_library_is_a_contract_error(
 
     monkeypatch.setattr(_signatures._OneVerification, "validate_created_and_expires", not_called)
     with pytest.raises(ContractError, match="validate_created_and_expires"):
-        send(new_server())
+        # A space before the field's value: valid, but not canonical, so the library's path checks it.
+        send(new_server(), tamper=edit_header("signature-input", lambda value: " " + value))
 
 
 def test_redirect_hops_followed_by_httpx_carry_the_old_signature_and_are_refused() -> None:
@@ -667,7 +669,7 @@ def test_the_signer_writes_exactly_what_the_librarys_own_sign_writes(
         body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     """WebBotAuth signs from the library's prepare(); Ed25519 is deterministic, so with the same
     nonce and time its fields must equal those of the library's complete sign()."""
-    monkeypatch.setattr(_signatures.secrets, "token_urlsafe", lambda _: "fixed-nonce")
+    monkeypatch.setattr(_signer.secrets, "token_urlsafe", lambda _: "fixed-nonce")
     ours = httpx.Request("POST", URL, content=body)
     WebBotAuth(AGENT, clock=lambda: T0 + 0.7).sign(ours)
     theirs = httpx.Request("POST", URL, content=body)
