@@ -1,6 +1,6 @@
 """Throughput of Web Bot Auth signing and verification, and where verification time goes.
 
-Run: /work/venv/bin/python benchmarks/bench_signatures.py [--requests N]
+Run: python benchmarks/bench_signatures.py [--requests N]
 
 Prints sign+verify pairs per second through ``flagship.agents.WebBotAuth`` /
 ``flagship.agents.RequestVerifier`` (http-message-signatures underneath), each half on

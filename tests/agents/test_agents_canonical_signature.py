@@ -33,6 +33,7 @@ from flagship.agents import (
     _signatures,
 )
 from flagship.agents import _canonical_signature as canonical
+from tests._benchmarks import load_benchmark
 
 T0 = 1_700_000_000
 AGENT = AgentIdentity.from_seed(bytes(range(32)))
@@ -228,3 +229,13 @@ def test_digest_matches_only_a_lone_sha256_member() -> None:
     assert canonical.digest_matches(value, b"Body") is False
     assert canonical.digest_matches(value + ", sha-512=:AAAA:", b"body") is None
     assert canonical.digest_matches(" " + value, b"body") is None
+
+
+def test_the_benchmarks_peer_verifies_the_same_batch_on_the_librarys_path() -> None:
+    bench = load_benchmark("bench_signatures")
+    batch = bench.signed_requests(WebBotAuth(AGENT, clock=lambda: bench.NOW), 3)
+    bench.verify_all(RequestVerifier(AgentRegistry([AGENT])), batch)  # SystemExit on a refusal
+    bench.verify_all(bench.LibraryOnly(AgentRegistry([AGENT])), batch)
+    first: Request = (batch[0].method, str(batch[0].url), dict(batch[0].headers.items()), batch[0].content)
+    assert took_fast_path(RequestVerifier(AgentRegistry([AGENT])), first, bench.NOW)
+    assert not took_fast_path(bench.LibraryOnly(AgentRegistry([AGENT])), first, bench.NOW)
