@@ -509,9 +509,9 @@ class RequestVerifier:
             return None
         try:
             resolver = _COMPONENT_RESOLVER(message)
+            base = signature_base(canonical, resolver)
         except HTTPMessageSignaturesException:
-            return None
-        base = signature_base(canonical, resolver)
+            return None  # what the library cannot resolve, its own path refuses with its reason
         if base is None:
             return None
         try:
