@@ -65,6 +65,7 @@ from flagship.mechanisms._registry import (
     register,
     unregister,
 )
+from flagship.mechanisms._stream import RandomStream
 
 __all__ = [
     "AUTHENTICATOR_GROUP",
@@ -106,6 +107,7 @@ __all__ = [
     "PopulationContext",
     "Principal",
     "Problem",
+    "RandomStream",
     "RecordTable",
     "Recorder",
     "RoutesFactory",

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 from flagship.mechanisms._action import Action, CommonReason, Outcome
@@ -35,6 +34,7 @@ from flagship.mechanisms._bus import Bus, Event
 from flagship.mechanisms._errors import ContractError, Problem
 from flagship.mechanisms._measures import Measure
 from flagship.mechanisms._pages import PageSet
+from flagship.mechanisms._stream import RandomStream
 
 if TYPE_CHECKING:
     import simpy
@@ -142,7 +142,7 @@ class Context:
         env: simpy.Environment,
         bus: Bus,
         recorder: Recorder,
-        stream: Callable[[str], np.random.Generator],
+        stream: Callable[[str], RandomStream],
         publishes: tuple[type[Event], ...] = (),
         subscribes: tuple[type[Event], ...] = (),
     ) -> None:
@@ -160,7 +160,7 @@ class Context:
         """Current simulated time (seconds)."""
         return float(self.env.now)
 
-    def stream(self, purpose: str) -> np.random.Generator:
+    def stream(self, purpose: str) -> RandomStream:
         """Another independent RNG stream named ``<name>/<purpose>`` (e.g. a sortition draw)."""
         return self._stream(f"{self.name}/{purpose}")
 

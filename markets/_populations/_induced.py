@@ -201,7 +201,7 @@ class InducedTraders(Traders):
         """An on-tick price drawn uniformly in ``[low, high]`` (from the population's stream)."""
         size: int = self.params.tick_size
         first, last = -(-low // size), high // size
-        return int(self.ctx.rng.integers(first, max(first, last) + 1)) * size
+        return self.ctx.rng.draw_int(first, max(first, last) + 1) * size
 
     def shout(self, participant: int, side: str, price: int) -> Outcome:
         """Replace ``participant``'s last shout by one lot at ``price`` (a modify, else a new order)."""

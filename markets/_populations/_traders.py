@@ -123,7 +123,8 @@ class ZITraders(Traders):
 
     def _draw(self, low: int, high: int) -> int:
         size = self.params.tick_size
-        return int(self._values_rng.integers(-(-low // size), high // size + 1) * size)
+        drawn: int = self._values_rng.draw_int(-(-low // size), high // size + 1) * size
+        return drawn
 
     def _new_period(self) -> None:
         params: ZIParams = self.params
@@ -159,7 +160,7 @@ class ZITraders(Traders):
             side = "sell"
             low, high = amount, max(params.price_ceiling, amount)
         # On-tick prices within [low, high]: never a bid above value nor an ask below cost.
-        price = int(self.ctx.rng.integers(-(-low // size), high // size + 1)) * size
+        price = self.ctx.rng.draw_int(-(-low // size), high // size + 1) * size
         live = self._live[participant]
         if live:
             self.reprice(participant, live[0], price)
@@ -293,9 +294,9 @@ class ValueTraders(Traders):
         mid = self.mid()
         premium = params.premium * size
         if side == "buy":
-            price = self.tick(self.ctx.rng.uniform(mid - params.width * size, mid + premium))
+            price = self.tick(self.ctx.rng.draw_uniform(mid - params.width * size, mid + premium))
         else:
-            price = self.tick(self.ctx.rng.uniform(mid - premium, mid + params.width * size))
+            price = self.tick(self.ctx.rng.draw_uniform(mid - premium, mid + params.width * size))
         live = self.live(participant)
         if live:
             if live[0].price != price:
@@ -329,12 +330,12 @@ class NoiseTraders(Traders):
     def step(self, participant: int) -> None:
         params: NoiseParams = self.params
         rng = self.ctx.rng
-        side = "buy" if rng.random() < 0.5 else "sell"
-        qty = int(rng.integers(1, params.max_qty + 1))
-        if rng.random() < params.market_probability:
+        side = "buy" if rng.draw_float() < 0.5 else "sell"
+        qty = rng.draw_int(1, params.max_qty + 1)
+        if rng.draw_float() < params.market_probability:
             self.market_order(participant, side, qty)
             return
-        distance = int(rng.integers(0, params.width + 1)) * params.tick_size
+        distance = rng.draw_int(0, params.width + 1) * params.tick_size
         mid = self.mid()
         self.limit(participant, side, self.tick(mid - distance if side == "buy" else mid + distance), qty)
         live = self.live(participant)
@@ -389,7 +390,7 @@ class Manipulators(Traders):
 
     def step(self, participant: int) -> None:
         params: ManipulatorParams = self.params
-        draw = self.ctx.rng.random()
+        draw = self.ctx.rng.draw_float()
         if draw < params.spoof_probability:
             self._spoof(participant)
         elif draw < params.spoof_probability + params.wash_probability and self.ctx.count > 1 \
@@ -401,7 +402,7 @@ class Manipulators(Traders):
 
     def _spoof(self, participant: int) -> None:
         params: ManipulatorParams = self.params
-        side = "buy" if self.ctx.rng.random() < 0.5 else "sell"
+        side = "buy" if self.ctx.rng.draw_float() < 0.5 else "sell"
         offset = params.spoof_offset * params.tick_size
         mid = self.mid()
         price = self.tick(mid - offset if side == "buy" else mid + offset)

@@ -129,9 +129,9 @@ class ZIPTraders(InducedTraders):
     def _move(self, participant: int, limit: int, mine: float, price: int, *, raise_price: bool) -> None:
         params: ZIPParams = self.params
         rng = self.ctx.rng
-        ratio = float(rng.uniform(1.0, 1.0 + params.relative) if raise_price
-                      else rng.uniform(1.0 - params.relative, 1.0))
-        shift = float(rng.uniform(0.0, params.absolute))
+        ratio = (rng.draw_uniform(1.0, 1.0 + params.relative) if raise_price
+                 else rng.draw_uniform(1.0 - params.relative, 1.0))
+        shift = rng.draw_uniform(0.0, params.absolute)
         target = ratio * price + (shift if raise_price else -shift)
         delta = self._beta[participant] * (target - mine)
         gamma = self._gamma[participant]
