@@ -24,9 +24,10 @@ Lifecycle: a stream is *synced* (the bit generator's state is the stream's posit
 synced stream is a :class:`RandomStream`: numpy's methods run as they are, at no extra cost. The
 first fast draw after a sync prefetches and turns the stream into a ``_BufferedStream``, whose
 numpy methods, ``bit_generator`` and pickling first sync it (the state before the prefetch,
-advanced by the outputs used, with the kept half restored) and turn it back. A sync costs about
-as much as ten numpy draws, so a stream whose fast draws alternate with numpy calls gains
-little; one drawn by the fast draws alone never syncs.
+advanced by the outputs used, with the kept half restored) and turn it back. A sync (three
+state copies and an ``advance``) costs as much as several numpy draws, so a stream whose fast
+draws alternate with numpy calls gains little or loses; one drawn by the fast draws alone never
+syncs. (The agents' policy stream, say, mixes ``exponential`` in: its draws stay numpy's.)
 
 Not thread-safe (nor is a simulation's use of a stream): numpy's lock is not taken on the fast path.
 """
