@@ -43,30 +43,15 @@ ops = st.one_of(
 )
 
 
-def _fast(stream: RandomStream, op: Op) -> Any:
+def _apply(draws: dict[str, Callable[..., Any]], generator: np.random.Generator, op: Op) -> Any:
+    """Run ``op`` on ``generator``, its draws spelled by ``draws`` (FAST_DRAWS or NUMPY_DRAWS)."""
     name, arg = op
-    if name == "int":
-        low, span = arg
-        return stream.draw_int(low, low + span)
+    if name == "numpy":
+        return _numpy(generator, arg)
     if name == "float":
-        return stream.draw_float()
-    if name == "uniform":
-        low, span = arg
-        return stream.draw_uniform(low, low + span)
-    return _numpy(stream, arg)
-
-
-def _reference(generator: np.random.Generator, op: Op) -> Any:
-    name, arg = op
-    if name == "int":
-        low, span = arg
-        return int(generator.integers(low, low + span))
-    if name == "float":
-        return generator.random()
-    if name == "uniform":
-        low, span = arg
-        return generator.uniform(low, low + span)
-    return _numpy(generator, arg)
+        return draws["draw_float"](generator)
+    low, span = arg
+    return draws[f"draw_{name}"](generator, low, low + span)
 
 
 def _numpy(generator: np.random.Generator, name: str) -> Any:
@@ -99,8 +84,8 @@ def test_every_mix_of_fast_and_numpy_draws_gives_numpys_values_errors_and_state(
     stream = RandomStream(np.random.PCG64(seed))
     generator = np.random.Generator(np.random.PCG64(seed))
     for step, op in enumerate(program):
-        got = _outcome(lambda: _fast(stream, op))  # noqa: B023 - called at once
-        expected = _outcome(lambda: _reference(generator, op))  # noqa: B023
+        got = _outcome(lambda: _apply(FAST_DRAWS, stream, op))  # noqa: B023 - called at once
+        expected = _outcome(lambda: _apply(NUMPY_DRAWS, generator, op))  # noqa: B023
         assert got == expected, f"step {step}: {op}"
     assert stream.bit_generator.state == generator.bit_generator.state
 
@@ -136,21 +121,24 @@ def test_streams_hand_out_random_streams_with_numpys_draws() -> None:
     assert [stream.draw_int(0, 100) for _ in range(5)] == reference.integers(0, 100, size=5).tolist()
 
 
-# The fast draws spelled as the numpy calls they stand for: the run-level oracle.
-def _numpy_draw_int(stream: RandomStream, low: int, high: int) -> int:
-    return int(stream.integers(low, high))
+# The fast draws spelled as the numpy calls they stand for: the oracle, draw by draw and run-level.
+def _numpy_draw_int(generator: np.random.Generator, low: int, high: int) -> int:
+    return int(generator.integers(low, high))
 
 
-def _numpy_draw_float(stream: RandomStream) -> float:
-    return float(stream.random())
+def _numpy_draw_float(generator: np.random.Generator) -> float:
+    return float(generator.random())
 
 
-def _numpy_draw_uniform(stream: RandomStream, low: float, high: float) -> float:
-    return float(stream.uniform(low, high))
+def _numpy_draw_uniform(generator: np.random.Generator, low: float, high: float) -> float:
+    return float(generator.uniform(low, high))
 
 
-NUMPY_DRAWS = {"draw_int": _numpy_draw_int, "draw_float": _numpy_draw_float,
-               "draw_uniform": _numpy_draw_uniform}
+NUMPY_DRAWS: dict[str, Callable[..., Any]] = {
+    "draw_int": _numpy_draw_int, "draw_float": _numpy_draw_float, "draw_uniform": _numpy_draw_uniform}
+FAST_DRAWS: dict[str, Callable[..., Any]] = {
+    "draw_int": RandomStream.draw_int, "draw_float": RandomStream.draw_float,
+    "draw_uniform": RandomStream.draw_uniform}
 
 
 # Every population that uses the fast draws: zi_traders, value_traders, noise_traders and
