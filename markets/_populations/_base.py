@@ -12,10 +12,18 @@ from pydantic import (
     PositiveInt,
 )
 
-from flagship.mechanisms import Action, ContractError, Event, Outcome, Population, PopulationContext
+from flagship.mechanisms import (
+    Action,
+    ContractError,
+    Event,
+    Outcome,
+    Population,
+    PopulationContext,
+    RandomStream,
+)
 from flagship.mechanisms.events import ShockFired, TradeExecuted, TraderProfile, TradingHalted, TradingResumed
 
-__all__ = ["Live", "TraderParams", "Traders"]
+__all__ = ["Live", "TraderParams", "Traders", "on_tick_price"]
 
 
 class TraderParams(BaseModel):
@@ -45,6 +53,16 @@ class Live:
         self.side = side
         self.price = price
         self.remaining = remaining
+
+
+def on_tick_price(stream: RandomStream, low: int, high: int, tick_size: int) -> int:
+    """A price drawn uniformly among the multiples of ``tick_size`` in ``[low, high]``.
+
+    One draw from ``stream``; when no tick lies in the range, the first tick above ``low``.
+    """
+    first, last = -(-low // tick_size), high // tick_size
+    price: int = stream.draw_int(first, max(first, last) + 1) * tick_size
+    return price
 
 
 class Traders(Population[Any]):

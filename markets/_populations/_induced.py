@@ -34,7 +34,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 from flagship.mechanisms import Area, ContractError, Measure, Outcome, PopulationContext, register
 from flagship.mechanisms.events import TradeExecuted
 
-from ._base import Live, TraderParams, Traders
+from ._base import Live, TraderParams, Traders, on_tick_price
 from ._schedules import GS_MARKETS, Equilibrium, Schedule
 
 __all__ = ["InducedParams", "InducedTraders", "ZICTraders", "ZIUTraders"]
@@ -199,9 +199,7 @@ class InducedTraders(Traders):
 
     def uniform_price(self, low: int, high: int) -> int:
         """An on-tick price drawn uniformly in ``[low, high]`` (from the population's stream)."""
-        size: int = self.params.tick_size
-        first, last = -(-low // size), high // size
-        return self.ctx.rng.draw_int(first, max(first, last) + 1) * size
+        return on_tick_price(self.ctx.rng, low, high, self.params.tick_size)
 
     def shout(self, participant: int, side: str, price: int) -> Outcome:
         """Replace ``participant``'s last shout by one lot at ``price`` (a modify, else a new order)."""

@@ -32,7 +32,7 @@ from flagship.mechanisms import ContractError, PopulationContext, register
 from flagship.mechanisms.events import ShockFired, TradeExecuted, TraderProfile, TradingHalted, TradingResumed
 
 from .._mechanism import LIQUIDITY_SHOCK
-from ._base import Live, TraderParams, Traders
+from ._base import Live, TraderParams, Traders, on_tick_price
 
 __all__ = [
     "ManipulatorParams",
@@ -121,11 +121,6 @@ class ZITraders(Traders):
             self._period += 1
             self._new_period()
 
-    def _draw(self, low: int, high: int) -> int:
-        size = self.params.tick_size
-        drawn: int = self._values_rng.draw_int(-(-low // size), high // size + 1) * size
-        return drawn
-
     def _new_period(self) -> None:
         params: ZIParams = self.params
         buyers = self._buyers
@@ -139,7 +134,7 @@ class ZITraders(Traders):
                 step = (high - low) / (n - 1) if n > 1 else 0.0
                 amount = self.tick(high - rank * step if buyer else low + rank * step)
             else:
-                amount = self._draw(low, high)
+                amount = on_tick_price(self._values_rng, low, high, params.tick_size)
             self._amount[participant] = amount
             self._units[participant] = params.units
             self.ctx.publish(TraderProfile(
@@ -152,7 +147,6 @@ class ZITraders(Traders):
             return
         params: ZIParams = self.params
         amount = self._amount[participant]
-        size = params.tick_size
         if participant < self._buyers:  # is_buyer, inline: this runs at every arrival
             side = "buy"
             low, high = min(params.price_floor, amount), amount
@@ -160,7 +154,7 @@ class ZITraders(Traders):
             side = "sell"
             low, high = amount, max(params.price_ceiling, amount)
         # On-tick prices within [low, high]: never a bid above value nor an ask below cost.
-        price = self.ctx.rng.draw_int(-(-low // size), high // size + 1) * size
+        price = on_tick_price(self.ctx.rng, low, high, params.tick_size)
         live = self._live[participant]
         if live:
             self.reprice(participant, live[0], price)

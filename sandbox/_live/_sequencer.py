@@ -273,6 +273,7 @@ class Engine(TrialSide):
             await self._queue.put(STOP)
             await self._task
         if not failed:
+            await self._settle_for_final()
             self.durable.sign_final()
         self.durable.close()
         self._heap.thaw()
@@ -283,6 +284,22 @@ class Engine(TrialSide):
                   extra={"event": "trial_stopped", "trial": self.trial.id, "entries": self.durable.size,
                          "drained": self.drained, "checkpointed": self.durable.checkpointed,
                          "after_failure": failed})
+
+    async def _settle_for_final(self) -> None:
+        """Before the last checkpoint: a failed commit's outcome, if no batch has checked it yet.
+
+        A stop during the backoff after a failed commit would otherwise leave the log's tail
+        unsigned (the final checkpoint is skipped while memory is unsure of the head), though
+        the store is reachable and the tail may hold a landed commit. A commit still in flight
+        (stalled) cannot be settled: its fate is unknown until it returns.
+        """
+        if not self.durable.resync or self.durable.stalled:
+            return
+        try:
+            await self._resync()
+        except StoreError as exc:
+            _log.warning("trial %s: the log's head could not be checked before the final checkpoint: %s",
+                         self.trial.id, exc)
 
     async def submit(self, mechanism: str, kind: str, payload: Mapping[str, Any], actor: str, *,
                      key: str | None = None, base_key: str | None = None, index: int = 0,
@@ -370,16 +387,22 @@ class Engine(TrialSide):
             return
         if self.durable.resync:
             try:
-                if self._stale or await self.durable.check_head():
-                    # The failed commit landed after all: reload the whole log, in a thread so the
-                    # loop goes on answering (from the read view as it was), then swap host, view,
-                    # head and key index at once, so a retry finds the landed outcome by its key.
-                    self._install(*await asyncio.to_thread(self._recovered))
+                await self._resync()
             except StoreError as exc:
                 await self._commit_failed(live, exc, rebuild=False)
                 return
-            self.durable.resync = False
         await self._apply_and_commit(live, self.sim_time())
+
+    async def _resync(self) -> None:
+        """After a failed commit: read the log's head and, if memory is not what it holds, reload.
+
+        Raises :class:`StoreError` if the store cannot be read (memory stays unsure)."""
+        if self._stale or await self.durable.check_head():
+            # The failed commit landed after all: reload the whole log, in a thread so the
+            # loop goes on answering (from the read view as it was), then swap host, view,
+            # head and key index at once, so a retry finds the landed outcome by its key.
+            self._install(*await asyncio.to_thread(self._recovered))
+        self.durable.resync = False
 
     async def _apply_and_commit(self, items: list[_Pending], target: float) -> None:
         host = self.host

@@ -115,6 +115,9 @@ COMMAND_TIMEOUT = 180.0
 READY_TIMEOUT = 60.0
 """Seconds a background command has to answer its wait-for URL."""
 STOP_TIMEOUT = 30.0
+"""Seconds a background command has to exit after SIGINT."""
+STOPPED_TAIL_LINES = 30
+"""Lines of a stopped background command's output shown when a later command fails."""
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _DIRECTIVE = re.compile(r"^\s*<!--\s*(?P<key>[a-z][a-z-]*)\s*(?::\s*(?P<value>.*?))?\s*-->\s*$")
@@ -516,6 +519,7 @@ class _Run:
         self.captured: dict[str, str] = {}
         self.last_output: str | None = None
         self.background: list[_Background] = []
+        self.stopped: list[_Background] = []  # the last stop-background's processes, for diagnosis
         self.ports: dict[int, int] = {}
         self._python: _Python | None = None
 
@@ -559,8 +563,11 @@ class _Run:
         self.transcript.captured[name] = value
 
     def stop_background(self) -> None:
+        if self.background:
+            self.stopped = []
         while self.background:
             process = self.background.pop(0)
+            self.stopped.append(process)
             code = process.stop()
             self.transcript.steps.append(Step(process.block.where, "stopped", process.command,
                                               process.output(), code))
@@ -640,8 +647,19 @@ class _Run:
         self.transcript.steps.append(Step(where, "command", actual, done.stdout, done.returncode))
         if done.returncode != expected:
             raise DocError(where, f"{command!r} exited with {done.returncode}, expected {expected}:\n"
-                                  f"{done.stdout}")
+                                  f"{done.stdout}{self.stopped_tails()}")
         return done.stdout
+
+    def stopped_tails(self) -> str:
+        """The last lines of what the most recently stopped background commands printed: a command
+        that reads what a server left (``flagship verify`` after ``flagship serve``) fails for the
+        server's reasons, which only its own output tells."""
+        tails = []
+        for process in self.stopped:
+            lines = process.output().splitlines()[-STOPPED_TAIL_LINES:]
+            tails.append(f"\n--- the last {len(lines)} lines of {process.command!r} "
+                         f"({process.block.where}), stopped before this command ---\n" + "\n".join(lines))
+        return "".join(tails)
 
     def shell(self, block: Block) -> None:
         commands = shell_commands(block)

@@ -227,15 +227,16 @@ def test_a_directive_must_apply_to_a_block(tmp_path: Path) -> None:
     _fails(tmp_path / "lang", "<!-- expect-output -->\n```sh\ntrue\n```\n", "doc.md:2", "does not apply")
 
 
-def test_a_background_command_is_served_then_stopped(tmp_path: Path) -> None:
-    transcript = _run(tmp_path, """<!-- file: serve.py -->
+def _served(farewell: str) -> str:
+    """A document serving HTTP in the background on port 8000, printing ``farewell`` on Ctrl-C."""
+    return f"""<!-- file: serve.py -->
 ```python
 import http.server, sys
 server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[2])), http.server.SimpleHTTPRequestHandler)
 try:
     server.serve_forever()
 except KeyboardInterrupt:
-    print("bye")
+    print({farewell!r})
 ```
 
 <!-- port: 8000 -->
@@ -243,7 +244,11 @@ except KeyboardInterrupt:
 ```sh
 python serve.py --port 8000
 ```
+"""
 
+
+def test_a_background_command_is_served_then_stopped(tmp_path: Path) -> None:
+    transcript = _run(tmp_path, _served("bye") + """
 ```python
 import urllib.request
 print(urllib.request.urlopen("http://127.0.0.1:8000/").status)
@@ -259,6 +264,21 @@ echo stopped
     assert transcript.steps[1].output == "200\n"
     assert "bye" in transcript.steps[2].output and transcript.steps[2].returncode == 0
     assert "8000" not in transcript.steps[0].source  # the shown port was replaced by a free one
+
+
+def test_a_command_failing_after_a_stop_shows_the_stopped_commands_last_lines(tmp_path: Path) -> None:
+    """What a server printed as it stopped explains a later check of what it left."""
+    text = _served("no final checkpoint: the disk is full") + """
+<!-- stop-background -->
+```sh
+test -f checkpoint
+```
+"""
+    _fails(tmp_path, text, "doc.md:19", "no final checkpoint: the disk is full")
+    # Without a stop before it, a failing command shows only its own output.
+    with pytest.raises(DocError) as caught:
+        _run(tmp_path / "again", "```sh\nfalse\n```\n")
+    assert "stopped before this command" not in str(caught.value)
 
 
 def test_match_output() -> None:

@@ -13,8 +13,9 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
-from flagship.mechanisms import CommitOutcomeUnknownError
+from flagship.mechanisms import CommitOutcomeUnknownError, StoreUnavailableError
 from flagship.sandbox._live import EngineOptions
 from flagship.telemetry import Store
 from flagship.telemetry._trial_log import TrialLog
@@ -78,9 +79,8 @@ def _outage(through: str, direct: str, proxy: StoreCut, tmp_path: Path) -> None:
     assert len(keys) == len(set(keys))
 
 
-class _LosesOneAnswer:
-    """SQLite's stand-in for a lost answer to COMMIT (in-process, it cannot lose one): the
-    next append commits, then raises as a dropped connection would."""
+class _ArmedLog:
+    """A trial log whose next append, once armed, fails as the subclass says (the rest passes through)."""
 
     def __init__(self, log: TrialLog) -> None:
         self.log = log
@@ -88,6 +88,11 @@ class _LosesOneAnswer:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.log, name)
+
+
+class _LosesOneAnswer(_ArmedLog):
+    """SQLite's stand-in for a lost answer to COMMIT (in-process, it cannot lose one): the
+    next append commits, then raises as a dropped connection would."""
 
     def append(self, *args: object, **kwargs: object) -> None:
         self.log.append(*args, **kwargs)  # type: ignore[arg-type]
@@ -143,3 +148,44 @@ def test_a_lost_answer_to_commit_is_outcome_unknown_and_the_retry_returns_the_co
             assert client.get("/readyz").status_code == 200
     keys = [e.idempotency_key for e in logged_entries(store_url)]
     assert keys.count('["actor:alice","lost"]') == 1
+
+
+class _FailsOneCommit(_ArmedLog):
+    """A store that refuses the next append before writing anything (a connection lost mid-way)."""
+
+    def append(self, *args: object, **kwargs: object) -> None:
+        if self.armed:
+            self.armed = False
+            raise StoreUnavailableError("connection lost before COMMIT")
+        self.log.append(*args, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("failure", "landed"), [(_LosesOneAnswer, True), (_FailsOneCommit, False)],
+                         ids=["commit-landed", "commit-lost"])
+def test_a_stop_right_after_a_failed_commit_still_signs_what_the_log_holds(
+        store_url: str, tmp_path: Path, failure: type[_ArmedLog],
+        landed: bool) -> None:
+    """A failed commit leaves the server unsure of the log's head until its next batch checks it.
+    Stopped before that batch (the backoff is longer than the test), the server checks the head
+    itself, so its last checkpoint covers every entry the database holds, whether or not the
+    failed commit landed: nothing acknowledged, or landed, is left unsigned."""
+    scenario = write_scenario(tmp_path, shoppers=0)
+    options = EngineOptions(tick_seconds=0.02, measures_seconds=0, db_timeout=2.0, retry_backoff=600.0,
+                            max_backoff=600.0)
+    live = build_live(store_url, scenario, tmp_path, options=options)
+    trial = live.engine.trial.id
+    failing = failure(live.engine.log)
+    live.engine.durable.log = failing  # type: ignore[assignment]
+    with serving(live) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        assert buy(client, "before").status_code == 201
+        failing.armed = True
+        problem(buy(client, "failed"), 503, "OUTCOME_UNKNOWN" if landed else "STORE_UNAVAILABLE")
+        problem(buy(client, "backoff"), 503, "STORE_UNAVAILABLE")
+    with Store.open(store_url) as direct:
+        log = TrialLog(direct)
+        keys = [entry.idempotency_key for entry in log.entries(trial)]
+        checkpoints = log.checkpoints(trial)
+        verification = log.verify(trial)
+    assert ('["actor:alice","failed"]' in keys) is landed
+    assert checkpoints and checkpoints[-1].size == len(keys), (checkpoints, keys)
+    assert verification.ok and verification.size == len(keys), verification
