@@ -8,10 +8,12 @@ by every serving worker (:mod:`._split`'s read barrier).
 
 Lifecycle: ``Replica(...)`` -> :meth:`Replica.start` (the app's lifespan: connect, say hello;
 recover the trial from the store in a thread, read-only and verified, while the sequencer's
-frames queue; apply the frames past what the store held; report ``applied``; only then does
-uvicorn accept requests) -> :meth:`Replica.submit` per action -> :meth:`Replica.stop`. When the
-link breaks (the sequencer stopped or died) the replica fails: health checks answer 503 and
-the worker stops itself, since it can no longer take actions.
+frames queue; apply the frames past what the store held, and read the log again if one starts
+past it: a commit can land after the store read yet be sent before the sequencer handled the
+hello; report ``applied``; only then does uvicorn accept requests) -> :meth:`Replica.submit`
+per action -> :meth:`Replica.stop`. When the link breaks (the sequencer stopped or died) the
+replica fails: health checks answer 503 and the worker stops itself, since it can no longer take
+actions.
 
 Like the sequencer, a worker keeps a growing state (its replica and key index): it collects and
 freezes its heap every ``freeze_seconds`` (:class:`~flagship.sandbox._gc.FrozenHeap`), after a
@@ -271,6 +273,14 @@ class Replica(TrialSide):
         view = self._view
         if view is None or not entries or entries[-1].seq < self._size:
             return  # bootstrapping read this batch from the store already
+        if entries[0].seq > self._size:
+            # A hole: a commit landed after this worker's store read but was sent before the
+            # sequencer handled its hello, so neither brought it. The frame's batch is durable:
+            # read the log again, which holds the hole and this batch.
+            _log.warning("worker %d: a commit frame starts at entry %d, the replica holds %d; "
+                         "reading the log again", self.number, entries[0].seq, self._size)
+            self._reload()
+            return
         for commit in commits_from_entries(entries, trial_id=self.trial.id):
             view.follow(commit)
         self._index.extend(entries, trial_id=self.trial.id)
