@@ -54,7 +54,8 @@ def test_a_commit_between_a_joining_workers_store_read_and_its_greeting_is_not_l
         link.greeted = held.append  # type: ignore[method-assign]  # the sequencer's loop is busy
         await engine.start()
         await link.serve(str(tmp_path / "link"))
-        replica = Replica(engine.resolved, engine.trial, TrialLog(Store.open(store_url)), engine.key,
+        replica_store = Store.open(store_url)  # the worker's own connection, as a worker process has
+        replica = Replica(engine.resolved, engine.trial, TrialLog(replica_store), engine.key,
                           link=str(tmp_path / "link"), number=0, options=engine.options,
                           on_lost=lambda: None)
         try:
@@ -79,6 +80,7 @@ def test_a_commit_between_a_joining_workers_store_read_and_its_greeting_is_not_l
             await replica.stop()
             await link.close()
             await engine.stop()
+            replica_store.close()
 
     try:
         size, written, shop, writer = asyncio.run(main())
