@@ -197,10 +197,6 @@ class InducedTraders(Traders):
         """The price of ``participant``'s shout for a unit of value or cost ``limit`` (subclasses)."""
         raise ContractError(f"population {self.name!r} does not implement shout_price()")
 
-    def uniform_price(self, low: int, high: int) -> int:
-        """An on-tick price drawn uniformly in ``[low, high]`` (from the population's stream)."""
-        return on_tick_price(self.ctx.rng, low, high, self.params.tick_size)
-
     def shout(self, participant: int, side: str, price: int) -> Outcome:
         """Replace ``participant``'s last shout by one lot at ``price`` (a modify, else a new order)."""
         live = self.live(participant)
@@ -237,8 +233,8 @@ class ZICTraders(InducedTraders):
     def shout_price(self, participant: int, buyer: bool, limit: int) -> int:
         params: InducedParams = self.params
         if buyer:
-            return self.uniform_price(min(params.price_floor, limit), limit)
-        return self.uniform_price(limit, max(params.price_ceiling, limit))
+            return on_tick_price(self.ctx.rng, min(params.price_floor, limit), limit, params.tick_size)
+        return on_tick_price(self.ctx.rng, limit, max(params.price_ceiling, limit), params.tick_size)
 
 
 @register
@@ -253,4 +249,4 @@ class ZIUTraders(InducedTraders):
 
     def shout_price(self, participant: int, buyer: bool, limit: int) -> int:
         params: InducedParams = self.params
-        return self.uniform_price(params.price_floor, params.price_ceiling)
+        return on_tick_price(self.ctx.rng, params.price_floor, params.price_ceiling, params.tick_size)
