@@ -24,22 +24,36 @@ in seconds.
 of the two instruction counts is the simulation phase's, a figure that other processes on a
 shared machine do not disturb (wall time here is mostly theirs); a fixed ``PYTHONHASHSEED``
 keeps string hashing, and so the count, the same from run to run.
+
+``--instructions`` counts that phase directly, for every arm (or ``--arm``) of the pilot or of
+``--scenario``: a child under callgrind builds and starts the arm's first 3 seeds, then runs
+their ``env.run`` through ``operator.call``, the only part counted (``_callgrind``: two
+children at a time), and the parent prints instructions and actions; bare SimPy's pattern is
+counted the same way, and ``x bare`` is its instructions per event over the arm's per action
+(the ratio of rates at equal instructions per second: the ratio above without the noise). The
+count moves with the interpreter's own layout too: compare trees checked out at paths of the
+same length.
+
+    python benchmarks/bench_full_stack.py --instructions [--arm ARM] [--scenario examples/gode_sunder.toml]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import operator
 import os
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import bare_simpy, best_of
+import _callgrind
+from _common import bare_simpy, bare_simpy_model, best_of
 
 from flagship.sandbox import build_host, load_scenario, run
 from flagship.sandbox._gc import quiet_gc
@@ -78,13 +92,79 @@ def only(phase: str, arm: str) -> None:
                 host.env.run(until=armed.scenario.duration)
 
 
+BARE = "bare SimPy"
+"""The ``--phase-child`` that runs bare SimPy's pattern (``_common.bare_simpy_model``) instead of an arm."""
+
+
+def phase_counted(scenario: Path, arm: str) -> None:
+    """What an ``--instructions`` child runs: build and start the arm's seeds, hand over, run
+    their simulation phase through ``operator.call`` (the only part callgrind counts), print the
+    actions it took; for :data:`BARE`, bare SimPy's 300 simulated seconds and its events."""
+    gc.disable()
+    if arm == BARE:
+        env, events = bare_simpy_model()
+        _callgrind.handshake()
+        operator.call(env.run, 300.0)
+        print(events())
+        return
+    loaded = load_scenario(scenario)
+    armed = loaded.with_arm(arm) if arm else loaded
+    hosts = []
+    for seed in range(loaded.scenario.seed, loaded.scenario.seed + SEEDS):
+        host = build_host(armed, seed)
+        host.start()
+        hosts.append(host)
+    _callgrind.handshake()
+
+    def phase() -> None:
+        for host in hosts:
+            host.env.run(until=armed.scenario.duration)
+
+    operator.call(phase)
+    print(sum(len(host.log) if host.log is not None else host.n_actions for host in hosts))
+
+
+def instructions(scenario: Path, arm: str | None) -> None:
+    """The simulation phase's instructions per arm (callgrind), with actions and their ratio."""
+    loaded = load_scenario(scenario)
+    arms = [arm] if arm is not None else loaded.arm_names()
+
+    def count(name: str) -> tuple[int, str]:
+        return _callgrind.count_with_output(Path(__file__), ["--phase-child", name or "-", "--scenario",
+                                                             str(scenario)], f"arm {name or '-'}")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # instruction counts do not mind sharing cores
+        counted = list(pool.map(count, [BARE, *arms]))
+    bare_instructions, bare_printed = counted[0]
+    per_event = bare_instructions / int(bare_printed.split()[-1])
+    print(f"{scenario.name}: the simulation phase of {SEEDS} seeds per arm, counted by callgrind; "
+          f"bare SimPy: {per_event:,.0f} instructions per event")
+    print(f"{'arm':<16}{'instructions':>16}{'actions':>10}{'per action':>12}{'x bare':>8}")
+    for name, (counted_instructions, printed) in zip(arms, counted[1:], strict=True):
+        actions = int(printed.split()[-1])
+        per_action = counted_instructions / actions
+        print(f"{name or '-':<16}{counted_instructions:>16,}{actions:>10,}{per_action:>12,.0f}"
+              f"{per_event / per_action:>8.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["run", "setup"], help="for callgrind: one phase, no output")
-    parser.add_argument("--arm", default="full_stack", help="with --only: the arm")
+    parser.add_argument("--arm", help="with --only (default full_stack) or --instructions: the arm")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count the simulation phase's instructions under callgrind (valgrind)")
+    parser.add_argument("--scenario", type=Path, default=PILOT, help="with --instructions: the scenario")
+    parser.add_argument("--phase-child", metavar="ARM", help="what an --instructions child runs")
     args = parser.parse_args()
+    if args.phase_child is not None:
+        phase_counted(args.scenario, "" if args.phase_child == "-" else args.phase_child)
+        sys.stdout.flush()
+        os._exit(0)  # no teardown: it is not counted, and under valgrind it is slow
+    if args.instructions:
+        instructions(args.scenario, args.arm)
+        return
     if args.only:
-        only(args.only, args.arm)
+        only(args.only, args.arm or "full_stack")
         return
     pilot = load_scenario(PILOT)
     base = pilot.scenario.seed
