@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from flagship.agents._checks import finite_number
 from flagship.agents._identity import AgentIdentity, PublicIdentity, b64url_decode, is_agent_id
+from flagship.agents._sodium_keys import sodium_private_key, sodium_public_key
 from flagship.mechanisms._errors import InputError, Problem
 
 __all__ = [
@@ -110,12 +111,13 @@ def _text(value: object, field: str) -> str:
 class Evaluator:
     """An evaluator that issues competence credentials with its own Ed25519 identity."""
 
-    __slots__ = ("_identity",)
+    __slots__ = ("_identity", "_signing_key")
 
     def __init__(self, identity: AgentIdentity) -> None:
         if not isinstance(identity, AgentIdentity):
             raise InputError(Problem("identity", "expected an AgentIdentity"))
         self._identity = identity
+        self._signing_key = sodium_private_key(identity.private_key)
 
     @property
     def evaluator_id(self) -> str:
@@ -168,7 +170,7 @@ class Evaluator:
         }
         return jwt.encode(
             claims,
-            self._identity.private_key,
+            self._signing_key,
             algorithm=_ALGORITHM,
             headers={"typ": CREDENTIAL_TYPE, "kid": self.evaluator_id},
         )
@@ -266,7 +268,7 @@ class CredentialVerifier:
                 raise InputError(Problem(field, "expected an Ed25519 public key"))
             if PublicIdentity(key).agent_id != evaluator_id:
                 raise InputError(Problem(field, "id is not the thumbprint of its key"))
-            self._trusted[evaluator_id] = key
+            self._trusted[evaluator_id] = sodium_public_key(key)
         self._revoked: set[str] = set()
         for credential_id in revoked:
             self.revoke(credential_id)

@@ -7,6 +7,13 @@ members in lexicographic order, ``{"crv":"Ed25519","kty":"OKP","x":"..."}``: 43
 characters that name the key and nothing else.  The same string is the agent id
 in credentials and the ``keyid`` of Web Bot Auth request signatures, so a
 verifier never has to trust a self-chosen name.
+
+Keys are ``cryptography``'s objects (what JOSE and HTTP-signature libraries take), but an
+identity signs and verifies with libsodium (PyNaCl), as the live server's request checks,
+receipts and checkpoints do: about half of OpenSSL's cost here. Ed25519 signing is
+deterministic, so the signatures are OpenSSL's byte for byte; libsodium's verification also
+refuses keys and ``R`` points of small order, which no honestly made key or signature has
+(tests/agents/test_agents_ed25519_backend.py checks both against OpenSSL).
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ import json
 import re
 from collections.abc import Mapping
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
 
 from flagship.mechanisms._errors import InputError, Problem
 
@@ -35,6 +43,7 @@ __all__ = [
 ]
 
 _KEY_BYTES = 32
+_SIGNATURE_BYTES = 64
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 # A SHA-256 thumbprint is 32 bytes: 43 base64url characters without padding.
 _AGENT_ID = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -133,15 +142,17 @@ class PublicIdentity:
     hold the same key.
     """
 
-    __slots__ = ("_agent_id", "_key", "_x")
+    __slots__ = ("_agent_id", "_key", "_verifier", "_x")
 
     def __init__(self, public_key: Ed25519PublicKey) -> None:
         if not isinstance(public_key, Ed25519PublicKey):
             kind = type(public_key).__name__
             raise InputError(Problem("public_key", f"expected an Ed25519 public key, got {kind}"))
         self._key = public_key
-        self._x = b64url_encode(_raw_public_bytes(public_key))
+        raw = _raw_public_bytes(public_key)
+        self._x = b64url_encode(raw)
         self._agent_id = _thumbprint_of_x(self._x)
+        self._verifier = VerifyKey(raw)
 
     @classmethod
     def from_jwk(cls, jwk: Mapping[str, object], *, field: str = "jwk") -> PublicIdentity:
@@ -170,10 +181,12 @@ class PublicIdentity:
         return {"kty": "OKP", "crv": "Ed25519", "x": self._x}
 
     def verify(self, signature: bytes, data: bytes) -> bool:
-        """Whether ``signature`` is this key's Ed25519 signature of ``data``."""
+        """Whether ``signature`` is this key's Ed25519 signature of ``data`` (libsodium)."""
+        if len(signature) != _SIGNATURE_BYTES:  # PyNaCl raises ValueError on a wrong length
+            return False
         try:
-            self._key.verify(signature, data)
-        except InvalidSignature:
+            self._verifier.verify(data, signature)
+        except BadSignatureError:
             return False
         return True
 
@@ -195,7 +208,7 @@ class AgentIdentity:
     ``repr`` shows only the agent id, so identities can be logged safely.
     """
 
-    __slots__ = ("_key", "_public")
+    __slots__ = ("_key", "_public", "_signer")
 
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
         if not isinstance(private_key, Ed25519PrivateKey):
@@ -207,6 +220,7 @@ class AgentIdentity:
             )
         self._key = private_key
         self._public = PublicIdentity(private_key.public_key())
+        self._signer: SigningKey | None = None  # made at the first signature: it costs one
 
     @classmethod
     def generate(cls) -> AgentIdentity:
@@ -256,7 +270,11 @@ class AgentIdentity:
         """The 64-byte Ed25519 signature of ``data`` (deterministic, RFC 8032)."""
         if not isinstance(data, bytes):
             raise InputError(Problem("data", f"expected bytes, got {type(data).__name__}"))
-        return self._key.sign(data)
+        signer = self._signer
+        if signer is None:
+            signer = self._signer = SigningKey(self._key.private_bytes_raw())
+        signature: bytes = signer.sign(data).signature
+        return signature
 
     def __repr__(self) -> str:
         return f"AgentIdentity(agent_id={self.agent_id!r})"
