@@ -27,9 +27,9 @@ from collections.abc import Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import VerifyKey
 
+from flagship.agents._sodium_keys import sodium_private_key, sodium_verifies
 from flagship.mechanisms._errors import InputError, Problem
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 _KEY_BYTES = 32
-_SIGNATURE_BYTES = 64
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 # A SHA-256 thumbprint is 32 bytes: 43 base64url characters without padding.
 _AGENT_ID = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -182,13 +181,7 @@ class PublicIdentity:
 
     def verify(self, signature: bytes, data: bytes) -> bool:
         """Whether ``signature`` is this key's Ed25519 signature of ``data`` (libsodium)."""
-        if len(signature) != _SIGNATURE_BYTES:  # PyNaCl raises ValueError on a wrong length
-            return False
-        try:
-            self._verifier.verify(data, signature)
-        except BadSignatureError:
-            return False
-        return True
+        return sodium_verifies(self._verifier, signature, data)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PublicIdentity):
@@ -220,7 +213,7 @@ class AgentIdentity:
             )
         self._key = private_key
         self._public = PublicIdentity(private_key.public_key())
-        self._signer: SigningKey | None = None  # made at the first signature: it costs one
+        self._signer: Ed25519PrivateKey | None = None  # libsodium's, made at the first signature
 
     @classmethod
     def generate(cls) -> AgentIdentity:
@@ -272,9 +265,8 @@ class AgentIdentity:
             raise InputError(Problem("data", f"expected bytes, got {type(data).__name__}"))
         signer = self._signer
         if signer is None:
-            signer = self._signer = SigningKey(self._key.private_bytes_raw())
-        signature: bytes = signer.sign(data).signature
-        return signature
+            signer = self._signer = sodium_private_key(self._key)
+        return signer.sign(data)
 
     def __repr__(self) -> str:
         return f"AgentIdentity(agent_id={self.agent_id!r})"

@@ -41,7 +41,6 @@ from http_message_signatures import (
     VerifyResult,
     algorithms,
 )
-from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from flagship.agents._canonical_signature import digest_matches, signature_base
@@ -49,6 +48,7 @@ from flagship.agents._canonical_signature import parse as parse_canonical
 from flagship.agents._checks import finite_number, positive_number
 from flagship.agents._identity import AgentIdentity, PublicIdentity
 from flagship.agents._replay import ReplayCache
+from flagship.agents._sodium_keys import sodium_verifies
 from flagship.mechanisms._errors import ContractError, InputError, Problem
 
 __all__ = [
@@ -75,7 +75,6 @@ QUERY = "@query"
 IDEMPOTENCY_KEY = "idempotency-key"
 SIGNATURE_AGENT = "signature-agent"
 _SIGNATURE_PARAMETERS = frozenset({"alg", "created", "expires", "keyid", "nonce", "tag"})
-_SIGNATURE_BYTES = 64  # an Ed25519 signature (RFC 8032)
 _DIGEST_IDENTIFIER = '"content-digest"'  # how a covered content-digest component serializes
 # Our agents send 43 characters; the bound caps what a replay-cache entry costs.
 _MAX_NONCE_CHARS = 256
@@ -217,13 +216,7 @@ class _Ed25519(algorithms.ED25519):
 
 def _ed25519_verifies(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
     """libsodium's verdict on an Ed25519 signature (:class:`_Ed25519` says why libsodium's)."""
-    if len(signature) != _SIGNATURE_BYTES:  # PyNaCl raises ValueError on a wrong length
-        return False
-    try:
-        VerifyKey(key.public_bytes_raw()).verify(message, signature)
-    except BadSignatureError:
-        return False
-    return True
+    return sodium_verifies(VerifyKey(key.public_bytes_raw()), signature, message)
 
 
 class _KeyLookup(HTTPSignatureKeyResolver):

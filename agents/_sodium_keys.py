@@ -22,9 +22,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-__all__ = ["sodium_private_key", "sodium_public_key"]
+__all__ = ["sodium_private_key", "sodium_public_key", "sodium_verifies"]
 
 _SIGNATURE_BYTES = 64
+
+
+def sodium_verifies(verifier: VerifyKey, signature: bytes, message: bytes) -> bool:
+    """libsodium's verdict on an Ed25519 signature of ``message`` by ``verifier``'s key (a wrong
+    length is a bad signature, not an error)."""
+    if len(signature) != _SIGNATURE_BYTES:  # PyNaCl raises ValueError on a wrong length
+        return False
+    try:
+        verifier.verify(message, signature)
+    except BadSignatureError:
+        return False
+    return True
 
 
 class _SodiumPublicKey(Ed25519PublicKey):
@@ -41,13 +53,8 @@ class _SodiumPublicKey(Ed25519PublicKey):
         return self._key.public_bytes_raw()
 
     def verify(self, signature: Any, data: Any) -> None:
-        signature, data = bytes(signature), bytes(data)
-        if len(signature) != _SIGNATURE_BYTES:  # PyNaCl raises ValueError on a wrong length
+        if not sodium_verifies(self._verifier, bytes(signature), bytes(data)):
             raise InvalidSignature
-        try:
-            self._verifier.verify(data, signature)
-        except BadSignatureError:
-            raise InvalidSignature from None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Ed25519PublicKey):
