@@ -8,7 +8,11 @@ events in the same order: a start event of URGENT priority where ``env.process``
 ``act``, before anything later), so same-time ties, the random draws and every stored digest
 are what the processes gave. What differs: no event marks the end of a timer (nobody waited
 on it), and an exception raised by ``act`` or a timer's callback leaves ``env.run`` at once,
-itself, instead of as a copy one step later.
+itself, instead of as a copy one step later. And a participant's arrivals are not SimPy
+``Timeout`` objects: each participant has one :class:`_Due` that it schedules again, through
+``env.schedule`` with the priority and delay a timeout would have had (so it takes the same
+place in the queue), after each arrival; nothing can wait on an arrival, so nothing needs a
+new event object per arrival.
 
 Lifecycle: built once (at a population's ``start`` or a ``call_at``); from then on it lives on
 the environment's queue, one pending event at a time, until its last event (a timer) or for
@@ -21,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from simpy.events import URGENT, Event
+from simpy.events import NORMAL, URGENT, Event
 
 if TYPE_CHECKING:
     import simpy
@@ -45,6 +49,23 @@ class _Begin(Event):
         env.schedule(self, URGENT)
 
 
+class _Due:
+    """A participant's next arrival on the environment's queue: what ``Environment.step`` reads
+    of an event (``callbacks``, ``_ok``, ``_value``), and nothing else.
+
+    Lifecycle: one per participant, built with its chain; scheduled, processed (``step`` sets
+    ``callbacks`` to None and calls the arrival), then scheduled again by that arrival. It is
+    on the queue at most once at a time, as the participant's single pending timeout was.
+    """
+
+    __slots__ = ("_ok", "_value", "callbacks")
+
+    def __init__(self) -> None:
+        self._ok = True  # an arrival never fails
+        self._value: Any = None
+        self.callbacks: list[Callable[[Any], None]] | None = None
+
+
 class PoissonArrivals:
     """One participant's arrivals: ``act(participant)`` at the events of a Poisson process.
 
@@ -53,7 +74,8 @@ class PoissonArrivals:
     every ``ARRIVAL_BATCH``-th arrival), so the shared stream is consumed in the same order.
     """
 
-    __slots__ = ("_act", "_arrive_cb", "_gaps", "_mean_gap", "_participant", "_rng", "_start", "_timeout")
+    __slots__ = ("_act", "_callbacks", "_due", "_gaps", "_mean_gap", "_participant", "_rng", "_schedule",
+                 "_start", "_timeout")
 
     def __init__(self, env: simpy.Environment, act: Callable[[int], None], participant: int,
                  mean_gap: float, start: float, rng: np.random.Generator) -> None:
@@ -64,7 +86,11 @@ class PoissonArrivals:
         self._rng = rng
         self._timeout = env.timeout
         self._gaps: list[float] = []  # the batch's gaps still to wait, last first
-        self._arrive_cb = self._arrive  # bound once: appended to every timeout
+        self._schedule = env.schedule
+        self._due = _Due()
+        # The due event's callbacks, the same list every time: step() iterates over it after
+        # taking it from the event, and the arrival only puts it back (never changes it).
+        self._callbacks: list[Callable[[Any], None]] = [self._arrive]
         _Begin(env, self._begin)
 
     def _begin(self, _: Event) -> None:
@@ -82,9 +108,11 @@ class PoissonArrivals:
             batch = self._rng.exponential(self._mean_gap, ARRIVAL_BATCH).tolist()
             batch.reverse()
             gaps.extend(batch)
-        self._timeout(gaps.pop()).callbacks.append(self._arrive_cb)
+        due = self._due
+        due.callbacks = self._callbacks
+        self._schedule(due, NORMAL, gaps.pop())  # type: ignore[arg-type]  # duck-typed: step() reads 3 fields
 
-    def _arrive(self, _: Event) -> None:
+    def _arrive(self, _: object) -> None:
         self._act(self._participant)
         self._wait()
 

@@ -38,9 +38,21 @@ def _process_timer(env: simpy.Environment, timer: Timer, callback: Callable[...,
         callback(*args)
 
 
-def _scenario(chains: bool) -> Log:
+class _WholeGaps:
+    """A stream whose every gap is a whole number of seconds: arrivals tie with each other, with
+    the ticker and with timers, so only the events' priorities and scheduling order decide."""
+
+    def __init__(self) -> None:
+        self.drawn = 0
+
+    def exponential(self, scale: float, size: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+        self.drawn += size
+        return np.array([1.0 + (self.drawn + i) % 2 for i in range(size)])
+
+
+def _scenario(chains: bool, whole_gaps: bool = False) -> Log:
     env = simpy.Environment()
-    rng = np.random.default_rng(7)
+    rng: Any = _WholeGaps() if whole_gaps else np.random.default_rng(7)
     log: Log = []
 
     def on_time(label: str) -> Callable[..., None]:
@@ -82,6 +94,15 @@ def test_chains_log_what_processes_logged() -> None:
     reference = _scenario(chains=False)
     assert len(reference) > 5 * ARRIVAL_BATCH * 2  # several batches per participant
     assert _scenario(chains=True) == reference
+
+
+def test_arrivals_that_tie_keep_the_order_processes_gave() -> None:
+    """Arrivals at the same instants as other arrivals, the ticker and timers: the order at each
+    instant is SimPy's (priority, then scheduling order), as with the processes."""
+    reference = _scenario(chains=False, whole_gaps=True)
+    times = [time for time, _ in reference]
+    assert len(times) - len(set(times)) > 100  # many instants shared by several entries
+    assert _scenario(chains=True, whole_gaps=True) == reference
 
 
 def test_a_failing_arrival_stops_the_run_with_its_own_error() -> None:
