@@ -20,6 +20,7 @@ from flagship.agents import (
     CredentialVerifier,
     Evaluator,
 )
+from flagship.agents._credentials import _unverified_header
 from flagship.agents._identity import b64url_encode
 from flagship.mechanisms._errors import InputError
 
@@ -388,3 +389,64 @@ def test_any_single_character_change_is_refused(data: st.DataObject) -> None:
 @given(st.text(max_size=300))
 def test_arbitrary_text_is_refused_without_raising(text: str) -> None:
     assert isinstance(verifier().verify(text, now=T0), CredentialRejected)
+
+
+def _pyjwt_header(token: str) -> object:
+    try:
+        return jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        return (type(exc), str(exc))
+
+
+def _our_header(token: str) -> object:
+    try:
+        return _unverified_header(token, token.split("."))
+    except jwt.PyJWTError as exc:
+        return (type(exc), str(exc))
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3), max_leaves=4)
+HEADERS = st.one_of(
+    st.fixed_dictionaries({"alg": st.sampled_from(["EdDSA", "none", "HS256"]),
+                           "typ": st.sampled_from([CREDENTIAL_TYPE, "JWT"])},
+                          optional={"kid": st.text(max_size=10) | JSON_VALUES, "crit": JSON_VALUES,
+                                    "b64": st.booleans(), "x": JSON_VALUES}),
+    JSON_VALUES,  # JSON that is not an object
+)
+
+
+def _segment(data: bytes, spelling: str) -> str:
+    text = b64url_encode(data)
+    if spelling == "padded":
+        return text + "=" * (-len(text) % 4)
+    if spelling == "stray bits" and len(text) % 4 in (2, 3):
+        return text[:-1] + chr(ord(text[-1]) + 1) if text[-1] not in "_9-z" else text
+    if spelling == "junk":
+        return text[:1] + "!" + text[1:]
+    return text
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(header=HEADERS, raw_header=st.none() | st.binary(max_size=12), payload=st.binary(max_size=40),
+       header_spelling=st.sampled_from(["canonical", "padded", "stray bits", "junk"]),
+       payload_spelling=st.sampled_from(["canonical", "padded", "stray bits", "junk"]))
+def test_the_header_read_is_pyjwts(header: object, raw_header: bytes | None, payload: bytes,
+                                   header_spelling: str, payload_spelling: str) -> None:
+    """The verifier reads a token's header without PyJWT's parse where it can: the same header,
+    or the same PyJWTError and message, as ``jwt.get_unverified_header`` for any header (JSON
+    objects with or without ``kid``, ``crit`` and ``b64``, other JSON, bytes that are not JSON)
+    and any spelling of the segments (canonical, padded, stray trailing bits, a junk character)."""
+    header_bytes = json.dumps(header).encode() if raw_header is None else raw_header
+    token = ".".join([_segment(header_bytes, header_spelling), _segment(payload, payload_spelling),
+                      b64url_encode(b"s" * 64)])
+    assert _our_header(token) == _pyjwt_header(token)
+
+
+def test_the_header_read_takes_the_common_case_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An issued credential's header is read without PyJWT (which is asked only for the rest)."""
+    token = issue()
+    monkeypatch.setattr(jwt, "get_unverified_header", lambda _: pytest.fail("PyJWT asked for the header"))
+    assert _unverified_header(token, token.split(".")) == {
+        "alg": "EdDSA", "typ": CREDENTIAL_TYPE, "kid": EVALUATOR.evaluator_id}
+    assert isinstance(verifier().verify(token, now=T0), CompetenceCredential)
