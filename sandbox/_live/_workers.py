@@ -19,6 +19,12 @@ recovered):
 4. stop: the workers first (each drains its requests, whose actions the writer still takes),
    then the link, then the engine (queued actions finish, a last checkpoint is signed).
 
+The sequencer's event loop is uvloop's where uvloop is installed (a dependency except on
+Windows), as in the workers and in a one-process server (uvicorn picks it there): every frame of
+the link, every timer of the batcher and every commit's hand-back crosses this loop. On asyncio's
+own loop the sequencer spent a fifth more CPU per order outside its writer (medians of five
+alternated runs of ``benchmarks/bench_live_signed.py --workers 2``, docs/live.md).
+
 What is per worker rather than per server: the rate-limit buckets, the connection caps and the
 signature replay cache (an idempotency key still makes a replayed POST act once, whichever
 worker it reaches). The sequencer's writer, its read barrier and the metrics are per server.
@@ -38,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +84,21 @@ def serve_split(engine: Engine, *, workers: int, host: str, port: int, args: Wor
     listener.set_inheritable(True)
     folder = tempfile.mkdtemp(prefix="flagship-link-")  # mode 0700: only this user reaches the link
     try:
-        asyncio.run(_serve(engine, workers, listener, str(Path(folder) / "link"), args))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(_serve(engine, workers, listener, str(Path(folder) / "link"), args))
     finally:
         listener.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop factory if uvloop is installed, else None (asyncio's own loop)."""
+    try:
+        import uvloop  # noqa: PLC0415  (optional: not on Windows)
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 async def _serve(engine: Engine, count: int, listener: socket.socket, path: str, args: WorkerArgs) -> None:
@@ -88,6 +106,7 @@ async def _serve(engine: Engine, count: int, listener: socket.socket, path: str,
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
+    _log.info("sequencer: %d workers, on the %s event loop", count, type(loop).__module__.partition(".")[0])
     link = WorkerLink(engine)
     await engine.start()
     await link.serve(path)

@@ -7,7 +7,8 @@ a retried key is answered from the committed outcome by the other worker too, ev
 verifies against the log, both workers served (the per-worker samples of ``/metrics``, which
 promtool accepts), a worker killed with SIGKILL is started again while the other serves, and the
 log a split server wrote resumes in a one-process server with the same state. A killed sequencer
-takes its workers with it (nothing keeps the port).
+takes its workers with it (nothing keeps the port). The sequencer says which event loop it runs
+on: uvloop's, as the workers.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def test_split_server_acks_reads_retries_and_recovers(store_url: str, tmp_path: 
     try:
         server.wait_ready()
         assert len(_workers(server)) == WORKERS
+        # the sequencer runs on uvloop, as the workers do (its link and timers cost less there)
+        assert f"sequencer: {WORKERS} workers, on the uvloop event loop" in server.log_path.read_text()
         found = asyncio.run(_session(server.url))
 
         promtool = require_tool("promtool")
