@@ -114,7 +114,14 @@ class PoissonArrivals:
 
     def _arrive(self, _: object) -> None:
         self._act(self._participant)
-        self._wait()
+        # _wait, inline: one call less at every arrival of every participant
+        gaps = self._gaps
+        if gaps:
+            due = self._due
+            due.callbacks = self._callbacks
+            self._schedule(due, NORMAL, gaps.pop())  # type: ignore[arg-type]
+        else:
+            self._wait()
 
 
 class _Timer(Protocol):
