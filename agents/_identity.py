@@ -201,7 +201,7 @@ class AgentIdentity:
     ``repr`` shows only the agent id, so identities can be logged safely.
     """
 
-    __slots__ = ("_key", "_public", "_signer")
+    __slots__ = ("_agent_id", "_key", "_public", "_signer")
 
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
         if not isinstance(private_key, Ed25519PrivateKey):
@@ -213,6 +213,8 @@ class AgentIdentity:
             )
         self._key = private_key
         self._public = PublicIdentity(private_key.public_key())
+        # The public identity's id, kept here too: a simulated agent reads it at every order.
+        self._agent_id = self._public.agent_id
         self._signer: Ed25519PrivateKey | None = None  # libsodium's, made at the first signature
 
     @classmethod
@@ -235,7 +237,7 @@ class AgentIdentity:
     @property
     def agent_id(self) -> str:
         """The RFC 7638 thumbprint of the public key."""
-        return self._public.agent_id
+        return self._agent_id
 
     @property
     def public(self) -> PublicIdentity:

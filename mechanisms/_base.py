@@ -158,7 +158,9 @@ class Context:
     @property
     def now(self) -> float:
         """Current simulated time (seconds)."""
-        return float(self.env.now)
+        # SimPy's field behind ``Environment.now`` (every SimPy environment has it), read without
+        # the property's call: most actions of a simulation read the time here.
+        return float(self.env._now)
 
     def stream(self, purpose: str) -> RandomStream:
         """Another independent RNG stream named ``<name>/<purpose>`` (e.g. a sortition draw)."""

@@ -65,12 +65,13 @@ class AgentsOnlyAdmission(MarketPolicy):
 
     def admit(self, actor: str, att: Attestation, is_buy: bool, price: int, qty: int,
               market: bool) -> Rejection | None:
-        if self._allowed(actor):
+        # _allowed's first test, inline: every order of an agents-only market asks
+        if actor in self._admitted or actor in self._exempt or self._allowed(actor):
             return None
         return MarketReason.NOT_ADMITTED, f"{actor} is not admitted to this market"
 
     def admit_modify(self, actor: str, qty: int | None, price: int | None) -> Rejection | None:
-        if self._allowed(actor):
+        if actor in self._admitted or actor in self._exempt or self._allowed(actor):  # as in admit
             return None
         return MarketReason.NOT_ADMITTED, f"{actor} is not admitted to this market"
 
