@@ -54,7 +54,7 @@ class Trader:
             qty, distance = params.order_qty, int(rng.integers(1, 4))
         price = params.reference_price - distance if side == "buy" else params.reference_price + distance
         order_id = self._order_id(agent)
-        outcome = self._limit(agent, order_id, side, max(1, price), qty)
+        outcome = self._limit(agent, order_id, side, price if price > 1 else 1, qty)  # max(1, price), cheaper
         if outcome.accepted:
             agent.open_orders.append(order_id)
             if reprice and params.reprice_probability > 0 and rng.random() < params.reprice_probability:

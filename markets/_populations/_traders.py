@@ -149,10 +149,13 @@ class ZITraders(Traders):
         amount = self._amount[participant]
         if participant < self._buyers:  # is_buyer, inline: this runs at every arrival
             side = "buy"
-            low, high = min(params.price_floor, amount), amount
+            # conditionals, not min() and max(): the builtins' calls cost more, at every shout
+            floor = params.price_floor
+            low, high = (floor if floor <= amount else amount), amount
         else:
             side = "sell"
-            low, high = amount, max(params.price_ceiling, amount)
+            ceiling = params.price_ceiling
+            low, high = amount, (ceiling if ceiling >= amount else amount)
         # On-tick prices within [low, high]: never a bid above value nor an ask below cost.
         price = on_tick_price(self.ctx.rng, low, high, params.tick_size)
         live = self._live[participant]
@@ -218,7 +221,8 @@ class MarketMakers(Traders):
         fair = params.reference_weight * params.reference_price + (1 - params.reference_weight) * self.mid()
         centre = fair - self.position[participant] * params.inventory_skew * size
         bid = self.tick(centre - params.half_spread * size)
-        ask = max(bid + size, self.tick(centre + params.half_spread * size))
+        above = self.tick(centre + params.half_spread * size)
+        ask = bid + size if bid + size >= above else above  # max(), as a conditional (see tick)
         extra = {"post_only": True} if params.post_only else {}
         quotes = {live.side: live for live in self.live(participant)}
         old_ask = quotes.get("sell")
