@@ -224,14 +224,17 @@ class MarketMakers(Traders):
         above = self.tick(centre + params.half_spread * size)
         ask = bid + size if bid + size >= above else above  # max(), as a conditional (see tick)
         extra = {"post_only": True} if params.post_only else {}
-        quotes = {live.side: live for live in self.live(participant)}
+        mine = self._live[participant]  # self.live(participant), without the call
+        quotes: dict[str, Live] = {}
+        for live in mine:  # a loop, not a comprehension (which is a call of its own)
+            quotes[live.side] = live
         old_ask = quotes.get("sell")
         # Move the side that retreats first, so a quote never meets the maker's own other quote.
         sides = (("sell", ask), ("buy", bid)) if old_ask is not None and old_ask.price < ask else \
             (("buy", bid), ("sell", ask))
         for side, price in sides:
             quote = quotes.get(side)
-            if quote is None or quote not in self.live(participant):
+            if quote is None or quote not in mine:
                 self.limit(participant, side, price, params.qty, **extra)
             elif quote.price != price:
                 self.reprice(participant, quote, price)
