@@ -9,10 +9,12 @@ events in the same order: a start event of URGENT priority where ``env.process``
 are what the processes gave. What differs: no event marks the end of a timer (nobody waited
 on it), and an exception raised by ``act`` or a timer's callback leaves ``env.run`` at once,
 itself, instead of as a copy one step later. And a participant's arrivals are not SimPy
-``Timeout`` objects: each participant has one :class:`_Due` that it schedules again, through
-``env.schedule`` with the priority and delay a timeout would have had (so it takes the same
-place in the queue), after each arrival; nothing can wait on an arrival, so nothing needs a
-new event object per arrival.
+``Timeout`` objects: each participant has one :class:`_Due` that it schedules again, with the
+priority and delay a timeout would have had (so it takes the same place in the queue), after
+each arrival; nothing can wait on an arrival, so nothing needs a new event object per arrival.
+It schedules by pushing onto the environment's queue what ``Environment.schedule`` pushes
+(time, priority, the environment's next event id, the event), without that call, wherever
+``schedule`` is SimPy's own; an environment that overrides ``schedule`` gets it called.
 
 Lifecycle: built once (at a population's ``start`` or a ``call_at``); from then on it lives on
 the environment's queue, one pending event at a time, until its last event (a timer) or for
@@ -22,14 +24,12 @@ the rest of the run (arrivals).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from heapq import heappush
+from typing import Any, Protocol
 
 import numpy as np
+import simpy
 from simpy.events import NORMAL, URGENT, Event
-
-if TYPE_CHECKING:
-    import simpy
-
 
 __all__ = ["ARRIVAL_BATCH", "PoissonArrivals", "start_timer"]
 
@@ -74,8 +74,8 @@ class PoissonArrivals:
     every ``ARRIVAL_BATCH``-th arrival), so the shared stream is consumed in the same order.
     """
 
-    __slots__ = ("_act", "_callbacks", "_due", "_gaps", "_mean_gap", "_participant", "_rng", "_schedule",
-                 "_start", "_timeout")
+    __slots__ = ("_act", "_callbacks", "_due", "_eid", "_env", "_gaps", "_mean_gap", "_participant", "_queue",
+                 "_rng", "_schedule", "_start", "_timeout")
 
     def __init__(self, env: simpy.Environment, act: Callable[[int], None], participant: int,
                  mean_gap: float, start: float, rng: np.random.Generator) -> None:
@@ -87,6 +87,13 @@ class PoissonArrivals:
         self._timeout = env.timeout
         self._gaps: list[float] = []  # the batch's gaps still to wait, last first
         self._schedule = env.schedule
+        # What Environment.schedule does, done here at each arrival without its call (a share of
+        # every arrival), on its own queue and event counter; only where schedule is SimPy's own
+        # (an environment that overrides it gets its schedule called, see _arrive).
+        self._env = env
+        own = type(env).schedule is simpy.Environment.schedule
+        self._queue: list[Any] | None = env._queue if own else None
+        self._eid = env._eid
         self._due = _Due()
         # The due event's callbacks, the same list every time: step() iterates over it after
         # taking it from the event, and the arrival only puts it back (never changes it).
@@ -114,12 +121,13 @@ class PoissonArrivals:
 
     def _arrive(self, _: object) -> None:
         self._act(self._participant)
-        # _wait, inline: one call less at every arrival of every participant
+        # _wait and env.schedule, inline: two calls less at every arrival of every participant
         gaps = self._gaps
-        if gaps:
+        queue = self._queue
+        if gaps and queue is not None:
             due = self._due
             due.callbacks = self._callbacks
-            self._schedule(due, NORMAL, gaps.pop())  # type: ignore[arg-type]
+            heappush(queue, (self._env._now + gaps.pop(), NORMAL, next(self._eid), due))
         else:
             self._wait()
 

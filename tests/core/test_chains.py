@@ -50,8 +50,20 @@ class _WholeGaps:
         return np.array([1.0 + (self.drawn + i) % 2 for i in range(size)])
 
 
-def _scenario(chains: bool, whole_gaps: bool = False) -> Log:
-    env = simpy.Environment()
+class _CountingEnvironment(simpy.Environment):
+    """An environment with a schedule of its own (it counts its calls): arrivals must go through it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scheduled = 0
+
+    def schedule(self, event: Any, priority: Any = simpy.events.NORMAL, delay: Any = 0) -> None:
+        self.scheduled += 1
+        super().schedule(event, priority, delay)
+
+
+def _scenario(chains: bool, whole_gaps: bool = False, env: simpy.Environment | None = None) -> Log:
+    env = simpy.Environment() if env is None else env
     rng: Any = _WholeGaps() if whole_gaps else np.random.default_rng(7)
     log: Log = []
 
@@ -103,6 +115,16 @@ def test_arrivals_that_tie_keep_the_order_processes_gave() -> None:
     times = [time for time, _ in reference]
     assert len(times) - len(set(times)) > 100  # many instants shared by several entries
     assert _scenario(chains=True, whole_gaps=True) == reference
+
+
+def test_arrivals_go_through_an_environments_own_schedule() -> None:
+    """Arrivals push onto SimPy's queue themselves only where ``schedule`` is SimPy's: an
+    environment that overrides it sees every arrival scheduled, in the same order."""
+    reference = _scenario(chains=False, whole_gaps=True)
+    counting = _CountingEnvironment()
+    assert _scenario(chains=True, whole_gaps=True, env=counting) == reference
+    arrivals = sum(1 for _, entry in reference if entry.startswith("arrival"))
+    assert counting.scheduled > arrivals
 
 
 def test_a_failing_arrival_stops_the_run_with_its_own_error() -> None:
