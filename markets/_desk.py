@@ -169,7 +169,8 @@ class OrderDesk:
                 fills = book.limit(oid, side, price, qty, actor, tif=tif, post_only=post_only,
                                    priority=priority(att))
             else:
-                fills = book.limit(oid, side, price, qty, actor, tif=tif, post_only=post_only)
+                # positional: the compiled engine parses keyword arguments on a slower path
+                fills = book.limit(oid, side, price, qty, actor, tif, post_only)
         except OrderRejected as exc:
             return self.reject(FROM_BOOK[exc.reason], exc.detail)
         # Accepted: from here on the state changes.
@@ -263,7 +264,7 @@ class OrderDesk:
             return self.reject(MarketReason.UNKNOWN_ORDER, f"no live order {client!r} of {actor}")
         book = self.book
         try:
-            fills = book.modify(oid, qty=qty, price=price)
+            fills = book.modify(oid, qty, price)  # positional, as in order()
         except OrderRejected as exc:
             return self.reject(FROM_BOOK[exc.reason], exc.detail)
         now = action.time

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import pickle
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flagship.mechanisms import (
+    EMPTY,
     Action,
     Area,
     Bus,
@@ -49,6 +53,43 @@ def test_outcome_accept_without_effects_is_shared_and_reject_carries_code() -> N
     assert Outcome.accept({"x": 1}).effects == {"x": 1}
     rejected = Outcome.reject(CommonReason.INVALID_PAYLOAD, "qty: expected int")
     assert not rejected.accepted and rejected.reason == "INVALID_PAYLOAD"
+
+
+@dataclass(frozen=True, slots=True)
+class _GeneratedOutcome:
+    """Outcome's fields as dataclass itself writes their __init__: the reference for Outcome's own."""
+
+    accepted: bool
+    reason: str | None = None
+    effects: Any = EMPTY
+    detail: str = ""
+
+
+@given(st.booleans(), st.none() | st.sampled_from(["INVALID_PAYLOAD", "X"]),
+       st.dictionaries(st.sampled_from(["a", "b"]), st.integers()), st.text(max_size=5),
+       st.integers(min_value=1, max_value=4), st.booleans())
+def test_outcome_is_built_as_dataclass_would_build_it(accepted: bool, reason: str | None,
+                                                      effects: dict[str, int], detail: str, given_args: int,
+                                                      by_keyword: bool) -> None:
+    """Outcome's hand-written __init__ (descriptor sets, for speed) against the generated one: the
+    same signature, the same fields from the same arguments (positional or keyword, defaults
+    included), still frozen, equal, hashable and picklable."""
+    names = ("accepted", "reason", "effects", "detail")
+    values = (accepted, reason, effects, detail)[:given_args]
+    args: tuple[Any, ...] = () if by_keyword else values
+    kwargs = dict(zip(names, values, strict=False)) if by_keyword else {}
+    ours, reference = Outcome(*args, **kwargs), _GeneratedOutcome(*args, **kwargs)
+    def shape(cls: type) -> list[tuple[str, Any, Any]]:
+        return [(p.name, p.kind, p.default) for p in inspect.signature(cls).parameters.values()]
+
+    assert shape(Outcome) == shape(_GeneratedOutcome)
+    assert [getattr(ours, name) for name in names] == [getattr(reference, name) for name in names]
+    assert dataclasses.astuple(ours) == dataclasses.astuple(reference)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ours.accepted = not accepted  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(ours)) == ours
+    if given_args < 3:  # effects left at the shared EMPTY: hashable
+        assert hash(ours) == hash(Outcome(*args, **kwargs)) == hash(reference)
 
 
 def test_bus_delivers_breadth_first_in_subscription_order() -> None:
