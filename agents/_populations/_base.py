@@ -74,6 +74,8 @@ class AgentPopulation(Population[AgentParams]):
         self._policy = ctx.stream("policy")
         self._noise = ctx.stream("credentials")
         self._trader: Trader | None = None
+        # read at every arrival of an admitted agent (plain, see Trader's copies of its params)
+        self._recertify_margin = params.recertify_margin
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -106,7 +108,7 @@ class AgentPopulation(Population[AgentParams]):
             self._answer(agent)
         elif status == ADMITTED:
             due = agent.admitted_until is not None and \
-                self.ctx.now >= agent.admitted_until - self.params.recertify_margin
+                self.ctx.now >= agent.admitted_until - self._recertify_margin
             if due:
                 self._recertify(agent)
             elif self._trader is not None:

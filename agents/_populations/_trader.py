@@ -20,11 +20,20 @@ class Trader:
     cancelled by a timer (``ctx.call_later``) ``spoof_cancel_after`` seconds after it rests.
     """
 
-    __slots__ = ("_accepted", "_ctx", "_params", "_rejected", "_submit", "spoofs")
+    __slots__ = ("_accepted", "_block_probability", "_ctx", "_max_open_orders", "_order_qty", "_params",
+                 "_reference_price", "_rejected", "_reprice_probability", "_submit", "spoofs")
 
     def __init__(self, ctx: PopulationContext, params: AgentParams, submit: Submit) -> None:
         self._ctx = ctx
         self._params = params
+        # Params read at every order, kept plain: a pydantic model's attribute read costs several
+        # times a plain one (its class defines __getattr__, so CPython does not specialise the
+        # read); the params are frozen, so the copies cannot go stale.
+        self._block_probability = params.block_probability
+        self._order_qty = params.order_qty
+        self._reference_price = params.reference_price
+        self._reprice_probability = params.reprice_probability
+        self._max_open_orders = params.max_open_orders
         self._submit = submit
         self.spoofs = 0
         # Counted on every order: the recorder's per-action handles, bound once (with a series
@@ -47,20 +56,23 @@ class Trader:
         """
         params = self._params
         side = "buy" if rng.random() < 0.5 else "sell"
-        if params.block_probability > 0 and rng.random() < params.block_probability:
+        block_probability = self._block_probability
+        if block_probability > 0 and rng.random() < block_probability:
             qty = int(rng.integers(params.block_qty[0], params.block_qty[1] + 1))
             distance = int(rng.integers(params.block_distance[0], params.block_distance[1] + 1))
         else:
-            qty, distance = params.order_qty, int(rng.integers(1, 4))
-        price = params.reference_price - distance if side == "buy" else params.reference_price + distance
+            qty, distance = self._order_qty, int(rng.integers(1, 4))
+        reference = self._reference_price
+        price = reference - distance if side == "buy" else reference + distance
         order_id = self._order_id(agent)
         outcome = self._limit(agent, order_id, side, price if price > 1 else 1, qty)  # max(1, price), cheaper
         if outcome.accepted:
             agent.open_orders.append(order_id)
-            if reprice and params.reprice_probability > 0 and rng.random() < params.reprice_probability:
+            reprice_probability = self._reprice_probability
+            if reprice and reprice_probability > 0 and rng.random() < reprice_probability:
                 delay = float(rng.exponential(params.reprice_after))
                 self._ctx.call_later(delay, self._reprice, agent, order_id, rng)
-        if len(agent.open_orders) > params.max_open_orders:
+        if len(agent.open_orders) > self._max_open_orders:
             self._cancel(agent, agent.open_orders.pop(0))
 
     def _reprice(self, agent: SimulatedAgent, order_id: str, rng: np.random.Generator) -> None:

@@ -87,6 +87,10 @@ class Traders(Population[Any]):
         self.ask: int | None = None
         self.halted = False
         self._taking: tuple[int, str] | None = None  # (participant, side) of the order being submitted
+        # Params read at every arrival, kept as plain attributes: a pydantic model's attribute
+        # read costs several times a plain one (its class defines __getattr__, so CPython does
+        # not specialise the read). The params are frozen: the copies cannot go stale.
+        self._tick_size: int = params.tick_size
         extra: dict[str, Any] = {}
         if params.values:
             extra["values"] = list(params.values)
@@ -170,7 +174,7 @@ class Traders(Population[Any]):
 
     def tick(self, price: float) -> int:
         """``price`` rounded to the tick, at least one tick."""
-        size: int = self.params.tick_size
+        size = self._tick_size
         rounded: int = round(price / size) * size
         # max(size, rounded) as a conditional: makers round twice per arrival, and the builtin's
         # call (it parses keyword arguments) costs more than the comparison

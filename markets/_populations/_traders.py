@@ -105,6 +105,8 @@ class ZITraders(Traders):
         self._units = [0] * count
         self._period = 0
         self._values_rng = ctx.stream("values")
+        self._price_floor = params.price_floor  # read at every shout (see Traders' _tick_size)
+        self._price_ceiling = params.price_ceiling
 
     def is_buyer(self, participant: int) -> bool:
         return participant < self._buyers
@@ -145,19 +147,18 @@ class ZITraders(Traders):
     def step(self, participant: int) -> None:
         if self._units[participant] <= 0:
             return
-        params: ZIParams = self.params
         amount = self._amount[participant]
         if participant < self._buyers:  # is_buyer, inline: this runs at every arrival
             side = "buy"
             # conditionals, not min() and max(): the builtins' calls cost more, at every shout
-            floor = params.price_floor
+            floor = self._price_floor
             low, high = (floor if floor <= amount else amount), amount
         else:
             side = "sell"
-            ceiling = params.price_ceiling
+            ceiling = self._price_ceiling
             low, high = amount, (ceiling if ceiling >= amount else amount)
         # On-tick prices within [low, high]: never a bid above value nor an ask below cost.
-        price = on_tick_price(self.ctx.rng, low, high, params.tick_size)
+        price = on_tick_price(self.ctx.rng, low, high, self._tick_size)
         live = self._live[participant]
         if live:
             self.reprice(participant, live[0], price)
@@ -212,18 +213,26 @@ class MarketMakers(Traders):
         super().__init__(params, ctx)
         self._out_until = [0.0] * ctx.count
         self._shock_rng = ctx.stream("shock")
+        # Read at every arrival, kept plain (see Traders' _tick_size); the anchor's terms as step
+        # computed them from the params, so every fair value is the same float.
+        self._anchor = params.reference_weight * params.reference_price
+        self._trade_weight = 1 - params.reference_weight
+        self._skew = params.inventory_skew
+        self._half_spread = params.half_spread
+        self._quote_qty = params.qty
+        self._quote_extra: dict[str, Any] = {"post_only": True} if params.post_only else {}
 
     def step(self, participant: int) -> None:
         if self.ctx.now < self._out_until[participant]:
             return
-        params: MarketMakerParams = self.params
-        size = params.tick_size
-        fair = params.reference_weight * params.reference_price + (1 - params.reference_weight) * self.mid()
-        centre = fair - self.position[participant] * params.inventory_skew * size
-        bid = self.tick(centre - params.half_spread * size)
-        above = self.tick(centre + params.half_spread * size)
+        size = self._tick_size
+        fair = self._anchor + self._trade_weight * self.mid()
+        centre = fair - self.position[participant] * self._skew * size
+        half_spread = self._half_spread
+        bid = self.tick(centre - half_spread * size)
+        above = self.tick(centre + half_spread * size)
         ask = bid + size if bid + size >= above else above  # max(), as a conditional (see tick)
-        extra = {"post_only": True} if params.post_only else {}
+        extra = self._quote_extra  # unpacked into each order's payload, never changed
         mine = self._live[participant]  # self.live(participant), without the call
         quotes: dict[str, Live] = {}
         for live in mine:  # a loop, not a comprehension (which is a call of its own)
@@ -235,7 +244,7 @@ class MarketMakers(Traders):
         for side, price in sides:
             quote = quotes.get(side)
             if quote is None or quote not in mine:
-                self.limit(participant, side, price, params.qty, **extra)
+                self.limit(participant, side, price, self._quote_qty, **extra)
             elif quote.price != price:
                 self.reprice(participant, quote, price)
 
