@@ -65,7 +65,7 @@ class AgentsOnlyAdmission(MarketPolicy):
 
     def admit(self, actor: str, att: Attestation, is_buy: bool, price: int, qty: int,
               market: bool) -> Rejection | None:
-        # _allowed's first test, inline: every order of an agents-only market asks
+        # _allowed's two set lookups, inline (the common case): every order of an agents-only market asks
         if actor in self._admitted or actor in self._exempt or self._allowed(actor):
             return None
         return MarketReason.NOT_ADMITTED, f"{actor} is not admitted to this market"
