@@ -35,6 +35,15 @@ count moves with the interpreter's own layout too: compare trees checked out at 
 same length.
 
     python benchmarks/bench_full_stack.py --instructions [--arm ARM] [--scenario examples/gode_sunder.toml]
+
+``--cpu [ROUNDS]`` (default 7 rounds) times the simulation phase in CPU seconds of this process
+instead of wall seconds (other processes on a shared machine disturb it far less): each round
+measures bare SimPy's events per CPU second, then every arm's 3 seeds (in an order reversed every
+other round), each after a full collection of the previous run's garbage; it prints, per arm,
+the medians over the rounds of simulated actions per CPU second and of their ratio to that
+round's bare SimPy (``x bare``), with that ratio's range.
+
+    python benchmarks/bench_full_stack.py --cpu [ROUNDS] [--scenario examples/gode_sunder.toml]
 """
 
 from __future__ import annotations
@@ -147,13 +156,76 @@ def instructions(scenario: Path, arm: str | None) -> None:
               f"{per_event / per_action:>8.3f}")
 
 
+def cpu_phase(armed: ResolvedScenario, seed: int) -> tuple[int, float]:
+    """(actions, CPU seconds) of one seed's simulation phase, after collecting earlier garbage."""
+    gc.collect()
+    host = build_host(armed, seed)
+    host.start()
+    with quiet_gc():
+        started = time.process_time()
+        host.env.run(until=armed.scenario.duration)
+        elapsed = time.process_time() - started
+    host.finish()
+    return host.n_actions, elapsed
+
+
+def bare_cpu() -> float:
+    """Bare SimPy's events per CPU second, on ``_common.bare_simpy``'s pattern and duration."""
+    env, events = bare_simpy_model()
+    gc.collect()
+    with quiet_gc():
+        started = time.process_time()
+        env.run(until=300.0)
+        elapsed = time.process_time() - started
+    return events() / elapsed
+
+
+def cpu_mode(scenario: Path, rounds: int) -> None:
+    """Per arm, medians over ``rounds`` of actions per CPU second and of x bare (see the docstring)."""
+    loaded = load_scenario(scenario)
+    arms = loaded.arm_names()
+    rates: dict[str, list[float]] = {arm: [] for arm in arms}
+    ratios: dict[str, list[float]] = {arm: [] for arm in arms}
+    for round_index in range(rounds):
+        bare = bare_cpu()
+        for arm in arms if round_index % 2 == 0 else arms[::-1]:
+            armed = loaded.with_arm(arm) if arm else loaded
+            phases = [cpu_phase(armed, loaded.scenario.seed + i) for i in range(SEEDS)]
+            rate = sum(n for n, _ in phases) / sum(t for _, t in phases)
+            rates[arm].append(rate)
+            ratios[arm].append(rate / bare)
+    plural = "" if rounds == 1 else "s"
+    print(f"{scenario.name}: the simulation phase in CPU seconds of this process, {SEEDS} seeds per arm, "
+          f"medians of {rounds} round{plural} (x bare: over bare SimPy's events per CPU second in the "
+          f"same round)")
+    print(f"{'arm':<16}{'actions/CPU s':>15}{'x bare':>8}{'x bare range':>16}")
+    for arm in arms:
+        low, high = min(ratios[arm]), max(ratios[arm])
+        print(f"{arm or '-':<16}{statistics.median(rates[arm]):>15,.0f}{statistics.median(ratios[arm]):>8.3f}"
+              f"{f'{low:.3f}-{high:.3f}':>16}")
+
+
+def _rounds(text: str) -> int:
+    """``--cpu``'s argument: a whole number of rounds, at least 1."""
+    try:
+        rounds = int(text)
+    except ValueError:
+        rounds = 0
+    if rounds < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of rounds >= 1, got {text!r}")
+    return rounds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["run", "setup"], help="for callgrind: one phase, no output")
     parser.add_argument("--arm", help="with --only (default full_stack) or --instructions: the arm")
     parser.add_argument("--instructions", action="store_true",
                         help="count the simulation phase's instructions under callgrind (valgrind)")
-    parser.add_argument("--scenario", type=Path, default=PILOT, help="with --instructions: the scenario")
+    parser.add_argument("--scenario", type=Path, default=PILOT,
+                        help="with --instructions or --cpu: the scenario")
+    parser.add_argument("--cpu", nargs="?", const=7, type=_rounds, metavar="ROUNDS",
+                        help="time the simulation phase in CPU seconds, medians of ROUNDS rounds (default 7)")
     parser.add_argument("--phase-child", metavar="ARM", help="what an --instructions child runs")
     args = parser.parse_args()
     if args.phase_child is not None:
@@ -162,6 +234,9 @@ def main() -> None:
         os._exit(0)  # no teardown: it is not counted, and under valgrind it is slow
     if args.instructions:
         instructions(args.scenario, args.arm)
+        return
+    if args.cpu is not None:
+        cpu_mode(args.scenario, args.cpu)
         return
     if args.only:
         only(args.only, args.arm or "full_stack")
