@@ -56,6 +56,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -74,14 +75,15 @@ PILOT = Path(__file__).resolve().parent.parent / "examples" / "full_stack_pilot.
 SEEDS = 3
 
 
-def simulate(armed: ResolvedScenario, seed: int) -> tuple[int, float]:
-    """(actions, seconds) of the simulation phase alone."""
+def simulate(armed: ResolvedScenario, seed: int,
+             clock: Callable[[], float] = time.perf_counter) -> tuple[int, float]:
+    """(actions, seconds by ``clock``: wall by default) of the simulation phase alone."""
     host = build_host(armed, seed)
     host.start()
     with quiet_gc():
-        started = time.perf_counter()
+        started = clock()
         host.env.run(until=armed.scenario.duration)
-        elapsed = time.perf_counter() - started
+        elapsed = clock() - started
     host.finish()
     return host.n_actions, elapsed
 
@@ -159,14 +161,7 @@ def instructions(scenario: Path, arm: str | None) -> None:
 def cpu_phase(armed: ResolvedScenario, seed: int) -> tuple[int, float]:
     """(actions, CPU seconds) of one seed's simulation phase, after collecting earlier garbage."""
     gc.collect()
-    host = build_host(armed, seed)
-    host.start()
-    with quiet_gc():
-        started = time.process_time()
-        host.env.run(until=armed.scenario.duration)
-        elapsed = time.process_time() - started
-    host.finish()
-    return host.n_actions, elapsed
+    return simulate(armed, seed, time.process_time)
 
 
 def bare_cpu() -> float:
