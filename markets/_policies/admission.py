@@ -53,10 +53,9 @@ class AgentsOnlyAdmission(MarketPolicy):
         subscribe(AgentSuspended, self._on_denied)
         subscribe(AgentRevoked, self._on_denied)
 
-    def _allowed(self, actor: str) -> bool:
-        """Admitted by the gate, or a participant of an exempt population."""
-        if actor in self._admitted or actor in self._exempt:
-            return True
+    def _exempt_by_id(self, actor: str) -> bool:
+        """A participant of an exempt population not yet in ``_exempt``, found by its id (then
+        added there). Admitted means: in ``_admitted`` or ``_exempt``, or this."""
         for prefix in self._exempt_prefixes:
             if actor.startswith(prefix) and actor[len(prefix):].isdigit():
                 self._exempt.add(actor)
@@ -65,13 +64,13 @@ class AgentsOnlyAdmission(MarketPolicy):
 
     def admit(self, actor: str, att: Attestation, is_buy: bool, price: int, qty: int,
               market: bool) -> Rejection | None:
-        # _allowed's two set lookups, inline (the common case): every order of an agents-only market asks
-        if actor in self._admitted or actor in self._exempt or self._allowed(actor):
+        # the two set lookups first, without a call: every order of an agents-only market asks
+        if actor in self._admitted or actor in self._exempt or self._exempt_by_id(actor):
             return None
         return MarketReason.NOT_ADMITTED, f"{actor} is not admitted to this market"
 
     def admit_modify(self, actor: str, qty: int | None, price: int | None) -> Rejection | None:
-        if actor in self._admitted or actor in self._exempt or self._allowed(actor):  # as in admit
+        if actor in self._admitted or actor in self._exempt or self._exempt_by_id(actor):  # as in admit
             return None
         return MarketReason.NOT_ADMITTED, f"{actor} is not admitted to this market"
 
