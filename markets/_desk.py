@@ -38,7 +38,7 @@ from ._orders import (
 from ._policy import FillFacts, MarketPolicy, bound
 from ._reasons import FROM_BOOK, MarketReason, OrderRejected
 from ._records import Fill, OrderView
-from ._values import MAX_TEXT, NO_ATTESTATION, Attestation, NormBook, parse_attestation
+from ._values import NO_ATTESTATION, Attestation, NormBook, parse_attestation
 
 if TYPE_CHECKING:
     from flagship.mechanisms import Context
@@ -104,10 +104,7 @@ class OrderDesk:
             return self.reject(CommonReason.INVALID_PAYLOAD,
                                f"unknown fields {sorted(map(str, set(payload) - allowed))}")
         client = payload.get("order_id")
-        # client_id's common cases, inline (its call costs a share of every order): an int in
-        # range, or a str of 1..MAX_TEXT characters; anything else is client_id's to judge
-        if not ((type(client) is int and -MAX_ID <= client < MAX_ID)
-                or (type(client) is str and 0 < len(client) <= MAX_TEXT)):
+        if type(client) is not int or not -MAX_ID <= client < MAX_ID:
             client = client_id(client)
             if client is None:
                 return self.reject(MarketReason.INVALID_ID, BAD_ID)
@@ -212,11 +209,7 @@ class OrderDesk:
         if (type(payload) is not dict and not isinstance(payload, Mapping)) or \
                 not CANCEL_KEYS.issuperset(payload):
             return self.reject(CommonReason.INVALID_PAYLOAD, "expected {order_id}")
-        client = payload.get("order_id")
-        # client_id's common cases, inline, as in order()
-        if not ((type(client) is int and -MAX_ID <= client < MAX_ID)
-                or (type(client) is str and 0 < len(client) <= MAX_TEXT)):
-            client = client_id(client)
+        client = client_id(payload.get("order_id"))
         if client is None:
             return self.reject(MarketReason.INVALID_ID, BAD_ID)
         actor = action.actor
@@ -236,9 +229,7 @@ class OrderDesk:
                 not MODIFY_KEYS.issuperset(payload):
             return self.reject(CommonReason.INVALID_PAYLOAD, "expected {order_id, qty?, price?}")
         client = payload.get("order_id")
-        # client_id's common cases, inline, as in order()
-        if not ((type(client) is int and -MAX_ID <= client < MAX_ID)
-                or (type(client) is str and 0 < len(client) <= MAX_TEXT)):
+        if type(client) is not int or not -MAX_ID <= client < MAX_ID:
             client = client_id(client)
             if client is None:
                 return self.reject(MarketReason.INVALID_ID, BAD_ID)
